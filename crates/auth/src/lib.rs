@@ -1,0 +1,22 @@
+//! The layer every Stratus API mounts, in the place keystonemiddleware holds in
+//! OpenStack:
+//!
+//! - [`request_id`]: an `x-openstack-request-id` on every response, and a
+//!   tracing span per request;
+//! - [`middleware`]: reads `X-Auth-Token`, validates it with a
+//!   [`TokenValidator`] (remote identity with a short cache, or in-process),
+//!   and puts the [`RequestContext`] into the request; a bad token is 401 with
+//!   Keystone's body, as keystonemiddleware answers for every service;
+//! - [`Ctx`]: the extractor handlers use to get the context.
+//!
+//! Role checks (`admin`, `member`, `reader`) are on [`RequestContext`]; each
+//! service turns a failed check into its own 403 body.
+
+pub mod middleware;
+pub mod request_id;
+pub mod validator;
+
+pub use middleware::{require_token, Ctx};
+pub use request_id::with_request_id;
+pub use stratus_common::RequestContext;
+pub use validator::{AuthError, StaticValidator, TokenValidator, ValidatedToken};

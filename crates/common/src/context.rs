@@ -1,0 +1,98 @@
+//! The request context: who is asking, on behalf of which project, with which
+//! roles. The auth layer builds it from a validated token; the bus carries it in
+//! every envelope so that work done by workers is attributed to the caller.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DomainId, ProjectId, RequestId, UserId};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestContext {
+    pub request_id: RequestId,
+    pub user_id: Option<UserId>,
+    pub user_name: Option<String>,
+    pub user_domain_id: Option<DomainId>,
+    pub project_id: Option<ProjectId>,
+    pub project_name: Option<String>,
+    pub project_domain_id: Option<DomainId>,
+    /// Set for a domain-scoped token.
+    pub domain_id: Option<DomainId>,
+    /// Role names, lower case, as Keystone returns them.
+    pub roles: Vec<String>,
+    /// The caller's token, kept so that a service can call another on the
+    /// caller's behalf (compute asking image and network). Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+}
+
+impl RequestContext {
+    /// A context for work a service starts itself (periodic tasks, recovery).
+    pub fn internal() -> Self {
+        Self {
+            request_id: RequestId::generate(),
+            user_id: None,
+            user_name: None,
+            user_domain_id: None,
+            project_id: None,
+            project_name: None,
+            project_domain_id: None,
+            domain_id: None,
+            roles: vec!["admin".to_owned()],
+            auth_token: None,
+        }
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+
+    /// OpenStack's default `admin` rule.
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+
+    /// `member` (or admin) may change things in its project.
+    pub fn can_write(&self) -> bool {
+        self.is_admin() || self.has_role("member")
+    }
+
+    /// `reader` (or anything stronger) may look.
+    pub fn can_read(&self) -> bool {
+        self.can_write() || self.has_role("reader")
+    }
+
+    /// Whether the caller may act on a resource owned by `owner`.
+    pub fn owns(&self, owner: &ProjectId) -> bool {
+        self.is_admin() || self.project_id.as_ref() == Some(owner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(roles: &[&str], project: &str) -> RequestContext {
+        RequestContext {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            project_id: Some(ProjectId::from(project)),
+            ..RequestContext::internal()
+        }
+    }
+
+    #[test]
+    fn roles_imply_weaker_ones() {
+        assert!(ctx(&["admin"], "a").can_read());
+        assert!(ctx(&["member"], "a").can_write());
+        assert!(!ctx(&["reader"], "a").can_write());
+        assert!(ctx(&["reader"], "a").can_read());
+        assert!(!ctx(&[], "a").can_read());
+    }
+
+    #[test]
+    fn members_own_only_their_project() {
+        let c = ctx(&["member"], "a");
+        assert!(c.owns(&ProjectId::from("a")));
+        assert!(!c.owns(&ProjectId::from("b")));
+        assert!(ctx(&["admin"], "a").owns(&ProjectId::from("b")));
+    }
+}

@@ -1,0 +1,193 @@
+//! The database layer every service uses: one [`Db`] per service, over SQLite
+//! (a file per service under the data dir) or PostgreSQL (a schema per service
+//! in one database), through sqlx's `Any` driver so that one SQL text serves
+//! both.
+//!
+//! Portable SQL, as every service writes it:
+//! - placeholders `$1, $2, ...` (both engines accept them);
+//! - column types `TEXT`, `BIGINT`, `DOUBLE PRECISION`; booleans as `BIGINT`
+//!   0/1 and timestamps as `TEXT` in [`stratus_common::time::to_db`] form,
+//!   because the `Any` driver decodes only the types both engines share;
+//! - no autoincrement: ids are UUIDs made by the service;
+//! - `INSERT ... ON CONFLICT DO NOTHING` and `RETURNING` are fine on both.
+
+mod migrate;
+pub mod testing;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use migrate::Migration;
+pub use sqlx;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("invalid service name for a schema: {0}")]
+    BadServiceName(String),
+    #[error("migration {version} ({name}) of {service} failed: {source}")]
+    Migration {
+        service: String,
+        version: i64,
+        name: String,
+        source: sqlx::Error,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A service's database: a pool plus which engine is behind it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    engine: Engine,
+    service: String,
+}
+
+impl Db {
+    /// Connects the database of `service`.
+    ///
+    /// `url` empty: SQLite file `<data_dir>/<service>.db`. `postgres://...`:
+    /// that database, with the service's tables in schema `<service>`.
+    pub async fn connect(
+        url: &str,
+        data_dir: &Path,
+        service: &str,
+        max_connections: Option<u32>,
+    ) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        if !service.chars().all(|c| c.is_ascii_lowercase() || c == '_') || service.is_empty() {
+            return Err(DbError::BadServiceName(service.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url, service, max_connections.unwrap_or(10)).await
+        } else {
+            let path = if url.is_empty() {
+                data_dir.join(format!("{service}.db"))
+            } else {
+                Path::new(url.trim_start_matches("sqlite://")).to_owned()
+            };
+            Self::connect_sqlite(&path, service, max_connections.unwrap_or(8)).await
+        }
+    }
+
+    async fn connect_sqlite(path: &Path, service: &str, max: u32) -> Result<Self, DbError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; the busy
+                    // timeout makes concurrent writers wait instead of failing.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            pool,
+            engine: Engine::Sqlite,
+            service: service.to_owned(),
+        })
+    }
+
+    async fn connect_postgres(url: &str, service: &str, max: u32) -> Result<Self, DbError> {
+        let opts = AnyConnectOptions::from_str(url)?;
+        // Create the schema once with a plain connection, then point every
+        // pooled connection's search_path at it.
+        {
+            let pool = AnyPoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+            pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {service}").as_str())
+                .await
+                .or_else(|e| ignore_duplicate_schema(e))?;
+            pool.close().await;
+        }
+        let set_path = format!("SET search_path TO {service}");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            pool,
+            engine: Engine::Postgres,
+            service: service.to_owned(),
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Applies the service's migrations that have not run yet, each in its
+    /// own transaction.
+    pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), DbError> {
+        migrate::run(self, migrations).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Two processes creating the same schema at once race in PostgreSQL's
+/// catalog even with `IF NOT EXISTS`; the loser's error is harmless.
+fn ignore_duplicate_schema(e: sqlx::Error) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {
+            Ok(sqlx::any::AnyQueryResult::default())
+        }
+        _ => Err(e),
+    }
+}
+
+/// True for a unique-constraint violation on either engine, which services
+/// turn into 409 Conflict.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
+                || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// Booleans are stored as 0/1 (see the module doc).
+pub fn b2i(b: bool) -> i64 {
+    i64::from(b)
+}
+
+pub fn i2b(i: i64) -> bool {
+    i != 0
+}
