@@ -1,0 +1,88 @@
+//! The handler side of the bus: the [`Handler`] trait services implement,
+//! a closure adapter, and how both transports run one handler invocation
+//! (in its own task, so that a panic is caught and the message requeued
+//! instead of taking the consumer down).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{Envelope, RemoteError, Reply};
+
+/// What a service gives [`crate::Bus::serve`] or [`crate::Bus::subscribe`].
+/// Usually one handler per topic that matches on `msg.method`.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, msg: Envelope) -> Result<serde_json::Value, RemoteError>;
+}
+
+struct FnHandler<F>(F);
+
+#[async_trait]
+impl<F, Fut> Handler for FnHandler<F>
+where
+    F: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<serde_json::Value, RemoteError>> + Send + 'static,
+{
+    async fn handle(&self, msg: Envelope) -> Result<serde_json::Value, RemoteError> {
+        (self.0)(msg).await
+    }
+}
+
+/// A handler from an async closure (handy in tests and small workers).
+pub fn handler_fn<F, Fut>(f: F) -> Arc<dyn Handler>
+where
+    F: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<serde_json::Value, RemoteError>> + Send + 'static,
+{
+    Arc::new(FnHandler(f))
+}
+
+/// The handler did not return: it panicked. The message must go back.
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+/// Runs one handler invocation in its own task. Dropping the returned future
+/// (a consumer being stopped) aborts the invocation.
+pub(crate) async fn run(handler: &Arc<dyn Handler>, env: Envelope) -> Result<Reply, Panicked> {
+    let handler = handler.clone();
+    let method = env.method.clone();
+    let task = AbortOnDrop(tokio::spawn(async move { handler.handle(env).await }));
+    match task.join().await {
+        Ok(reply) => Ok(reply),
+        Err(e) => {
+            tracing::error!(%method, error = %e, "bus handler panicked");
+            Err(Panicked)
+        }
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Logs what a handler returned for a message nobody waits on.
+pub(crate) fn log_unanswered(topic: &str, env: &Envelope, reply: &Reply) {
+    if let Err(e) = reply {
+        tracing::warn!(
+            topic,
+            method = %env.method,
+            message_id = %env.id,
+            request_id = %env.context.request_id,
+            kind = %e.kind,
+            error = %e.message,
+            "bus cast handler failed"
+        );
+    }
+}
