@@ -1,0 +1,227 @@
+//! The DHCP agent: converges each network it serves to the server's
+//! [`NetworkInfo`]. With the Linux bridge driver a network gets
+//!
+//! ```text
+//!   qdhcp-<net> namespace:  ns-<dhcp port>  (DHCP port IPs + 169.254.169.254/32)
+//!                              │ veth         dnsmasq --interface=ns-…   (supervised)
+//!   root namespace:         tap<dhcp port> ── brq<net> ── tap<guest ports> (L2 agent)
+//!                                              metadata proxy: 169.254.169.254:80 in qdhcp-<net>
+//! ```
+//!
+//! Every step is idempotent, so `network_sync` can be replayed (bus
+//! redelivery, agent restart). The last state served is saved under the
+//! agent's state dir, which is how a restarted agent knows which networks to
+//! resync with `get_network_info`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stratus_common::ids::NetworkId;
+use tokio::sync::Mutex;
+
+use crate::config::{AgentSettings, Driver};
+use crate::dataplane::link::Links;
+use crate::dataplane::{names, netns};
+use crate::dhcp::dnsmasq::{self, Dnsmasq, DnsmasqSpec, METADATA_IP};
+use crate::error::{AgentError, Result};
+use crate::metadata_proxy::{MetadataProxy, ProxyConfig};
+use crate::rpc::{NetworkInfo, PortInfo};
+use crate::server::{ServerApi, ServerLookup};
+
+struct Served {
+    dhcp_port: Option<PortInfo>,
+    dnsmasq: Option<Dnsmasq>,
+    proxy: Option<MetadataProxy>,
+}
+
+pub struct DhcpAgent {
+    settings: AgentSettings,
+    server: Arc<dyn ServerApi>,
+    nets: Mutex<HashMap<NetworkId, Served>>,
+}
+
+impl DhcpAgent {
+    pub fn new(settings: AgentSettings, server: Arc<dyn ServerApi>) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            server,
+            nets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    fn net_dir(&self, id: &NetworkId) -> PathBuf {
+        self.settings.state_dir.join("dhcp").join(id.to_string())
+    }
+
+    /// The networks this agent serves (by their saved state).
+    pub fn saved_networks(&self) -> Vec<NetworkId> {
+        let Ok(rd) = std::fs::read_dir(self.settings.state_dir.join("dhcp")) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+
+    /// PID of the network's dnsmasq, if one runs.
+    pub async fn dnsmasq_pid(&self, id: &NetworkId) -> Option<u32> {
+        let nets = self.nets.lock().await;
+        nets.get(id)
+            .and_then(|s| s.dnsmasq.as_ref())
+            .map(Dnsmasq::pid)
+            .filter(|p| *p != 0)
+    }
+
+    /// `network_sync`: make the network's DHCP service match `net`.
+    pub async fn network_sync(&self, net: NetworkInfo) -> Result<()> {
+        if !dnsmasq::wants_dhcp(&net) {
+            return self.network_delete(net.id).await;
+        }
+        let dir = self.net_dir(&net.id);
+        std::fs::create_dir_all(&dir)?;
+        let mut nets = self.nets.lock().await;
+        let served = nets.entry(net.id).or_insert(Served {
+            dhcp_port: None,
+            dnsmasq: None,
+            proxy: None,
+        });
+        if self.settings.driver == Driver::Noop {
+            dnsmasq::write_atomic(&dir.join("network.json"), &to_json(&net)?)?;
+            return Ok(());
+        }
+        let port = self
+            .server
+            .ensure_dhcp_port(net.id, &self.settings.host)
+            .await?;
+        let ns = names::dhcp_namespace(&net.id);
+        let bridge = names::bridge(&net.id);
+        let tap = names::tap(&port.id);
+        let ns_if = names::ns_end(&port.id);
+
+        netns::ensure(&ns).await?;
+        let host = Links::host()?;
+        host.ensure_bridge(&bridge, net.mtu).await?;
+        if let Some(old) = served.dhcp_port.as_ref().filter(|old| old.id != port.id) {
+            // The DHCP port was replaced: its veth goes.
+            host.remove(&names::tap(&old.id)).await?;
+        }
+        host.ensure_veth_into(&tap, &ns_if, &ns).await?;
+        let inside = Links::in_namespace(&ns).await?;
+        inside.set_mac(&ns_if, &port.mac_address).await?;
+        inside.set_mtu(&ns_if, net.mtu).await?;
+        host.set_mtu(&tap, net.mtu).await?;
+        host.set_controller(&tap, &bridge).await?;
+        host.set_up(&tap).await?;
+        let mut wanted: Vec<(IpAddr, u8)> = vec![(METADATA_IP, 32)];
+        for f in &port.fixed_ips {
+            if let Some(s) = net.subnets.iter().find(|s| s.id == f.subnet_id) {
+                wanted.push((f.ip_address, s.cidr.prefix_len()));
+            }
+        }
+        inside.sync_addresses(&ns_if, &wanted).await?;
+        inside.set_up(&ns_if).await?;
+        served.dhcp_port = Some(port.clone());
+
+        dnsmasq::write_atomic(&dnsmasq::hosts_path(&dir), &dnsmasq::hosts_file(&net))?;
+        let spec = DnsmasqSpec {
+            namespace: ns.clone(),
+            dir: dir.clone(),
+            args: dnsmasq::dnsmasq_args(&net, &ns_if, &port, &dir),
+        };
+        match served.dnsmasq.take() {
+            Some(d) if d.spec() == &spec => {
+                d.reload();
+                served.dnsmasq = Some(d);
+            }
+            other => {
+                // New network, or its subnets changed: (re)start.
+                if let Some(d) = other {
+                    d.stop().await;
+                }
+                served.dnsmasq = Some(Dnsmasq::start(spec).await?);
+            }
+        }
+        if served.proxy.is_none() {
+            let cfg = ProxyConfig {
+                network_id: net.id,
+                lookup: Arc::new(ServerLookup(self.server.clone())),
+                upstream: self.settings.metadata_url.clone(),
+                secret: self.settings.metadata_secret.clone(),
+            };
+            served.proxy = Some(
+                MetadataProxy::start_in_namespace(&ns, self.settings.metadata_port, cfg).await?,
+            );
+        }
+        dnsmasq::write_atomic(&dir.join("network.json"), &to_json(&net)?)?;
+        drop(nets);
+        self.server
+            .port_status(port.id, "ACTIVE", &self.settings.host)
+            .await?;
+        Ok(())
+    }
+
+    /// `network_delete`: stop dnsmasq and the proxy, remove the namespace
+    /// (which takes the DHCP veth with it) and the bridge if nothing else is
+    /// plugged into it (guest taps belong to the L2 agent, which removes the
+    /// bridge itself when the network goes).
+    pub async fn network_delete(&self, id: NetworkId) -> Result<()> {
+        let mut nets = self.nets.lock().await;
+        if let Some(served) = nets.remove(&id) {
+            if let Some(p) = served.proxy {
+                p.stop().await;
+            }
+            if let Some(d) = served.dnsmasq {
+                d.stop().await;
+            }
+        }
+        if self.settings.driver == Driver::Linuxbridge {
+            netns::remove(&names::dhcp_namespace(&id)).await?;
+            let host = Links::host()?;
+            let bridge = names::bridge(&id);
+            if host.ports_of(&bridge).await?.is_empty() {
+                host.remove(&bridge).await?;
+            }
+        }
+        let dir = self.net_dir(&id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// On start: for every network served before, fetch its state and
+    /// converge (or clean up if the server says it is gone).
+    pub async fn resync(&self) -> Result<()> {
+        for id in self.saved_networks() {
+            match self.server.get_network_info(id).await {
+                Ok(net) => self.network_sync(net).await?,
+                Err(AgentError::NotFound(_)) => self.network_delete(id).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every dnsmasq and proxy; leaves namespaces (an agent restart
+    /// picks them up again). Use `network_delete` to remove a network.
+    pub async fn shutdown(&self) {
+        let mut nets = self.nets.lock().await;
+        for (_, s) in nets.drain() {
+            if let Some(p) = s.proxy {
+                p.stop().await;
+            }
+            if let Some(d) = s.dnsmasq {
+                d.stop().await;
+            }
+        }
+    }
+}
+
+fn to_json(net: &NetworkInfo) -> Result<String> {
+    serde_json::to_string_pretty(net).map_err(|e| AgentError::BadRequest(e.to_string()))
+}

@@ -1,0 +1,187 @@
+//! The L2 agent: plugs ports into their network's bridge and puts their
+//! security groups on them.
+//!
+//! `port_bind` ensures `brq<net>`, the tap `tap<port>` (made here unless the
+//! hypervisor already made it), the tap on the bridge and up, the port's
+//! firewall chains, then reports the port ACTIVE (DOWN if admin-down). The
+//! bound ports with their rules are saved under the state dir, so a restarted
+//! agent re-applies them and asks the server (`get_network_info`) which are
+//! still there.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stratus_common::ids::{NetworkId, PortId};
+use tokio::sync::Mutex;
+
+use crate::config::{AgentSettings, Driver};
+use crate::dataplane::link::Links;
+use crate::dataplane::names;
+use crate::dhcp::dnsmasq::write_atomic;
+use crate::error::{AgentError, Result};
+use crate::l2::firewall::{Firewall, PortFirewall};
+use crate::rpc::{PortBind, DEVICE_OWNER_DHCP};
+use crate::server::ServerApi;
+
+/// The MTU a bridge made for a port gets (the DHCP agent, which knows the
+/// network's MTU, may have made it first).
+const DEFAULT_MTU: u32 = 1500;
+
+pub struct L2Agent {
+    settings: AgentSettings,
+    server: Arc<dyn ServerApi>,
+    firewall: Firewall,
+    bound: Mutex<BTreeMap<PortId, PortBind>>,
+}
+
+impl L2Agent {
+    pub fn new(settings: AgentSettings, server: Arc<dyn ServerApi>) -> Arc<Self> {
+        let firewall = Firewall::new(
+            &settings.firewall_table,
+            settings.driver == Driver::Linuxbridge,
+        );
+        Arc::new(Self {
+            settings,
+            server,
+            firewall,
+            bound: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn firewall(&self) -> &Firewall {
+        &self.firewall
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.settings.state_dir.join("l2").join("ports.json")
+    }
+
+    fn save(&self, bound: &BTreeMap<PortId, PortBind>) -> Result<()> {
+        let path = self.state_file();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let list: Vec<&PortBind> = bound.values().collect();
+        let text = serde_json::to_string_pretty(&list)
+            .map_err(|e| AgentError::BadRequest(e.to_string()))?;
+        write_atomic(&path, &text)
+    }
+
+    fn linux(&self) -> bool {
+        self.settings.driver == Driver::Linuxbridge
+    }
+
+    async fn plug(&self, b: &PortBind) -> Result<()> {
+        if self.linux() {
+            let host = Links::host()?;
+            let bridge = names::bridge(&b.port.network_id);
+            let tap = names::tap(&b.port.id);
+            host.ensure_bridge(&bridge, DEFAULT_MTU).await?;
+            host.ensure_tap(&tap).await?;
+            host.set_controller(&tap, &bridge).await?;
+            host.set_up(&tap).await?;
+        }
+        self.firewall
+            .set_port(PortFirewall {
+                port: b.port.clone(),
+                rules: b.rules.clone(),
+                members: b.members.clone(),
+            })
+            .await
+    }
+
+    /// `port_bind`.
+    pub async fn port_bind(&self, b: PortBind) -> Result<()> {
+        if b.port.device_owner == DEVICE_OWNER_DHCP {
+            // The DHCP agent plumbs its own port (a veth, not a tap), and a
+            // firewall on it would cut guests off from DHCP and metadata.
+            tracing::debug!(port = %b.port.id, "ignoring port_bind of a DHCP port");
+            return Ok(());
+        }
+        let mut bound = self.bound.lock().await;
+        self.plug(&b).await?;
+        let (id, up) = (b.port.id, b.port.admin_state_up);
+        bound.insert(id, b);
+        self.save(&bound)?;
+        drop(bound);
+        let status = if up { "ACTIVE" } else { "DOWN" };
+        self.server
+            .port_status(id, status, &self.settings.host)
+            .await
+    }
+
+    async fn unplug(&self, port_id: &PortId) -> Result<()> {
+        self.firewall.remove_port(port_id).await?;
+        if self.linux() {
+            Links::host()?.remove(&names::tap(port_id)).await?;
+        }
+        Ok(())
+    }
+
+    /// `port_unbind`.
+    pub async fn port_unbind(&self, port_id: PortId, _network_id: NetworkId) -> Result<()> {
+        let mut bound = self.bound.lock().await;
+        self.unplug(&port_id).await?;
+        bound.remove(&port_id);
+        self.save(&bound)
+    }
+
+    /// `network_delete`: every port of the network and the bridge.
+    pub async fn network_delete(&self, network_id: NetworkId) -> Result<()> {
+        let mut bound = self.bound.lock().await;
+        let ports: Vec<PortId> = bound
+            .values()
+            .filter(|b| b.port.network_id == network_id)
+            .map(|b| b.port.id)
+            .collect();
+        for p in &ports {
+            self.unplug(p).await?;
+            bound.remove(p);
+        }
+        self.firewall.remove_network(&network_id).await?;
+        if self.linux() {
+            Links::host()?.remove(&names::bridge(&network_id)).await?;
+        }
+        self.save(&bound)
+    }
+
+    /// On start: re-apply saved bindings that the server still has on this
+    /// host; unplug the others.
+    pub async fn resync(&self) -> Result<()> {
+        let saved: Vec<PortBind> = match std::fs::read_to_string(self.state_file()) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| AgentError::BadRequest(e.to_string()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut networks: BTreeMap<NetworkId, Vec<PortBind>> = BTreeMap::new();
+        for b in saved {
+            networks.entry(b.port.network_id).or_default().push(b);
+        }
+        for (net_id, binds) in networks {
+            let live = match self.server.get_network_info(net_id).await {
+                Ok(net) => net.ports,
+                Err(AgentError::NotFound(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            for mut b in binds {
+                let current = live.iter().find(|p| {
+                    p.id == b.port.id && p.host.as_deref() == Some(self.settings.host.as_str())
+                });
+                match current {
+                    Some(p) => {
+                        b.port = p.clone();
+                        self.port_bind(b).await?;
+                    }
+                    None => self.port_unbind(b.port.id, net_id).await?,
+                }
+            }
+            if live.is_empty() {
+                self.network_delete(net_id).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! Stratus network agents: the DHCP agent, the L2 (Linux bridge) agent, the
+//! metadata proxy and the dataplane primitives they drive.
+//!
+//! - [`rpc`]: the bus messages shared with the Neutron server crate.
+//! - [`dataplane`]: namespaces, bridges, veths, taps, addresses.
+//! - [`dhcp`]: the DHCP agent and its dnsmasq supervisor.
+//! - [`metadata_proxy`]: 169.254.169.254 inside each DHCP namespace.
+//! - [`l2`]: the L2 agent and the nftables security groups.
+//! - [`agent`]: bus wiring; [`start_dhcp_agent`] and [`start_l2_agent`] are
+//!   what the binary calls.
+
+pub mod agent;
+pub mod config;
+pub mod dataplane;
+pub mod dhcp;
+pub mod error;
+pub mod l2;
+pub mod metadata_proxy;
+pub mod rpc;
+pub mod server;
+
+pub use agent::{start_dhcp_agent, start_l2_agent, Agent, AgentKind};
+pub use config::{AgentSettings, Driver};
+pub use error::AgentError;
