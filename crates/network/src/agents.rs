@@ -1,0 +1,469 @@
+//! What the server tells the dataplane after a change is committed, per
+//! driver, and the port status machine the agents (or the noop driver) move.
+//!
+//! - `noop`: nothing is cast; a bound port goes ACTIVE at once.
+//! - `linuxbridge`: `l2.<host>` gets `port_bind` / `port_unbind` for ports
+//!   bound to it (with the security group rules that apply), the DHCP host
+//!   of the network gets `network_sync` with the full network state; the L2
+//!   agent reports ACTIVE through `port_status`.
+//!
+//! Casts happen after the database commit and their failures are only
+//! logged: the database is the truth and agents resync on start
+//! (`get_network_info`), so a lost cast delays but never corrupts.
+//!
+//! Port status: `DOWN` (created, or binding changed) -> `ACTIVE` (agent or
+//! noop) -> `DOWN` (unbound). Entering ACTIVE with a `compute:*` owner sends
+//! Nova's `network-vif-plugged` event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use stratus_bus::Bus;
+use stratus_common::ids::{NetworkId, PortId, SecurityGroupId};
+use stratus_common::RequestContext;
+use stratus_db::Db;
+use stratus_network_agent::rpc::{
+    self, methods, NetworkDelete, NetworkInfo, NetworkSync, PortBind, PortInfo, PortUnbind,
+    SecurityGroupRuleInfo, SubnetInfo,
+};
+
+use crate::config::{DriverKind, NetworkConfig};
+use crate::db::ports::{self as dbp, Port, PortScope};
+use crate::db::security_groups as dbsg;
+use crate::db::subnets::Subnet;
+use crate::db::{networks as dbn, subnets as dbs};
+use crate::error::{NetworkError, Result};
+
+pub const DEVICE_OWNER_DHCP: &str = rpc::DEVICE_OWNER_DHCP;
+pub const STATUS_ACTIVE: &str = "ACTIVE";
+pub const STATUS_DOWN: &str = "DOWN";
+pub const STATUS_BUILD: &str = "BUILD";
+
+/// Tells compute that a port of a server is plugged (Nova's external event).
+#[async_trait]
+pub trait ComputeNotifier: Send + Sync + 'static {
+    async fn vif_plugged(&self, server_id: &str, port_id: &PortId) -> Result<()>;
+}
+
+/// `POST {compute}/v2.1/os-server-external-events` with the service token.
+pub struct HttpComputeNotifier {
+    client: reqwest::Client,
+    url: String,
+    auth: Arc<stratus_auth::ServiceAuth>,
+}
+
+impl HttpComputeNotifier {
+    pub fn new(compute_base_url: &str, auth: Arc<stratus_auth::ServiceAuth>) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            url: format!(
+                "{}/v2.1/os-server-external-events",
+                compute_base_url.trim_end_matches('/')
+            ),
+            auth,
+        }
+    }
+}
+
+#[async_trait]
+impl ComputeNotifier for HttpComputeNotifier {
+    async fn vif_plugged(&self, server_id: &str, port_id: &PortId) -> Result<()> {
+        let token = self
+            .auth
+            .token()
+            .await
+            .map_err(|e| NetworkError::internal(format!("service token: {e}")))?;
+        let body = json!({"events": [{
+            "name": "network-vif-plugged",
+            "server_uuid": server_id,
+            "tag": port_id,
+            "status": "completed",
+        }]});
+        let resp = self
+            .client
+            .post(&self.url)
+            .header("X-Auth-Token", token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| NetworkError::internal(format!("compute events: {e}")))?;
+        // 207 is Nova's "some events were not accepted" (e.g. unknown server).
+        if !resp.status().is_success() {
+            return Err(NetworkError::internal(format!(
+                "compute events answered {}",
+                resp.status()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A notifier that does nothing (compute not wired in).
+pub struct NoCompute;
+
+#[async_trait]
+impl ComputeNotifier for NoCompute {
+    async fn vif_plugged(&self, _server_id: &str, _port_id: &PortId) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub struct Agents {
+    db: Db,
+    config: NetworkConfig,
+    bus: Bus,
+    compute: Arc<dyn ComputeNotifier>,
+}
+
+fn port_info(p: &Port) -> PortInfo {
+    PortInfo {
+        id: p.id,
+        network_id: p.network_id,
+        mac_address: p.mac_address.clone(),
+        fixed_ips: p
+            .fixed_ips
+            .iter()
+            .map(|f| rpc::FixedIp {
+                subnet_id: f.subnet_id,
+                ip_address: f.ip_address,
+            })
+            .collect(),
+        device_owner: p.device_owner.clone(),
+        device_id: p.device_id.clone(),
+        project_id: p.project_id.to_string(),
+        admin_state_up: p.admin_state_up,
+        host: (!p.binding_host.is_empty()).then(|| p.binding_host.clone()),
+        security_group_ids: p.security_groups.clone(),
+    }
+}
+
+pub fn port_info_of(p: &Port) -> PortInfo {
+    port_info(p)
+}
+
+fn subnet_info(s: &Subnet) -> SubnetInfo {
+    SubnetInfo {
+        id: s.id,
+        cidr: s.cidr,
+        gateway_ip: s.gateway_ip,
+        enable_dhcp: s.enable_dhcp,
+        dns_nameservers: s.dns_nameservers.clone(),
+        host_routes: s
+            .host_routes
+            .iter()
+            .map(|r| rpc::HostRoute {
+                destination: r.destination,
+                nexthop: r.nexthop,
+            })
+            .collect(),
+        ip_version: s.ip_version,
+    }
+}
+
+impl Agents {
+    pub fn new(db: Db, config: NetworkConfig, bus: Bus, compute: Arc<dyn ComputeNotifier>) -> Self {
+        Self {
+            db,
+            config,
+            bus,
+            compute,
+        }
+    }
+
+    fn linuxbridge(&self) -> bool {
+        self.config.driver == DriverKind::Linuxbridge
+    }
+
+    async fn cast(&self, topic: &str, method: &str, args: &impl serde::Serialize) {
+        if let Err(e) = self
+            .bus
+            .cast(topic, method, &RequestContext::internal(), args)
+            .await
+        {
+            tracing::warn!(topic, method, error = %e, "cast to agent failed; the agent will resync");
+        }
+    }
+
+    /// The full state of a network, as agents converge to it.
+    pub async fn network_info(&self, id: &NetworkId) -> Result<NetworkInfo> {
+        let mut c = self.db.pool().acquire().await?;
+        let n = dbn::network_get(&mut c, id)
+            .await?
+            .ok_or_else(|| NetworkError::NetworkNotFound(id.to_string()))?;
+        let subnets = dbs::subnet_list_by_network(&mut c, id).await?;
+        let ports = dbp::port_list(
+            &mut c,
+            PortScope {
+                network: Some(id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(NetworkInfo {
+            id: n.id,
+            project_id: n.project_id.to_string(),
+            mtu: u32::try_from(n.mtu).unwrap_or(1500),
+            subnets: subnets.iter().map(subnet_info).collect(),
+            ports: ports.iter().map(port_info).collect(),
+        })
+    }
+
+    /// The host whose DHCP agent serves a network: the configured one, else
+    /// the host of the network's first bound port.
+    pub async fn dhcp_host(&self, id: &NetworkId) -> Result<Option<String>> {
+        if !self.config.dhcp_host.is_empty() {
+            return Ok(Some(self.config.dhcp_host.clone()));
+        }
+        let mut c = self.db.pool().acquire().await?;
+        let ports = dbp::port_list(
+            &mut c,
+            PortScope {
+                network: Some(id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(ports
+            .into_iter()
+            .find(|p| !p.binding_host.is_empty())
+            .map(|p| p.binding_host))
+    }
+
+    /// The rules of a port's groups and the members of the remote groups
+    /// they name.
+    pub async fn port_bind_args(&self, p: &Port) -> Result<PortBind> {
+        let mut c = self.db.pool().acquire().await?;
+        let mut rules = Vec::new();
+        let mut remotes: BTreeSet<SecurityGroupId> = BTreeSet::new();
+        for g in &p.security_groups {
+            let Some(sg) = dbsg::sg_get(&mut c, g).await? else {
+                continue;
+            };
+            for r in sg.rules {
+                if let Some(rg) = r.remote_group_id {
+                    remotes.insert(rg);
+                }
+                rules.push(SecurityGroupRuleInfo {
+                    id: r.id,
+                    security_group_id: r.security_group_id,
+                    direction: r.direction,
+                    ethertype: r.ethertype,
+                    protocol: r.protocol,
+                    port_range_min: r.port_range_min.and_then(|v| u16::try_from(v).ok()),
+                    port_range_max: r.port_range_max.and_then(|v| u16::try_from(v).ok()),
+                    remote_ip_prefix: r.remote_ip_prefix,
+                    remote_group_id: r.remote_group_id,
+                });
+            }
+        }
+        let remotes: Vec<SecurityGroupId> = remotes.into_iter().collect();
+        let members: BTreeMap<SecurityGroupId, Vec<std::net::IpAddr>> =
+            dbsg::sg_members(&mut c, &remotes)
+                .await?
+                .into_iter()
+                .collect();
+        Ok(PortBind {
+            port: port_info(p),
+            rules,
+            members,
+        })
+    }
+
+    async fn sync_dhcp(&self, net: &NetworkId) -> Result<()> {
+        let Some(host) = self.dhcp_host(net).await? else {
+            return Ok(());
+        };
+        let network = self.network_info(net).await?;
+        self.cast(
+            &rpc::dhcp_topic(&host),
+            methods::NETWORK_SYNC,
+            &NetworkSync { network },
+        )
+        .await;
+        Ok(())
+    }
+
+    /// After a port was created (`old` None), changed, or deleted (`new` None).
+    pub async fn port_changed(&self, old: Option<&Port>, new: Option<&Port>) {
+        if let Err(e) = self.try_port_changed(old, new).await {
+            tracing::warn!(error = %e, "port change not propagated; agents will resync");
+        }
+    }
+
+    async fn try_port_changed(&self, old: Option<&Port>, new: Option<&Port>) -> Result<()> {
+        if !self.linuxbridge() {
+            // No agent: a bound, administratively up port is ACTIVE.
+            if let Some(p) = new {
+                let want = if !p.binding_host.is_empty() && p.admin_state_up {
+                    STATUS_ACTIVE
+                } else {
+                    STATUS_DOWN
+                };
+                if p.status != want {
+                    self.set_port_status(&p.id, want).await?;
+                }
+            }
+            return Ok(());
+        }
+        if let Some(o) = old {
+            let moved = new.is_none_or(|n| n.binding_host != o.binding_host);
+            if !o.binding_host.is_empty() && moved && o.device_owner != DEVICE_OWNER_DHCP {
+                let args = PortUnbind {
+                    port_id: o.id,
+                    network_id: o.network_id,
+                };
+                self.cast(&rpc::l2_topic(&o.binding_host), methods::PORT_UNBIND, &args)
+                    .await;
+            }
+        }
+        if let Some(p) = new {
+            self.bind(p).await?;
+        }
+        // Other ports whose rules name this port's groups as remote group
+        // must learn that the members changed.
+        let mut groups: BTreeSet<SecurityGroupId> = BTreeSet::new();
+        for p in old.into_iter().chain(new) {
+            groups.extend(p.security_groups.iter().copied());
+        }
+        let skip = new.map(|p| p.id);
+        self.members_changed(&groups, skip).await?;
+        if let Some(net) = new.or(old).map(|p| p.network_id) {
+            self.sync_dhcp(&net).await?;
+        }
+        Ok(())
+    }
+
+    /// Casts `port_bind` for a bound port (the DHCP agent plumbs its own port).
+    async fn bind(&self, p: &Port) -> Result<()> {
+        if !p.binding_host.is_empty() && p.device_owner != DEVICE_OWNER_DHCP {
+            let args = self.port_bind_args(p).await?;
+            self.cast(&rpc::l2_topic(&p.binding_host), methods::PORT_BIND, &args)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Re-sends `port_bind` to the bound ports in `groups` (their rules
+    /// changed), except `skip`.
+    async fn rebind_groups(
+        &self,
+        groups: &BTreeSet<SecurityGroupId>,
+        skip: Option<PortId>,
+    ) -> Result<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.db.pool().acquire().await?;
+        let ports = dbp::port_list(&mut c, PortScope::default()).await?;
+        drop(c);
+        for p in ports.iter().filter(|p| {
+            Some(p.id) != skip
+                && !p.binding_host.is_empty()
+                && p.security_groups.iter().any(|g| groups.contains(g))
+        }) {
+            self.bind(p).await?;
+        }
+        Ok(())
+    }
+
+    /// The member addresses of `groups` changed: ports with rules whose
+    /// remote group is one of them get their rules again.
+    async fn members_changed(
+        &self,
+        groups: &BTreeSet<SecurityGroupId>,
+        skip: Option<PortId>,
+    ) -> Result<()> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.db.pool().acquire().await?;
+        let referencing: BTreeSet<SecurityGroupId> = dbsg::rule_list(&mut c, None)
+            .await?
+            .into_iter()
+            .filter(|r| r.remote_group_id.is_some_and(|g| groups.contains(&g)))
+            .map(|r| r.security_group_id)
+            .collect();
+        drop(c);
+        self.rebind_groups(&referencing, skip).await
+    }
+
+    /// After a network or its subnets changed.
+    pub async fn network_changed(&self, net: &NetworkId) {
+        if !self.linuxbridge() {
+            return;
+        }
+        if let Err(e) = self.sync_dhcp(net).await {
+            tracing::warn!(network = %net, error = %e, "network sync not sent");
+        }
+    }
+
+    /// After a network was deleted; `hosts` had ports on it.
+    pub async fn network_deleted(&self, net: &NetworkId, hosts: &[String]) {
+        if !self.linuxbridge() {
+            return;
+        }
+        let args = NetworkDelete { network_id: *net };
+        let mut dhcp: BTreeSet<String> = hosts.iter().cloned().collect();
+        if !self.config.dhcp_host.is_empty() {
+            dhcp.insert(self.config.dhcp_host.clone());
+        }
+        for h in &dhcp {
+            self.cast(&rpc::dhcp_topic(h), methods::NETWORK_DELETE, &args)
+                .await;
+        }
+        // Every L2 agent that reported in may hold the bridge.
+        let mut l2: BTreeSet<String> = hosts.iter().cloned().collect();
+        if let Ok(mut c) = self.db.pool().acquire().await {
+            if let Ok(agents) = crate::db::agents::agent_list(&mut c).await {
+                l2.extend(
+                    agents
+                        .into_iter()
+                        .filter(|a| a.agent_type == "l2")
+                        .map(|a| a.host),
+                );
+            }
+        }
+        for h in &l2 {
+            self.cast(&rpc::l2_topic(h), methods::NETWORK_DELETE, &args)
+                .await;
+        }
+    }
+
+    /// After a group's rules changed: its bound ports get their rules again.
+    pub async fn security_group_changed(&self, group: &SecurityGroupId) {
+        if !self.linuxbridge() {
+            return;
+        }
+        let groups = BTreeSet::from([*group]);
+        if let Err(e) = self.rebind_groups(&groups, None).await {
+            tracing::warn!(error = %e, "security group change not propagated");
+        }
+    }
+
+    /// Moves a port's status; entering ACTIVE with a compute owner tells compute.
+    pub async fn set_port_status(&self, id: &PortId, status: &str) -> Result<()> {
+        let mut c = self.db.pool().acquire().await?;
+        let old = dbp::port_set_status(&mut c, id, status)
+            .await?
+            .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))?;
+        if status == STATUS_ACTIVE && old != STATUS_ACTIVE {
+            let p = dbp::port_get(&mut c, id)
+                .await?
+                .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))?;
+            if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
+                let compute = self.compute.clone();
+                let port = p.id;
+                let server = p.device_id.clone();
+                // Not awaited: compute may be the caller of this very request.
+                tokio::spawn(async move {
+                    if let Err(e) = compute.vif_plugged(&server, &port).await {
+                        tracing::warn!(%server, %port, error = %e, "network-vif-plugged not delivered");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+}

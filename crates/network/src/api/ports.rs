@@ -1,0 +1,658 @@
+//! `/v2.0/ports`: addresses from the IPAM, a generated MAC, port binding
+//! (`binding:*`, admin only) and security groups.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use stratus_auth::Ctx;
+use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
+use stratus_common::time::now;
+use stratus_common::RequestContext;
+
+use super::networks::select_fields;
+use super::query::{respond, ListQuery};
+use super::{
+    owner_for_create, parse_path_id, require_read, require_write, resource_body, ts, State,
+};
+use crate::db::networks::Network;
+use crate::db::ports::{self as dbp, Port};
+use crate::db::subnets::{self as dbs, Subnet};
+use crate::error::{Json, NetworkError, Result};
+use crate::ipam::allocate::{self, IpRequest};
+
+pub const VIF_TYPE_UNBOUND: &str = "unbound";
+pub const VIF_TYPE_BRIDGE: &str = "bridge";
+pub const VNIC_NORMAL: &str = "normal";
+
+pub fn routes() -> Router<State> {
+    Router::new()
+        .route("/v2.0/ports", get(list).post(create))
+        .route("/v2.0/ports/{id}", get(show).put(update).delete(delete))
+}
+
+/// A MAC in OpenStack's default prefix `fa:16:3e`.
+pub fn random_mac() -> String {
+    let mut r = rand::thread_rng();
+    format!(
+        "fa:16:3e:{:02x}:{:02x}:{:02x}",
+        r.gen::<u8>(),
+        r.gen::<u8>(),
+        r.gen::<u8>()
+    )
+}
+
+fn valid_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6
+        && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+        // A multicast MAC cannot be a port's address.
+        && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
+}
+
+/// The Linux bridge of a network, as Neutron names it.
+pub fn bridge_name(net: &NetworkId) -> String {
+    format!("brq{}", &net.to_string()[..11])
+}
+
+pub fn view(p: &Port, admin: bool) -> Value {
+    let mut v = json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "network_id": p.network_id,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "mac_address": p.mac_address,
+        "admin_state_up": p.admin_state_up,
+        "status": p.status,
+        "device_owner": p.device_owner,
+        "device_id": p.device_id,
+        "fixed_ips": p.fixed_ips.iter()
+            .map(|f| json!({"subnet_id": f.subnet_id, "ip_address": f.ip_address.to_string()}))
+            .collect::<Vec<_>>(),
+        "security_groups": p.security_groups,
+        "port_security_enabled": p.port_security_enabled,
+        "created_at": ts(p.created_at),
+        "updated_at": ts(p.updated_at),
+        "revision_number": p.revision_number,
+    });
+    if admin {
+        if let Value::Object(m) = &mut v {
+            m.insert("binding:host_id".into(), json!(p.binding_host));
+            m.insert("binding:vif_type".into(), json!(p.binding_vif_type));
+            m.insert("binding:vif_details".into(), p.binding_vif_details.clone());
+            m.insert("binding:vnic_type".into(), json!(p.binding_vnic_type));
+            m.insert("binding:profile".into(), p.binding_profile.clone());
+        }
+    }
+    v
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct FixedIpBody {
+    subnet_id: Option<String>,
+    ip_address: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePort {
+    network_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    admin_state_up: Option<bool>,
+    mac_address: Option<String>,
+    fixed_ips: Option<Vec<FixedIpBody>>,
+    device_owner: Option<String>,
+    device_id: Option<String>,
+    #[serde(rename = "binding:host_id")]
+    binding_host_id: Option<String>,
+    #[serde(rename = "binding:profile")]
+    binding_profile: Option<Value>,
+    #[serde(rename = "binding:vnic_type")]
+    binding_vnic_type: Option<String>,
+    security_groups: Option<Vec<String>>,
+    port_security_enabled: Option<bool>,
+    project_id: Option<String>,
+    tenant_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdatePort {
+    name: Option<String>,
+    description: Option<String>,
+    admin_state_up: Option<bool>,
+    fixed_ips: Option<Vec<FixedIpBody>>,
+    device_owner: Option<String>,
+    device_id: Option<String>,
+    #[serde(rename = "binding:host_id")]
+    binding_host_id: Option<String>,
+    #[serde(rename = "binding:profile")]
+    binding_profile: Option<Value>,
+    #[serde(rename = "binding:vnic_type")]
+    binding_vnic_type: Option<String>,
+    security_groups: Option<Vec<String>>,
+    port_security_enabled: Option<bool>,
+    mac_address: Option<String>,
+    network_id: Option<Value>,
+}
+
+/// What a create or update asks of a port, after parsing.
+pub struct PortSpec {
+    pub network: Network,
+    pub project: ProjectId,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub mac_address: Option<String>,
+    pub fixed_ips: Option<Vec<(Option<SubnetId>, Option<IpAddr>)>>,
+    pub device_owner: String,
+    pub device_id: String,
+    pub host: String,
+    pub profile: Value,
+    pub security_groups: Option<Vec<SecurityGroupId>>,
+    pub port_security_enabled: Option<bool>,
+}
+
+fn parse_fixed_ips(v: &[FixedIpBody]) -> Result<Vec<(Option<SubnetId>, Option<IpAddr>)>> {
+    v.iter()
+        .map(|f| {
+            let s = match &f.subnet_id {
+                None => None,
+                Some(s) => Some(s.parse().map_err(|_| {
+                    NetworkError::BadRequest(format!("Invalid input for fixed_ips. Reason: '{s}' is not a valid UUID."))
+                })?),
+            };
+            let ip = match &f.ip_address {
+                None => None,
+                Some(i) => Some(i.parse().map_err(|_| {
+                    NetworkError::BadRequest(format!("Invalid input for fixed_ips. Reason: '{i}' is not a valid IP address."))
+                })?),
+            };
+            if s.is_none() && ip.is_none() {
+                return Err(NetworkError::BadRequest(
+                    "Invalid input for fixed_ips. Reason: each entry needs a subnet_id or an ip_address.".to_owned(),
+                ));
+            }
+            Ok((s, ip))
+        })
+        .collect()
+}
+
+fn parse_groups(v: &[String]) -> Result<Vec<SecurityGroupId>> {
+    let mut out: Vec<SecurityGroupId> = Vec::new();
+    for s in v {
+        let g: SecurityGroupId = s
+            .parse()
+            .map_err(|_| NetworkError::SecurityGroupNotFound(s.clone()))?;
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    Ok(out)
+}
+
+/// `binding:profile` is a dict (null reads as empty).
+fn check_profile(v: Option<Value>) -> Result<Option<Value>> {
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(json!({}))),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(other) => Err(NetworkError::BadRequest(format!(
+            "Invalid input for binding:profile. Reason: '{other}' is not a dictionary."
+        ))),
+    }
+}
+
+fn check_vnic(v: Option<&str>) -> Result<String> {
+    match v {
+        None | Some(VNIC_NORMAL) => Ok(VNIC_NORMAL.to_owned()),
+        Some(o) => Err(NetworkError::BadRequest(format!(
+            "Invalid input for binding:vnic_type. Reason: '{o}' is not supported by this cloud (only 'normal')."
+        ))),
+    }
+}
+
+/// The address requests of a port: the ones asked for, or one address of
+/// each IP version the network has a subnet of.
+pub fn ip_requests(
+    net: &NetworkId,
+    subnets: &[Subnet],
+    asked: Option<&[(Option<SubnetId>, Option<IpAddr>)]>,
+    is_router: bool,
+) -> Result<Vec<IpRequest>> {
+    let Some(asked) = asked else {
+        let mut v = Vec::new();
+        for version in [4, 6] {
+            let ids: Vec<SubnetId> = subnets
+                .iter()
+                .filter(|s| s.ip_version == version)
+                .map(|s| s.id)
+                .collect();
+            if !ids.is_empty() {
+                v.push(IpRequest::AnyOf(ids));
+            }
+        }
+        return Ok(v);
+    };
+    let mut out = Vec::new();
+    for (sid, ip) in asked {
+        let subnet = match (sid, ip) {
+            (Some(sid), _) => subnets.iter().find(|s| s.id == *sid).ok_or_else(|| {
+                NetworkError::BadRequest(format!(
+                    "Invalid input for operation: Failed to create port on network {net}, because fixed_ips included invalid subnet {sid}."
+                ))
+            })?,
+            (None, Some(ip)) => subnets
+                .iter()
+                .find(|s| s.cidr.contains(ip))
+                .ok_or_else(|| NetworkError::InvalidIpForSubnet { ip: ip.to_string() })?,
+            (None, None) => continue,
+        };
+        match ip {
+            Some(ip) => {
+                if subnet.gateway_ip == Some(*ip) && !is_router {
+                    return Err(NetworkError::IpAddressInUse {
+                        ip: ip.to_string(),
+                        subnet: subnet.id.to_string(),
+                    });
+                }
+                let req = IpRequest::Fixed {
+                    subnet: subnet.id,
+                    ip: *ip,
+                };
+                if out.contains(&req) {
+                    return Err(NetworkError::BadRequest(format!(
+                        "Invalid input for fixed_ips. Reason: duplicate address {ip}."
+                    )));
+                }
+                out.push(req);
+            }
+            None => out.push(IpRequest::AnyOf(vec![subnet.id])),
+        }
+    }
+    Ok(out)
+}
+
+/// The binding attributes for a host (or none).
+fn binding_for(host: &str, net: &NetworkId) -> (String, Value) {
+    if host.is_empty() {
+        (VIF_TYPE_UNBOUND.to_owned(), json!({}))
+    } else {
+        (
+            VIF_TYPE_BRIDGE.to_owned(),
+            json!({"port_filter": true, "connectivity": "l2", "bridge_name": bridge_name(net)}),
+        )
+    }
+}
+
+/// Checks the groups exist and belong to the port's project.
+async fn check_groups(
+    state: &State,
+    project: &ProjectId,
+    groups: &[SecurityGroupId],
+) -> Result<()> {
+    let mut c = state.db.pool().acquire().await?;
+    for g in groups {
+        match crate::db::security_groups::sg_get(&mut c, g).await? {
+            Some(sg) if sg.project_id == *project => {}
+            _ => return Err(NetworkError::SecurityGroupNotFound(g.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// Creates a port: the plain function behind `POST /v2.0/ports`, also used
+/// for DHCP ports.
+pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<Port> {
+    let net_id = spec.network.id;
+    let mut c = state.db.pool().acquire().await?;
+    super::quotas::check(state, &mut c, &spec.project, "port").await?;
+    let subnets = dbs::subnet_list_by_network(&mut c, &net_id).await?;
+    drop(c);
+    let is_router = spec.device_owner.starts_with("network:router");
+    let requests = ip_requests(&net_id, &subnets, spec.fixed_ips.as_deref(), is_router)?;
+    let port_security = spec
+        .port_security_enabled
+        .unwrap_or(spec.network.port_security_enabled);
+    let groups = match (&spec.security_groups, port_security) {
+        (Some(g), false) if !g.is_empty() => {
+            return Err(NetworkError::BadRequest(
+                "Port security must be enabled and port must have an IP address in order to use security groups.".to_owned(),
+            ))
+        }
+        (_, false) => Vec::new(),
+        (Some(g), true) => {
+            check_groups(state, &spec.project, g).await?;
+            g.clone()
+        }
+        // Neutron gives network-owned ports (DHCP, routers) no group.
+        (None, true) if spec.device_owner.starts_with("network:") => Vec::new(),
+        (None, true) => vec![super::security_groups::ensure_default(state, &spec.project).await?],
+    };
+    let (vif_type, vif_details) = binding_for(&spec.host, &net_id);
+    let t = now();
+    let mac_generated = spec.mac_address.is_none();
+    let port = Port {
+        id: PortId::new(),
+        network_id: net_id,
+        project_id: spec.project,
+        name: spec.name,
+        description: spec.description,
+        mac_address: spec.mac_address.unwrap_or_else(random_mac),
+        admin_state_up: spec.admin_state_up,
+        status: "DOWN".to_owned(),
+        device_owner: spec.device_owner,
+        device_id: spec.device_id,
+        binding_host: spec.host,
+        binding_vif_type: vif_type,
+        binding_vif_details: vif_details,
+        binding_vnic_type: vnic,
+        binding_profile: spec.profile,
+        port_security_enabled: port_security,
+        fixed_ips: Vec::new(),
+        security_groups: groups,
+        revision_number: 1,
+        created_at: t,
+        updated_at: t,
+    };
+    let by_id: HashMap<SubnetId, Subnet> = subnets.into_iter().map(|s| (s.id, s)).collect();
+    let port = allocate::create_port(&state.db, port, &requests, &by_id, mac_generated).await?;
+    state.agents.port_changed(None, Some(&port)).await;
+    Ok(port)
+}
+
+pub async fn load_port(state: &State, id: &PortId) -> Result<Port> {
+    let mut c = state.db.pool().acquire().await?;
+    dbp::port_get(&mut c, id)
+        .await?
+        .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))
+}
+
+/// A port the caller may see, else its 404.
+async fn visible(state: &State, ctx: &RequestContext, id: &PortId) -> Result<Port> {
+    let p = load_port(state, id).await?;
+    if ctx.owns(&p.project_id) {
+        Ok(p)
+    } else {
+        Err(NetworkError::PortNotFound(id.to_string()))
+    }
+}
+
+async fn create(
+    AxState(state): AxState<State>,
+    ctx: Ctx,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, axum::Json<Value>)> {
+    require_write(&ctx, "create_port")?;
+    let b: CreatePort = resource_body(body, "port")?;
+    let net_raw = b.network_id.as_deref().ok_or_else(|| {
+        NetworkError::BadRequest(
+            "Failed to parse request. Required attribute 'network_id' not specified".to_owned(),
+        )
+    })?;
+    let net_id: NetworkId = net_raw.parse().map_err(|_| {
+        NetworkError::BadRequest(format!(
+            "Invalid input for network_id. Reason: '{net_raw}' is not a valid UUID."
+        ))
+    })?;
+    let project = owner_for_create(&ctx, b.project_id, b.tenant_id)?;
+    if (b.binding_host_id.is_some() || b.binding_profile.is_some()) && !ctx.is_admin() {
+        return Err(NetworkError::PolicyNotAuthorized(
+            "create_port:binding:host_id".to_owned(),
+        ));
+    }
+    let vnic = check_vnic(b.binding_vnic_type.as_deref())?;
+    let network = super::networks::visible(&state, &ctx, &net_id).await?;
+    let net_owner = ctx.owns(&network.project_id);
+    if let Some(mac) = &b.mac_address {
+        if !valid_mac(mac) {
+            return Err(NetworkError::BadRequest(format!(
+                "Invalid input for mac_address. Reason: '{mac}' is not a valid MAC address."
+            )));
+        }
+        if !net_owner {
+            return Err(NetworkError::PolicyNotAuthorized(
+                "create_port:mac_address".to_owned(),
+            ));
+        }
+    }
+    // Network-owned devices (DHCP, routers) are the network owner's to make.
+    if !net_owner
+        && b.device_owner
+            .as_deref()
+            .is_some_and(|o| o.starts_with("network:"))
+    {
+        return Err(NetworkError::PolicyNotAuthorized(
+            "create_port:device_owner".to_owned(),
+        ));
+    }
+    let fixed_ips = b.fixed_ips.as_deref().map(parse_fixed_ips).transpose()?;
+    if !net_owner && fixed_ips.iter().flatten().any(|(_, ip)| ip.is_some()) {
+        return Err(NetworkError::PolicyNotAuthorized(
+            "create_port:fixed_ips:ip_address".to_owned(),
+        ));
+    }
+    let spec = PortSpec {
+        network,
+        project,
+        name: b.name.unwrap_or_default(),
+        description: b.description.unwrap_or_default(),
+        admin_state_up: b.admin_state_up.unwrap_or(true),
+        mac_address: b.mac_address.map(|m| m.to_ascii_lowercase()),
+        fixed_ips,
+        device_owner: b.device_owner.unwrap_or_default(),
+        device_id: b.device_id.unwrap_or_default(),
+        host: b.binding_host_id.unwrap_or_default(),
+        profile: check_profile(b.binding_profile)?.unwrap_or_else(|| json!({})),
+        security_groups: b.security_groups.as_deref().map(parse_groups).transpose()?,
+        port_security_enabled: b.port_security_enabled,
+    };
+    let port = create_port(&state, spec, vnic).await?;
+    // The driver may have moved the status on (noop: ACTIVE once bound).
+    let port = load_port(&state, &port.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"port": view(&port, ctx.is_admin())})),
+    ))
+}
+
+async fn list(
+    AxState(state): AxState<State>,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>> {
+    require_read(&ctx, "get_port")?;
+    let q = ListQuery::parse(raw.as_deref())?;
+    let scope = super::visible_scope(&ctx);
+    // Narrow in SQL what compute and agents ask for all the time.
+    let network: Option<NetworkId> = q.single("network_id").and_then(|n| n.parse().ok());
+    let mut c = state.db.pool().acquire().await?;
+    let ports = dbp::port_list(
+        &mut c,
+        dbp::PortScope {
+            project: scope.as_ref(),
+            network: network.as_ref(),
+            device_id: q.single("device_id"),
+        },
+    )
+    .await?;
+    let admin = ctx.is_admin();
+    let views = ports.iter().map(|p| view(p, admin)).collect();
+    Ok(axum::Json(respond(
+        views,
+        &q,
+        "ports",
+        uri.path(),
+        &headers,
+    )?))
+}
+
+async fn show(
+    AxState(state): AxState<State>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::Json<Value>> {
+    require_read(&ctx, "get_port")?;
+    let id: PortId = parse_path_id(&id, NetworkError::PortNotFound)?;
+    let p = visible(&state, &ctx, &id).await?;
+    Ok(axum::Json(
+        json!({"port": select_fields(view(&p, ctx.is_admin()), raw.as_deref())?}),
+    ))
+}
+
+async fn update(
+    AxState(state): AxState<State>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>> {
+    require_write(&ctx, "update_port")?;
+    let id: PortId = parse_path_id(&id, NetworkError::PortNotFound)?;
+    let b: UpdatePort = resource_body(body, "port")?;
+    let old = visible(&state, &ctx, &id).await?;
+    if (b.binding_host_id.is_some() || b.binding_profile.is_some()) && !ctx.is_admin() {
+        return Err(NetworkError::PolicyNotAuthorized(
+            "update_port:binding:host_id".to_owned(),
+        ));
+    }
+    if b.network_id.is_some() {
+        return Err(NetworkError::BadRequest(
+            "Cannot update read-only attribute network_id".to_owned(),
+        ));
+    }
+    if let Some(mac) = &b.mac_address {
+        if !mac.eq_ignore_ascii_case(&old.mac_address) {
+            return Err(NetworkError::BadRequest(
+                "Cannot update read-only attribute mac_address".to_owned(),
+            ));
+        }
+    }
+    let mut p = old.clone();
+    if let Some(v) = b.name {
+        p.name = v;
+    }
+    if let Some(v) = b.description {
+        p.description = v;
+    }
+    if let Some(v) = b.admin_state_up {
+        p.admin_state_up = v;
+    }
+    if let Some(v) = b.device_owner {
+        p.device_owner = v;
+    }
+    if let Some(v) = b.device_id {
+        p.device_id = v;
+    }
+    if let Some(v) = check_profile(b.binding_profile)? {
+        p.binding_profile = v;
+    }
+    if b.binding_vnic_type.is_some() {
+        p.binding_vnic_type = check_vnic(b.binding_vnic_type.as_deref())?;
+    }
+    if let Some(host) = b.binding_host_id {
+        if host != p.binding_host {
+            let (t, d) = binding_for(&host, &p.network_id);
+            p.binding_host = host;
+            p.binding_vif_type = t;
+            p.binding_vif_details = d;
+            // A new binding is DOWN until the (new) host's agent says otherwise.
+            p.status = "DOWN".to_owned();
+        }
+    }
+    if let Some(v) = b.port_security_enabled {
+        p.port_security_enabled = v;
+        if !v && b.security_groups.is_none() && !p.security_groups.is_empty() {
+            return Err(NetworkError::Conflict(format!(
+                "Port {id} has security group associated. Cannot disable port security or ip \
+                 address until security group is removed."
+            )));
+        }
+    }
+    if let Some(g) = &b.security_groups {
+        let groups = parse_groups(g)?;
+        if !p.port_security_enabled && !groups.is_empty() {
+            return Err(NetworkError::BadRequest(
+                "Port security must be enabled and port must have an IP address in order to use security groups.".to_owned(),
+            ));
+        }
+        check_groups(&state, &p.project_id, &groups).await?;
+        p.security_groups = groups;
+    }
+    p.updated_at = now();
+    let new_ips = match &b.fixed_ips {
+        None => None,
+        Some(f) => {
+            let asked = parse_fixed_ips(f)?;
+            let mut c = state.db.pool().acquire().await?;
+            let net = crate::db::networks::network_get(&mut c, &p.network_id).await?;
+            let net_owner = net.is_some_and(|n| ctx.owns(&n.project_id));
+            if !net_owner && asked.iter().any(|(_, ip)| ip.is_some()) {
+                return Err(NetworkError::PolicyNotAuthorized(
+                    "update_port:fixed_ips:ip_address".to_owned(),
+                ));
+            }
+            let subnets = dbs::subnet_list_by_network(&mut c, &p.network_id).await?;
+            // Addresses the port keeps are asked for by value.
+            let asked: Vec<(Option<SubnetId>, Option<IpAddr>)> = asked
+                .into_iter()
+                .map(|(s, ip)| {
+                    let kept = old
+                        .fixed_ips
+                        .iter()
+                        .find(|f| Some(f.subnet_id) == s && ip.is_none());
+                    match kept {
+                        Some(f) => (Some(f.subnet_id), Some(f.ip_address)),
+                        None => (s, ip),
+                    }
+                })
+                .collect();
+            let is_router = p.device_owner.starts_with("network:router");
+            let reqs = ip_requests(&p.network_id, &subnets, Some(&asked), is_router)?;
+            Some((
+                reqs,
+                subnets
+                    .into_iter()
+                    .map(|s| (s.id, s))
+                    .collect::<HashMap<_, _>>(),
+            ))
+        }
+    };
+    allocate::update_port(
+        &state.db,
+        &p,
+        new_ips.as_ref().map(|(r, s)| (r.as_slice(), s)),
+    )
+    .await?;
+    let p = load_port(&state, &id).await?;
+    state.agents.port_changed(Some(&old), Some(&p)).await;
+    let p = load_port(&state, &id).await?;
+    Ok(axum::Json(json!({"port": view(&p, ctx.is_admin())})))
+}
+
+async fn delete(
+    AxState(state): AxState<State>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    require_write(&ctx, "delete_port")?;
+    let id: PortId = parse_path_id(&id, NetworkError::PortNotFound)?;
+    let p = visible(&state, &ctx, &id).await?;
+    let mut c = state.db.pool().acquire().await?;
+    dbp::port_delete(&mut c, &id).await?;
+    drop(c);
+    state.agents.port_changed(Some(&p), None).await;
+    Ok(StatusCode::NO_CONTENT)
+}

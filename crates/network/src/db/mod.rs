@@ -1,0 +1,228 @@
+//! The network service's database: schema (portable SQL, see `stratus_db`)
+//! and one module per resource with functions named `<resource>_<verb>`.
+//!
+//! Integrity lives in the schema where it can: `ip_allocations` has the
+//! primary key `(subnet_id, ip_address)`, so no two ports can ever hold the
+//! same address even when two API processes race (the IPAM retries on the
+//! violation); `ports` is `UNIQUE (network_id, mac_address)`; a project has at
+//! most one default security group (`default_security_groups` keyed by
+//! project).
+
+pub mod agents;
+pub mod networks;
+pub mod ports;
+pub mod quotas;
+pub mod security_groups;
+pub mod subnets;
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use stratus_db::Migration;
+
+use crate::error::{NetworkError, Result};
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "neutron_core",
+    sql: "
+CREATE TABLE networks (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  admin_state_up BIGINT NOT NULL,
+  shared BIGINT NOT NULL,
+  mtu BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  port_security_enabled BIGINT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX networks_project ON networks (project_id);
+CREATE TABLE subnets (
+  id TEXT PRIMARY KEY,
+  network_id TEXT NOT NULL REFERENCES networks (id),
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  cidr TEXT NOT NULL,
+  ip_version BIGINT NOT NULL,
+  gateway_ip TEXT,
+  enable_dhcp BIGINT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX subnets_network ON subnets (network_id);
+CREATE TABLE subnet_allocation_pools (
+  subnet_id TEXT NOT NULL REFERENCES subnets (id) ON DELETE CASCADE,
+  position BIGINT NOT NULL,
+  first_ip TEXT NOT NULL,
+  last_ip TEXT NOT NULL,
+  PRIMARY KEY (subnet_id, position)
+);
+CREATE TABLE subnet_dns_nameservers (
+  subnet_id TEXT NOT NULL REFERENCES subnets (id) ON DELETE CASCADE,
+  position BIGINT NOT NULL,
+  address TEXT NOT NULL,
+  PRIMARY KEY (subnet_id, position)
+);
+CREATE TABLE subnet_host_routes (
+  subnet_id TEXT NOT NULL REFERENCES subnets (id) ON DELETE CASCADE,
+  position BIGINT NOT NULL,
+  destination TEXT NOT NULL,
+  nexthop TEXT NOT NULL,
+  PRIMARY KEY (subnet_id, position)
+);
+CREATE TABLE security_groups (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  stateful BIGINT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX security_groups_project ON security_groups (project_id);
+CREATE TABLE default_security_groups (
+  project_id TEXT PRIMARY KEY,
+  security_group_id TEXT NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE
+);
+CREATE TABLE security_group_rules (
+  id TEXT PRIMARY KEY,
+  security_group_id TEXT NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE,
+  project_id TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  ethertype TEXT NOT NULL,
+  protocol TEXT,
+  port_range_min BIGINT,
+  port_range_max BIGINT,
+  remote_ip_prefix TEXT,
+  remote_group_id TEXT,
+  description TEXT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX security_group_rules_group ON security_group_rules (security_group_id);
+CREATE TABLE ports (
+  id TEXT PRIMARY KEY,
+  network_id TEXT NOT NULL REFERENCES networks (id),
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  mac_address TEXT NOT NULL,
+  admin_state_up BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  device_owner TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  binding_host TEXT NOT NULL,
+  binding_vif_type TEXT NOT NULL,
+  binding_vif_details TEXT NOT NULL,
+  binding_vnic_type TEXT NOT NULL,
+  binding_profile TEXT NOT NULL,
+  port_security_enabled BIGINT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (network_id, mac_address)
+);
+CREATE INDEX ports_network ON ports (network_id);
+CREATE INDEX ports_device ON ports (device_id);
+CREATE INDEX ports_project ON ports (project_id);
+CREATE TABLE ip_allocations (
+  subnet_id TEXT NOT NULL REFERENCES subnets (id),
+  ip_address TEXT NOT NULL,
+  network_id TEXT NOT NULL,
+  port_id TEXT NOT NULL REFERENCES ports (id) ON DELETE CASCADE,
+  PRIMARY KEY (subnet_id, ip_address)
+);
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
+CREATE TABLE port_security_groups (
+  port_id TEXT NOT NULL REFERENCES ports (id) ON DELETE CASCADE,
+  security_group_id TEXT NOT NULL REFERENCES security_groups (id),
+  PRIMARY KEY (port_id, security_group_id)
+);
+CREATE INDEX port_security_groups_group ON port_security_groups (security_group_id);
+CREATE TABLE quotas (
+  project_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  hard_limit BIGINT NOT NULL,
+  PRIMARY KEY (project_id, resource)
+);
+CREATE TABLE agents (
+  host TEXT NOT NULL,
+  agent_type TEXT NOT NULL,
+  alive BIGINT NOT NULL,
+  heartbeat_at TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (host, agent_type)
+)
+",
+}];
+
+/// True for a foreign-key violation on either engine: the row it points at
+/// went away under a concurrent request.
+pub fn is_fk_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("23503") | Some("787"))
+                || d.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// A stored id or address that does not parse is our bug, not the caller's.
+pub(crate) fn parse<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    s.parse()
+        .map_err(|_| NetworkError::internal(format!("bad stored {col}: {s}")))
+}
+
+pub(crate) fn parse_opt<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    let s: Option<String> = row.try_get(col)?;
+    match s {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| NetworkError::internal(format!("bad stored {col}: {s}"))),
+    }
+}
+
+pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<DateTime<Utc>> {
+    let s: String = row.try_get(col)?;
+    stratus_common::time::from_db(&s)
+        .ok_or_else(|| NetworkError::internal(format!("bad stored {col}: {s}")))
+}
+
+pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool> {
+    Ok(stratus_db::i2b(row.try_get::<i64, _>(col)?))
+}
+
+/// `$first, $first+1, ...` for an `IN (...)` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A query with every string of `values` bound in order.
+pub(crate) fn bind_all<'q>(
+    sql: &'q str,
+    values: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for v in values {
+        q = q.bind(v.as_str());
+    }
+    q
+}

@@ -1,0 +1,213 @@
+//! Claiming addresses in the database. A port and its addresses are written
+//! in one transaction; an address is claimed by inserting its
+//! `ip_allocations` row, whose primary key `(subnet_id, ip_address)` makes
+//! double allocation impossible whatever the number of API processes. When
+//! two requests pick the same free address, the loser's insert fails, its
+//! transaction is rolled back and the whole port is tried again with a fresh
+//! view of what is taken. A requested address that is taken is a 409, not a
+//! retry.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use stratus_common::ids::SubnetId;
+use stratus_db::{is_unique_violation, Db};
+
+use super::{check_in_subnet, next_free};
+use crate::db::is_fk_violation;
+use crate::db::ports::{self, FixedIp, Port};
+use crate::db::subnets::Subnet;
+use crate::error::{NetworkError, Result};
+
+/// What a port asks of one subnet (or one IP version).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpRequest {
+    /// This address, from this subnet.
+    Fixed { subnet: SubnetId, ip: IpAddr },
+    /// The lowest free address of the first of these subnets that has one.
+    AnyOf(Vec<SubnetId>),
+}
+
+/// Upper bound on retries; every retry means another request committed, so
+/// this is only reached by a pathological number of racing writers.
+const MAX_ATTEMPTS: usize = 500;
+
+/// Whether an error is a transient write conflict worth a retry.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(
+                d.code().as_deref(),
+                Some("5") | Some("517") | Some("40001") | Some("40P01")
+            ) || d.message().contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+enum Attempt {
+    Done(Box<Port>),
+    Retry,
+    NewMac,
+}
+
+/// Writes `port` (its `fixed_ips` are ignored and filled from `requests`)
+/// with its addresses and security groups, all or nothing.
+pub async fn create_port(
+    db: &Db,
+    mut port: Port,
+    requests: &[IpRequest],
+    subnets: &HashMap<SubnetId, Subnet>,
+    mac_generated: bool,
+) -> Result<Port> {
+    for _ in 0..MAX_ATTEMPTS {
+        match try_create(db, &port, requests, subnets).await? {
+            Attempt::Done(p) => return Ok(*p),
+            Attempt::Retry => tokio::task::yield_now().await,
+            Attempt::NewMac if mac_generated => port.mac_address = crate::api::ports::random_mac(),
+            Attempt::NewMac => {
+                return Err(NetworkError::MacAddressInUse {
+                    net: port.network_id.to_string(),
+                    mac: port.mac_address.clone(),
+                })
+            }
+        }
+    }
+    Err(NetworkError::Conflict(
+        "Too many concurrent address allocations; please retry.".to_owned(),
+    ))
+}
+
+async fn try_create(
+    db: &Db,
+    port: &Port,
+    requests: &[IpRequest],
+    subnets: &HashMap<SubnetId, Subnet>,
+) -> Result<Attempt> {
+    let mut tx = db.pool().begin().await?;
+    // The port row goes first: on SQLite this takes the write lock before
+    // anything is read, so the view of taken addresses cannot go stale.
+    match ports::port_insert(&mut tx, port).await {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(Attempt::NewMac),
+        Err(e) if is_fk_violation(&e) => {
+            return Err(NetworkError::NetworkNotFound(port.network_id.to_string()))
+        }
+        Err(e) if is_transient(&e) => return Ok(Attempt::Retry),
+        Err(e) => return Err(e.into()),
+    }
+    let mut fixed = Vec::new();
+    for req in requests {
+        match claim(&mut tx, port, req, subnets).await? {
+            Some(f) => fixed.push(f),
+            None => return Ok(Attempt::Retry),
+        }
+    }
+    ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
+    match tx.commit().await {
+        Ok(()) => {}
+        Err(e) if is_transient(&e) || is_unique_violation(&e) => return Ok(Attempt::Retry),
+        Err(e) => return Err(e.into()),
+    }
+    let mut done = port.clone();
+    fixed.sort_by_key(|f: &FixedIp| f.ip_address);
+    done.fixed_ips = fixed;
+    Ok(Attempt::Done(Box::new(done)))
+}
+
+/// Claims one address; `None` means "lost a race, start again".
+pub(crate) async fn claim(
+    conn: &mut sqlx::AnyConnection,
+    port: &Port,
+    req: &IpRequest,
+    subnets: &HashMap<SubnetId, Subnet>,
+) -> Result<Option<FixedIp>> {
+    match req {
+        IpRequest::Fixed { subnet, ip } => {
+            let s = subnets
+                .get(subnet)
+                .ok_or_else(|| NetworkError::SubnetNotFound(subnet.to_string()))?;
+            check_in_subnet(&s.cidr, *ip)?;
+            match ports::allocation_insert(conn, &port.network_id, subnet, *ip, &port.id).await {
+                Ok(()) => Ok(Some(FixedIp {
+                    subnet_id: *subnet,
+                    ip_address: *ip,
+                })),
+                Err(e) if is_unique_violation(&e) => Err(NetworkError::IpAddressInUse {
+                    ip: ip.to_string(),
+                    subnet: subnet.to_string(),
+                }),
+                Err(e) if is_transient(&e) => Ok(None),
+                Err(e) if is_fk_violation(&e) => {
+                    Err(NetworkError::SubnetNotFound(subnet.to_string()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        IpRequest::AnyOf(candidates) => {
+            for sid in candidates {
+                let Some(s) = subnets.get(sid) else { continue };
+                let taken: BTreeSet<IpAddr> = ports::allocations_for_subnet(conn, sid)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let Some(ip) = next_free(&s.allocation_pools, &taken) else {
+                    continue;
+                };
+                return match ports::allocation_insert(conn, &port.network_id, sid, ip, &port.id)
+                    .await
+                {
+                    Ok(()) => Ok(Some(FixedIp {
+                        subnet_id: *sid,
+                        ip_address: ip,
+                    })),
+                    Err(e) if is_unique_violation(&e) || is_transient(&e) => Ok(None),
+                    Err(e) if is_fk_violation(&e) => {
+                        Err(NetworkError::SubnetNotFound(sid.to_string()))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Err(NetworkError::IpAddressGenerationFailure(
+                port.network_id.to_string(),
+            ))
+        }
+    }
+}
+
+/// Writes a port's changed attributes and groups and, when `ips` is given,
+/// replaces its addresses with those requests, all or nothing.
+pub async fn update_port(
+    db: &Db,
+    port: &Port,
+    ips: Option<(&[IpRequest], &HashMap<SubnetId, Subnet>)>,
+) -> Result<()> {
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = db.pool().begin().await?;
+        ports::port_update(&mut tx, port).await?;
+        ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
+        if let Some((requests, subnets)) = ips {
+            ports::allocations_delete_for_port(&mut tx, &port.id).await?;
+            let mut lost = false;
+            for req in requests {
+                if claim(&mut tx, port, req, subnets).await?.is_none() {
+                    lost = true;
+                    break;
+                }
+            }
+            if lost {
+                drop(tx);
+                tokio::task::yield_now().await;
+                continue;
+            }
+        }
+        match tx.commit().await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_transient(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(NetworkError::Conflict(
+        "Too many concurrent address allocations; please retry.".to_owned(),
+    ))
+}

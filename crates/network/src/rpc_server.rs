@@ -1,0 +1,225 @@
+//! The `network` bus topic: what agents ask the server (see the contract in
+//! `stratus_network_agent::rpc`). Every method is idempotent.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use stratus_bus::{Envelope, Handler, RemoteError};
+use stratus_common::ids::{NetworkId, SubnetId};
+use stratus_network_agent::rpc::{
+    methods, AgentReport, EnsureDhcpPort, GetNetworkInfo, InstanceLookup, LookupInstance, PortInfo,
+    PortStatus, KIND_NOT_FOUND,
+};
+
+use crate::agents::{port_info_of, DEVICE_OWNER_DHCP, STATUS_ACTIVE, STATUS_BUILD, STATUS_DOWN};
+use crate::api::ports::{create_port, PortSpec, VNIC_NORMAL};
+use crate::api::State;
+use crate::db::ports::{self as dbp, PortScope};
+use crate::db::{agents as dba, networks as dbn, subnets as dbs};
+use crate::error::{NetworkError, Result};
+use crate::ipam::allocate::{self, IpRequest};
+
+pub struct NetworkRpc {
+    pub state: State,
+}
+
+fn remote(e: NetworkError) -> RemoteError {
+    let kind = match e.status() {
+        axum::http::StatusCode::NOT_FOUND => KIND_NOT_FOUND,
+        _ => e.kind(),
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, RemoteError> {
+    serde_json::to_value(v).map_err(|e| RemoteError::new("Internal", e.to_string()))
+}
+
+#[async_trait]
+impl Handler for NetworkRpc {
+    async fn handle(&self, msg: Envelope) -> Result<Value, RemoteError> {
+        match msg.method.as_str() {
+            methods::PORT_STATUS => {
+                let a: PortStatus = msg.args()?;
+                self.port_status(a).await.map_err(remote)?;
+                Ok(Value::Null)
+            }
+            methods::ENSURE_DHCP_PORT => {
+                let a: EnsureDhcpPort = msg.args()?;
+                to_value(
+                    &self
+                        .ensure_dhcp_port(&a.network_id, &a.host)
+                        .await
+                        .map_err(remote)?,
+                )
+            }
+            methods::GET_NETWORK_INFO => {
+                let a: GetNetworkInfo = msg.args()?;
+                to_value(
+                    &self
+                        .state
+                        .agents
+                        .network_info(&a.network_id)
+                        .await
+                        .map_err(remote)?,
+                )
+            }
+            methods::LOOKUP_INSTANCE => {
+                let a: LookupInstance = msg.args()?;
+                to_value(
+                    &self
+                        .lookup_instance(&a.network_id, a.ip)
+                        .await
+                        .map_err(remote)?,
+                )
+            }
+            methods::AGENT_REPORT => {
+                let a: AgentReport = msg.args()?;
+                let mut c = self
+                    .state
+                    .db
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| remote(e.into()))?;
+                dba::agent_report(&mut c, &a.host, &a.agent_type, a.alive)
+                    .await
+                    .map_err(remote)?;
+                Ok(Value::Null)
+            }
+            other => Err(RemoteError::new(
+                "BadRequest",
+                format!("unknown method {other}"),
+            )),
+        }
+    }
+}
+
+/// Neutron's DHCP port device id: `dhcp<uuid5(DNS, host)>-<network>`.
+pub fn dhcp_device_id(host: &str, network: &NetworkId) -> String {
+    use sha1::{Digest, Sha1};
+    // RFC 4122 name-based (SHA-1) UUID in the DNS namespace.
+    let ns = uuid::Uuid::from_u128(0x6ba7b810_9dad_11d1_80b4_00c04fd430c8);
+    let mut h = Sha1::new();
+    h.update(ns.as_bytes());
+    h.update(host.as_bytes());
+    let digest = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format!("dhcp{}-{network}", uuid::Uuid::from_bytes(b))
+}
+
+impl NetworkRpc {
+    async fn port_status(&self, a: PortStatus) -> Result<()> {
+        if ![STATUS_ACTIVE, STATUS_DOWN, STATUS_BUILD].contains(&a.status.as_str()) {
+            return Err(NetworkError::BadRequest(format!(
+                "invalid port status {}",
+                a.status
+            )));
+        }
+        self.state
+            .agents
+            .set_port_status(&a.port_id, &a.status)
+            .await
+    }
+
+    /// The network's DHCP port on `host`, with an address on every
+    /// DHCP-enabled subnet; made or completed if needed.
+    pub async fn ensure_dhcp_port(&self, net_id: &NetworkId, host: &str) -> Result<PortInfo> {
+        let state = &self.state;
+        let device_id = dhcp_device_id(host, net_id);
+        let mut c = state.db.pool().acquire().await?;
+        let network = dbn::network_get(&mut c, net_id)
+            .await?
+            .ok_or_else(|| NetworkError::NetworkNotFound(net_id.to_string()))?;
+        let subnets = dbs::subnet_list_by_network(&mut c, net_id).await?;
+        let dhcp_subnets: Vec<SubnetId> = subnets
+            .iter()
+            .filter(|s| s.enable_dhcp)
+            .map(|s| s.id)
+            .collect();
+        let existing = dbp::port_list(
+            &mut c,
+            PortScope {
+                network: Some(net_id),
+                device_id: Some(&device_id),
+                ..Default::default()
+            },
+        )
+        .await?
+        .into_iter()
+        .find(|p| p.device_owner == DEVICE_OWNER_DHCP);
+        drop(c);
+        let Some(mut port) = existing else {
+            let spec = PortSpec {
+                project: network.project_id.clone(),
+                network,
+                name: String::new(),
+                description: String::new(),
+                admin_state_up: true,
+                mac_address: None,
+                fixed_ips: Some(dhcp_subnets.iter().map(|s| (Some(*s), None)).collect()),
+                device_owner: DEVICE_OWNER_DHCP.to_owned(),
+                device_id,
+                host: host.to_owned(),
+                profile: json!({}),
+                security_groups: Some(Vec::new()),
+                port_security_enabled: Some(false),
+            };
+            let p = create_port(state, spec, VNIC_NORMAL.to_owned()).await?;
+            return Ok(port_info_of(&p));
+        };
+        // Subnets added since: keep what it has, add the missing ones.
+        let missing: Vec<SubnetId> = dhcp_subnets
+            .iter()
+            .filter(|s| !port.fixed_ips.iter().any(|f| f.subnet_id == **s))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let mut reqs: Vec<IpRequest> = port
+                .fixed_ips
+                .iter()
+                .map(|f| IpRequest::Fixed {
+                    subnet: f.subnet_id,
+                    ip: f.ip_address,
+                })
+                .collect();
+            reqs.extend(missing.into_iter().map(|s| IpRequest::AnyOf(vec![s])));
+            let by_id = subnets.into_iter().map(|s| (s.id, s)).collect();
+            port.updated_at = stratus_common::time::now();
+            allocate::update_port(&state.db, &port, Some((&reqs, &by_id))).await?;
+            let p = crate::api::ports::load_port(state, &port.id).await?;
+            state.agents.port_changed(Some(&port), Some(&p)).await;
+            port = p;
+        }
+        Ok(port_info_of(&port))
+    }
+
+    async fn lookup_instance(&self, net: &NetworkId, ip: IpAddr) -> Result<InstanceLookup> {
+        let mut c = self.state.db.pool().acquire().await?;
+        let ports = dbp::port_list(
+            &mut c,
+            PortScope {
+                network: Some(net),
+                ..Default::default()
+            },
+        )
+        .await?;
+        ports
+            .into_iter()
+            .find(|p| {
+                p.device_owner.starts_with("compute:")
+                    && p.fixed_ips.iter().any(|f| f.ip_address == ip)
+            })
+            .map(|p| InstanceLookup {
+                instance_id: p.device_id,
+                project_id: p.project_id.to_string(),
+            })
+            .ok_or_else(|| {
+                NetworkError::NotFound(format!("no instance with {ip} on network {net}"))
+            })
+    }
+}

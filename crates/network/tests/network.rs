@@ -1,0 +1,21 @@
+//! The network server through its real interfaces: the HTTP API via
+//! `oneshot`, the `network` bus topic via an in-memory bus, on SQLite and
+//! (when reachable) PostgreSQL.
+
+#[path = "network/common.rs"]
+mod common;
+
+#[path = "network/api_flow.rs"]
+mod api_flow;
+#[path = "network/authz.rs"]
+mod authz;
+#[path = "network/http.rs"]
+mod http;
+#[path = "network/ipam.rs"]
+mod ipam;
+#[path = "network/lists.rs"]
+mod lists;
+#[path = "network/rpc.rs"]
+mod rpc;
+#[path = "network/security.rs"]
+mod security;

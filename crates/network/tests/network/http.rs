@@ -1,0 +1,147 @@
+//! Over real sockets on loopback: compute's `NetworkClient` against the
+//! API, and the HTTP compute notifier against a stub identity + compute.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use stratus_auth::ServiceAuth;
+use stratus_common::config::ServiceUserConfig;
+use stratus_common::ids::{NetworkId, PortId};
+use stratus_network::client::NetworkClient;
+use stratus_network::{ComputeNotifier, HttpComputeNotifier, NetworkConfig};
+
+use crate::common::*;
+
+/// Serves `router` on an ephemeral loopback port; returns `http://addr`.
+async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test]
+async fn compute_client_over_http() {
+    for t in dbs().await {
+        let c = Cloud::start(&t.db, NetworkConfig::default()).await;
+        let (net, _) = net_with_subnet(&c, ALICE, "vm-net", Some("10.70.0.0/24")).await;
+        let (base, server) = serve(c.router.clone()).await;
+        let client = NetworkClient::new(&base);
+        let net_id: NetworkId = net.parse().expect("id");
+        let n = client
+            .get_network(&net_id, ALICE)
+            .await
+            .expect("get network");
+        assert_eq!(n.name, "vm-net");
+        assert_eq!(n.mtu, 1500);
+        let missing = client
+            .get_network(&NetworkId::new(), ALICE)
+            .await
+            .expect_err("404");
+        assert!(missing.is_not_found(), "{missing}");
+
+        let instance = uuid::Uuid::new_v4().to_string();
+        let p = client
+            .create_port(&net_id, &instance, None, ALICE)
+            .await
+            .expect("create port");
+        assert_eq!(p.status, "DOWN");
+        assert_eq!(p.device_owner, "compute:nova");
+        assert_eq!(p.fixed_ips[0].ip_address, "10.70.0.2");
+        let err = client
+            .update_port_binding(&p.id, "h1", None, ALICE)
+            .await
+            .expect_err("binding is admin-only");
+        assert!(
+            matches!(
+                err,
+                stratus_network::client::ClientError::Api { status: 403, .. }
+            ),
+            "{err}"
+        );
+        let bound = client
+            .update_port_binding(&p.id, "h1", Some(&instance), ADMIN)
+            .await
+            .expect("bind");
+        assert_eq!(bound.binding_host_id.as_deref(), Some("h1"));
+        assert_eq!(bound.binding_vif_type.as_deref(), Some("bridge"));
+        assert_eq!(bound.status, "ACTIVE");
+        let listed = client.list_ports(&instance, ALICE).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, p.id);
+        assert!(client
+            .list_ports("other", ALICE)
+            .await
+            .expect("list")
+            .is_empty());
+        client.delete_port(&p.id, ALICE).await.expect("delete");
+        let gone = client.get_port(&p.id, ALICE).await.expect_err("gone");
+        assert!(gone.is_not_found());
+        server.abort();
+        c.stop().await;
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn vif_plugged_reaches_compute_with_a_service_token() {
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let record = seen.clone();
+    let stub = Router::new()
+        .route(
+            "/v3/auth/tokens",
+            post(|| async {
+                let now = chrono::Utc::now();
+                let mut h = HeaderMap::new();
+                h.insert("x-subject-token", "service-token".parse().expect("header"));
+                let body = json!({"token": {"issued_at": now.to_rfc3339(),
+                    "expires_at": (now + chrono::Duration::hours(1)).to_rfc3339()}});
+                (StatusCode::CREATED, h, axum::Json(body))
+            }),
+        )
+        .route(
+            "/v2.1/os-server-external-events",
+            post(
+                move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                    let record = record.clone();
+                    async move {
+                        let token = headers
+                            .get("x-auth-token")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        record.lock().expect("lock").push((token, body.clone()));
+                        (StatusCode::OK, axum::Json(body))
+                    }
+                },
+            ),
+        );
+    let (base, server) = serve(stub).await;
+    let user = ServiceUserConfig {
+        password: "secret".into(),
+        ..ServiceUserConfig::default()
+    };
+    let auth = Arc::new(ServiceAuth::new(&format!("{base}/v3"), user));
+    let notifier = HttpComputeNotifier::new(&base, auth);
+    let port = PortId::new();
+    notifier
+        .vif_plugged("server-1", &port)
+        .await
+        .expect("delivered");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "service-token");
+    assert_eq!(
+        seen[0].1,
+        json!({"events": [{"name": "network-vif-plugged", "server_uuid": "server-1",
+            "tag": port.to_string(), "status": "completed"}]})
+    );
+    server.abort();
+}
