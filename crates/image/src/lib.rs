@@ -1,1 +1,98 @@
-//! stratus-image
+//! stratus-image: the image service, speaking Glance v2.
+//!
+//! - [`api`]: the HTTP API (`router`), thin handlers over the parts below;
+//! - [`domain`]: the image record, status machine, access rules, create and
+//!   JSON-patch rules;
+//! - [`db`]: the service's schema and SQL (SQLite or PostgreSQL);
+//! - [`store`]: where image bits live (files, or S3 such as Ceph RGW);
+//! - [`data`]: streaming uploads with hashing and undo;
+//! - [`client`]: what other services (the compute agent) use to fetch images.
+//!
+//! The binary calls [`start`] and mounts [`ImageService::router`].
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod data;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use stratus_auth::TokenValidator;
+use stratus_common::config::{Config, ServiceKind};
+use stratus_db::Db;
+
+pub use api::AppState;
+pub use config::ImageConfig;
+pub use error::ImageError;
+pub use store::Store;
+
+/// A running image service: its state and the validator its API uses.
+#[derive(Clone)]
+pub struct ImageService {
+    state: Arc<AppState>,
+    validator: Arc<dyn TokenValidator>,
+}
+
+/// Opens the database (migrating it) and the configured store.
+pub async fn start(
+    config: &Config,
+    validator: Arc<dyn TokenValidator>,
+) -> Result<ImageService, ImageError> {
+    let image_config: ImageConfig = config.section("image")?;
+    let db = Db::connect(
+        &config.database.url,
+        &config.data_dir,
+        "image",
+        config.database.max_connections,
+    )
+    .await?;
+    let store = store::from_config(&image_config, &config.data_dir).await?;
+    ImageService::new(
+        db,
+        store,
+        image_config,
+        config.base_url(ServiceKind::Image),
+        validator,
+    )
+    .await
+}
+
+impl ImageService {
+    /// Builds the service from parts (tests use their own database and store).
+    pub async fn new(
+        db: Db,
+        store: Arc<dyn Store>,
+        config: ImageConfig,
+        base_url: String,
+        validator: Arc<dyn TokenValidator>,
+    ) -> Result<Self, ImageError> {
+        db.migrate(db::MIGRATIONS).await?;
+        let reset = data::reset_stale_uploads(&db, &store).await?;
+        if reset > 0 {
+            tracing::info!(count = reset, "reset abandoned uploads");
+        }
+        Ok(Self {
+            state: Arc::new(AppState {
+                db,
+                store,
+                config,
+                base_url,
+            }),
+            validator,
+        })
+    }
+
+    /// The Glance v2 API, ready to serve on the image port.
+    pub fn router(&self) -> Router {
+        api::router(self.state.clone(), self.validator.clone())
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+}

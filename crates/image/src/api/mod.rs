@@ -1,0 +1,156 @@
+//! Glance v2 over HTTP: the router and the helpers every handler shares.
+//! Handlers stay thin: they parse, call the domain, database and store
+//! modules, and shape the response.
+
+mod data;
+mod images;
+mod list_params;
+mod members;
+mod schemas;
+mod versions;
+mod view;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::routing::{get, post, put};
+use axum::Router;
+use stratus_auth::{require_token, with_request_id, TokenValidator};
+use stratus_common::ids::ImageId;
+use stratus_common::RequestContext;
+use stratus_db::Db;
+
+use crate::config::ImageConfig;
+use crate::db;
+use crate::domain::access::{can_see, project};
+use crate::domain::{Image, Visibility};
+use crate::error::ImageError;
+use crate::store::Store;
+
+pub use list_params::{parse_list_query, ListQuery, SortDir, SortKey};
+
+/// What every handler works with.
+pub struct AppState {
+    pub db: Db,
+    pub store: Arc<dyn Store>,
+    pub config: ImageConfig,
+    /// `http://host:port` used when the request has no `Host` header.
+    pub base_url: String,
+}
+
+/// The whole image API: version discovery without a token, the rest behind
+/// `X-Auth-Token`, and a request id on every response.
+pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Router {
+    let open = Router::new()
+        .route("/", get(versions::root))
+        .route("/versions", get(versions::list))
+        .route("/v2", get(versions::list))
+        .route("/v2/", get(versions::list))
+        .with_state(state.clone());
+    let api = Router::new()
+        .route("/v2/images", get(images::list).post(images::create))
+        .route(
+            "/v2/images/{id}",
+            get(images::show)
+                .patch(images::update)
+                .delete(images::delete),
+        )
+        .route(
+            "/v2/images/{id}/file",
+            put(data::upload).get(data::download),
+        )
+        .route(
+            "/v2/images/{id}/actions/deactivate",
+            post(images::deactivate),
+        )
+        .route(
+            "/v2/images/{id}/actions/reactivate",
+            post(images::reactivate),
+        )
+        .route(
+            "/v2/images/{id}/tags/{tag}",
+            put(images::add_tag).delete(images::delete_tag),
+        )
+        .route(
+            "/v2/images/{id}/members",
+            get(members::list).post(members::create),
+        )
+        .route(
+            "/v2/images/{id}/members/{member}",
+            get(members::show)
+                .put(members::update)
+                .delete(members::delete),
+        )
+        .route("/v2/schemas/image", get(schemas::image))
+        .route("/v2/schemas/images", get(schemas::images))
+        .route("/v2/schemas/member", get(schemas::member))
+        .route("/v2/schemas/members", get(schemas::members))
+        .with_state(state);
+    let api = require_token(api, validator);
+    with_request_id(
+        open.merge(api)
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed),
+    )
+}
+
+async fn not_found() -> ImageError {
+    ImageError::NotFound("The resource could not be found.".to_owned())
+}
+
+async fn method_not_allowed() -> ImageError {
+    ImageError::MethodNotAllowed("The method is not allowed for this resource.".to_owned())
+}
+
+/// `http://host:port` as the client reached us.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ']))
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_else(|| state.base_url.clone())
+}
+
+/// Readers, and services acting for themselves (the compute agent).
+fn require_read(ctx: &RequestContext) -> Result<(), ImageError> {
+    if ctx.can_read() || ctx.has_role("service") {
+        Ok(())
+    } else {
+        Err(ImageError::Forbidden(
+            "You are not authorized to read images.".to_owned(),
+        ))
+    }
+}
+
+fn require_write(ctx: &RequestContext, action: &str) -> Result<(), ImageError> {
+    if ctx.can_write() {
+        Ok(())
+    } else {
+        Err(ImageError::Forbidden(format!(
+            "You are not authorized to complete {action} action."
+        )))
+    }
+}
+
+/// An image the caller may see, else Glance's 404 (also for ids that are not
+/// UUIDs, as the CLI's name lookup relies on).
+async fn load_visible(
+    state: &AppState,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<Image, ImageError> {
+    let parsed: ImageId = id.parse().map_err(|_| ImageError::image_not_found(id))?;
+    let image = db::image_get(&state.db, &parsed)
+        .await?
+        .ok_or_else(|| ImageError::image_not_found(id))?;
+    let is_member = match (image.visibility, project(ctx)) {
+        (Visibility::Shared, Some(p)) => db::member_get(&state.db, &parsed, p).await?.is_some(),
+        _ => false,
+    };
+    if can_see(ctx, &image, is_member) {
+        Ok(image)
+    } else {
+        Err(ImageError::image_not_found(id))
+    }
+}

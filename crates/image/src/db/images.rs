@@ -1,0 +1,395 @@
+//! Images, their properties, tags and locations.
+
+use std::collections::BTreeMap;
+
+use stratus_common::ids::ImageId;
+use stratus_common::time;
+use stratus_db::sqlx::any::AnyRow;
+use stratus_db::sqlx::{self, Row};
+use stratus_db::{b2i, i2b, Db};
+
+use crate::domain::{Image, ImageStatus, Location};
+use crate::error::ImageError;
+
+pub(crate) const IMAGE_COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, \
+    disk_format, container_format, min_disk, min_ram, size, virtual_size, checksum, \
+    os_hash_algo, os_hash_value, owner, created_at, updated_at, generation";
+
+fn corrupt(what: &str, v: &str) -> ImageError {
+    ImageError::Internal(format!("stored {what} {v:?} is invalid"))
+}
+
+/// The image columns of a row (properties, tags and locations empty).
+pub(crate) fn image_from_row(r: &AnyRow) -> Result<Image, ImageError> {
+    let id: String = r.try_get("id")?;
+    let status: String = r.try_get("status")?;
+    let visibility: String = r.try_get("visibility")?;
+    let created: String = r.try_get("created_at")?;
+    let updated: String = r.try_get("updated_at")?;
+    Ok(Image {
+        id: id.parse().map_err(|_| corrupt("id", &id))?,
+        name: r.try_get("name")?,
+        status: status.parse().map_err(|_| corrupt("status", &status))?,
+        visibility: visibility
+            .parse()
+            .map_err(|_| corrupt("visibility", &visibility))?,
+        protected: i2b(r.try_get("protected")?),
+        os_hidden: i2b(r.try_get("os_hidden")?),
+        disk_format: r.try_get("disk_format")?,
+        container_format: r.try_get("container_format")?,
+        min_disk: r.try_get("min_disk")?,
+        min_ram: r.try_get("min_ram")?,
+        size: r.try_get("size")?,
+        virtual_size: r.try_get("virtual_size")?,
+        checksum: r.try_get("checksum")?,
+        os_hash_algo: r.try_get("os_hash_algo")?,
+        os_hash_value: r.try_get("os_hash_value")?,
+        owner: r.try_get("owner")?,
+        created_at: time::from_db(&created).ok_or_else(|| corrupt("time", &created))?,
+        updated_at: time::from_db(&updated).ok_or_else(|| corrupt("time", &updated))?,
+        generation: r.try_get("generation")?,
+        properties: BTreeMap::new(),
+        tags: Vec::new(),
+        locations: Vec::new(),
+    })
+}
+
+async fn write_extras(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    image: &Image,
+) -> Result<(), ImageError> {
+    let id = image.id.to_string();
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    for (k, v) in &image.properties {
+        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (i, t) in image.tags.iter().enumerate() {
+        sqlx::query("INSERT INTO image_tags (image_id, value, position) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(t)
+            .bind(i as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts a new image with its properties and tags; an existing id (even
+/// of a deleted image, as in Glance) is a conflict.
+pub async fn image_insert(db: &Db, image: &Image) -> Result<(), ImageError> {
+    let mut tx = db.pool().begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO images (id, name, status, visibility, protected, os_hidden, disk_format, \
+         container_format, min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, \
+         os_hash_value, owner, created_at, updated_at, generation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(image.id.to_string())
+    .bind(image.name.as_deref())
+    .bind(image.status.as_str())
+    .bind(image.visibility.as_str())
+    .bind(b2i(image.protected))
+    .bind(b2i(image.os_hidden))
+    .bind(image.disk_format.as_deref())
+    .bind(image.container_format.as_deref())
+    .bind(image.min_disk)
+    .bind(image.min_ram)
+    .bind(image.size)
+    .bind(image.virtual_size)
+    .bind(image.checksum.as_deref())
+    .bind(image.os_hash_algo.as_deref())
+    .bind(image.os_hash_value.as_deref())
+    .bind(image.owner.as_deref())
+    .bind(time::to_db(image.created_at))
+    .bind(time::to_db(image.updated_at))
+    .bind(image.generation)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ImageError::Conflict(format!(
+            "Image with identifier {} already exists!",
+            image.id
+        )));
+    }
+    write_extras(&mut tx, image).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A live (not deleted) image with everything attached, or `None`.
+pub async fn image_get(db: &Db, id: &ImageId) -> Result<Option<Image>, ImageError> {
+    let row = sqlx::query(&format!(
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1 AND deleted = 0"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut images = vec![image_from_row(&row)?];
+    images_load_extras(db, &mut images).await?;
+    Ok(images.pop())
+}
+
+/// Fills in properties, tags and active locations of `images`.
+pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), ImageError> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = images.iter().map(|i| i.id.to_string()).collect();
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let inlist = placeholders.join(", ");
+    let mut index = BTreeMap::new();
+    for (i, img) in images.iter().enumerate() {
+        index.insert(img.id.to_string(), i);
+    }
+
+    let sql =
+        format!("SELECT image_id, name, value FROM image_properties WHERE image_id IN ({inlist})");
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id);
+    }
+    for r in q.fetch_all(db.pool()).await? {
+        let id: String = r.try_get("image_id")?;
+        if let Some(&i) = index.get(&id) {
+            images[i]
+                .properties
+                .insert(r.try_get("name")?, r.try_get("value")?);
+        }
+    }
+
+    let sql = format!(
+        "SELECT image_id, value FROM image_tags WHERE image_id IN ({inlist}) ORDER BY image_id, position"
+    );
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id);
+    }
+    for r in q.fetch_all(db.pool()).await? {
+        let id: String = r.try_get("image_id")?;
+        if let Some(&i) = index.get(&id) {
+            images[i].tags.push(r.try_get("value")?);
+        }
+    }
+
+    let sql = format!(
+        "SELECT image_id, url, metadata FROM image_locations WHERE image_id IN ({inlist}) \
+         AND status = 'active' ORDER BY image_id, created_at"
+    );
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id);
+    }
+    for r in q.fetch_all(db.pool()).await? {
+        let id: String = r.try_get("image_id")?;
+        if let Some(&i) = index.get(&id) {
+            images[i].locations.push(Location {
+                url: r.try_get("url")?,
+                metadata: r.try_get("metadata")?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Saves the changeable attributes, properties and tags of `image` if nobody
+/// saved it since it was read (`image.generation`); false when someone did.
+pub async fn image_save(db: &Db, image: &Image) -> Result<bool, ImageError> {
+    let mut tx = db.pool().begin().await?;
+    let r = sqlx::query(
+        "UPDATE images SET name = $1, visibility = $2, protected = $3, os_hidden = $4, \
+         disk_format = $5, container_format = $6, min_disk = $7, min_ram = $8, owner = $9, \
+         updated_at = $10, generation = generation + 1 \
+         WHERE id = $11 AND generation = $12 AND deleted = 0",
+    )
+    .bind(image.name.as_deref())
+    .bind(image.visibility.as_str())
+    .bind(b2i(image.protected))
+    .bind(b2i(image.os_hidden))
+    .bind(image.disk_format.as_deref())
+    .bind(image.container_format.as_deref())
+    .bind(image.min_disk)
+    .bind(image.min_ram)
+    .bind(image.owner.as_deref())
+    .bind(time::to_db(image.updated_at))
+    .bind(image.id.to_string())
+    .bind(image.generation)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    write_extras(&mut tx, image).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Compare-and-swap of the status: true when the image was in `from`.
+pub async fn image_set_status(
+    db: &Db,
+    id: &ImageId,
+    from: ImageStatus,
+    to: ImageStatus,
+) -> Result<bool, ImageError> {
+    let r = sqlx::query(
+        "UPDATE images SET status = $1, updated_at = $2, generation = generation + 1 \
+         WHERE id = $3 AND status = $4 AND deleted = 0",
+    )
+    .bind(to.as_str())
+    .bind(time::to_db(time::now()))
+    .bind(id.to_string())
+    .bind(from.as_str())
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// What an upload measured.
+#[derive(Clone, Debug)]
+pub struct UploadResult {
+    pub size: i64,
+    pub checksum: String,
+    pub os_hash_value: String,
+    pub location: Location,
+}
+
+/// Makes a `saving` image `active` with its data; false when the image is no
+/// longer saving (deleted meanwhile), in which case nothing changed.
+pub async fn image_finish_upload(
+    db: &Db,
+    id: &ImageId,
+    up: &UploadResult,
+) -> Result<bool, ImageError> {
+    let now = time::to_db(time::now());
+    let mut tx = db.pool().begin().await?;
+    let r = sqlx::query(
+        "UPDATE images SET status = 'active', size = $1, checksum = $2, os_hash_algo = 'sha512', \
+         os_hash_value = $3, updated_at = $4, generation = generation + 1 \
+         WHERE id = $5 AND status = 'saving' AND deleted = 0",
+    )
+    .bind(up.size)
+    .bind(&up.checksum)
+    .bind(&up.os_hash_value)
+    .bind(&now)
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO image_locations (id, image_id, url, metadata, status, created_at) \
+         VALUES ($1, $2, $3, $4, 'active', $5)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(id.to_string())
+    .bind(&up.location.url)
+    .bind(&up.location.metadata)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Soft-deletes an image (Glance keeps the row, so the id cannot be reused)
+/// and marks its locations deleted; returns the locations that held data.
+pub async fn image_mark_deleted(
+    db: &Db,
+    id: &ImageId,
+) -> Result<Option<Vec<Location>>, ImageError> {
+    let now = time::to_db(time::now());
+    let mut tx = db.pool().begin().await?;
+    let r = sqlx::query(
+        "UPDATE images SET status = 'deleted', deleted = 1, deleted_at = $1, updated_at = $1, \
+         generation = generation + 1 WHERE id = $2 AND deleted = 0 AND protected = 0",
+    )
+    .bind(&now)
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT url, metadata FROM image_locations WHERE image_id = $1 AND status = 'active'",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut locations = Vec::new();
+    for r in rows {
+        locations.push(Location {
+            url: r.try_get("url")?,
+            metadata: r.try_get("metadata")?,
+        });
+    }
+    sqlx::query("UPDATE image_locations SET status = 'deleted' WHERE image_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(locations))
+}
+
+/// Marks a running upload as alive (see `data::reset_stale_uploads`).
+pub async fn image_touch_saving(db: &Db, id: &ImageId) -> Result<(), ImageError> {
+    sqlx::query(
+        "UPDATE images SET updated_at = $1 WHERE id = $2 AND status = 'saving' AND deleted = 0",
+    )
+    .bind(time::to_db(time::now()))
+    .bind(id.to_string())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Images in `saving` not marked alive since `cutoff`.
+pub async fn images_stale_saving(
+    db: &Db,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<ImageId>, ImageError> {
+    let rows = sqlx::query(
+        "SELECT id FROM images WHERE status = 'saving' AND deleted = 0 AND updated_at < $1",
+    )
+    .bind(time::to_db(cutoff))
+    .fetch_all(db.pool())
+    .await?;
+    let mut ids = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        ids.push(id.parse().map_err(|_| corrupt("id", &id))?);
+    }
+    Ok(ids)
+}
+
+/// Compare-and-swap saving → queued for an image still stale at `cutoff`.
+pub async fn image_reset_stale_saving(
+    db: &Db,
+    id: &ImageId,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, ImageError> {
+    let r = sqlx::query(
+        "UPDATE images SET status = 'queued', updated_at = $1, generation = generation + 1 \
+         WHERE id = $2 AND status = 'saving' AND deleted = 0 AND updated_at < $3",
+    )
+    .bind(time::to_db(time::now()))
+    .bind(id.to_string())
+    .bind(time::to_db(cutoff))
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

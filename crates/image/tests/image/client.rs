@@ -1,0 +1,149 @@
+//! The client other services use, against the API served on a real socket.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::json;
+use stratus_common::ids::ImageId;
+use stratus_image::client::{ClientError, ImageClient};
+
+use crate::harness::*;
+
+async fn collect(mut s: stratus_image::store::ByteStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    while let Some(c) = s.next().await {
+        v.extend_from_slice(&c.expect("chunk"));
+    }
+    v
+}
+
+#[tokio::test]
+async fn client_reads_records_data_and_locations() {
+    let t = stratus_db::testing::sqlite("image").await.expect("sqlite");
+    let env = Arc::new(Env::new(&t.db).await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = env.router.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let id = env
+        .create(
+            ALICE,
+            json!({"name": "c", "disk_format": "raw", "container_format": "bare", "hw_rng_model": "virtio"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let image_id: ImageId = id.parse().expect("uuid");
+    let client = ImageClient::new(format!("http://{addr}"));
+    assert!(matches!(
+        client.download(&image_id, ALICE).await,
+        Err(ClientError::NoData(_))
+    ));
+    let data = pseudo_random(3 << 20, 11);
+    env.upload(&id, ALICE, data.clone()).await;
+
+    let info = client.get_image(&image_id, ALICE).await.expect("record");
+    assert_eq!(info.status, "active");
+    assert_eq!(info.checksum.as_deref(), Some(md5_hex(&data).as_str()));
+    assert_eq!(info.other.get("hw_rng_model"), Some(&json!("virtio")));
+    assert!(info.direct_url.is_none());
+    assert_eq!(
+        collect(client.download(&image_id, ALICE).await.expect("download")).await,
+        data
+    );
+
+    let info = client.get_image(&image_id, SERVICE).await.expect("record");
+    let url = info.direct_url.expect("direct_url for a service");
+    assert_eq!(
+        collect(client.open_location(&url).await.expect("open")).await,
+        data
+    );
+
+    assert!(matches!(
+        client.get_image(&ImageId::new(), ALICE).await,
+        Err(ClientError::NotFound(_))
+    ));
+    assert!(matches!(
+        client.get_image(&image_id, "bogus").await,
+        Err(ClientError::Api { status: 401, .. })
+    ));
+    assert!(matches!(
+        client.open_location("http://x/y").await,
+        Err(ClientError::BadLocation(_))
+    ));
+    assert!(matches!(
+        client.open_location("s3://b/k").await,
+        Err(ClientError::BadLocation(_))
+    ));
+    server.abort();
+    t.cleanup().await;
+}
+
+/// `start()` as the binary calls it: the `[image]` section of stratus.toml,
+/// SQLite under the data dir and the file store in `<data_dir>/images`.
+#[tokio::test]
+async fn start_reads_the_image_section() {
+    use axum::http::{Method, StatusCode};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "data_dir = \"{}\"\n[image]\nstore = \"file\"\nlimit_default = 2\n",
+        dir.path().display()
+    );
+    let config = stratus_common::Config::from_toml_and_env(&toml, Vec::new()).expect("config");
+    let svc = stratus_image::start(&config, Arc::new(validator()))
+        .await
+        .expect("start");
+    let env = Env {
+        router: svc.router(),
+        db: svc.state().db.clone(),
+        store: svc.state().store.clone(),
+        store_dir: dir.path().join("images"),
+        engine: svc.state().db.engine(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    for n in ["a", "b", "c"] {
+        let id = env
+            .create(
+                ALICE,
+                json!({"name": n, "disk_format": "raw", "container_format": "bare"}),
+            )
+            .await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        assert_eq!(
+            env.upload(&id, ALICE, n.as_bytes().to_vec()).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert!(dir.path().join("image.db").exists());
+    assert_eq!(env.store_files().len(), 3);
+    let page = env
+        .call(Method::GET, "/v2/images", Some(ALICE), None)
+        .await
+        .json();
+    assert_eq!(
+        page["images"].as_array().map(Vec::len),
+        Some(2),
+        "limit_default from config"
+    );
+
+    // The S3 settings parse too (not connected here).
+    let c = stratus_common::Config::from_toml_and_env(
+        "[image]\nstore = \"s3\"\n[image.s3]\nendpoint = \"http://127.0.0.1:7480\"\nbucket = \"b\"\n",
+        Vec::new(),
+    )
+    .expect("config");
+    let ic: stratus_image::ImageConfig = c.section("image").expect("section");
+    assert_eq!(ic.store, stratus_image::config::StoreKind::S3);
+    assert_eq!(ic.s3.bucket, "b");
+    let bad = stratus_common::Config::from_toml_and_env("[image]\nstore = \"tape\"\n", Vec::new())
+        .expect("config");
+    assert!(stratus_image::start(&bad, Arc::new(validator()))
+        .await
+        .is_err());
+}

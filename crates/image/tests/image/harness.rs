@@ -1,0 +1,271 @@
+//! Test harness: an image service over a test database and a temporary file
+//! store, fixed tokens for a few projects, and request helpers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use stratus_auth::StaticValidator;
+use stratus_common::ids::ProjectId;
+use stratus_common::RequestContext;
+use stratus_db::testing::TestDb;
+use stratus_db::Db;
+use stratus_image::store::{FileStore, Store};
+use stratus_image::{ImageConfig, ImageService};
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "admin-token";
+pub const ALICE: &str = "alice-token";
+pub const BOB: &str = "bob-token";
+pub const CAROL: &str = "carol-token";
+pub const READER: &str = "reader-token";
+pub const SERVICE: &str = "service-token";
+
+pub const P_ALICE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const P_BOB: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+pub const P_CAROL: &str = "cccccccccccccccccccccccccccccccc";
+pub const P_ADMIN: &str = "dddddddddddddddddddddddddddddddd";
+
+fn ctx(project: &str, roles: &[&str]) -> RequestContext {
+    RequestContext {
+        project_id: Some(ProjectId::from(project)),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        ..RequestContext::internal()
+    }
+}
+
+pub fn validator() -> StaticValidator {
+    StaticValidator::new()
+        .with(ADMIN, ctx(P_ADMIN, &["admin", "member", "reader"]))
+        .with(ALICE, ctx(P_ALICE, &["member", "reader"]))
+        .with(BOB, ctx(P_BOB, &["member", "reader"]))
+        .with(CAROL, ctx(P_CAROL, &["member", "reader"]))
+        .with(READER, ctx(P_ALICE, &["reader"]))
+        .with(
+            SERVICE,
+            ctx("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", &["service"]),
+        )
+}
+
+pub struct Env {
+    pub router: Router,
+    pub db: Db,
+    pub store: Arc<dyn Store>,
+    pub store_dir: PathBuf,
+    pub engine: stratus_db::Engine,
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        if self.bytes.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+
+    /// Glance's error body, checked for shape, returning the message.
+    pub fn error_message(&self) -> String {
+        let v = self.json();
+        assert_eq!(v["error"]["code"], self.status.as_u16(), "error body: {v}");
+        assert!(v["error"]["title"].is_string(), "error body: {v}");
+        v["error"]["message"].as_str().expect("message").to_owned()
+    }
+}
+
+impl Env {
+    pub async fn new(db: &Db) -> Env {
+        Self::with_config(db, ImageConfig::default()).await
+    }
+
+    pub async fn with_config(db: &Db, config: ImageConfig) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(dir.path().join("images"))
+            .await
+            .expect("file store");
+        let store_dir = store.dir().to_owned();
+        let store: Arc<dyn Store> = Arc::new(store);
+        Self::with_store(db, config, store, store_dir, dir).await
+    }
+
+    pub async fn with_store(
+        db: &Db,
+        config: ImageConfig,
+        store: Arc<dyn Store>,
+        store_dir: PathBuf,
+        dir: tempfile::TempDir,
+    ) -> Env {
+        let svc = ImageService::new(
+            db.clone(),
+            store.clone(),
+            config,
+            "http://127.0.0.1:9292".to_owned(),
+            Arc::new(validator()),
+        )
+        .await
+        .expect("service");
+        Env {
+            router: svc.router(),
+            db: db.clone(),
+            store,
+            store_dir,
+            engine: db.engine(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        Resp {
+            status,
+            headers,
+            bytes,
+        }
+    }
+
+    pub fn request(method: Method, uri: &str, token: Option<&str>) -> axum::http::request::Builder {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            b = b.header("x-auth-token", t);
+        }
+        b
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let b = Self::request(method, uri, token);
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> Resp {
+        self.call(Method::GET, uri, Some(token), None).await
+    }
+
+    pub async fn patch(&self, id: &str, token: &str, ops: Value) -> Resp {
+        let req = Self::request(Method::PATCH, &format!("/v2/images/{id}"), Some(token))
+            .header(
+                "content-type",
+                "application/openstack-images-v2.1-json-patch",
+            )
+            .body(Body::from(ops.to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Creates an image and returns its JSON.
+    pub async fn create(&self, token: &str, body: Value) -> Value {
+        let r = self
+            .call(Method::POST, "/v2/images", Some(token), Some(body))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        r.json()
+    }
+
+    pub async fn upload(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        let req = Self::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(token))
+            .header("content-type", "application/octet-stream")
+            .header("content-length", data.len())
+            .body(Body::from(data))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Files in the store folder (objects and temporary files).
+    pub async fn status(&self, id: &str) -> String {
+        let v = self.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        v["status"].as_str().unwrap_or("").to_owned()
+    }
+
+    pub fn store_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.store_dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// Runs `f` once per database engine (SQLite, and PostgreSQL when reachable).
+pub async fn each_engine<F, Fut>(f: F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for t in stratus_db::testing::test_dbs("image")
+        .await
+        .expect("test databases")
+    {
+        run_one(&t, &f).await;
+        t.cleanup().await;
+    }
+}
+
+async fn run_one<F, Fut>(t: &TestDb, f: &F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let env = Env::new(&t.db).await;
+    eprintln!("engine: {:?}", env.engine);
+    f(env).await;
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+pub fn sha512_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(data))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no data files.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}

@@ -1,0 +1,226 @@
+//! The S3 store against a real radosgw (scripts/ceph/start.sh). Runs when
+//! `STRATUS_TEST_S3` names an s3.env file, or when radosgw answers on
+//! 127.0.0.1:7480 and `$TMPDIR/stratus-ceph/s3.env` exists; otherwise it is
+//! skipped with a message, unless `STRATUS_TEST_REQUIRE_CEPH=1`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::json;
+use stratus_image::config::{S3Config, StoreKind};
+use stratus_image::store::{S3Store, Store, StoreError};
+use stratus_image::ImageConfig;
+
+use crate::harness::*;
+
+fn s3_config() -> Option<S3Config> {
+    let required = std::env::var("STRATUS_TEST_REQUIRE_CEPH").is_ok_and(|v| v == "1");
+    let path = match std::env::var("STRATUS_TEST_S3") {
+        Ok(p) if !p.is_empty() => std::path::PathBuf::from(p),
+        _ => {
+            let answers = std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], 7480).into(),
+                std::time::Duration::from_secs(1),
+            )
+            .is_ok();
+            let default = std::env::temp_dir().join("stratus-ceph/s3.env");
+            if !answers || !default.exists() {
+                let msg = "no radosgw: set STRATUS_TEST_S3=DIR/s3.env (scripts/ceph/start.sh DIR)";
+                assert!(!required, "{msg}");
+                eprintln!("SKIPPED S3 store test: {msg}");
+                return None;
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let vars: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let get = |k: &str| vars.get(k).map(|v| v.to_string()).unwrap_or_default();
+    Some(S3Config {
+        endpoint: get("S3_ENDPOINT"),
+        // A bucket per run keeps runs apart.
+        bucket: format!("stratus-test-{}", uuid::Uuid::new_v4().simple()),
+        access_key: get("S3_ACCESS_KEY"),
+        secret_key: get("S3_SECRET_KEY"),
+        region: get("S3_REGION"),
+    })
+}
+
+#[tokio::test]
+async fn s3_store_through_the_api() {
+    let Some(s3) = s3_config() else { return };
+    let store = Arc::new(S3Store::new(&s3).await.expect("S3 store (bucket create)"));
+    let t = stratus_db::testing::sqlite("image").await.expect("sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ImageConfig {
+        store: StoreKind::S3,
+        s3: s3.clone(),
+        ..ImageConfig::default()
+    };
+    let env = Env::with_store(&t.db, cfg, store.clone(), dir.path().to_owned(), dir).await;
+
+    // 20 MiB: several multipart parts.
+    let data = pseudo_random(20 << 20, 3);
+    let id = env
+        .create(
+            ALICE,
+            json!({"name": "s3", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = env.upload(&id, ALICE, data.clone()).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = env.get(&format!("/v2/images/{id}"), ADMIN).await.json();
+    assert_eq!(v["checksum"], md5_hex(&data));
+    assert_eq!(v["os_hash_value"], sha512_hex(&data));
+    assert_eq!(v["direct_url"], format!("s3://{}/{id}", s3.bucket));
+    assert_eq!(
+        v["locations"][0]["metadata"]["endpoint"],
+        s3.endpoint.as_str()
+    );
+    let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+    assert_eq!(r.bytes.as_ref(), data.as_slice());
+
+    let req = Env::request(Method::GET, &format!("/v2/images/{id}/file"), Some(ALICE))
+        .header("range", "bytes=-1000")
+        .body(Body::empty())
+        .expect("req");
+    let r = env.send(req).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes.as_ref(), &data[data.len() - 1000..]);
+
+    // Straight from the store, as the compute agent reads it.
+    let mut s = store.get(&id).await.expect("object");
+    let mut n = 0;
+    while let Some(c) = s.next().await {
+        n += c.expect("chunk").len();
+    }
+    assert_eq!(n, data.len());
+
+    // The client reads the location as the compute agent will.
+    let client =
+        stratus_image::client::ImageClient::new("http://unused.invalid").with_s3(s3.clone());
+    let mut s = client
+        .open_location(v["direct_url"].as_str().expect("url"))
+        .await
+        .expect("open");
+    let mut got = Vec::new();
+    while let Some(c) = s.next().await {
+        got.extend_from_slice(&c.expect("chunk"));
+    }
+    assert_eq!(md5_hex(&got), md5_hex(&data));
+
+    // An empty image is valid in Glance (size 0, active).
+    let empty = env
+        .create(
+            ALICE,
+            json!({"name": "empty", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        env.upload(&empty, ALICE, Vec::new()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let v = env.get(&format!("/v2/images/{empty}"), ALICE).await.json();
+    assert_eq!(
+        (v["status"].as_str(), v["size"].as_i64()),
+        (Some("active"), Some(0))
+    );
+    assert_eq!(v["checksum"], md5_hex(b""));
+    assert!(env
+        .get(&format!("/v2/images/{empty}/file"), ALICE)
+        .await
+        .bytes
+        .is_empty());
+    env.call(
+        Method::DELETE,
+        &format!("/v2/images/{empty}"),
+        Some(ALICE),
+        None,
+    )
+    .await;
+
+    // A broken upload leaves no object and the image queued.
+    let id2 = env
+        .create(
+            ALICE,
+            json!({"name": "broken", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from(vec![1u8; 9 << 20])),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "gone",
+        )),
+    ];
+    let req = Env::request(Method::PUT, &format!("/v2/images/{id2}/file"), Some(ALICE))
+        .header("content-type", "application/octet-stream")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("req");
+    assert_eq!(env.send(req).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        env.get(&format!("/v2/images/{id2}"), ALICE).await.json()["status"],
+        "queued"
+    );
+    assert!(matches!(
+        store.get(&id2).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Deleting the image deletes the object.
+    assert_eq!(
+        env.call(
+            Method::DELETE,
+            &format!("/v2/images/{id}"),
+            Some(ALICE),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(matches!(store.get(&id).await, Err(StoreError::NotFound(_))));
+
+    t.cleanup().await;
+}
+
+/// 200 MiB through multipart upload and streamed download.
+#[tokio::test]
+async fn s3_large_streaming_upload() {
+    let Some(s3) = s3_config() else { return };
+    let store = Arc::new(S3Store::new(&s3).await.expect("S3 store (bucket create)"));
+    let t = stratus_db::testing::sqlite("image").await.expect("sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = Env::with_store(
+        &t.db,
+        ImageConfig::default(),
+        store,
+        dir.path().to_owned(),
+        dir,
+    )
+    .await;
+    crate::data::run_large_upload(&env, 200 << 20).await;
+    t.cleanup().await;
+}
