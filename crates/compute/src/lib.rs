@@ -1,1 +1,250 @@
-//! stratus-compute
+//! stratus-compute: Nova v2.1. The API (`api`), the scheduler
+//! (`scheduler`), the conductor (`conductor`), the compute agent (`agent`)
+//! and its virt drivers (`virt`), talking over the bus as Nova does:
+//!
+//! ```text
+//! client -> api --cast scheduler.select_and_build--> scheduler --claim (1 SQL txn)-->
+//!   --cast compute.<host>.build_and_run_instance--> agent --call conductor.*--> db
+//! ```
+//!
+//! Only the API, the scheduler and the conductor open the database; agents
+//! never do. The binary wires the pieces with [`api_router`],
+//! [`start_scheduler`], [`start_conductor`] and [`start_agents`].
+
+pub mod agent;
+pub mod api;
+pub mod bus;
+pub mod clients;
+pub mod conductor;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod rpc;
+pub mod saga;
+pub mod scheduler;
+pub mod state;
+pub mod virt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use stratus_auth::TokenValidator;
+use stratus_common::config::ServiceKind;
+use stratus_common::Config;
+use tokio::task::JoinHandle;
+
+use crate::bus::{Bus, Consumer, ServeOptions};
+use crate::clients::{AcceptAll, ImageApi, NetworkApi};
+use crate::db::Store;
+use crate::virt::fake::FakeDriver;
+use crate::virt::VirtDriver;
+
+pub use config::ComputeConfig;
+pub use error::ComputeError;
+
+/// Running workers: bus consumers and periodic tasks. `stop` ends them.
+#[derive(Default)]
+pub struct Worker {
+    consumers: Vec<Consumer>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub async fn stop(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        for c in self.consumers.drain(..) {
+            c.stop().await;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The `[compute]` section.
+pub fn compute_config(config: &Config) -> Result<ComputeConfig, ComputeError> {
+    config
+        .section::<ComputeConfig>("compute")
+        .map_err(|e| ComputeError::Internal(e.to_string()))
+}
+
+/// Opens (and migrates) the compute database.
+pub async fn open_store(config: &Config) -> Result<Store, ComputeError> {
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ComputeError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+    }
+    let db = stratus_db::Db::connect(
+        &config.database.url,
+        &config.data_dir,
+        "compute",
+        config.database.max_connections,
+    )
+    .await?;
+    Store::open(db).await
+}
+
+/// The Nova API router with the stand-in image and network clients.
+pub async fn api_router(
+    config: &Config,
+    bus: &Bus,
+    validator: Arc<dyn TokenValidator>,
+) -> Result<Router, ComputeError> {
+    api_router_with(
+        config,
+        bus,
+        validator,
+        Arc::new(AcceptAll),
+        Arc::new(AcceptAll),
+    )
+    .await
+}
+
+/// The Nova API router with real image and network clients.
+pub async fn api_router_with(
+    config: &Config,
+    bus: &Bus,
+    validator: Arc<dyn TokenValidator>,
+    images: Arc<dyn ImageApi>,
+    networks: Arc<dyn NetworkApi>,
+) -> Result<Router, ComputeError> {
+    let cfg = compute_config(config)?;
+    let store = open_store(config).await?;
+    // Finish launches and deletes a crash interrupted.
+    saga::recover(&store, bus, &cfg).await?;
+    let state = api::AppState {
+        store,
+        bus: bus.clone(),
+        cfg,
+        base_url: config.base_url(ServiceKind::Compute),
+        images,
+        networks,
+    };
+    Ok(api::router(state, validator))
+}
+
+/// The scheduler: consumes `scheduler`.
+pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
+    let cfg = compute_config(config)?;
+    let store = open_store(config).await?;
+    let h = scheduler::handler(store.clone(), bus.clone(), cfg);
+    let c = bus
+        .serve(rpc::SCHEDULER, h, ServeOptions { concurrency: 4 })
+        .await?;
+    let hb = tokio::spawn(service_heartbeat(store, "nova-scheduler", "scheduler"));
+    Ok(Worker {
+        consumers: vec![c],
+        tasks: vec![hb],
+    })
+}
+
+/// The conductor: consumes `conductor` (the agents' only way to the database).
+pub async fn start_conductor(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
+    let cfg = compute_config(config)?;
+    let store = open_store(config).await?;
+    let h = conductor::handler(store.clone(), bus.clone(), cfg);
+    let c = bus
+        .serve(rpc::CONDUCTOR, h, ServeOptions { concurrency: 8 })
+        .await?;
+    let hb = tokio::spawn(service_heartbeat(store, "nova-conductor", "conductor"));
+    Ok(Worker {
+        consumers: vec![c],
+        tasks: vec![hb],
+    })
+}
+
+async fn service_heartbeat(store: Store, binary: &'static str, topic: &'static str) {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    loop {
+        if let Err(e) = store.service_heartbeat(&host, binary, topic).await {
+            tracing::warn!(binary, error = %e, "service heartbeat failed");
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+/// The fake drivers `[compute]` asks for, one per agent host.
+pub fn fake_drivers(cfg: &ComputeConfig) -> Vec<(String, Arc<dyn VirtDriver>)> {
+    cfg.agent_hosts()
+        .into_iter()
+        .map(|h| {
+            let fail = cfg.fake_fail_hosts.contains(&h);
+            let d: Arc<dyn VirtDriver> = Arc::new(FakeDriver::new(
+                &h,
+                cfg.fake_vcpus,
+                cfg.fake_ram_mb,
+                cfg.fake_disk_gb,
+                fail,
+            ));
+            (h, d)
+        })
+        .collect()
+}
+
+/// One compute agent per host (`fake_hosts` of them with the fake driver).
+/// The conductor must be running: each agent reports its node and
+/// reconciles with its driver before it starts consuming.
+pub async fn start_agents(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
+    let cfg = compute_config(config)?;
+    if cfg.virt_driver != "fake" {
+        return Err(ComputeError::Internal(format!(
+            "unknown virt_driver {}",
+            cfg.virt_driver
+        )));
+    }
+    start_agents_with(
+        config,
+        bus,
+        fake_drivers(&cfg),
+        Arc::new(AcceptAll),
+        Arc::new(AcceptAll),
+    )
+    .await
+}
+
+pub async fn start_agents_with(
+    config: &Config,
+    bus: &Bus,
+    drivers: Vec<(String, Arc<dyn VirtDriver>)>,
+    images: Arc<dyn ImageApi>,
+    networks: Arc<dyn NetworkApi>,
+) -> Result<Worker, ComputeError> {
+    let cfg = compute_config(config)?;
+    let mut w = Worker::default();
+    for (host, driver) in drivers {
+        let a = Arc::new(agent::Agent {
+            host: host.clone(),
+            bus: bus.clone(),
+            driver,
+            images: images.clone(),
+            networks: networks.clone(),
+            cfg: cfg.clone(),
+        });
+        a.report().await?;
+        a.reconcile().await?;
+        w.consumers.push(
+            bus.serve(
+                &rpc::compute_topic(&host),
+                a.clone(),
+                ServeOptions { concurrency: 4 },
+            )
+            .await?,
+        );
+        w.tasks.push(tokio::spawn(agent::heartbeat_loop(
+            a,
+            Duration::from_secs(cfg.heartbeat_secs.max(1)),
+        )));
+    }
+    Ok(w)
+}

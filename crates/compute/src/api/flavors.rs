@@ -1,0 +1,404 @@
+//! `/flavors`: list, detail, show, create, delete, description update,
+//! extra specs and project access. Writes are admin-only.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use stratus_auth::Ctx;
+
+use super::params::{self, first};
+use super::{require_admin, views, ApiVersion, AppState};
+use crate::db::flavors::{Flavor, PublicFilter};
+use crate::error::{ComputeError, NovaJson, Result};
+
+/// Reads a create body into a flavor (Nova's schema, loosely typed ints).
+pub fn parse_create(body: &Value) -> Result<Flavor> {
+    let f = params::wrapped(body, "flavor")?;
+    let name = params::string(f.get("name"), "name", 255)?;
+    if name.trim() != name {
+        return Err(ComputeError::bad(
+            "Invalid input for field/attribute name. Leading or trailing whitespace.",
+        ));
+    }
+    let id = match f.get("id") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= 255
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_. ".contains(c)) =>
+        {
+            s.trim().to_owned()
+        }
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(ComputeError::BadRequest(format!(
+                "Invalid input for field/attribute id. Value: {other}."
+            )))
+        }
+    };
+    let max = i64::from(i32::MAX);
+    let need = |k: &str, min: i64| -> Result<i64> {
+        params::int(f.get(k), k, min, max)?.ok_or_else(|| {
+            ComputeError::BadRequest(format!(
+                "Invalid input for field/attribute {k}. '{k}' is a required property"
+            ))
+        })
+    };
+    let rxtx = match f.get("rxtx_factor") {
+        None | Some(Value::Null) => 1.0,
+        Some(v) => match v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        {
+            Some(x) if x > 0.0 => x,
+            _ => {
+                return Err(ComputeError::bad(
+                    "Invalid input for field/attribute rxtx_factor.",
+                ))
+            }
+        },
+    };
+    let description = match f.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 65535 => Some(s.clone()),
+        Some(_) => {
+            return Err(ComputeError::bad(
+                "Invalid input for field/attribute description.",
+            ))
+        }
+    };
+    Ok(Flavor {
+        id,
+        name,
+        ram: need("ram", 1)?,
+        vcpus: need("vcpus", 1)?,
+        disk: need("disk", 0)?,
+        ephemeral: params::int(
+            f.get("OS-FLV-EXT-DATA:ephemeral"),
+            "OS-FLV-EXT-DATA:ephemeral",
+            0,
+            max,
+        )?
+        .unwrap_or(0),
+        swap: params::int(f.get("swap"), "swap", 0, max)?.unwrap_or(0),
+        rxtx_factor: rxtx,
+        is_public: params::boolean(
+            f.get("os-flavor-access:is_public"),
+            "os-flavor-access:is_public",
+        )?
+        .unwrap_or(true),
+        disabled: false,
+        description,
+        extra_specs: BTreeMap::new(),
+    })
+}
+
+async fn visible(s: &AppState, ctx: &stratus_common::RequestContext, id: &str) -> Result<Flavor> {
+    let f = s.store.flavor_get(id).await?;
+    if !f.is_public && !ctx.is_admin() {
+        let project = ctx
+            .project_id
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        if !s.store.flavor_access_list(id).await?.contains(&project) {
+            return Err(ComputeError::NotFound(format!(
+                "Flavor {id} could not be found."
+            )));
+        }
+    }
+    Ok(f)
+}
+
+async fn listing(
+    s: &AppState,
+    ctx: &stratus_common::RequestContext,
+    raw: Option<&str>,
+) -> Result<Vec<Flavor>> {
+    let q = params::query(raw);
+    let admin = ctx.is_admin();
+    // `None` (the string), `all`: everything; a non-admin sees public + own.
+    let filter = match first(&q, "is_public").map(|v| v.to_ascii_lowercase()) {
+        None => PublicFilter::Public,
+        Some(v) if v == "none" || v == "all" => PublicFilter::All,
+        Some(v) => match params::boolean(Some(&json!(v)), "is_public")? {
+            Some(false) if admin => PublicFilter::Private,
+            Some(false) => PublicFilter::Public,
+            _ => PublicFilter::Public,
+        },
+    };
+    let project = ctx.project_id.as_ref().map(|p| p.as_str().to_owned());
+    let mut all = s
+        .store
+        .flavor_list(filter, project.as_deref(), admin)
+        .await?;
+    let min = |k: &str| -> Result<Option<i64>> {
+        match first(&q, k) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ComputeError::BadRequest(format!("Invalid {k} filter [{v}]"))),
+        }
+    };
+    if let Some(r) = min("minRam")? {
+        all.retain(|f| f.ram >= r);
+    }
+    if let Some(d) = min("minDisk")? {
+        all.retain(|f| f.disk >= d);
+    }
+    let (limit, marker) = params::paging(&q)?;
+    if let Some(m) = marker {
+        let pos = all
+            .iter()
+            .position(|f| f.id == m)
+            .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
+        all.drain(..=pos);
+    }
+    if let Some(l) = limit {
+        all.truncate(l);
+    }
+    Ok(all)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let fl = listing(&s, &ctx, raw.as_deref()).await?;
+    Ok(Json(
+        json!({"flavors": fl.iter().map(|f| views::flavor_brief(&s, v, f)).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn list_detail(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let fl = listing(&s, &ctx, raw.as_deref()).await?;
+    Ok(Json(
+        json!({"flavors": fl.iter().map(|f| views::flavor(&s, v, f)).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let f = visible(&s, &ctx, &id).await?;
+    Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Json<Value>> {
+    require_admin(&ctx, "os_compute_api:os-flavor-manage:create")?;
+    let f = parse_create(&body)?;
+    s.store.flavor_create(&f).await?;
+    if !f.is_public {
+        if let Some(p) = &ctx.project_id {
+            s.store.flavor_access_add(&f.id, p.as_str()).await?;
+        }
+    }
+    let f = s.store.flavor_get(&f.id).await?;
+    Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Json<Value>> {
+    if !v.at_least(55) {
+        return Err(ComputeError::NotFound(
+            "The resource could not be found.".into(),
+        ));
+    }
+    require_admin(&ctx, "os_compute_api:os-flavor-manage:update")?;
+    let f = params::wrapped(&body, "flavor")?;
+    let desc = match f.get("description") {
+        Some(Value::Null) => None,
+        Some(Value::String(d)) => Some(d.clone()),
+        _ => {
+            return Err(ComputeError::bad(
+                "Invalid input for field/attribute description.",
+            ))
+        }
+    };
+    s.store.flavor_set_description(&id, desc.as_deref()).await?;
+    let f = s.store.flavor_get(&id).await?;
+    Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    require_admin(&ctx, "os_compute_api:os-flavor-manage:delete")?;
+    s.store.flavor_delete(&id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn extra_specs_list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let f = visible(&s, &ctx, &id).await?;
+    Ok(Json(json!({"extra_specs": f.extra_specs})))
+}
+
+fn spec_map(body: &Value, key: &str) -> Result<BTreeMap<String, String>> {
+    let m = body.get(key).and_then(Value::as_object).ok_or_else(|| {
+        ComputeError::BadRequest(format!("Invalid input for field/attribute {key}."))
+    })?;
+    m.iter()
+        .map(|(k, v)| {
+            if k.is_empty() || k.len() > 255 {
+                return Err(ComputeError::bad(
+                    "Invalid input for field/attribute extra_specs key.",
+                ));
+            }
+            let v = match v {
+                Value::String(s) if s.len() <= 255 => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(ComputeError::bad(
+                        "Invalid input for field/attribute extra_specs value.",
+                    ))
+                }
+            };
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
+pub async fn extra_specs_create(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Json<Value>> {
+    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
+    s.store.flavor_get(&id).await?;
+    let specs = spec_map(&body, "extra_specs")?;
+    s.store.flavor_extra_specs_set(&id, &specs).await?;
+    Ok(Json(json!({"extra_specs": specs})))
+}
+
+pub async fn extra_spec_show(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let f = visible(&s, &ctx, &id).await?;
+    let v = f.extra_specs.get(&key).ok_or_else(|| {
+        ComputeError::NotFound(format!("Flavor {id} has no extra specs with key {key}."))
+    })?;
+    Ok(Json(json!({ key: v })))
+}
+
+pub async fn extra_spec_update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Json<Value>> {
+    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
+    s.store.flavor_get(&id).await?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ComputeError::bad("Malformed request body"))?;
+    if obj.len() != 1 || !obj.contains_key(&key) {
+        return Err(ComputeError::bad("Request body and URI mismatch"));
+    }
+    let specs = spec_map(&json!({"x": body}), "x")?;
+    s.store.flavor_extra_specs_set(&id, &specs).await?;
+    Ok(Json(json!(specs)))
+}
+
+pub async fn extra_spec_delete(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
+    s.store.flavor_get(&id).await?;
+    s.store.flavor_extra_spec_delete(&id, &key).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn access_body(s: &AppState, id: &str) -> Result<Json<Value>> {
+    let list: Vec<Value> = s
+        .store
+        .flavor_access_list(id)
+        .await?
+        .into_iter()
+        .map(|p| json!({"flavor_id": id, "tenant_id": p}))
+        .collect();
+    Ok(Json(json!({"flavor_access": list})))
+}
+
+pub async fn access_list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    require_admin(&ctx, "os_compute_api:os-flavor-access")?;
+    let f = s.store.flavor_get(&id).await?;
+    if f.is_public {
+        return Err(ComputeError::NotFound(
+            "Access list not available for public flavors.".into(),
+        ));
+    }
+    access_body(&s, &id).await
+}
+
+pub async fn action(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Response> {
+    let tenant = |k: &str| -> Result<String> {
+        params::string(body.get(k).and_then(|b| b.get("tenant")), "tenant", 255)
+    };
+    let f = s.store.flavor_get(&id).await?;
+    if body.get("addTenantAccess").is_some() {
+        require_admin(&ctx, "os_compute_api:os-flavor-access:add_tenant_access")?;
+        if f.is_public {
+            return Err(ComputeError::Conflict(
+                "Can not add access to a public flavor.".into(),
+            ));
+        }
+        s.store
+            .flavor_access_add(&id, &tenant("addTenantAccess")?)
+            .await?;
+    } else if body.get("removeTenantAccess").is_some() {
+        require_admin(&ctx, "os_compute_api:os-flavor-access:remove_tenant_access")?;
+        s.store
+            .flavor_access_remove(&id, &tenant("removeTenantAccess")?)
+            .await?;
+    } else {
+        return Err(ComputeError::bad("There is no such action"));
+    }
+    Ok(access_body(&s, &id).await?.into_response())
+}

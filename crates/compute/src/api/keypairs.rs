@@ -1,0 +1,207 @@
+//! `/os-keypairs`: import (the public key is required: generating keys is
+//! not offered), list, show, delete. Key pairs belong to a user; admins may
+//! name another user with `user_id` (2.10).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+use stratus_auth::Ctx;
+use stratus_common::RequestContext;
+
+use super::params::{self, first};
+use super::{require_member, ApiVersion, AppState};
+use crate::db::keypairs::KeyPair;
+use crate::error::{ComputeError, NovaJson, Result};
+
+/// OpenSSH's MD5 fingerprint (`aa:bb:...`) of a public key line.
+pub fn fingerprint(public_key: &str) -> Result<String> {
+    let invalid = || ComputeError::bad("Keypair data is invalid: failed to generate fingerprint");
+    let mut parts = public_key.split_whitespace();
+    let kind = parts.next().ok_or_else(invalid)?;
+    let blob = parts.next().ok_or_else(invalid)?;
+    if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-")) {
+        return Err(invalid());
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| invalid())?;
+    // The blob starts with its own type name: a length-prefixed string.
+    let len = raw
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(invalid)?;
+    if raw.get(4..4 + len).map(|t| t == kind.as_bytes()) != Some(true) {
+        return Err(invalid());
+    }
+    let d = Md5::digest(&raw);
+    Ok(d.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+fn view(k: &KeyPair, v: ApiVersion, detail: bool) -> Value {
+    let mut m = json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
+    if v.at_least(2) {
+        m["type"] = json!(k.key_type);
+    }
+    if detail {
+        m["user_id"] = json!(k.user_id);
+        m["created_at"] = json!(stratus_common::time::from_db(&k.created_at)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()));
+        m["deleted"] = json!(false);
+        m["deleted_at"] = Value::Null;
+        m["updated_at"] = Value::Null;
+        m["id"] = json!(1);
+    }
+    m
+}
+
+/// The user whose key pairs a request means.
+fn target_user(ctx: &RequestContext, v: ApiVersion, asked: Option<&str>) -> Result<String> {
+    let me = ctx
+        .user_id
+        .as_ref()
+        .map(|u| u.as_str().to_owned())
+        .unwrap_or_default();
+    match asked {
+        Some(u) if v.at_least(10) && u != me => {
+            if ctx.is_admin() {
+                Ok(u.to_owned())
+            } else {
+                Err(ComputeError::Forbidden(
+                    "Policy doesn't allow os_compute_api:os-keypairs to be performed.".into(),
+                ))
+            }
+        }
+        _ => Ok(me),
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    NovaJson(body): NovaJson<Value>,
+) -> Result<Response> {
+    require_member(&ctx, "os_compute_api:os-keypairs:create")?;
+    let k = params::wrapped(&body, "keypair")?;
+    let name = params::string(k.get("name"), "name", 255)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_ .@".contains(c))
+        || name.trim() != name
+    {
+        return Err(ComputeError::bad(
+            "Keypair data is invalid: Keypair name contains unsafe characters",
+        ));
+    }
+    let key_type = match k.get("type").and_then(Value::as_str) {
+        Some(t) if v.at_least(2) && (t == "ssh" || t == "x509") => t.to_owned(),
+        Some(_) if v.at_least(2) => {
+            return Err(ComputeError::bad("Invalid input for field/attribute type."))
+        }
+        _ => "ssh".to_owned(),
+    };
+    let user = target_user(&ctx, v, k.get("user_id").and_then(Value::as_str))?;
+    let public_key = match k.get("public_key") {
+        Some(Value::String(p)) if !p.trim().is_empty() => p.trim().to_owned(),
+        _ => {
+            return Err(ComputeError::bad(
+                "Keypair data is invalid: generating key pairs is not supported here; import a public_key",
+            ))
+        }
+    };
+    let fp = if key_type == "ssh" {
+        fingerprint(&public_key)?
+    } else {
+        let d = Md5::digest(public_key.as_bytes());
+        d.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let limit = s
+        .store
+        .quota_get(
+            ctx.project_id.as_ref().map(|p| p.as_str()).unwrap_or(""),
+            &s.cfg.quota,
+        )
+        .await?;
+    let max = limit.get("key_pairs").copied().unwrap_or(-1);
+    if max >= 0 && s.store.keypair_count(&user).await? >= max {
+        return Err(ComputeError::OverQuota(
+            "Quota exceeded, too many key pairs.".into(),
+        ));
+    }
+    let kp = KeyPair {
+        user_id: user,
+        name,
+        key_type,
+        fingerprint: fp,
+        public_key,
+        created_at: stratus_common::time::to_db(stratus_common::time::now()),
+    };
+    s.store.keypair_create(&kp).await?;
+    let mut out = view(&kp, v, false);
+    out["user_id"] = json!(kp.user_id);
+    let status = if v.at_least(2) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({"keypair": out}))).into_response())
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params::query(raw.as_deref());
+    let user = target_user(&ctx, v, first(&q, "user_id"))?;
+    let list: Vec<Value> = s
+        .store
+        .keypair_list(&user)
+        .await?
+        .iter()
+        .map(|k| json!({"keypair": view(k, v, false)}))
+        .collect();
+    Ok(Json(json!({"keypairs": list})))
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params::query(raw.as_deref());
+    let user = target_user(&ctx, v, first(&q, "user_id"))?;
+    let k = s.store.keypair_get(&user, &name).await?;
+    Ok(Json(json!({"keypair": view(&k, v, true)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    v: ApiVersion,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<StatusCode> {
+    require_member(&ctx, "os_compute_api:os-keypairs:delete")?;
+    let q = params::query(raw.as_deref());
+    let user = target_user(&ctx, v, first(&q, "user_id"))?;
+    s.store.keypair_delete(&user, &name).await?;
+    Ok(if v.at_least(2) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    })
+}

@@ -1,0 +1,182 @@
+//! The Nova v2.1 API: routes, shared state, microversion negotiation and the
+//! version documents. Handlers are thin; their logic is in plain functions
+//! beside them.
+
+pub mod flavors;
+pub mod hosts;
+pub mod instance_actions;
+pub mod keypairs;
+pub mod microversion;
+pub mod params;
+pub mod quotas;
+pub mod server_actions;
+pub mod server_groups;
+pub mod server_metadata;
+pub mod servers;
+pub mod versions;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+use stratus_auth::TokenValidator;
+
+use crate::bus::Bus;
+use crate::clients::{ImageApi, NetworkApi};
+use crate::config::ComputeConfig;
+use crate::db::Store;
+use crate::error::{ComputeError, Result};
+
+pub use microversion::ApiVersion;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub bus: Bus,
+    pub cfg: ComputeConfig,
+    /// `http://host:8774`, for links.
+    pub base_url: String,
+    pub images: Arc<dyn ImageApi>,
+    pub networks: Arc<dyn NetworkApi>,
+}
+
+impl AppState {
+    pub fn link(&self, path: &str) -> String {
+        format!("{}/v2.1{path}", self.base_url)
+    }
+
+    pub fn bookmark(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+/// Admin-only operations answer 403 with Nova's policy message.
+pub fn require_admin(ctx: &stratus_common::RequestContext, rule: &str) -> Result<()> {
+    if ctx.is_admin() {
+        Ok(())
+    } else {
+        Err(ComputeError::Forbidden(format!(
+            "Policy doesn't allow {rule} to be performed."
+        )))
+    }
+}
+
+pub fn require_member(ctx: &stratus_common::RequestContext, rule: &str) -> Result<()> {
+    if ctx.can_write() {
+        Ok(())
+    } else {
+        Err(ComputeError::Forbidden(format!(
+            "Policy doesn't allow {rule} to be performed."
+        )))
+    }
+}
+
+/// The whole API: version documents open, everything under `/v2.1` behind
+/// the token check, microversions and request ids on every response.
+pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
+    let api = Router::new()
+        .route("/flavors", get(flavors::list).post(flavors::create))
+        .route("/flavors/detail", get(flavors::list_detail))
+        .route(
+            "/flavors/{id}",
+            get(flavors::show)
+                .delete(flavors::delete)
+                .put(flavors::update),
+        )
+        .route(
+            "/flavors/{id}/os-extra_specs",
+            get(flavors::extra_specs_list).post(flavors::extra_specs_create),
+        )
+        .route(
+            "/flavors/{id}/os-extra_specs/{key}",
+            get(flavors::extra_spec_show)
+                .put(flavors::extra_spec_update)
+                .delete(flavors::extra_spec_delete),
+        )
+        .route("/flavors/{id}/os-flavor-access", get(flavors::access_list))
+        .route("/flavors/{id}/action", post(flavors::action))
+        .route("/servers", get(servers::list).post(servers::create))
+        .route("/servers/detail", get(servers::list_detail))
+        .route(
+            "/servers/{id}",
+            get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete),
+        )
+        .route("/servers/{id}/action", post(server_actions::action))
+        .route(
+            "/servers/{id}/metadata",
+            get(server_metadata::list)
+                .post(server_metadata::update)
+                .put(server_metadata::replace),
+        )
+        .route(
+            "/servers/{id}/metadata/{key}",
+            get(server_metadata::show)
+                .put(server_metadata::set)
+                .delete(server_metadata::delete),
+        )
+        .route(
+            "/servers/{id}/os-instance-actions",
+            get(instance_actions::list),
+        )
+        .route(
+            "/servers/{id}/os-instance-actions/{req}",
+            get(instance_actions::show),
+        )
+        .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
+        .route(
+            "/os-keypairs/{name}",
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/limits", get(quotas::limits))
+        .route(
+            "/os-quota-sets/{project}",
+            get(quotas::show).put(quotas::update).delete(quotas::reset),
+        )
+        .route("/os-quota-sets/{project}/defaults", get(quotas::defaults))
+        .route("/os-quota-sets/{project}/detail", get(quotas::detail))
+        .route("/os-hypervisors", get(hosts::hypervisors))
+        .route("/os-hypervisors/detail", get(hosts::hypervisors_detail))
+        .route(
+            "/os-hypervisors/statistics",
+            get(hosts::hypervisor_statistics),
+        )
+        .route("/os-hypervisors/{id}", get(hosts::hypervisor_show))
+        .route("/os-services", get(hosts::services))
+        .route(
+            "/os-services/{id}",
+            put(hosts::service_update).delete(hosts::service_delete),
+        )
+        .route("/os-availability-zone", get(hosts::availability_zones))
+        .route(
+            "/os-availability-zone/detail",
+            get(hosts::availability_zones_detail),
+        )
+        .route(
+            "/os-server-groups",
+            get(server_groups::list).post(server_groups::create),
+        )
+        .route(
+            "/os-server-groups/{id}",
+            get(server_groups::show).delete(server_groups::delete),
+        )
+        .fallback(not_found)
+        .with_state(state.clone());
+    let api = stratus_auth::require_token(api, validator);
+    let open = Router::new()
+        .route("/", get(versions::index))
+        .route("/v2.1", get(versions::v21))
+        .route("/v2.1/", get(versions::v21))
+        .route("/v2", get(versions::v2))
+        .route("/v2/", get(versions::v2))
+        .with_state(state);
+    let app = open.nest("/v2.1", api).fallback(not_found);
+    stratus_auth::with_request_id(microversion::layer(app))
+}
+
+async fn not_found() -> ComputeError {
+    ComputeError::NotFound("The resource could not be found.".to_owned())
+}

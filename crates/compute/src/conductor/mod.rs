@@ -1,0 +1,170 @@
+//! The conductor: the database's voice for compute agents, which never open
+//! it themselves. Reads and compare-and-swap writes of instances, action
+//! events, node reports and heartbeats, rescheduling a failed build to an
+//! alternate host, and finishing a delete.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::bus::{Bus, Envelope, Handler, RemoteError};
+use crate::config::ComputeConfig;
+use crate::db::Store;
+use crate::error::{ComputeError, Result};
+use crate::ops;
+use crate::rpc;
+
+pub struct Conductor {
+    pub store: Store,
+    pub bus: Bus,
+    pub cfg: ComputeConfig,
+}
+
+fn args<T: DeserializeOwned>(env: &Envelope) -> Result<T> {
+    serde_json::from_value(env.args.clone())
+        .map_err(|e| ComputeError::BadRequest(format!("bad arguments: {e}")))
+}
+
+fn out<T: Serialize>(v: T) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(v)?)
+}
+
+impl Conductor {
+    async fn dispatch(&self, env: &Envelope) -> Result<serde_json::Value> {
+        let rid = env.context.request_id.0.as_str();
+        match env.method.as_str() {
+            rpc::INSTANCE_GET => {
+                let a: rpc::InstanceArgs = args(env)?;
+                out(self.store.instance_get_any(&a.instance_id).await?)
+            }
+            rpc::INSTANCE_UPDATE => {
+                let a: rpc::UpdateArgs = args(env)?;
+                out(self
+                    .store
+                    .instance_update(&a.instance_id, &a.expected_task_state, &a.updates)
+                    .await?)
+            }
+            rpc::EVENT_START => {
+                let a: rpc::EventArgs = args(env)?;
+                self.store
+                    .action_event_start(&a.instance_id, rid, &a.event, a.host.as_deref())
+                    .await?;
+                out(())
+            }
+            rpc::EVENT_FINISH => {
+                let a: rpc::EventArgs = args(env)?;
+                self.store
+                    .action_event_finish(&a.instance_id, rid, &a.event, a.error.as_deref())
+                    .await?;
+                out(())
+            }
+            rpc::NODE_REPORT => {
+                let a: rpc::NodeReportArgs = args(env)?;
+                self.store.node_report(&a.report).await?;
+                self.store
+                    .service_heartbeat(&a.report.host, "nova-compute", "compute")
+                    .await?;
+                out(())
+            }
+            rpc::RESCHEDULE => {
+                let a: rpc::RescheduleArgs = args(env)?;
+                self.reschedule(env, &a).await?;
+                out(())
+            }
+            rpc::INSTANCE_DESTROYED => {
+                let a: rpc::InstanceArgs = args(env)?;
+                // Release first so that "gone" always means "nothing held".
+                self.store.release(&a.instance_id).await?;
+                self.store.instance_mark_deleted(&a.instance_id).await?;
+                out(())
+            }
+            rpc::INSTANCES_ON_HOST => {
+                let a: rpc::HostArgs = args(env)?;
+                let mut v = Vec::new();
+                for id in self.store.instance_ids_on_host(&a.host).await? {
+                    v.push(self.store.instance_get_any(&id).await?);
+                }
+                out(v)
+            }
+            other => Err(ComputeError::BadRequest(format!(
+                "unknown conductor method {other}"
+            ))),
+        }
+    }
+
+    /// A build failed on `failed_host`: release its claim and try the
+    /// alternates; after `max_attempts` hosts, ERROR with a fault.
+    async fn reschedule(&self, env: &Envelope, a: &rpc::RescheduleArgs) -> Result<()> {
+        const EV: &str = "conductor_reschedule";
+        let rid = env.context.request_id.0.as_str();
+        let inst = match self.store.instance_get(&a.instance_id).await {
+            Ok(i) => i,
+            Err(ComputeError::NotFound(_)) => {
+                self.store.release(&a.instance_id).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if inst.host.as_deref() != Some(a.failed_host.as_str()) {
+            // A duplicate report for a host we already moved away from.
+            return Ok(());
+        }
+        self.store
+            .action_event_start(&a.instance_id, rid, EV, None)
+            .await?;
+        self.store.release(&a.instance_id).await?;
+        let left = (self.cfg.max_attempts as i64 - inst.attempts).max(0) as usize;
+        let candidates: Vec<String> = a
+            .alternates
+            .iter()
+            .filter(|h| !inst.tried_hosts.contains(h))
+            .take(left)
+            .cloned()
+            .collect();
+        let placed = !candidates.is_empty()
+            && ops::place(
+                &self.store,
+                &self.bus,
+                &env.context,
+                &inst,
+                &candidates,
+                left.saturating_sub(1),
+            )
+            .await?;
+        if placed {
+            self.store
+                .action_event_finish(&a.instance_id, rid, EV, None)
+                .await?;
+            return Ok(());
+        }
+        let msg = format!(
+            "{}Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures \
+             for instance {}.",
+            ops::NO_VALID_HOST,
+            a.instance_id
+        );
+        ops::fail_build(&self.store, &a.instance_id, &msg, &a.error).await?;
+        self.store
+            .action_event_finish(&a.instance_id, rid, EV, Some(&msg))
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for Conductor {
+    async fn handle(&self, env: Envelope) -> std::result::Result<serde_json::Value, RemoteError> {
+        self.dispatch(&env).await.map_err(|e| {
+            if matches!(e, ComputeError::Internal(_)) {
+                tracing::error!(method = %env.method, error = %e, "conductor");
+            }
+            e.to_remote()
+        })
+    }
+}
+
+pub fn handler(store: Store, bus: Bus, cfg: ComputeConfig) -> Arc<Conductor> {
+    Arc::new(Conductor { store, bus, cfg })
+}

@@ -1,0 +1,350 @@
+//! Compute nodes, services (heartbeats) and resource claims.
+//!
+//! A claim is ONE transaction: the allocation row is inserted and the node's
+//! usage raised by a guarded `UPDATE ... WHERE used + want <= total * ratio`,
+//! so two schedulers racing for the last room on a host cannot both win
+//! (PostgreSQL re-checks the guard on the locked row; SQLite has one writer).
+//! Releasing deletes the allocation and lowers the usage by what it held, so
+//! release is idempotent.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+use super::{get_f, get_i, get_os, get_s, now_db, Store};
+use crate::error::{ComputeError, Result};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ComputeNode {
+    pub host: String,
+    pub id: String,
+    pub node: String,
+    pub hypervisor_type: String,
+    pub host_ip: String,
+    pub availability_zone: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub vcpus_used: i64,
+    pub memory_mb_used: i64,
+    pub local_gb_used: i64,
+    pub running_vms: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    pub updated_at: String,
+}
+
+/// What an agent reports about its node (totals; usage comes from claims).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub host: String,
+    pub node: String,
+    pub hypervisor_type: String,
+    pub host_ip: String,
+    pub availability_zone: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub host: String,
+    pub binary: String,
+    pub topic: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub last_seen_up: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Claim {
+    pub host: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+fn row_node(r: &AnyRow) -> Result<ComputeNode> {
+    Ok(ComputeNode {
+        host: get_s(r, "host")?,
+        id: get_s(r, "id")?,
+        node: get_s(r, "node")?,
+        hypervisor_type: get_s(r, "hypervisor_type")?,
+        host_ip: get_s(r, "host_ip")?,
+        availability_zone: get_s(r, "availability_zone")?,
+        vcpus: get_i(r, "vcpus")?,
+        memory_mb: get_i(r, "memory_mb")?,
+        local_gb: get_i(r, "local_gb")?,
+        vcpus_used: get_i(r, "vcpus_used")?,
+        memory_mb_used: get_i(r, "memory_mb_used")?,
+        local_gb_used: get_i(r, "local_gb_used")?,
+        running_vms: get_i(r, "running_vms")?,
+        cpu_allocation_ratio: get_f(r, "cpu_allocation_ratio")?,
+        ram_allocation_ratio: get_f(r, "ram_allocation_ratio")?,
+        disk_allocation_ratio: get_f(r, "disk_allocation_ratio")?,
+        updated_at: get_s(r, "updated_at")?,
+    })
+}
+
+fn row_service(r: &AnyRow) -> Result<Service> {
+    Ok(Service {
+        id: get_s(r, "id")?,
+        host: get_s(r, "host")?,
+        binary: get_s(r, "binary_name")?,
+        topic: get_s(r, "topic")?,
+        disabled: stratus_db::i2b(get_i(r, "disabled")?),
+        disabled_reason: get_os(r, "disabled_reason")?,
+        forced_down: stratus_db::i2b(get_i(r, "forced_down")?),
+        last_seen_up: get_os(r, "last_seen_up")?,
+        updated_at: get_s(r, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Creates or refreshes a node's totals.
+    pub async fn node_report(&self, n: &NodeReport) -> Result<()> {
+        let now = now_db();
+        sqlx::query(
+            "INSERT INTO compute_nodes (host, id, node, hypervisor_type, host_ip, availability_zone, vcpus, \
+             memory_mb, local_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, created_at, \
+             updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) ON CONFLICT DO NOTHING",
+        )
+        .bind(&n.host)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&n.node)
+        .bind(&n.hypervisor_type)
+        .bind(&n.host_ip)
+        .bind(&n.availability_zone)
+        .bind(n.vcpus)
+        .bind(n.memory_mb)
+        .bind(n.local_gb)
+        .bind(n.cpu_allocation_ratio)
+        .bind(n.ram_allocation_ratio)
+        .bind(n.disk_allocation_ratio)
+        .bind(&now)
+        .execute(self.pool())
+        .await?;
+        sqlx::query(
+            "UPDATE compute_nodes SET node = $1, hypervisor_type = $2, host_ip = $3, availability_zone = $4, \
+             vcpus = $5, memory_mb = $6, local_gb = $7, cpu_allocation_ratio = $8, ram_allocation_ratio = $9, \
+             disk_allocation_ratio = $10, updated_at = $11 WHERE host = $12",
+        )
+        .bind(&n.node)
+        .bind(&n.hypervisor_type)
+        .bind(&n.host_ip)
+        .bind(&n.availability_zone)
+        .bind(n.vcpus)
+        .bind(n.memory_mb)
+        .bind(n.local_gb)
+        .bind(n.cpu_allocation_ratio)
+        .bind(n.ram_allocation_ratio)
+        .bind(n.disk_allocation_ratio)
+        .bind(&now)
+        .bind(&n.host)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn node_list(&self) -> Result<Vec<ComputeNode>> {
+        let rows = sqlx::query("SELECT * FROM compute_nodes ORDER BY host")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(row_node).collect()
+    }
+
+    pub async fn node_get(&self, id_or_host: &str) -> Result<ComputeNode> {
+        let row = sqlx::query("SELECT * FROM compute_nodes WHERE id = $1 OR host = $1")
+            .bind(id_or_host)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!(
+                    "Hypervisor with ID {id_or_host} could not be found."
+                ))
+            })?;
+        row_node(&row)
+    }
+
+    /// Records that a service is alive (creates its row the first time).
+    pub async fn service_heartbeat(&self, host: &str, binary: &str, topic: &str) -> Result<()> {
+        let now = now_db();
+        sqlx::query(
+            "INSERT INTO services (id, host, binary_name, topic, last_seen_up, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$5,$5) ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(host)
+        .bind(binary)
+        .bind(topic)
+        .bind(&now)
+        .execute(self.pool())
+        .await?;
+        sqlx::query("UPDATE services SET last_seen_up = $1, updated_at = $1 WHERE host = $2 AND binary_name = $3")
+            .bind(&now)
+            .bind(host)
+            .bind(binary)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn service_list(&self) -> Result<Vec<Service>> {
+        let rows = sqlx::query("SELECT * FROM services ORDER BY binary_name, host")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(row_service).collect()
+    }
+
+    pub async fn service_get(&self, id: &str) -> Result<Service> {
+        let row = sqlx::query("SELECT * FROM services WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| ComputeError::NotFound(format!("Service {id} could not be found.")))?;
+        row_service(&row)
+    }
+
+    pub async fn service_update(
+        &self,
+        id: &str,
+        disabled: Option<bool>,
+        reason: Option<Option<String>>,
+        forced_down: Option<bool>,
+    ) -> Result<Service> {
+        let cur = self.service_get(id).await?;
+        let disabled = disabled.unwrap_or(cur.disabled);
+        let reason = reason.unwrap_or(cur.disabled_reason);
+        let forced = forced_down.unwrap_or(cur.forced_down);
+        sqlx::query(
+            "UPDATE services SET disabled = $1, disabled_reason = $2, forced_down = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(stratus_db::b2i(disabled))
+        .bind(reason)
+        .bind(stratus_db::b2i(forced))
+        .bind(now_db())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        self.service_get(id).await
+    }
+
+    pub async fn service_delete(&self, id: &str) -> Result<()> {
+        let svc = self.service_get(id).await?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM services WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if svc.binary == "nova-compute" {
+            sqlx::query("DELETE FROM compute_nodes WHERE host = $1")
+                .bind(&svc.host)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims resources for an instance on a host; `false` if they do not fit.
+    /// Claiming again on the same host is a no-op that answers `true`.
+    pub async fn claim(&self, instance_id: &str, c: &Claim) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO allocations (instance_id, host, vcpus, memory_mb, disk_gb, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+        )
+        .bind(instance_id)
+        .bind(&c.host)
+        .bind(c.vcpus)
+        .bind(c.memory_mb)
+        .bind(c.disk_gb)
+        .bind(now_db())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT host FROM allocations WHERE instance_id = $1")
+                    .bind(instance_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            tx.rollback().await?;
+            return Ok(held.as_deref() == Some(c.host.as_str()));
+        }
+        let updated = sqlx::query(
+            "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
+             local_gb_used = local_gb_used + $3, running_vms = running_vms + 1 \
+             WHERE host = $4 AND vcpus_used + $1 <= vcpus * cpu_allocation_ratio \
+             AND memory_mb_used + $2 <= memory_mb * ram_allocation_ratio \
+             AND local_gb_used + $3 <= local_gb * disk_allocation_ratio",
+        )
+        .bind(c.vcpus)
+        .bind(c.memory_mb)
+        .bind(c.disk_gb)
+        .bind(&c.host)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives back what an instance holds (nothing if it holds nothing).
+    pub async fn release(&self, instance_id: &str) -> Result<Option<Claim>> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("DELETE FROM allocations WHERE instance_id = $1 RETURNING host, vcpus, memory_mb, disk_gb")
+            .bind(instance_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let c = Claim {
+            host: get_s(&row, "host")?,
+            vcpus: get_i(&row, "vcpus")?,
+            memory_mb: get_i(&row, "memory_mb")?,
+            disk_gb: get_i(&row, "disk_gb")?,
+        };
+        sqlx::query(
+            "UPDATE compute_nodes SET vcpus_used = vcpus_used - $1, memory_mb_used = memory_mb_used - $2, \
+             local_gb_used = local_gb_used - $3, running_vms = running_vms - 1 WHERE host = $4",
+        )
+        .bind(c.vcpus)
+        .bind(c.memory_mb)
+        .bind(c.disk_gb)
+        .bind(&c.host)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(c))
+    }
+
+    pub async fn allocation_get(&self, instance_id: &str) -> Result<Option<Claim>> {
+        let row = sqlx::query(
+            "SELECT host, vcpus, memory_mb, disk_gb FROM allocations WHERE instance_id = $1",
+        )
+        .bind(instance_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Claim {
+                host: get_s(&r, "host")?,
+                vcpus: get_i(&r, "vcpus")?,
+                memory_mb: get_i(&r, "memory_mb")?,
+                disk_gb: get_i(&r, "disk_gb")?,
+            })
+        })
+        .transpose()
+    }
+}

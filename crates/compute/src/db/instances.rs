@@ -1,0 +1,678 @@
+//! Instances (servers) and their metadata. State changes are compare-and-swap
+//! on `task_state`, as Nova's `expected_task_state`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use stratus_common::ids::InstanceId;
+
+use super::flavors::Flavor;
+use super::{get_i, get_os, get_s, now_db, Store};
+use crate::error::{ComputeError, Result};
+
+/// Why a server is in ERROR, shown as `fault` in the server view.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fault {
+    pub code: i64,
+    pub message: String,
+    pub details: String,
+    pub created: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub hostname: String,
+    pub description: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub availability_zone: Option<String>,
+    pub flavor: Flavor,
+    pub image_ref: String,
+    /// The image's properties at launch (the scheduler filters on them).
+    #[serde(default)]
+    pub image_properties: BTreeMap<String, String>,
+    /// Requested networks as the API received them (`"auto"`, `"none"` or a list).
+    pub networks: serde_json::Value,
+    pub bdm: serde_json::Value,
+    pub security_groups: Vec<String>,
+    pub scheduler_hints: serde_json::Value,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub config_drive: String,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub reservation_id: String,
+    pub launch_index: i64,
+    pub server_group_id: Option<String>,
+    pub locked: bool,
+    pub attempts: i64,
+    pub tried_hosts: Vec<String>,
+    pub fault: Option<Fault>,
+    pub console_log: String,
+    pub launched_at: Option<String>,
+    pub terminated_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted: bool,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Columns an update may set; `None` leaves a column as it is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct InstanceUpdate {
+    pub vm_state: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub task_state: Option<Option<String>>,
+    pub power_state: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub host: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub node: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub launched_at: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub fault: Option<Option<Fault>>,
+    pub attempts: Option<i64>,
+    pub tried_hosts: Option<Vec<String>>,
+    pub console_log: Option<String>,
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub availability_zone: Option<Option<String>>,
+}
+
+/// Keeps "set to null" (`Some(None)`) apart from "leave alone" (`None`)
+/// when an update travels over the bus as JSON.
+fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `expected_task_state`: the update applies only when the current
+/// task_state is one of these (`None` inside means "no task").
+pub type Expected = Option<Vec<Option<String>>>;
+
+enum Val {
+    S(Option<String>),
+    I(i64),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub project_id: Option<String>,
+    pub host: Option<String>,
+    pub name: Option<String>,
+    pub vm_states: Option<Vec<String>>,
+    pub reservation_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub sort_key: String,
+    pub sort_desc: bool,
+    pub limit: Option<usize>,
+    pub marker: Option<String>,
+}
+
+fn row_instance(r: &AnyRow) -> Result<Instance> {
+    let id: InstanceId = get_s(r, "id")?
+        .parse()
+        .map_err(|_| ComputeError::Internal("bad instance id in database".into()))?;
+    let json = |c: &str| -> Result<serde_json::Value> { Ok(serde_json::from_str(&get_s(r, c)?)?) };
+    Ok(Instance {
+        id,
+        project_id: get_s(r, "project_id")?,
+        user_id: get_s(r, "user_id")?,
+        name: get_s(r, "name")?,
+        hostname: get_s(r, "hostname")?,
+        description: get_os(r, "description")?,
+        vm_state: get_s(r, "vm_state")?,
+        task_state: get_os(r, "task_state")?,
+        power_state: get_i(r, "power_state")?,
+        host: get_os(r, "host")?,
+        node: get_os(r, "node")?,
+        availability_zone: get_os(r, "availability_zone")?,
+        flavor: serde_json::from_str(&get_s(r, "flavor_json")?)?,
+        image_ref: get_s(r, "image_ref")?,
+        image_properties: serde_json::from_str(&get_s(r, "image_props_json")?)?,
+        networks: json("networks_json")?,
+        bdm: json("bdm_json")?,
+        security_groups: serde_json::from_str(&get_s(r, "security_groups_json")?)?,
+        scheduler_hints: json("scheduler_hints_json")?,
+        key_name: get_os(r, "key_name")?,
+        key_data: get_os(r, "key_data")?,
+        user_data: get_os(r, "user_data")?,
+        config_drive: get_s(r, "config_drive")?,
+        access_ip_v4: get_os(r, "access_ip_v4")?,
+        access_ip_v6: get_os(r, "access_ip_v6")?,
+        reservation_id: get_s(r, "reservation_id")?,
+        launch_index: get_i(r, "launch_index")?,
+        server_group_id: get_os(r, "server_group_id")?,
+        locked: stratus_db::i2b(get_i(r, "locked")?),
+        attempts: get_i(r, "attempts")?,
+        tried_hosts: get_s(r, "tried_hosts")?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        fault: match get_os(r, "fault_json")? {
+            Some(f) => Some(serde_json::from_str(&f)?),
+            None => None,
+        },
+        console_log: get_s(r, "console_log")?,
+        launched_at: get_os(r, "launched_at")?,
+        terminated_at: get_os(r, "terminated_at")?,
+        created_at: get_s(r, "created_at")?,
+        updated_at: get_s(r, "updated_at")?,
+        deleted: stratus_db::i2b(get_i(r, "deleted")?),
+        metadata: BTreeMap::new(),
+    })
+}
+
+pub(crate) fn not_found(id: &str) -> ComputeError {
+    ComputeError::NotFound(format!("Instance {id} could not be found."))
+}
+
+/// Nova's name filter is a regular expression searched in the name; the
+/// common forms (plain text, `^...`, `...$`) are honoured here.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    let (anchored_start, p) = match pattern.strip_prefix('^') {
+        Some(p) => (true, p),
+        None => (false, pattern),
+    };
+    let (anchored_end, p) = match p.strip_suffix('$') {
+        Some(p) => (true, p),
+        None => (false, p),
+    };
+    let p = p.replace(".*", "\u{0}");
+    let parts: Vec<&str> = p.split('\u{0}').collect();
+    if parts.len() == 1 {
+        return match (anchored_start, anchored_end) {
+            (true, true) => name == p,
+            (true, false) => name.starts_with(p.as_str()),
+            (false, true) => name.ends_with(p.as_str()),
+            (false, false) => name.contains(p.as_str()),
+        };
+    }
+    // `a.*b`: the pieces in order.
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 && anchored_start {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    !anchored_end || parts.last().is_some_and(|l| name.ends_with(l))
+}
+
+impl Store {
+    /// Writes the instance and its metadata in one transaction.
+    pub async fn instance_create(&self, i: &Instance) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO instances (id, project_id, user_id, name, hostname, description, vm_state, task_state, \
+             power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, \
+             image_ref, image_props_json, networks_json, bdm_json, security_groups_json, scheduler_hints_json, key_name, key_data, \
+             user_data, config_drive, access_ip_v4, access_ip_v6, reservation_id, launch_index, server_group_id, \
+             locked, attempts, tried_hosts, fault_json, console_log, launched_at, terminated_at, created_at, \
+             updated_at, deleted) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
+             $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,0)",
+        )
+        .bind(i.id.to_string())
+        .bind(&i.project_id)
+        .bind(&i.user_id)
+        .bind(&i.name)
+        .bind(&i.hostname)
+        .bind(&i.description)
+        .bind(&i.vm_state)
+        .bind(&i.task_state)
+        .bind(i.power_state)
+        .bind(&i.host)
+        .bind(&i.node)
+        .bind(&i.availability_zone)
+        .bind(&i.flavor.id)
+        .bind(serde_json::to_string(&i.flavor)?)
+        .bind(i.flavor.vcpus)
+        .bind(i.flavor.ram)
+        .bind(i.flavor.disk)
+        .bind(&i.image_ref)
+        .bind(serde_json::to_string(&i.image_properties)?)
+        .bind(i.networks.to_string())
+        .bind(i.bdm.to_string())
+        .bind(serde_json::to_string(&i.security_groups)?)
+        .bind(i.scheduler_hints.to_string())
+        .bind(&i.key_name)
+        .bind(&i.key_data)
+        .bind(&i.user_data)
+        .bind(&i.config_drive)
+        .bind(&i.access_ip_v4)
+        .bind(&i.access_ip_v6)
+        .bind(&i.reservation_id)
+        .bind(i.launch_index)
+        .bind(&i.server_group_id)
+        .bind(stratus_db::b2i(i.locked))
+        .bind(i.attempts)
+        .bind(i.tried_hosts.join(","))
+        .bind(i.fault.as_ref().map(serde_json::to_string).transpose()?)
+        .bind(&i.console_log)
+        .bind(&i.launched_at)
+        .bind(&i.terminated_at)
+        .bind(&i.created_at)
+        .bind(&i.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        for (k, v) in &i.metadata {
+            sqlx::query("INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)")
+                .bind(i.id.to_string())
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(g) = &i.server_group_id {
+            sqlx::query("INSERT INTO server_group_members (group_id, instance_id) VALUES ($1,$2)")
+                .bind(g)
+                .bind(i.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A live (not deleted) instance.
+    pub async fn instance_get(&self, id: &str) -> Result<Instance> {
+        let mut i = self.instance_get_any(id).await?;
+        if i.deleted {
+            return Err(not_found(id));
+        }
+        i.metadata = self.instance_metadata(id).await?;
+        Ok(i)
+    }
+
+    /// Including deleted ones (the conductor and agents need to see a delete).
+    pub async fn instance_get_any(&self, id: &str) -> Result<Instance> {
+        let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut i = row_instance(&row)?;
+        i.metadata = self.instance_metadata(id).await?;
+        Ok(i)
+    }
+
+    pub async fn instance_list(&self, f: &ListFilter) -> Result<Vec<Instance>> {
+        let sort_col = match f.sort_key.as_str() {
+            "display_name" | "name" => "name",
+            "vm_state" => "vm_state",
+            "task_state" => "task_state",
+            "power_state" => "power_state",
+            "host" => "host",
+            "node" => "node",
+            "availability_zone" => "availability_zone",
+            "updated_at" => "updated_at",
+            "launched_at" => "launched_at",
+            "project_id" => "project_id",
+            "user_id" => "user_id",
+            "uuid" => "id",
+            _ => "created_at",
+        };
+        let dir = if f.sort_desc { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT * FROM instances WHERE deleted = 0 AND ($1 = '' OR project_id = $1) \
+             AND ($2 = '' OR host = $2) ORDER BY {sort_col} {dir}, id {dir}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.project_id.clone().unwrap_or_default())
+            .bind(f.host.clone().unwrap_or_default())
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let i = row_instance(r)?;
+            if let Some(n) = &f.name {
+                if !name_matches(n, &i.name) {
+                    continue;
+                }
+            }
+            if let Some(states) = &f.vm_states {
+                if !states.contains(&i.vm_state) {
+                    continue;
+                }
+            }
+            if let Some(rid) = &f.reservation_id {
+                if &i.reservation_id != rid {
+                    continue;
+                }
+            }
+            if let Some(ids) = &f.ids {
+                if !ids.contains(&i.id.to_string()) {
+                    continue;
+                }
+            }
+            out.push(i);
+        }
+        if let Some(m) = &f.marker {
+            let pos = out
+                .iter()
+                .position(|i| &i.id.to_string() == m)
+                .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
+            out.drain(..=pos);
+        }
+        if let Some(l) = f.limit {
+            out.truncate(l);
+        }
+        for i in &mut out {
+            i.metadata = self.instance_metadata(&i.id.to_string()).await?;
+        }
+        Ok(out)
+    }
+
+    /// Applies `u` if the instance is live and its task_state is expected;
+    /// `Conflict` otherwise. Returns the updated instance.
+    pub async fn instance_update(
+        &self,
+        id: &str,
+        expected: &Expected,
+        u: &InstanceUpdate,
+    ) -> Result<Instance> {
+        let mut sets: Vec<(&str, Val)> = Vec::new();
+        if let Some(v) = &u.vm_state {
+            sets.push(("vm_state", Val::S(Some(v.clone()))));
+        }
+        if let Some(v) = &u.task_state {
+            sets.push(("task_state", Val::S(v.clone())));
+        }
+        if let Some(v) = u.power_state {
+            sets.push(("power_state", Val::I(v)));
+        }
+        if let Some(v) = &u.host {
+            sets.push(("host", Val::S(v.clone())));
+        }
+        if let Some(v) = &u.node {
+            sets.push(("node", Val::S(v.clone())));
+        }
+        if let Some(v) = &u.launched_at {
+            sets.push(("launched_at", Val::S(v.clone())));
+        }
+        if let Some(v) = &u.fault {
+            sets.push((
+                "fault_json",
+                Val::S(v.as_ref().map(serde_json::to_string).transpose()?),
+            ));
+        }
+        if let Some(v) = u.attempts {
+            sets.push(("attempts", Val::I(v)));
+        }
+        if let Some(v) = &u.tried_hosts {
+            sets.push(("tried_hosts", Val::S(Some(v.join(",")))));
+        }
+        if let Some(v) = &u.console_log {
+            sets.push(("console_log", Val::S(Some(v.clone()))));
+        }
+        if let Some(v) = &u.name {
+            sets.push(("name", Val::S(Some(v.clone()))));
+        }
+        if let Some(v) = &u.description {
+            sets.push(("description", Val::S(v.clone())));
+        }
+        if let Some(v) = &u.availability_zone {
+            sets.push(("availability_zone", Val::S(v.clone())));
+        }
+        sets.push(("updated_at", Val::S(Some(now_db()))));
+        let mut sql = String::from("UPDATE instances SET ");
+        let mut n = 0;
+        for (i, (col, _)) in sets.iter().enumerate() {
+            n += 1;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("{col} = ${n}"));
+        }
+        n += 1;
+        sql.push_str(&format!(" WHERE id = ${n} AND deleted = 0"));
+        let mut expected_vals = Vec::new();
+        if let Some(exp) = expected {
+            let mut alts = Vec::new();
+            for e in exp {
+                match e {
+                    None => alts.push("task_state IS NULL".to_owned()),
+                    Some(s) => {
+                        n += 1;
+                        alts.push(format!("task_state = ${n}"));
+                        expected_vals.push(s.clone());
+                    }
+                }
+            }
+            if alts.is_empty() {
+                alts.push("1 = 0".to_owned());
+            }
+            sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+        }
+        let mut q = sqlx::query(&sql);
+        for (_, v) in sets {
+            q = match v {
+                Val::S(s) => q.bind(s),
+                Val::I(i) => q.bind(i),
+            };
+        }
+        q = q.bind(id.to_owned());
+        for e in expected_vals {
+            q = q.bind(e);
+        }
+        let r = q.execute(self.pool()).await?;
+        let cur = self.instance_get_any(id).await?;
+        if r.rows_affected() == 0 {
+            if cur.deleted {
+                return Err(not_found(id));
+            }
+            return Err(ComputeError::Conflict(format!(
+                "Conflict updating instance {id}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
+                expected, cur.task_state
+            )));
+        }
+        Ok(cur)
+    }
+
+    /// Soft-deletes: the row stays for instance actions and for agents that
+    /// are still working on it; the API no longer shows it.
+    pub async fn instance_mark_deleted(&self, id: &str) -> Result<bool> {
+        let now = now_db();
+        let mut tx = self.pool().begin().await?;
+        let r = sqlx::query(
+            "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, power_state = 0, \
+             deleted_at = $1, terminated_at = $1, updated_at = $1 WHERE id = $2 AND deleted = 0",
+        )
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM server_group_members WHERE instance_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn instance_set_locked(&self, id: &str, locked: bool) -> Result<()> {
+        sqlx::query(
+            "UPDATE instances SET locked = $1, updated_at = $2 WHERE id = $3 AND deleted = 0",
+        )
+        .bind(stratus_db::b2i(locked))
+        .bind(now_db())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes every trace of an instance that never got going (the undo
+    /// of the launch saga's first step).
+    pub async fn instance_purge(&self, id: &str) -> Result<()> {
+        self.release(id).await?;
+        let mut tx = self.pool().begin().await?;
+        for sql in [
+            "DELETE FROM instance_metadata WHERE instance_id = $1",
+            "DELETE FROM server_group_members WHERE instance_id = $1",
+            "DELETE FROM instances WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn instance_metadata(&self, id: &str) -> Result<BTreeMap<String, String>> {
+        let rows = sqlx::query(
+            "SELECT meta_key, meta_value FROM instance_metadata WHERE instance_id = $1",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((get_s(r, "meta_key")?, get_s(r, "meta_value")?)))
+            .collect()
+    }
+
+    /// Sets the given keys (or replaces the whole set when `replace`).
+    pub async fn instance_metadata_set(
+        &self,
+        id: &str,
+        items: &BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut tx = self.pool().begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (k, v) in items {
+            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
+                .bind(id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)")
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.instance_metadata(id).await
+    }
+
+    pub async fn instance_metadata_delete(&self, id: &str, key: &str) -> Result<()> {
+        let n =
+            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
+                .bind(id)
+                .bind(key)
+                .execute(self.pool())
+                .await?;
+        if n.rows_affected() == 0 {
+            return Err(ComputeError::NotFound(format!(
+                "Metadata item was not found: {key}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Usage of live instances by a project: (instances, cores, ram).
+    pub async fn instance_usage(&self, project: &str) -> Result<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+             CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r \
+             FROM instances WHERE project_id = $1 AND deleted = 0",
+        )
+        .bind(project)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((get_i(&row, "n")?, get_i(&row, "c")?, get_i(&row, "r")?))
+    }
+
+    /// Live instances on a host (agents reconcile against this).
+    pub async fn instance_ids_on_host(&self, host: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM instances WHERE host = $1 AND deleted = 0")
+                .bind(host)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{name_matches, InstanceUpdate};
+
+    #[test]
+    fn updates_keep_null_apart_from_absent_over_json() {
+        let u = InstanceUpdate {
+            task_state: Some(None),
+            ..InstanceUpdate::default()
+        };
+        let back: InstanceUpdate =
+            serde_json::from_value(serde_json::to_value(&u).expect("ser")).expect("de");
+        assert_eq!(back.task_state, Some(None));
+        assert_eq!(back.host, None);
+    }
+
+    #[test]
+    fn name_filter_is_a_search() {
+        assert!(name_matches("vm", "my-vm-1"));
+        assert!(name_matches("^my", "my-vm-1"));
+        assert!(!name_matches("^vm", "my-vm-1"));
+        assert!(name_matches("-1$", "my-vm-1"));
+        assert!(name_matches("^my.*1$", "my-vm-1"));
+        assert!(!name_matches("^my.*2$", "my-vm-1"));
+    }
+}

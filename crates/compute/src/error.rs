@@ -1,0 +1,175 @@
+//! The one error type of the compute service and the one place it becomes
+//! Nova's error body (`{"itemNotFound": {"code": 404, "message": ...}}`).
+//! Workers use the same type; over the bus it travels as a `RemoteError`
+//! whose `kind` is the variant name, so a conductor's 404 stays a 404.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::bus::{BusError, RemoteError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Nova answers quota failures with 403.
+    #[error("{0}")]
+    OverQuota(String),
+    /// An unsupported microversion.
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Our bug or a broken dependency: the detail is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
+
+impl ComputeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) | Self::OverQuota(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "NotFound",
+            Self::BadRequest(_) => "BadRequest",
+            Self::Forbidden(_) => "Forbidden",
+            Self::Conflict(_) => "Conflict",
+            Self::OverQuota(_) => "OverQuota",
+            Self::NotAcceptable(_) => "NotAcceptable",
+            Self::Unavailable(_) => "Unavailable",
+            Self::Internal(_) => "Internal",
+        }
+    }
+
+    /// What the bus carries back to a caller.
+    pub fn to_remote(&self) -> RemoteError {
+        RemoteError {
+            kind: self.kind().to_owned(),
+            message: match self {
+                Self::Internal(m) => m.clone(),
+                other => other.to_string(),
+            },
+        }
+    }
+
+    pub fn from_remote(e: RemoteError) -> Self {
+        match e.kind.as_str() {
+            "NotFound" => Self::NotFound(e.message),
+            "BadRequest" => Self::BadRequest(e.message),
+            "Forbidden" => Self::Forbidden(e.message),
+            "Conflict" => Self::Conflict(e.message),
+            "OverQuota" => Self::OverQuota(e.message),
+            "Unavailable" => Self::Unavailable(e.message),
+            _ => Self::Internal(format!("{}: {}", e.kind, e.message)),
+        }
+    }
+
+    pub fn bad(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+}
+
+impl From<sqlx::Error> for ComputeError {
+    fn from(e: sqlx::Error) -> Self {
+        if stratus_db::is_unique_violation(&e) {
+            Self::Conflict("The resource already exists.".to_owned())
+        } else {
+            Self::Internal(format!("database: {e}"))
+        }
+    }
+}
+
+impl From<stratus_db::DbError> for ComputeError {
+    fn from(e: stratus_db::DbError) -> Self {
+        match e {
+            stratus_db::DbError::Sqlx(s) => s.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BusError> for ComputeError {
+    fn from(e: BusError) -> Self {
+        match e {
+            BusError::Remote(r) => Self::from_remote(r),
+            BusError::Timeout => {
+                Self::Unavailable("A compute service did not answer in time.".to_owned())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for ComputeError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Internal(format!("json: {e}"))
+    }
+}
+
+impl IntoResponse for ComputeError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let name = match self {
+            Self::NotFound(_) => "itemNotFound",
+            Self::BadRequest(_) => "badRequest",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflictingRequest",
+            Self::OverQuota(_) => "overLimit",
+            Self::NotAcceptable(_) => "notAcceptable",
+            Self::Unavailable(_) => "serviceUnavailable",
+            Self::Internal(_) => "computeFault",
+        };
+        let message = match &self {
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "compute internal error");
+                "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({ name: {"code": status.as_u16(), "message": message} })),
+        )
+            .into_response()
+    }
+}
+
+/// A JSON body whose every failure (not JSON, wrong shape) is Nova's 400.
+pub struct NovaJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for NovaJson<T> {
+    type Rejection = ComputeError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ComputeError::bad("Malformed request body"))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| ComputeError::bad("Malformed request body"))?;
+        serde_json::from_value(value).map(NovaJson).map_err(|e| {
+            ComputeError::BadRequest(format!("Invalid input for field/attribute: {e}"))
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The bus contract between the compute services: topics, methods and their
+//! argument types (version 1.0 of each method).
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::hosts::NodeReport;
+use crate::db::instances::{Expected, InstanceUpdate};
+
+pub const SCHEDULER: &str = "scheduler";
+pub const CONDUCTOR: &str = "conductor";
+
+pub fn compute_topic(host: &str) -> String {
+    format!("compute.{host}")
+}
+
+// scheduler
+pub const SELECT_AND_BUILD: &str = "select_and_build";
+// compute.<host>
+pub const BUILD_AND_RUN: &str = "build_and_run_instance";
+pub const STOP: &str = "stop_instance";
+pub const START: &str = "start_instance";
+pub const REBOOT: &str = "reboot_instance";
+pub const TERMINATE: &str = "terminate_instance";
+pub const CONSOLE: &str = "get_console_output";
+// conductor
+pub const INSTANCE_GET: &str = "instance_get";
+pub const INSTANCE_UPDATE: &str = "instance_update";
+pub const EVENT_START: &str = "action_event_start";
+pub const EVENT_FINISH: &str = "action_event_finish";
+pub const NODE_REPORT: &str = "compute_node_report";
+pub const RESCHEDULE: &str = "reschedule";
+pub const INSTANCE_DESTROYED: &str = "instance_destroyed";
+pub const INSTANCES_ON_HOST: &str = "instances_on_host";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstanceArgs {
+    pub instance_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildArgs {
+    pub instance_id: String,
+    /// Hosts already claimed for nothing yet, to try if this one fails.
+    pub alternates: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RebootArgs {
+    pub instance_id: String,
+    pub hard: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsoleArgs {
+    pub instance_id: String,
+    pub length: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UpdateArgs {
+    pub instance_id: String,
+    pub expected_task_state: Expected,
+    pub updates: InstanceUpdate,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventArgs {
+    pub instance_id: String,
+    pub event: String,
+    pub host: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RescheduleArgs {
+    pub instance_id: String,
+    pub failed_host: String,
+    pub alternates: Vec<String>,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostArgs {
+    pub host: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeReportArgs {
+    pub report: NodeReport,
+}

@@ -1,0 +1,194 @@
+//! The delete saga: record the `delete` action and set task_state
+//! `deleting`, then either delete locally (never scheduled, or its host is
+//! down: release the claim and mark the row deleted) or cast
+//! `terminate_instance` to the host's agent, which destroys the guest and
+//! asks the conductor to finish. Works in every state, BUILD and ERROR
+//! included.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use stratus_common::RequestContext;
+
+use super::{execute, Inject, Step};
+use crate::bus::Bus;
+use crate::config::ComputeConfig;
+use crate::db::instances::{Instance, InstanceUpdate};
+use crate::db::sagas::SagaRecord;
+use crate::db::Store;
+use crate::error::{ComputeError, Result};
+use crate::rpc;
+use crate::state::task;
+
+pub const KIND: &str = "delete";
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Params {
+    pub context: RequestContext,
+    pub instance_id: String,
+    pub previous_task_state: Option<String>,
+    /// The agent that must destroy the guest; `None` deletes locally.
+    pub host: Option<String>,
+}
+
+pub struct Delete<'a> {
+    pub store: &'a Store,
+    pub bus: &'a Bus,
+    pub p: Params,
+}
+
+struct MarkDeleting;
+struct Finish;
+
+#[async_trait]
+impl<'a> Step<Delete<'a>> for MarkDeleting {
+    fn name(&self) -> &'static str {
+        "mark_deleting"
+    }
+    async fn run(&self, c: &Delete<'a>) -> Result<()> {
+        let ctx = &c.p.context;
+        c.store
+            .action_start(
+                &c.p.instance_id,
+                "delete",
+                &ctx.request_id.0,
+                ctx.user_id.as_ref().map(|u| u.as_str()),
+                ctx.project_id.as_ref().map(|p| p.as_str()),
+            )
+            .await?;
+        let u = InstanceUpdate {
+            task_state: Some(Some(task::DELETING.to_owned())),
+            ..InstanceUpdate::default()
+        };
+        match c.store.instance_update(&c.p.instance_id, &None, &u).await {
+            Ok(_) | Err(ComputeError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    async fn undo(&self, c: &Delete<'a>) -> Result<()> {
+        let u = InstanceUpdate {
+            task_state: Some(c.p.previous_task_state.clone()),
+            ..InstanceUpdate::default()
+        };
+        let expected = Some(vec![Some(task::DELETING.to_owned())]);
+        match c
+            .store
+            .instance_update(&c.p.instance_id, &expected, &u)
+            .await
+        {
+            Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl<'a> Step<Delete<'a>> for Finish {
+    fn name(&self) -> &'static str {
+        "destroy"
+    }
+    async fn run(&self, c: &Delete<'a>) -> Result<()> {
+        match &c.p.host {
+            Some(host) => {
+                let args = rpc::InstanceArgs {
+                    instance_id: c.p.instance_id.clone(),
+                };
+                Ok(c.bus
+                    .cast(
+                        &rpc::compute_topic(host),
+                        rpc::TERMINATE,
+                        &c.p.context,
+                        &args,
+                    )
+                    .await?)
+            }
+            None => {
+                let rid = c.p.context.request_id.0.as_str();
+                c.store
+                    .action_event_start(&c.p.instance_id, rid, "api_local_delete", None)
+                    .await?;
+                c.store.release(&c.p.instance_id).await?;
+                c.store.instance_mark_deleted(&c.p.instance_id).await?;
+                c.store
+                    .action_event_finish(&c.p.instance_id, rid, "api_local_delete", None)
+                    .await
+            }
+        }
+    }
+    async fn undo(&self, _c: &Delete<'a>) -> Result<()> {
+        Ok(())
+    }
+}
+
+pub fn steps<'a>() -> Vec<Box<dyn Step<Delete<'a>>>> {
+    vec![Box::new(MarkDeleting), Box::new(Finish)]
+}
+
+/// Where the delete must happen: on the agent if its host is up.
+pub async fn destroy_host(
+    store: &Store,
+    cfg: &ComputeConfig,
+    inst: &Instance,
+) -> Result<Option<String>> {
+    let Some(host) = &inst.host else {
+        return Ok(None);
+    };
+    let up = store.service_list().await?.iter().any(|s| {
+        s.binary == "nova-compute"
+            && &s.host == host
+            && crate::scheduler::service_is_up(s, cfg.service_down_time_secs)
+    });
+    Ok(up.then(|| host.clone()))
+}
+
+pub async fn run(
+    store: &Store,
+    bus: &Bus,
+    cfg: &ComputeConfig,
+    ctx: &RequestContext,
+    inst: &Instance,
+) -> Result<()> {
+    run_with(store, bus, cfg, ctx, inst, Inject::default()).await
+}
+
+pub async fn run_with(
+    store: &Store,
+    bus: &Bus,
+    cfg: &ComputeConfig,
+    ctx: &RequestContext,
+    inst: &Instance,
+    inject: Inject,
+) -> Result<()> {
+    let c = Delete {
+        store,
+        bus,
+        p: Params {
+            context: ctx.clone(),
+            instance_id: inst.id.to_string(),
+            previous_task_state: inst.task_state.clone(),
+            host: destroy_host(store, cfg, inst).await?,
+        },
+    };
+    let id = format!("delete-{}-{}", inst.id, ctx.request_id);
+    let rec = SagaRecord {
+        id,
+        kind: KIND.to_owned(),
+        instance_id: inst.id.to_string(),
+        state: "running".to_owned(),
+        params: serde_json::to_value(&c.p)?,
+    };
+    execute(store, &rec, &steps(), &c, inject).await
+}
+
+pub async fn resume(
+    store: &Store,
+    bus: &Bus,
+    _cfg: &ComputeConfig,
+    rec: &SagaRecord,
+) -> Result<()> {
+    let p: Params = serde_json::from_value(rec.params.clone())?;
+    let c = Delete { store, bus, p };
+    if rec.state == "unwinding" {
+        return super::unwind(store, &rec.id, &steps(), &c).await;
+    }
+    execute(store, rec, &steps(), &c, Inject::default()).await
+}

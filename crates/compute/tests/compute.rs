@@ -1,0 +1,11 @@
+//! The whole compute service in one process (API, scheduler, conductor and
+//! fake-driver agents over an in-memory bus), driven through its router on
+//! SQLite and PostgreSQL.
+
+mod compute {
+    mod api;
+    pub mod harness;
+    mod launch;
+    mod sagas;
+    mod store;
+}

@@ -1,0 +1,202 @@
+//! The standard saga tests for launch and delete: every step twice is
+//! harmless; a failure injected before each step in turn leaves nothing
+//! behind; an interrupted saga resumes after a restart.
+
+use stratus_common::RequestContext;
+use stratus_compute::bus::Bus;
+use stratus_compute::config::ComputeConfig;
+use stratus_compute::db::hosts::Claim;
+use stratus_compute::db::sagas::SagaRecord;
+use stratus_compute::saga::{self, launch, Inject};
+use stratus_compute::ComputeError;
+
+use super::store::{drop_db, instance, two_stores};
+
+fn ctx() -> RequestContext {
+    RequestContext {
+        project_id: Some("p".into()),
+        user_id: Some("u".into()),
+        roles: vec!["member".into()],
+        ..RequestContext::internal()
+    }
+}
+
+#[tokio::test]
+async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
+    for engine in super::harness::engines().await {
+        let (store, _b, name, _dir) = two_stores(engine).await;
+        let bus = Bus::in_memory();
+        let steps = launch::steps().len();
+        for k in 0..steps {
+            let inst = instance("p");
+            let id = inst.id.to_string();
+            let r = launch::run_with(
+                &store,
+                &bus,
+                &ctx(),
+                &inst,
+                Inject {
+                    fail_before: Some(k),
+                },
+            )
+            .await;
+            assert!(
+                matches!(r, Err(ComputeError::Internal(_))),
+                "step {k}: {r:?}"
+            );
+            assert!(
+                matches!(
+                    store.instance_get_any(&id).await,
+                    Err(ComputeError::NotFound(_))
+                ),
+                "step {k}"
+            );
+            assert!(
+                store.action_list(&id).await.expect("actions").is_empty(),
+                "step {k}"
+            );
+            assert!(
+                store.instance_metadata(&id).await.expect("meta").is_empty(),
+                "step {k}"
+            );
+            assert!(
+                store.saga_unfinished().await.expect("sagas").is_empty(),
+                "step {k}"
+            );
+        }
+
+        // Each step run twice, as a redelivery or a resume would.
+        let inst = instance("p");
+        let id = inst.id.to_string();
+        let c = launch::Launch {
+            store: &store,
+            bus: &bus,
+            p: launch::Params {
+                context: ctx(),
+                instance: inst.clone(),
+            },
+        };
+        for step in launch::steps() {
+            step.run(&c).await.expect("once");
+            step.run(&c).await.expect("twice");
+        }
+        assert_eq!(store.instance_get(&id).await.expect("instance").name, "vm");
+        assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
+        assert_eq!(store.instance_usage("p").await.expect("usage").0, 1);
+        // And every undo twice.
+        for step in launch::steps().iter().rev() {
+            step.undo(&c).await.expect("undo once");
+            step.undo(&c).await.expect("undo twice");
+        }
+        assert!(matches!(
+            store.instance_get_any(&id).await,
+            Err(ComputeError::NotFound(_))
+        ));
+        store.db.close().await;
+        drop_db(name).await;
+    }
+}
+
+#[tokio::test]
+async fn delete_saga_unwinds_and_releases() {
+    for engine in super::harness::engines().await {
+        let (store, _b, name, _dir) = two_stores(engine).await;
+        store
+            .node_report(&super::store::node("h1", 4096))
+            .await
+            .expect("node");
+        let bus = Bus::in_memory();
+        let cfg = ComputeConfig::default();
+        let inst = instance("p");
+        let id = inst.id.to_string();
+        store.instance_create(&inst).await.expect("create");
+        let claim = Claim {
+            host: "h1".into(),
+            vcpus: 1,
+            memory_mb: 512,
+            disk_gb: 1,
+        };
+        assert!(store.claim(&id, &claim).await.expect("claim"));
+
+        for k in 0..2 {
+            let r = saga::delete::run_with(
+                &store,
+                &bus,
+                &cfg,
+                &ctx(),
+                &inst,
+                Inject {
+                    fail_before: Some(k),
+                },
+            )
+            .await;
+            assert!(r.is_err(), "step {k}");
+            let now = store.instance_get(&id).await.expect("still there");
+            assert_eq!(
+                now.task_state.as_deref(),
+                Some("scheduling"),
+                "step {k}: task state restored"
+            );
+            assert!(
+                store.allocation_get(&id).await.expect("alloc").is_some(),
+                "step {k}"
+            );
+        }
+        // Never scheduled (no host): deleted locally, claim released.
+        saga::delete::run(&store, &bus, &cfg, &ctx(), &inst)
+            .await
+            .expect("delete");
+        assert!(matches!(
+            store.instance_get(&id).await,
+            Err(ComputeError::NotFound(_))
+        ));
+        assert!(store.allocation_get(&id).await.expect("alloc").is_none());
+        assert_eq!(store.node_get("h1").await.expect("node").memory_mb_used, 0);
+        store.db.close().await;
+        drop_db(name).await;
+    }
+}
+
+#[tokio::test]
+async fn interrupted_launch_resumes_on_recovery() {
+    for engine in super::harness::engines().await {
+        let (store, _b, name, _dir) = two_stores(engine).await;
+        let bus = Bus::in_memory();
+        let inst = instance("p");
+        let id = inst.id.to_string();
+        // A crash after the first step: the row exists, the saga is running.
+        let params = launch::Params {
+            context: ctx(),
+            instance: inst.clone(),
+        };
+        let saga_id = format!("launch-{id}");
+        store
+            .saga_create(&SagaRecord {
+                id: saga_id.clone(),
+                kind: launch::KIND.into(),
+                instance_id: id.clone(),
+                state: "running".into(),
+                params: serde_json::to_value(&params).expect("params"),
+            })
+            .await
+            .expect("saga");
+        store.instance_create(&inst).await.expect("step 0");
+        store
+            .saga_step_set(&saga_id, 0, "write_instance", "done")
+            .await
+            .expect("log");
+
+        saga::recover(&store, &bus, &ComputeConfig::default())
+            .await
+            .expect("recover");
+        assert!(store.saga_unfinished().await.expect("sagas").is_empty());
+        assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
+        let steps = store.saga_steps(&saga_id).await.expect("steps");
+        assert!(
+            steps.iter().all(|s| s.status == "done") && steps.len() == 3,
+            "{steps:?}"
+        );
+        store.db.close().await;
+        drop_db(name).await;
+    }
+}
