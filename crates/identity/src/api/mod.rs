@@ -1,0 +1,225 @@
+//! Keystone v3 over HTTP: the router, and one module per resource with its
+//! handlers (thin: parse, check policy, call `db`/domain functions, render)
+//! and its views (Keystone's JSON shapes).
+
+pub mod application_credentials;
+pub mod assignments;
+pub mod auth;
+pub mod catalog;
+pub mod discovery;
+pub mod domains;
+pub mod extract;
+pub mod groups;
+pub mod projects;
+pub mod roles;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+use crate::error::{IdentityError, Result};
+use crate::Inner;
+use extract::BaseUrl;
+
+pub fn router(inner: Arc<Inner>) -> Router {
+    let r = Router::new()
+        .route("/", get(discovery::versions))
+        .route("/v3", get(discovery::v3))
+        .route("/v3/", get(discovery::v3))
+        .route(
+            "/v3/auth/tokens",
+            post(auth::issue).get(auth::validate).delete(auth::revoke),
+        )
+        .route("/v3/auth/catalog", get(auth::catalog))
+        .route("/v3/auth/projects", get(auth::projects))
+        .route("/v3/auth/domains", get(auth::domains))
+        .route("/v3/domains", get(domains::list).post(domains::create))
+        .route(
+            "/v3/domains/{id}",
+            get(domains::show)
+                .patch(domains::update)
+                .delete(domains::remove),
+        )
+        .route("/v3/projects", get(projects::list).post(projects::create))
+        .route(
+            "/v3/projects/{id}",
+            get(projects::show)
+                .patch(projects::update)
+                .delete(projects::remove),
+        )
+        .route("/v3/users", get(users::list).post(users::create))
+        .route(
+            "/v3/users/{id}",
+            get(users::show).patch(users::update).delete(users::remove),
+        )
+        .route("/v3/users/{id}/projects", get(users::projects))
+        .route("/v3/users/{id}/groups", get(users::groups))
+        .route("/v3/users/{id}/password", post(users::change_password))
+        .route(
+            "/v3/users/{id}/application_credentials",
+            get(application_credentials::list).post(application_credentials::create),
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{cred}",
+            get(application_credentials::show).delete(application_credentials::remove),
+        )
+        .route("/v3/groups", get(groups::list).post(groups::create))
+        .route(
+            "/v3/groups/{id}",
+            get(groups::show)
+                .patch(groups::update)
+                .delete(groups::remove),
+        )
+        .route("/v3/groups/{id}/users", get(groups::members))
+        .route(
+            "/v3/groups/{id}/users/{user}",
+            put(groups::add_member)
+                .head(groups::check_member)
+                .delete(groups::remove_member),
+        )
+        .route("/v3/roles", get(roles::list).post(roles::create))
+        .route(
+            "/v3/roles/{id}",
+            get(roles::show).patch(roles::update).delete(roles::remove),
+        )
+        .route("/v3/roles/{id}/implies", get(roles::list_implied))
+        .route(
+            "/v3/roles/{id}/implies/{implied}",
+            put(roles::add_implied)
+                .get(roles::check_implied)
+                .delete(roles::remove_implied),
+        )
+        .route("/v3/role_inferences", get(roles::inferences))
+        .route("/v3/role_assignments", get(assignments::list))
+        .route(
+            "/v3/projects/{id}/users/{actor}/roles",
+            get(assignments::list_grants),
+        )
+        .route(
+            "/v3/projects/{id}/groups/{actor}/roles",
+            get(assignments::list_grants),
+        )
+        .route(
+            "/v3/domains/{id}/users/{actor}/roles",
+            get(assignments::list_grants),
+        )
+        .route(
+            "/v3/domains/{id}/groups/{actor}/roles",
+            get(assignments::list_grants),
+        )
+        .route(
+            "/v3/projects/{id}/users/{actor}/roles/{role}",
+            grant_routes(),
+        )
+        .route(
+            "/v3/projects/{id}/groups/{actor}/roles/{role}",
+            grant_routes(),
+        )
+        .route(
+            "/v3/domains/{id}/users/{actor}/roles/{role}",
+            grant_routes(),
+        )
+        .route(
+            "/v3/domains/{id}/groups/{actor}/roles/{role}",
+            grant_routes(),
+        )
+        .route(
+            "/v3/regions",
+            get(catalog::list_regions).post(catalog::create_region),
+        )
+        .route(
+            "/v3/regions/{id}",
+            get(catalog::show_region)
+                .patch(catalog::update_region)
+                .delete(catalog::delete_region)
+                .put(catalog::create_region_with_id),
+        )
+        .route(
+            "/v3/services",
+            get(catalog::list_services).post(catalog::create_service),
+        )
+        .route(
+            "/v3/services/{id}",
+            get(catalog::show_service)
+                .patch(catalog::update_service)
+                .delete(catalog::delete_service),
+        )
+        .route(
+            "/v3/endpoints",
+            get(catalog::list_endpoints).post(catalog::create_endpoint),
+        )
+        .route(
+            "/v3/endpoints/{id}",
+            get(catalog::show_endpoint)
+                .patch(catalog::update_endpoint)
+                .delete(catalog::delete_endpoint),
+        )
+        .fallback(not_found)
+        .with_state(inner);
+    stratus_auth::with_request_id(r)
+}
+
+fn grant_routes() -> axum::routing::MethodRouter<Arc<Inner>> {
+    put(assignments::grant)
+        .get(assignments::check)
+        .delete(assignments::revoke)
+}
+
+async fn not_found(uri: axum::http::Uri) -> IdentityError {
+    IdentityError::validation_404(uri.path())
+}
+
+impl IdentityError {
+    fn validation_404(path: &str) -> Self {
+        IdentityError::NotFound {
+            kind: "resource",
+            id: path.to_owned(),
+        }
+    }
+}
+
+/// Keystone keeps unknown attributes and returns them beside the known ones.
+pub(crate) fn with_extra(extra: &Map<String, Value>, known: Value) -> Value {
+    let mut out = extra.clone();
+    if let Value::Object(k) = known {
+        out.extend(k);
+    }
+    Value::Object(out)
+}
+
+/// A list response: `{"<key>": [...], "links": {"self", "previous", "next"}}`.
+pub(crate) fn list_body(key: &str, items: Vec<Value>, base: &BaseUrl, path: &str) -> Value {
+    json!({ key: items, "links": {"self": base.v3(path), "previous": null, "next": null} })
+}
+
+/// Names: a non-empty string of at most 255 characters.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(IdentityError::validation(format!(
+            "Invalid input for field 'name': the {kind} name must not be empty."
+        )));
+    }
+    if name.chars().count() > 255 {
+        return Err(IdentityError::validation(format!(
+            "Invalid input for field 'name': the {kind} name is longer than 255 characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Ids in paths are short printable strings; anything else cannot exist.
+pub(crate) fn check_id(kind: &'static str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_control()) {
+        return Err(IdentityError::not_found(kind, id));
+    }
+    Ok(())
+}
+
+/// A fresh Keystone id (32 hex digits).
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

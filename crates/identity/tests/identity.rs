@@ -1,0 +1,11 @@
+//! The identity API driven through `router().oneshot(...)` on SQLite and
+//! PostgreSQL (`stratus_db::testing`), as the `openstack` CLI drives Keystone.
+
+#[path = "identity/common.rs"]
+mod common;
+#[path = "identity/crud.rs"]
+mod crud;
+#[path = "identity/policy.rs"]
+mod policy;
+#[path = "identity/tokens.rs"]
+mod tokens;
