@@ -7,16 +7,24 @@
 //!   [`TokenValidator`] (remote identity with a short cache, or in-process),
 //!   and puts the [`RequestContext`] into the request; a bad token is 401 with
 //!   Keystone's body, as keystonemiddleware answers for every service;
-//! - [`Ctx`]: the extractor handlers use to get the context.
+//! - [`Ctx`]: the extractor handlers use to get the context;
+//! - [`remote`]: [`RemoteValidator`], validation against identity over HTTP
+//!   with a short cache, for services in another process than identity;
+//! - [`service_auth`]: [`ServiceAuth`], the service user's own token for
+//!   calls made without a user's token.
 //!
 //! Role checks (`admin`, `member`, `reader`) are on [`RequestContext`]; each
 //! service turns a failed check into its own 403 body.
 
 pub mod middleware;
+pub mod remote;
 pub mod request_id;
+pub mod service_auth;
 pub mod validator;
 
 pub use middleware::{require_token, Ctx};
+pub use remote::{AuthConfig, RemoteValidator};
 pub use request_id::with_request_id;
+pub use service_auth::ServiceAuth;
 pub use stratus_common::RequestContext;
 pub use validator::{AuthError, StaticValidator, TokenValidator, ValidatedToken};

@@ -46,8 +46,10 @@ async fn check(
             tracing::warn!(%detail, "token validation unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": {"code": 503, "title": "Service Unavailable",
-                    "message": "The identity service is unavailable; try again later."}})),
+                Json(
+                    json!({"error": {"code": 503, "title": "Service Unavailable",
+                    "message": "The identity service is unavailable; try again later."}}),
+                ),
             )
                 .into_response()
         }

@@ -312,12 +312,18 @@ impl Config {
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
 
-fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), ConfigError> {
+fn set_path(
+    table: &mut toml::Table,
+    parts: &[String],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
     let (last, dirs) = match parts.split_last() {
         Some(x) => x,
         None => return Ok(()),
@@ -371,7 +377,13 @@ mod tests {
         assert_eq!(c.database.url, "postgres://h/db");
         assert_eq!(c.bus.transport, BusTransport::Amqp);
         let d: Demo = c.section("demo").expect("section");
-        assert_eq!(d, Demo { port: 15000, name: "a b".into() });
+        assert_eq!(
+            d,
+            Demo {
+                port: 15000,
+                name: "a b".into()
+            }
+        );
     }
 
     #[test]

@@ -186,7 +186,9 @@ mod tests {
 
     #[test]
     fn request_ids_only_accept_openstack_form() {
-        assert!("req-0b7a8b2e-6f0c-4f8e-9a53-2b1f1c9d7e10".parse::<RequestId>().is_ok());
+        assert!("req-0b7a8b2e-6f0c-4f8e-9a53-2b1f1c9d7e10"
+            .parse::<RequestId>()
+            .is_ok());
         assert!("hello".parse::<RequestId>().is_err());
         assert!(RequestId::generate().0.starts_with("req-"));
     }

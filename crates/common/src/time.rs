@@ -46,6 +46,9 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2030-01-01T12:00:00Z")
             .map(|t| t.with_timezone(&Utc))
             .ok();
-        assert_eq!(t.map(keystone).as_deref(), Some("2030-01-01T12:00:00.000000Z"));
+        assert_eq!(
+            t.map(keystone).as_deref(),
+            Some("2030-01-01T12:00:00.000000Z")
+        );
     }
 }

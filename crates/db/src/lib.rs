@@ -111,10 +111,13 @@ impl Db {
         // Create the schema once with a plain connection, then point every
         // pooled connection's search_path at it.
         {
-            let pool = AnyPoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
             pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {service}").as_str())
                 .await
-                .or_else(|e| ignore_duplicate_schema(e))?;
+                .or_else(ignore_duplicate_schema)?;
             pool.close().await;
         }
         let set_path = format!("SET search_path TO {service}");
@@ -176,8 +179,10 @@ fn ignore_duplicate_schema(e: sqlx::Error) -> Result<sqlx::any::AnyQueryResult, 
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            matches!(d.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
-                || d.message().contains("UNIQUE constraint failed")
+            matches!(
+                d.code().as_deref(),
+                Some("23505") | Some("2067") | Some("1555")
+            ) || d.message().contains("UNIQUE constraint failed")
         }
         _ => false,
     }

@@ -56,7 +56,12 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
             continue;
         }
         tx.commit().await.map_err(wrap)?;
-        tracing::info!(service = db.service(), version = m.version, name = m.name, "migrated");
+        tracing::info!(
+            service = db.service(),
+            version = m.version,
+            name = m.name,
+            "migrated"
+        );
     }
     Ok(())
 }

@@ -84,7 +84,8 @@ pub async fn postgres(service: &str) -> Result<Option<TestDb>, DbError> {
         Err(e) => return Err(e.into()),
     };
     let name = format!("stratus_test_{}", uuid::Uuid::new_v4().simple());
-    pool.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    pool.execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
     pool.close().await;
     let url = replace_db_name(&admin, &name);
     let dir = tempfile::tempdir().map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
@@ -114,7 +115,8 @@ pub async fn create_postgres_database() -> Result<Option<(String, String)>, DbEr
     };
     let pool = admin_pool(&admin).await?;
     let name = format!("stratus_test_{}", uuid::Uuid::new_v4().simple());
-    pool.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    pool.execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
     pool.close().await;
     Ok(Some((replace_db_name(&admin, &name), name)))
 }

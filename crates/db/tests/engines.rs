@@ -24,7 +24,9 @@ async fn portable_sql_works_on_both_engines() {
     for t in test_dbs("demo").await.expect("test databases") {
         let db = &t.db;
         db.migrate(MIGRATIONS).await.expect("migrate");
-        db.migrate(MIGRATIONS).await.expect("migrate again is a no-op");
+        db.migrate(MIGRATIONS)
+            .await
+            .expect("migrate again is a no-op");
 
         sqlx::query("INSERT INTO things (id, name, size, enabled, note, ratio) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind("a")
@@ -70,8 +72,13 @@ async fn portable_sql_works_on_both_engines() {
             .expect("select");
         assert_eq!(row.try_get::<String, _>("name").expect("name"), "alpha");
         assert_eq!(row.try_get::<i64, _>("size").expect("size"), 8);
-        assert!(!stratus_db::i2b(row.try_get::<i64, _>("enabled").expect("enabled")));
-        assert_eq!(row.try_get::<Option<String>, _>("note").expect("note"), None);
+        assert!(!stratus_db::i2b(
+            row.try_get::<i64, _>("enabled").expect("enabled")
+        ));
+        assert_eq!(
+            row.try_get::<Option<String>, _>("note").expect("note"),
+            None
+        );
         assert_eq!(row.try_get::<f64, _>("ratio").expect("ratio"), 0.5);
 
         let id: Option<String> = sqlx::query_scalar(

@@ -1,0 +1,100 @@
+//! Where the configuration comes from: `--config FILE`, else
+//! `DATA_DIR/stratus.toml` when it exists, else nothing (embedded defaults);
+//! then `STRATUS_<SECTION>__<KEY>` environment overrides; then `--data-dir`,
+//! which wins over everything because it was typed last.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use stratus_common::config::default_data_dir;
+use stratus_common::Config;
+
+use crate::cli::Place;
+
+/// The config file name looked for in the data dir.
+pub const CONFIG_FILE: &str = "stratus.toml";
+
+pub fn load(place: &Place) -> anyhow::Result<Config> {
+    let file = match &place.config {
+        Some(f) => Some(f.clone()),
+        None => {
+            let dir = place.data_dir.clone().unwrap_or_else(default_data_dir);
+            Some(dir.join(CONFIG_FILE)).filter(|f| f.is_file())
+        }
+    };
+    let mut config = Config::load(file.as_deref()).with_context(|| match &file {
+        Some(f) => format!("loading {}", f.display()),
+        None => "loading the configuration from the environment".to_owned(),
+    })?;
+    if let Some(dir) = &place.data_dir {
+        config.data_dir = dir.clone();
+    }
+    config.data_dir = absolute(config.data_dir);
+    Ok(config)
+}
+
+/// The data dir is printed and written into files; make it absolute so
+/// that those stay right whatever directory they are used from.
+fn absolute(dir: PathBuf) -> PathBuf {
+    if dir.is_absolute() {
+        return dir;
+    }
+    std::env::current_dir().map(|c| c.join(&dir)).unwrap_or(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn place(data_dir: Option<&Path>, config: Option<&Path>) -> Place {
+        Place {
+            data_dir: data_dir.map(Path::to_owned),
+            config: config.map(Path::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_data_dir_file_is_read_and_the_flag_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "data_dir = \"/elsewhere\"\nregion = \"RegionTwo\"\n[endpoints]\nidentity_port = 15999\n",
+        )
+        .expect("write");
+        let c = load(&place(Some(dir.path()), None)).expect("config");
+        assert_eq!(c.region, "RegionTwo");
+        assert_eq!(c.endpoints.identity_port, 15999);
+        assert_eq!(c.data_dir, dir.path(), "--data-dir wins over the file");
+    }
+
+    #[test]
+    fn an_explicit_file_replaces_the_data_dir_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(CONFIG_FILE), "region = \"FromDir\"\n").expect("write");
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "region = \"FromFlag\"\n").expect("write");
+        let c = load(&place(Some(dir.path()), Some(&other))).expect("config");
+        assert_eq!(c.region, "FromFlag");
+    }
+
+    #[test]
+    fn no_file_means_defaults_and_a_missing_named_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = load(&place(Some(dir.path()), None)).expect("config");
+        assert_eq!(c.endpoints.identity_port, 5000);
+        assert!(load(&place(
+            Some(dir.path()),
+            Some(&dir.path().join("nope.toml"))
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn a_relative_data_dir_becomes_absolute() {
+        let c = load(&place(Some(Path::new("rel/dir")), None)).expect("config");
+        assert!(c.data_dir.is_absolute());
+        assert!(c.data_dir.ends_with("rel/dir"));
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: a real `stratus up` (the binary cargo built for this
+//! test) driven by the real `openstack` CLI and openstacksdk from `.venv`
+//! (made by `scripts/setup-venv.sh`).
+//!
+//! One test binary; each service adds a module under `tests/e2e/` that uses
+//! [`e2e::harness::Cloud`].
+
+mod e2e {
+    pub mod harness;
+
+    mod identity;
+}

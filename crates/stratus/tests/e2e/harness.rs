@@ -1,0 +1,347 @@
+//! Starts `stratus up` as a child process on free loopback ports in a
+//! temporary data dir, waits for its ready line, and drives it with the real
+//! clients. The child is stopped by its PID when the [`Cloud`] is dropped,
+//! also when a test fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long `stratus up` may take to be ready (a debug build, PostgreSQL).
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long one client command may take.
+const CLIENT_TIMEOUT_SECS: &str = "120";
+
+const PORT_KEYS: [&str; 6] = [
+    "IDENTITY", "COMPUTE", "METADATA", "IMAGE", "NETWORK", "VOLUME",
+];
+
+/// The repository root (where `.venv` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `.venv/bin/<tool>`, or a failure that says how to make it.
+pub fn venv_tool(tool: &str) -> PathBuf {
+    let path = repo_root().join(".venv/bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup-venv.sh (it installs the OpenStack clients \
+         pinned in requirements.txt into .venv)",
+        path.display()
+    );
+    path
+}
+
+/// A running `stratus up`.
+pub struct Cloud {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    ports: Vec<(String, u16)>,
+    env: Vec<(String, String)>,
+    /// Everything the child printed on stdout, line by line.
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Cloud {
+    /// `stratus up` with embedded defaults (SQLite, in-process bus).
+    pub fn start() -> Cloud {
+        Self::start_with(&[])
+    }
+
+    /// `stratus up` with extra environment (`STRATUS_...` overrides).
+    pub fn start_with(env: &[(&str, &str)]) -> Cloud {
+        // Fail before starting anything when the clients are not installed.
+        venv_tool("openstack");
+        let dir = tempfile::tempdir().expect("temporary data dir");
+        let ports = free_ports();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, stdout) = spawn(dir.path(), &ports, &env);
+        let mut cloud = Cloud {
+            child: Some(child),
+            dir,
+            ports,
+            env,
+            stdout,
+        };
+        cloud.wait_ready();
+        cloud
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn port(&self, key: &str) -> u16 {
+        self.ports
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| *p)
+            .expect("known port key")
+    }
+
+    /// `http://127.0.0.1:<port>/v3`
+    pub fn identity_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v3", self.port("IDENTITY"))
+    }
+
+    pub fn clouds_yaml(&self) -> PathBuf {
+        self.dir.path().join("clouds.yaml")
+    }
+
+    pub fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin-password"))
+            .expect("admin-password in the data dir")
+            .trim()
+            .to_owned()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.starts_with("stratus ready in ") => return,
+                Ok(_) => {}
+                Err(_) => {
+                    let log = std::fs::read_to_string(self.dir.path().join("stratus.log"))
+                        .unwrap_or_default();
+                    panic!("stratus up did not become ready; its log:\n{log}");
+                }
+            }
+        }
+    }
+
+    /// Stops the cloud with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success(),
+                    "stratus up exited with {status} after SIGTERM"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("stratus up did not stop within 15 s of SIGTERM");
+    }
+
+    /// Stops and starts again on the same data dir and ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, stdout) = spawn(self.dir.path(), &self.ports, &self.env);
+        self.child = Some(child);
+        self.stdout = stdout;
+        self.wait_ready();
+    }
+
+    /// `openstack --os-cloud stratus <args>` as admin.
+    pub fn openstack(&self, args: &[&str]) -> Output {
+        let mut cmd = self.client("openstack");
+        cmd.arg("--os-cloud").arg("stratus").args(args);
+        run(cmd)
+    }
+
+    /// `openstack --os-cloud stratus <args>` with other credentials (the
+    /// flags override the clouds.yaml entry).
+    pub fn openstack_as(&self, user: &str, password: &str, project: &str, args: &[&str]) -> Output {
+        let mut cmd = self.client("openstack");
+        cmd.args(["--os-cloud", "stratus", "--os-username", user])
+            .args(["--os-password", password, "--os-project-name", project])
+            .args(args);
+        run(cmd)
+    }
+
+    /// `openstack ... -f json` that must succeed; its parsed output.
+    pub fn openstack_json(&self, args: &[&str]) -> Value {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", "json"]);
+        let out = self.openstack(&all);
+        json_of(&out, args)
+    }
+
+    /// `openstack ...` that must succeed (for commands that print nothing).
+    pub fn openstack_ok(&self, args: &[&str]) -> String {
+        let out = self.openstack(args);
+        assert_success(&out, args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a Python script with the venv's interpreter (openstacksdk
+    /// installed), with `OS_CLIENT_CONFIG_FILE` set; `argv` after the script.
+    pub fn python(&self, script: &str, argv: &[&str]) -> Output {
+        let mut cmd = self.client("python");
+        cmd.arg("-c").arg(script).args(argv);
+        run(cmd)
+    }
+
+    /// A raw HTTP request, for what the clients do not show (status codes,
+    /// headers); the status and the JSON body (`Null` when there is none).
+    pub fn http(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let mut req = reqwest::Client::new().request(method, url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.expect("the cloud answers");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.expect("body");
+            (
+                status,
+                headers,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        })
+    }
+
+    /// A token of the admin (project `admin`), straight from identity.
+    pub fn admin_token(&self) -> String {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"name": "Default"}, "password": self.admin_password()}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}
+        }});
+        let url = format!("{}/auth/tokens", self.identity_url());
+        let (status, headers, _) = self.http(reqwest::Method::POST, &url, &[], Some(&body));
+        assert_eq!(status, 201, "admin token issue");
+        headers
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .expect("X-Subject-Token")
+            .to_owned()
+    }
+
+    fn client(&self, tool: &str) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.arg(CLIENT_TIMEOUT_SECS)
+            .arg(venv_tool(tool))
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .env_remove("OS_CLOUD")
+            .env_remove("OS_AUTH_URL")
+            .env_remove("OS_PASSWORD")
+            .env_remove("OS_USERNAME")
+            .env_remove("OS_PROJECT_NAME")
+            .env_remove("OS_TOKEN")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().expect("running a client")
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "`{}` failed ({}):\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn json_of(out: &Output, args: &[&str]) -> Value {
+    assert_success(out, args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "`{}` printed no JSON ({e}): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Distinct free loopback ports for every API (all held while choosing).
+fn free_ports() -> Vec<(String, u16)> {
+    let held: Vec<(String, std::net::TcpListener)> = PORT_KEYS
+        .iter()
+        .map(|k| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            (k.to_string(), l)
+        })
+        .collect();
+    held.into_iter()
+        .map(|(k, l)| (k, l.local_addr().expect("addr").port()))
+        .collect()
+}
+
+fn spawn(
+    dir: &Path,
+    ports: &[(String, u16)],
+    env: &[(String, String)],
+) -> (Child, mpsc::Receiver<String>) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stratus.log"))
+        .expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
+    cmd.arg("up")
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "info")
+        .env_remove("STRATUS_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log));
+    for (key, port) in ports {
+        cmd.env(format!("STRATUS_ENDPOINTS__{key}_PORT"), port.to_string());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("starting stratus up");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
