@@ -28,6 +28,17 @@ pub struct ComputeConfig {
     pub cpu_weight_multiplier: f64,
     pub default_availability_zone: String,
     pub quota: QuotaDefaults,
+    /// Seconds the agent waits for `network-vif-plugged` of each port
+    /// (Nova's `vif_plugging_timeout`); 0 does not wait.
+    pub vif_plugging_timeout: u64,
+    /// A missing event fails the build (else the build goes on).
+    pub vif_plugging_is_fatal: bool,
+    /// Key of the metadata proxy's `X-Instance-ID-Signature` (must equal
+    /// the network service's `metadata_secret`).
+    pub metadata_secret: String,
+    /// Messages an agent handles at once (builds waiting for vif events
+    /// hold theirs, so this must exceed the builds in flight per host).
+    pub agent_concurrency: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -83,6 +94,10 @@ impl Default for ComputeConfig {
             cpu_weight_multiplier: 0.0,
             default_availability_zone: "nova".to_owned(),
             quota: QuotaDefaults::default(),
+            vif_plugging_timeout: 300,
+            vif_plugging_is_fatal: true,
+            metadata_secret: String::new(),
+            agent_concurrency: 64,
         }
     }
 }

@@ -9,16 +9,21 @@
 //!
 //! Only the API, the scheduler and the conductor open the database; agents
 //! never do. The binary wires the pieces with [`api_router`],
-//! [`start_scheduler`], [`start_conductor`] and [`start_agents`].
+//! [`start_scheduler`], [`start_conductor`], [`start_agents`] (image and
+//! network services at their configured endpoints, the `[imagecache]`
+//! cache, the service user's tokens) and [`metadata_router`] (the metadata
+//! port, keyed with `[compute] metadata_secret`).
 
 pub mod agent;
 pub mod api;
+pub mod bench;
 pub mod bus;
 pub mod clients;
 pub mod conductor;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod metadata;
 pub mod ops;
 pub mod rpc;
 pub mod saga;
@@ -35,14 +40,16 @@ use stratus_common::config::ServiceKind;
 use stratus_common::Config;
 use tokio::task::JoinHandle;
 
+pub use crate::agent::AgentServices;
 use crate::bus::{Bus, Consumer, ServeOptions};
-use crate::clients::{AcceptAll, ImageApi, NetworkApi};
+use crate::clients::{GlanceImages, ImageApi, NetworkApi, NeutronNetworks};
 use crate::db::Store;
 use crate::virt::fake::FakeDriver;
 use crate::virt::VirtDriver;
 
 pub use config::ComputeConfig;
 pub use error::ComputeError;
+pub use metadata::metadata_router;
 
 /// Running workers: bus consumers and periodic tasks. `stop` ends them.
 #[derive(Default)]
@@ -95,7 +102,8 @@ pub async fn open_store(config: &Config) -> Result<Store, ComputeError> {
     Store::open(db).await
 }
 
-/// The Nova API router with the stand-in image and network clients.
+/// The Nova API router, asking the image and network services at their
+/// configured endpoints with the caller's token.
 pub async fn api_router(
     config: &Config,
     bus: &Bus,
@@ -105,13 +113,14 @@ pub async fn api_router(
         config,
         bus,
         validator,
-        Arc::new(AcceptAll),
-        Arc::new(AcceptAll),
+        Arc::new(GlanceImages::new(&config.base_url(ServiceKind::Image))),
+        Arc::new(NeutronNetworks::new(&config.base_url(ServiceKind::Network))),
     )
     .await
 }
 
-/// The Nova API router with real image and network clients.
+/// The Nova API router with the given image and network clients
+/// (`clients::AcceptAll` for tests that do not care).
 pub async fn api_router_with(
     config: &Config,
     bus: &Bus,
@@ -192,7 +201,29 @@ pub fn fake_drivers(cfg: &ComputeConfig) -> Vec<(String, Arc<dyn VirtDriver>)> {
         .collect()
 }
 
-/// One compute agent per host (`fake_hosts` of them with the fake driver).
+/// What the agents of this process use: the image and network services at
+/// their configured endpoints, the host's image cache (`[imagecache]`, one
+/// per process: the fake hosts of one process share a machine) and the
+/// service user's tokens.
+pub fn agent_services(config: &Config) -> Result<AgentServices, ComputeError> {
+    let image_url = config.base_url(ServiceKind::Image);
+    let cache_cfg = config
+        .section::<stratus_imagecache::ImageCacheConfig>("imagecache")
+        .map_err(|e| ComputeError::Internal(e.to_string()))?
+        .resolve(&config.data_dir);
+    let cache = stratus_imagecache::ImageCache::new(cache_cfg, image_url.clone())
+        .map_err(|e| ComputeError::Internal(format!("image cache: {e}")))?;
+    Ok(AgentServices {
+        images: Arc::new(GlanceImages::new(&image_url)),
+        networks: Arc::new(NeutronNetworks::new(&config.base_url(ServiceKind::Network))),
+        cache: Some(cache),
+        tokens: Arc::new(stratus_auth::ServiceAuth::from_config(config)),
+        instances_dir: config.data_dir.join("instances"),
+    })
+}
+
+/// One compute agent per host (`fake_hosts` of them with the fake driver),
+/// with [`agent_services`].
 /// The conductor must be running: each agent reports its node and
 /// reconciles with its driver before it starts consuming.
 pub async fn start_agents(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
@@ -203,33 +234,30 @@ pub async fn start_agents(config: &Config, bus: &Bus) -> Result<Worker, ComputeE
             cfg.virt_driver
         )));
     }
-    start_agents_with(
-        config,
-        bus,
-        fake_drivers(&cfg),
-        Arc::new(AcceptAll),
-        Arc::new(AcceptAll),
-    )
-    .await
+    start_agents_with(config, bus, fake_drivers(&cfg), agent_services(config)?).await
 }
 
+/// Agents over the given drivers and services; starts the image cache's
+/// cleanup task when there is a cache.
 pub async fn start_agents_with(
     config: &Config,
     bus: &Bus,
     drivers: Vec<(String, Arc<dyn VirtDriver>)>,
-    images: Arc<dyn ImageApi>,
-    networks: Arc<dyn NetworkApi>,
+    services: AgentServices,
 ) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
     let mut w = Worker::default();
+    if let Some(cache) = &services.cache {
+        w.tasks.push(cache.spawn_cleanup_task());
+    }
     for (host, driver) in drivers {
         let a = Arc::new(agent::Agent {
             host: host.clone(),
             bus: bus.clone(),
             driver,
-            images: images.clone(),
-            networks: networks.clone(),
+            services: services.clone(),
             cfg: cfg.clone(),
+            waiters: agent::events::Waiters::default(),
         });
         a.report().await?;
         a.reconcile().await?;
@@ -237,7 +265,9 @@ pub async fn start_agents_with(
             bus.serve(
                 &rpc::compute_topic(&host),
                 a.clone(),
-                ServeOptions { concurrency: 4 },
+                ServeOptions {
+                    concurrency: cfg.agent_concurrency.max(1),
+                },
             )
             .await?,
         );

@@ -22,6 +22,7 @@ pub const START: &str = "start_instance";
 pub const REBOOT: &str = "reboot_instance";
 pub const TERMINATE: &str = "terminate_instance";
 pub const CONSOLE: &str = "get_console_output";
+pub const EXTERNAL_EVENT: &str = "external_instance_event";
 // conductor
 pub const INSTANCE_GET: &str = "instance_get";
 pub const INSTANCE_UPDATE: &str = "instance_update";
@@ -87,4 +88,16 @@ pub struct HostArgs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeReportArgs {
     pub report: NodeReport,
+}
+
+/// One of Nova's external instance events, for the agent of its host.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExternalEventArgs {
+    pub instance_id: String,
+    /// `network-vif-plugged`, ...
+    pub name: String,
+    /// The port id for network events.
+    pub tag: String,
+    /// `completed` or `failed`.
+    pub status: String,
 }

@@ -4,7 +4,9 @@
 
 mod compute {
     mod api;
+    mod bench;
     pub mod harness;
+    mod integration;
     mod launch;
     mod sagas;
     mod store;

@@ -4,6 +4,10 @@
 //! and on start reconciles what the database says runs here with what the
 //! driver really has.
 
+pub mod build;
+pub mod events;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +17,7 @@ use serde::Serialize;
 use stratus_common::RequestContext;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
-use crate::clients::{ImageApi, NetworkApi};
+use crate::clients::{AcceptAll, ImageApi, NetworkApi, StaticToken, TokenSource};
 use crate::config::ComputeConfig;
 use crate::db::hosts::NodeReport;
 use crate::db::instances::{Expected, Instance, InstanceUpdate};
@@ -22,13 +26,41 @@ use crate::rpc;
 use crate::state::{power, task, vm};
 use crate::virt::VirtDriver;
 
+/// What an agent uses besides its driver: the image and network services,
+/// the host's image cache and a source of service tokens.
+#[derive(Clone)]
+pub struct AgentServices {
+    pub images: Arc<dyn ImageApi>,
+    pub networks: Arc<dyn NetworkApi>,
+    /// `None`: images are checked but not fetched (the fake driver needs no
+    /// bits and tests need no image service).
+    pub cache: Option<stratus_imagecache::ImageCache>,
+    pub tokens: Arc<dyn TokenSource>,
+    /// Where instances' own files (overlay disks) go: `<dir>/<instance>`.
+    pub instances_dir: PathBuf,
+}
+
+impl AgentServices {
+    /// Stand-ins: every image and network accepted, no cache, no ports.
+    pub fn accept_all(instances_dir: PathBuf) -> Self {
+        Self {
+            images: Arc::new(AcceptAll),
+            networks: Arc::new(AcceptAll),
+            cache: None,
+            tokens: Arc::new(StaticToken(String::new())),
+            instances_dir,
+        }
+    }
+}
+
 pub struct Agent {
     pub host: String,
     pub bus: Bus,
     pub driver: Arc<dyn VirtDriver>,
-    pub images: Arc<dyn ImageApi>,
-    pub networks: Arc<dyn NetworkApi>,
+    pub services: AgentServices,
     pub cfg: ComputeConfig,
+    /// Builds waiting for external events (`network-vif-plugged`).
+    pub waiters: events::Waiters,
 }
 
 fn args<T: DeserializeOwned>(env: &Envelope) -> Result<T> {
@@ -199,47 +231,75 @@ impl Agent {
         }
     }
 
+    /// The user's token from the message, else the service token.
+    async fn token_for(&self, ctx: &RequestContext) -> Result<String> {
+        match ctx.auth_token.as_deref() {
+            Some(t) if !t.is_empty() => Ok(t.to_owned()),
+            _ => self.services.tokens.token().await,
+        }
+    }
+
     async fn spawn(&self, ctx: &RequestContext, inst: &Instance) -> Result<()> {
         let id = inst.id.to_string();
-        // Any failure before the final update is a build failure (reschedule),
-        // never to be mistaken for the "deleted meanwhile" of the final swap.
-        let failed =
-            |e: ComputeError| ComputeError::Internal(format!("Build of instance {id} failed: {e}"));
-        // Steps 19-38: the image and the networks (stand-ins until the image
-        // and network services land).
-        if !inst.image_ref.is_empty() {
-            self.images
-                .image_get(ctx, &inst.image_ref)
-                .await
-                .map_err(failed)?;
-        }
-        if let Some(list) = inst.networks.as_array() {
-            let ids: Vec<String> = list
-                .iter()
-                .filter_map(|n| n.get("uuid").and_then(|u| u.as_str()).map(str::to_owned))
-                .collect();
-            self.networks
-                .networks_validate(ctx, &ids)
-                .await
-                .map_err(failed)?;
-        }
-        self.driver
-            .spawn(inst)
-            .await
-            .map_err(|e| ComputeError::Internal(e.to_string()))?;
-        let console = self.driver.console_output(&id).await.unwrap_or_default();
-        let u = InstanceUpdate {
-            vm_state: Some(vm::ACTIVE.to_owned()),
-            task_state: Some(None),
-            power_state: Some(power::RUNNING),
-            launched_at: Some(Some(stratus_common::time::to_db(
-                stratus_common::time::now(),
+        let token = self.token_for(ctx).await?;
+        let b = build::Build::new(self, ctx, inst, token);
+        match crate::saga::run_local("build", &build::steps(), &b).await {
+            Ok(()) => Ok(()),
+            // The final swap lost: deleted meanwhile (already unwound).
+            Err(e @ (ComputeError::NotFound(_) | ComputeError::Conflict(_)))
+                if self.is_gone(ctx, &id).await =>
+            {
+                Err(e)
+            }
+            // Anything else is a build failure (reschedule), never to be
+            // mistaken for the "deleted meanwhile" above.
+            Err(e) => Err(ComputeError::Internal(format!(
+                "Build of instance {id} failed: {e}"
             ))),
-            console_log: Some(console),
-            ..InstanceUpdate::default()
+        }
+    }
+
+    /// Deleted, or taken out of this build (a delete set `deleting`).
+    async fn is_gone(&self, ctx: &RequestContext, id: &str) -> bool {
+        match self.instance(ctx, id).await {
+            Ok(i) => i.deleted || i.task_state.as_deref() != Some(task::SPAWNING),
+            Err(ComputeError::NotFound(_)) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Removes the instance's ports: those we made are deleted, those the
+    /// user brought are unbound (as Nova's `deallocate_for_instance`).
+    pub async fn deallocate_network(&self, ctx: &RequestContext, inst: &Instance) -> Result<()> {
+        let id = inst.id.to_string();
+        let token = self.services.tokens.token().await;
+        let token = match token {
+            Ok(t) if !t.is_empty() => t,
+            _ => self.token_for(ctx).await?,
         };
-        self.update(ctx, &id, exp(&[Some(task::SPAWNING)]), u)
-            .await?;
+        let mut unbind: Vec<String> = Vec::new();
+        // The saved info may be stale (the build failed before saving it):
+        // the network service's own list is the truth for what to delete.
+        if let Ok(current) = self.instance(ctx, &id).await {
+            for v in current.network_info.iter().filter(|v| v.preexisting) {
+                unbind.push(v.port_id.clone());
+            }
+        }
+        for (_, port) in build::requested(&inst.networks) {
+            if let Some(p) = port {
+                if !unbind.contains(&p) {
+                    unbind.push(p);
+                }
+            }
+        }
+        for p in &unbind {
+            self.services.networks.port_unbind(&token, p).await?;
+        }
+        for p in self.services.networks.ports_of(&token, &id).await? {
+            if !unbind.contains(&p) {
+                self.services.networks.port_delete(&token, &p).await?;
+            }
+        }
         Ok(())
     }
 
@@ -295,11 +355,21 @@ impl Agent {
     }
 
     async fn terminate(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+        let inst = match self.instance(ctx, id).await {
+            Ok(i) => Some(i),
+            Err(ComputeError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
         self.with_event(ctx, id, "compute_terminate_instance", || async {
             self.driver
                 .destroy(id)
                 .await
-                .map_err(|e| ComputeError::Internal(e.to_string()))
+                .map_err(|e| ComputeError::Internal(e.to_string()))?;
+            if let Some(inst) = &inst {
+                self.deallocate_network(ctx, inst).await?;
+                build::release_image(self, inst).await;
+            }
+            Ok(())
         })
         .await?;
         let a = rpc::InstanceArgs {
@@ -329,13 +399,22 @@ impl Agent {
             let id = inst.id.to_string();
             let actual = running.iter().find(|(v, _)| v == &id).map(|(_, p)| *p);
             if inst.task_state.as_deref() == Some(task::DELETING) {
-                self.terminate(&ctx, &id).await?;
+                // A failure here (say, the network service is down) must
+                // not keep the agent from starting: the instance stays
+                // `deleting` and the next reconcile or delete retries.
+                if let Err(e) = self.terminate(&ctx, &id).await {
+                    tracing::warn!(instance = %id, error = %e, "cannot finish an interrupted delete");
+                }
                 continue;
             }
             let u = match (inst.vm_state.as_str(), actual) {
                 // A build the restart interrupted.
                 (vm::BUILDING, _) => {
                     let _ = self.driver.destroy(&id).await;
+                    if let Err(e) = self.deallocate_network(&ctx, inst).await {
+                        tracing::warn!(instance = %id, error = %e, "cannot remove the ports of an interrupted build");
+                    }
+                    build::release_image(self, inst).await;
                     let a = rpc::RescheduleArgs {
                         instance_id: id.clone(),
                         failed_host: self.host.clone(),
@@ -386,6 +465,15 @@ impl Agent {
             rpc::TERMINATE => {
                 let a: rpc::InstanceArgs = args(env)?;
                 self.terminate(ctx, &a.instance_id).await?
+            }
+            rpc::EXTERNAL_EVENT => {
+                let a: rpc::ExternalEventArgs = args(env)?;
+                if !self
+                    .waiters
+                    .deliver(&a.instance_id, &a.name, &a.tag, &a.status)
+                {
+                    tracing::debug!(instance = %a.instance_id, event = %a.name, tag = %a.tag, "external event nobody waits for");
+                }
             }
             rpc::CONSOLE => {
                 let a: rpc::ConsoleArgs = args(env)?;

@@ -2,6 +2,7 @@
 //! version documents. Handlers are thin; their logic is in plain functions
 //! beside them.
 
+pub mod external_events;
 pub mod flavors;
 pub mod hosts;
 pub mod instance_actions;
@@ -126,6 +127,7 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
             "/servers/{id}/os-instance-actions/{req}",
             get(instance_actions::show),
         )
+        .route("/os-server-external-events", post(external_events::create))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route(
             "/os-keypairs/{name}",

@@ -311,6 +311,45 @@ pub fn hostname(name: &str) -> String {
     }
 }
 
+/// The networks the agent will give the server ports on (steps 26–28):
+/// requested networks must exist and be usable, requested ports must be
+/// free, `auto` becomes the project's only network (or the only shared
+/// one), `none` stays `none`.
+async fn resolve_networks(
+    s: &AppState,
+    ctx: &RequestContext,
+    req: &CreateRequest,
+) -> Result<Value> {
+    match &req.networks {
+        Value::String(a) if a == "none" => Ok(json!("none")),
+        Value::String(_) => match s.networks.network_auto(ctx).await? {
+            Some(net) => Ok(json!([{ "uuid": net }])),
+            // No network service to ask (test stand-in): leave it to the agent.
+            None => Ok(json!("auto")),
+        },
+        Value::Array(list) => {
+            s.networks.networks_validate(ctx, &req.network_ids).await?;
+            let mut out = Vec::new();
+            for n in list {
+                match n.get("port").and_then(Value::as_str) {
+                    Some(port) => {
+                        if req.max_count > 1 {
+                            return Err(ComputeError::bad(
+                                "Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.",
+                            ));
+                        }
+                        let net = s.networks.port_check(ctx, port).await?;
+                        out.push(json!({"port": port, "uuid": net}));
+                    }
+                    None => out.push(n.clone()),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
 /// How many of `wanted` instances the project's quota allows.
 async fn check_quota(
     s: &AppState,
@@ -392,9 +431,11 @@ pub async fn create(
     {
         return Err(ComputeError::bad("Invalid flavorRef provided."));
     }
+    let token = ctx.auth_token.clone().unwrap_or_default();
     let mut image_properties = BTreeMap::new();
     if !req.image_ref.is_empty() {
-        let image = s.images.image_get(&ctx, &req.image_ref).await?;
+        let image = s.images.image_get(&token, &req.image_ref).await?;
+        image.require_active()?;
         image_properties = image.properties.clone();
         if image.min_ram > flavor.ram {
             return Err(ComputeError::bad(
@@ -407,7 +448,7 @@ pub async fn create(
             ));
         }
     }
-    s.networks.networks_validate(&ctx, &req.network_ids).await?;
+    let networks = resolve_networks(&s, &ctx, &req).await?;
     let key_data = match &req.key_name {
         Some(k) => Some(
             s.store
@@ -475,7 +516,7 @@ pub async fn create(
             flavor: flavor.clone(),
             image_ref: req.image_ref.clone(),
             image_properties: image_properties.clone(),
-            networks: req.networks.clone(),
+            networks: networks.clone(),
             bdm: req.bdm.clone(),
             security_groups: req.security_groups.clone(),
             scheduler_hints: req.scheduler_hints.clone(),
@@ -503,6 +544,7 @@ pub async fn create(
             updated_at: now.clone(),
             deleted: false,
             metadata: req.metadata.clone(),
+            network_info: Vec::new(),
         };
         saga::launch::run(&s.store, &s.bus, &ctx, &inst).await?;
         first_id.get_or_insert(inst.id);
@@ -718,8 +760,40 @@ pub async fn delete(
     if i.locked && !ctx.is_admin() {
         return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
     }
+    let local = saga::delete::destroy_host(&s.store, &s.cfg, &i)
+        .await?
+        .is_none();
     saga::delete::run(&s.store, &s.bus, &s.cfg, &ctx, &i).await?;
+    if local {
+        // No agent will terminate it (never scheduled, or its host is
+        // down): remove its ports here, as Nova's local delete does.
+        if let Err(e) = local_deallocate(&s, &ctx, &i).await {
+            tracing::warn!(instance = %id, error = %e, "cannot remove the ports of a locally deleted server");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Best effort, with the caller's token: delete the ports compute made,
+/// unbind those the user brought.
+async fn local_deallocate(s: &AppState, ctx: &RequestContext, i: &Instance) -> Result<()> {
+    let token = ctx.auth_token.clone().unwrap_or_default();
+    let id = i.id.to_string();
+    let brought: Vec<String> = i
+        .network_info
+        .iter()
+        .filter(|v| v.preexisting)
+        .map(|v| v.port_id.clone())
+        .collect();
+    for p in &brought {
+        s.networks.port_unbind(&token, p).await?;
+    }
+    for p in s.networks.ports_of(&token, &id).await? {
+        if !brought.contains(&p) {
+            s.networks.port_delete(&token, &p).await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -55,6 +55,28 @@ fn host_id(i: &Instance) -> String {
     }
 }
 
+/// `addresses`: each network's fixed IPs by network name, from the saved
+/// network info (Nova's `addresses` view of the info cache).
+pub fn addresses(i: &Instance) -> Value {
+    let mut m = Map::new();
+    for vif in &i.network_info {
+        let list = m
+            .entry(vif.network_name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        for ip in &vif.fixed_ips {
+            let version = match ip.address.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V6(_)) => 6,
+                _ => 4,
+            };
+            if let Value::Array(l) = list {
+                l.push(json!({"version": version, "addr": ip.address,
+                    "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": vif.mac_address}));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
 pub fn server(s: &AppState, v: ApiVersion, ctx: &RequestContext, i: &Instance) -> Value {
     let id = i.id.to_string();
     let status = state::status(&i.vm_state, i.task_state.as_deref());
@@ -99,7 +121,7 @@ pub fn server(s: &AppState, v: ApiVersion, ctx: &RequestContext, i: &Instance) -
     put("flavor", flavor);
     put("created", json!(ts(&i.created_at)));
     put("updated", json!(ts(&i.updated_at)));
-    put("addresses", json!({}));
+    put("addresses", addresses(i));
     put(
         "accessIPv4",
         json!(i.access_ip_v4.clone().unwrap_or_default()),

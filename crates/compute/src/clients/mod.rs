@@ -1,44 +1,176 @@
-//! What compute asks of the image and network services. Until those
-//! services land, [`AcceptAll`] stands in: every image and network id is
-//! taken as given (checked only for UUID form by the API).
+//! What compute asks of the image and network services, and where its
+//! service token comes from. The real clients speak HTTP to Glance
+//! ([`image::GlanceImages`]) and Neutron ([`network::NeutronNetworks`]);
+//! [`AcceptAll`] stands in where a test does not care: every image exists
+//! and is active, every network is fine, and no port is ever made.
+
+pub mod image;
+pub mod network;
+pub mod token;
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
 
-use crate::error::Result;
+use crate::error::{ComputeError, Result};
 
-/// What the scheduler and the agent need of an image.
+pub use image::GlanceImages;
+pub use network::NeutronNetworks;
+pub use token::{StaticToken, TokenSource};
+
+/// What the API, the scheduler and the agent need of an image.
 #[derive(Clone, Debug, Default)]
 pub struct ImageInfo {
     pub id: String,
     pub name: String,
+    /// Glance's status: only `active` images boot.
+    pub status: String,
     pub min_disk: i64,
     pub min_ram: i64,
+    /// Custom properties (`hw_*`, `img_hv_type`, ...), for the scheduler.
     pub properties: BTreeMap<String, String>,
+}
+
+impl ImageInfo {
+    /// Nova's 400 for an image that exists but cannot boot yet (or any more).
+    pub fn require_active(&self) -> Result<()> {
+        if self.status == "active" {
+            Ok(())
+        } else {
+            Err(ComputeError::BadRequest(format!(
+                "Image {} is not active.",
+                self.id
+            )))
+        }
+    }
 }
 
 #[async_trait]
 pub trait ImageApi: Send + Sync + 'static {
-    /// The image, or `BadRequest("Image X could not be found.")`.
-    async fn image_get(&self, ctx: &RequestContext, id: &str) -> Result<ImageInfo>;
+    /// The image as `token` may see it, or `BadRequest("Image X could not
+    /// be found.")`.
+    async fn image_get(&self, token: &str, id: &str) -> Result<ImageInfo>;
+}
+
+/// A port as compute sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub id: String,
+    pub network_id: String,
+    pub mac_address: String,
+    pub status: String,
+    pub device_id: String,
+    pub binding_host_id: Option<String>,
+}
+
+/// One fixed IP of a VIF.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FixedIpInfo {
+    pub subnet_id: String,
+    pub address: String,
+}
+
+/// A subnet a VIF has an address on (what the metadata service needs to
+/// write `network_data.json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubnetInfo {
+    pub id: String,
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<String>,
+    /// `(destination, nexthop)` pairs.
+    #[serde(default)]
+    pub host_routes: Vec<(String, String)>,
+    pub enable_dhcp: bool,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<String>,
+}
+
+/// A server's network interface as saved in its network info (Nova's
+/// `instance_info_caches`): enough for the `addresses` view and the
+/// metadata service without asking the network service again.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VifInfo {
+    pub port_id: String,
+    pub network_id: String,
+    pub network_name: String,
+    pub mac_address: String,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub vif_type: String,
+    #[serde(default)]
+    pub fixed_ips: Vec<FixedIpInfo>,
+    #[serde(default)]
+    pub subnets: Vec<SubnetInfo>,
+    /// The user brought this port (`networks: [{"port": ..}]`): unbind it
+    /// on delete instead of deleting it, as Nova does.
+    #[serde(default)]
+    pub preexisting: bool,
 }
 
 #[async_trait]
 pub trait NetworkApi: Send + Sync + 'static {
-    /// Checks that each requested network exists and may be used.
+    /// Checks that each requested network exists, may be used by the
+    /// caller and has a subnet (Nova's 400s otherwise).
     async fn networks_validate(&self, ctx: &RequestContext, ids: &[String]) -> Result<()>;
+
+    /// `networks: "auto"`: the project's only network, else the only shared
+    /// one. `Ok(None)` means there is no network service to ask (the
+    /// server gets no port).
+    async fn network_auto(&self, ctx: &RequestContext) -> Result<Option<String>>;
+
+    /// A requested existing port: it must exist, be visible and unbound.
+    /// Returns its network id.
+    async fn port_check(&self, ctx: &RequestContext, port_id: &str) -> Result<String>;
+
+    /// Creates a port for the instance on `network_id` (unbound). `Ok(None)`
+    /// when there is no network service (no port is made).
+    async fn port_create(
+        &self,
+        token: &str,
+        network_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<PortInfo>>;
+
+    /// Binds the port to `host` for the instance (`device_owner`
+    /// `compute:<az>`); binding needs an admin (service) token.
+    async fn port_bind(
+        &self,
+        token: &str,
+        port_id: &str,
+        host: &str,
+        instance_id: &str,
+        device_owner: &str,
+    ) -> Result<PortInfo>;
+
+    /// Unbinds a port the user brought, leaving it for reuse.
+    async fn port_unbind(&self, token: &str, port_id: &str) -> Result<()>;
+
+    /// Deletes a port; an absent one is fine (idempotent).
+    async fn port_delete(&self, token: &str, port_id: &str) -> Result<()>;
+
+    /// The ids of the ports whose `device_id` is the instance.
+    async fn ports_of(&self, token: &str, instance_id: &str) -> Result<Vec<String>>;
+
+    /// The saved network info of a bound port (network name and MTU, MAC,
+    /// fixed IPs and their subnets).
+    async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo>;
 }
 
-/// Accepts every image and network.
+/// Accepts every image and network; makes no ports.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AcceptAll;
 
 #[async_trait]
 impl ImageApi for AcceptAll {
-    async fn image_get(&self, _ctx: &RequestContext, id: &str) -> Result<ImageInfo> {
+    async fn image_get(&self, _token: &str, id: &str) -> Result<ImageInfo> {
         Ok(ImageInfo {
             id: id.to_owned(),
+            status: "active".to_owned(),
             ..ImageInfo::default()
         })
     }
@@ -48,5 +180,43 @@ impl ImageApi for AcceptAll {
 impl NetworkApi for AcceptAll {
     async fn networks_validate(&self, _ctx: &RequestContext, _ids: &[String]) -> Result<()> {
         Ok(())
+    }
+    async fn network_auto(&self, _ctx: &RequestContext) -> Result<Option<String>> {
+        Ok(None)
+    }
+    async fn port_check(&self, _ctx: &RequestContext, _port_id: &str) -> Result<String> {
+        Ok(String::new())
+    }
+    async fn port_create(&self, _: &str, _: &str, _: &str) -> Result<Option<PortInfo>> {
+        Ok(None)
+    }
+    async fn port_bind(
+        &self,
+        _: &str,
+        port_id: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<PortInfo> {
+        Ok(PortInfo {
+            id: port_id.to_owned(),
+            ..PortInfo::default()
+        })
+    }
+    async fn port_unbind(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn port_delete(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn ports_of(&self, _: &str, _: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn vif_info(&self, _: &str, port: &PortInfo) -> Result<VifInfo> {
+        Ok(VifInfo {
+            port_id: port.id.clone(),
+            network_id: port.network_id.clone(),
+            ..VifInfo::default()
+        })
     }
 }

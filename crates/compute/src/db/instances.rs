@@ -9,6 +9,7 @@ use stratus_common::ids::InstanceId;
 
 use super::flavors::Flavor;
 use super::{get_i, get_os, get_s, now_db, Store};
+use crate::clients::VifInfo;
 use crate::error::{ComputeError, Result};
 
 /// Why a server is in ERROR, shown as `fault` in the server view.
@@ -64,6 +65,9 @@ pub struct Instance {
     pub updated_at: String,
     pub deleted: bool,
     pub metadata: BTreeMap<String, String>,
+    /// The server's ports as the agent saved them after binding.
+    #[serde(default)]
+    pub network_info: Vec<VifInfo>,
 }
 
 /// Columns an update may set; `None` leaves a column as it is.
@@ -117,6 +121,7 @@ pub struct InstanceUpdate {
         deserialize_with = "double_option"
     )]
     pub availability_zone: Option<Option<String>>,
+    pub network_info: Option<Vec<VifInfo>>,
 }
 
 /// Keeps "set to null" (`Some(None)`) apart from "leave alone" (`None`)
@@ -204,6 +209,7 @@ fn row_instance(r: &AnyRow) -> Result<Instance> {
         updated_at: get_s(r, "updated_at")?,
         deleted: stratus_db::i2b(get_i(r, "deleted")?),
         metadata: BTreeMap::new(),
+        network_info: serde_json::from_str(&get_s(r, "network_info_json")?)?,
     })
 }
 
@@ -464,6 +470,9 @@ impl Store {
         if let Some(v) = &u.availability_zone {
             sets.push(("availability_zone", Val::S(v.clone())));
         }
+        if let Some(v) = &u.network_info {
+            sets.push(("network_info_json", Val::S(Some(serde_json::to_string(v)?))));
+        }
         sets.push(("updated_at", Val::S(Some(now_db()))));
         let mut sql = String::from("UPDATE instances SET ");
         let mut n = 0;
@@ -647,6 +656,33 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?,
         )
+    }
+}
+
+impl Store {
+    /// The password the guest posted, if any.
+    pub async fn instance_password_get(&self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password FROM instances WHERE id = $1 AND deleted = 0")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(get_os(&row, "password")?.filter(|p| !p.is_empty()))
+    }
+
+    /// Sets the password once: a compare-and-swap on "none set yet", so two
+    /// racing guests' POSTs cannot both win. `false` when one was set.
+    pub async fn instance_password_set(&self, id: &str, password: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE instances SET password = $1, updated_at = $2 \
+             WHERE id = $3 AND deleted = 0 AND (password IS NULL OR password = '')",
+        )
+        .bind(password)
+        .bind(now_db())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 }
 

@@ -2,7 +2,8 @@
 
 use stratus_db::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "compute_initial",
     sql: "
@@ -85,4 +86,16 @@ CREATE TABLE saga_steps (
   saga_id TEXT NOT NULL, step BIGINT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
   output_json TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (saga_id, step))
 ",
-}];
+},
+    // The network info the agent saves after binding ports (Nova's
+    // instance_info_caches) and the password a guest posts to the metadata
+    // service (Nova's system_metadata password_0..3, joined).
+    Migration {
+        version: 2,
+        name: "instance_network_info_and_password",
+        sql: "
+ALTER TABLE instances ADD COLUMN network_info_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE instances ADD COLUMN password TEXT
+",
+    },
+];

@@ -72,6 +72,26 @@ pub async fn execute<C: Sync>(
     Ok(())
 }
 
+/// Runs a saga whose log is not persisted (the compute agent, which has no
+/// database): on a failure at step k, undoes steps k..0 — the failing step
+/// too, since it may have done part of its work; every undo tolerates
+/// partial or absent work. Undo failures are logged, not returned: the
+/// step's own error is what the caller must see.
+pub async fn run_local<C: Sync>(name: &str, steps: &[Box<dyn Step<C>>], c: &C) -> Result<()> {
+    for (i, step) in steps.iter().enumerate() {
+        if let Err(e) = step.run(c).await {
+            tracing::warn!(saga = name, step = step.name(), error = %e, "saga step failed; unwinding");
+            for s in steps[..=i].iter().rev() {
+                if let Err(u) = s.undo(c).await {
+                    tracing::warn!(saga = name, step = s.name(), error = %u, "undo failed");
+                }
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Undoes the given (already run) steps in reverse order.
 pub async fn unwind<C: Sync>(
     store: &Store,

@@ -50,6 +50,10 @@ impl FakeDriver {
 
 #[async_trait]
 impl VirtDriver for FakeDriver {
+    fn needs_disk(&self) -> bool {
+        false
+    }
+
     fn resources(&self) -> HostResources {
         self.resources.clone()
     }

@@ -28,6 +28,11 @@ pub struct HostResources {
 #[async_trait]
 pub trait VirtDriver: Send + Sync + 'static {
     fn resources(&self) -> HostResources;
+    /// Whether a guest needs a local disk made from its image (a qcow2
+    /// overlay on the cached base). The fake driver's guests have none.
+    fn needs_disk(&self) -> bool {
+        true
+    }
     /// Defines and starts the guest.
     async fn spawn(&self, instance: &Instance) -> Result<(), VirtError>;
     /// Removes the guest; absent guests are fine (idempotent).

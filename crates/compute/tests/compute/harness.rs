@@ -13,8 +13,10 @@ use stratus_auth::StaticValidator;
 use stratus_common::ids::{ProjectId, UserId};
 use stratus_common::{Config, RequestContext};
 use stratus_compute::bus::Bus;
+use stratus_compute::clients::{AcceptAll, ImageApi, NetworkApi};
 use stratus_compute::db::Store;
 use stratus_compute::virt::VirtDriver;
+use stratus_compute::AgentServices;
 use stratus_compute::{ComputeConfig, Worker};
 use tower::ServiceExt;
 
@@ -22,6 +24,8 @@ pub const ADMIN: &str = "admin-token";
 pub const ALICE: &str = "alice-token";
 pub const BOB: &str = "bob-token";
 pub const READER: &str = "reader-token";
+/// The service user (as the network service calls compute).
+pub const SERVICE: &str = "service-token";
 
 fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
     RequestContext {
@@ -51,6 +55,46 @@ pub async fn engines() -> Vec<Engine> {
         }
     }
     v
+}
+
+/// The test validator: fixed tokens for every caller the tests use.
+pub fn validator() -> StaticValidator {
+    StaticValidator::new()
+        .with(
+            ADMIN,
+            ctx("u-admin", "p-admin", &["admin", "member", "reader"]),
+        )
+        .with(ALICE, ctx("u-alice", "p-alice", &["member", "reader"]))
+        .with(BOB, ctx("u-bob", "p-bob", &["member", "reader"]))
+        .with(READER, ctx("u-reader", "p-alice", &["reader"]))
+        .with(
+            SERVICE,
+            ctx(
+                "u-nova",
+                "p-service",
+                &["admin", "service", "member", "reader"],
+            ),
+        )
+}
+
+/// What a cloud talks to besides itself.
+pub struct Ext {
+    pub bus: Bus,
+    pub images: Arc<dyn ImageApi>,
+    pub networks: Arc<dyn NetworkApi>,
+    /// `None`: the stand-ins (`AgentServices::accept_all`).
+    pub agent: Option<AgentServices>,
+}
+
+impl Ext {
+    pub fn accept_all(bus: Bus) -> Ext {
+        Ext {
+            bus,
+            images: Arc::new(AcceptAll),
+            networks: Arc::new(AcceptAll),
+            agent: None,
+        }
+    }
 }
 
 pub struct Cloud {
@@ -89,6 +133,16 @@ impl Cloud {
         cfg: ComputeConfig,
         drivers: Option<Vec<(String, Arc<dyn VirtDriver>)>>,
     ) -> Cloud {
+        Self::start_custom(engine, cfg, drivers, Ext::accept_all(Bus::in_memory())).await
+    }
+
+    /// With the given bus, image/network clients and agent services.
+    pub async fn start_custom(
+        engine: Engine,
+        cfg: ComputeConfig,
+        drivers: Option<Vec<(String, Arc<dyn VirtDriver>)>>,
+        ext: Ext,
+    ) -> Cloud {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: dir.path().to_owned(),
@@ -104,38 +158,29 @@ impl Cloud {
             pg_name = Some(name);
         }
         config.set_section("compute", &cfg).expect("section");
-        let bus = Bus::in_memory();
-        let validator = StaticValidator::new()
-            .with(
-                ADMIN,
-                ctx("u-admin", "p-admin", &["admin", "member", "reader"]),
-            )
-            .with(ALICE, ctx("u-alice", "p-alice", &["member", "reader"]))
-            .with(BOB, ctx("u-bob", "p-bob", &["member", "reader"]))
-            .with(READER, ctx("u-reader", "p-alice", &["reader"]));
-        let router = stratus_compute::api_router(&config, &bus, Arc::new(validator))
-            .await
-            .expect("api router");
+        let bus = ext.bus;
+        let router = stratus_compute::api_router_with(
+            &config,
+            &bus,
+            Arc::new(validator()),
+            ext.images,
+            ext.networks,
+        )
+        .await
+        .expect("api router");
         let conductor = stratus_compute::start_conductor(&config, &bus)
             .await
             .expect("conductor");
         let scheduler = stratus_compute::start_scheduler(&config, &bus)
             .await
             .expect("scheduler");
-        let agents = match drivers {
-            Some(d) => stratus_compute::start_agents_with(
-                &config,
-                &bus,
-                d,
-                Arc::new(stratus_compute::clients::AcceptAll),
-                Arc::new(stratus_compute::clients::AcceptAll),
-            )
+        let drivers = drivers.unwrap_or_else(|| stratus_compute::fake_drivers(&cfg));
+        let services = ext
+            .agent
+            .unwrap_or_else(|| AgentServices::accept_all(dir.path().join("instances")));
+        let agents = stratus_compute::start_agents_with(&config, &bus, drivers, services)
             .await
-            .expect("agents"),
-            None => stratus_compute::start_agents(&config, &bus)
-                .await
-                .expect("agents"),
-        };
+            .expect("agents");
         let store = stratus_compute::open_store(&config).await.expect("store");
         Cloud {
             router,

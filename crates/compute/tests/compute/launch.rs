@@ -647,8 +647,7 @@ async fn agent_restart_reconciles_with_its_driver() {
                 &c.config,
                 &c.bus,
                 vec![("compute".into(), driver.clone())],
-                Arc::new(stratus_compute::clients::AcceptAll),
-                Arc::new(stratus_compute::clients::AcceptAll),
+                stratus_compute::AgentServices::accept_all(c.config.data_dir.join("instances")),
             )
             .await
             .expect("agents again"),

@@ -122,6 +122,7 @@ pub fn instance(project: &str) -> Instance {
         updated_at: now,
         deleted: false,
         metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+        network_info: Vec::new(),
     }
 }
 

@@ -1,0 +1,175 @@
+//! The metadata API's view of compute (seed steps 52–54): an
+//! [`InstanceSource`] over the compute database, and the router the binary
+//! mounts on the metadata port, keyed with `[compute] metadata_secret`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use base64::Engine;
+use stratus_common::ids::{InstanceId, ProjectId};
+use stratus_common::Config;
+use stratus_metadata::{
+    FixedIp, HostRoute, InstanceMetadata, InstanceSource, MetadataConfig, SourceError, Vif,
+    VifSubnet,
+};
+
+use crate::clients::VifInfo;
+use crate::db::instances::Instance;
+use crate::db::Store;
+use crate::error::{ComputeError, Result};
+
+/// Reads instances from the compute database.
+#[derive(Clone)]
+pub struct DbInstanceSource {
+    pub store: Store,
+}
+
+/// One saved VIF as the metadata model wants it; parts that do not parse
+/// (which the network service never sends) are left out rather than
+/// failing the guest's whole request.
+pub fn vif(v: &VifInfo) -> Option<Vif> {
+    let subnets = v
+        .subnets
+        .iter()
+        .filter_map(|s| {
+            Some(VifSubnet {
+                cidr: s.cidr.parse().ok()?,
+                gateway: s.gateway_ip.as_deref().and_then(|g| g.parse().ok()),
+                dns_nameservers: s
+                    .dns_nameservers
+                    .iter()
+                    .filter_map(|d| d.parse().ok())
+                    .collect(),
+                host_routes: s
+                    .host_routes
+                    .iter()
+                    .filter_map(|(d, n)| {
+                        Some(HostRoute {
+                            destination: d.parse().ok()?,
+                            nexthop: n.parse().ok()?,
+                        })
+                    })
+                    .collect(),
+                enable_dhcp: s.enable_dhcp,
+                dhcp_server: None,
+                ipv6_address_mode: s.ipv6_address_mode.clone(),
+                ips: v
+                    .fixed_ips
+                    .iter()
+                    .filter(|f| f.subnet_id == s.id)
+                    .filter_map(|f| f.address.parse::<IpAddr>().ok())
+                    .map(|address| FixedIp {
+                        address,
+                        floating_ips: Vec::new(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    Some(Vif {
+        port_id: v.port_id.parse().ok()?,
+        mac: v.mac_address.clone(),
+        mtu: v.mtu,
+        network_id: v.network_id.parse().ok()?,
+        vif_type: if v.vif_type.is_empty() {
+            "bridge".to_owned()
+        } else {
+            v.vif_type.clone()
+        },
+        devname: None,
+        subnets,
+    })
+}
+
+/// The instance as the metadata API wants it.
+pub fn instance_metadata(i: &Instance, password: Option<String>) -> InstanceMetadata {
+    InstanceMetadata {
+        uuid: i.id,
+        project_id: ProjectId::from(i.project_id.as_str()),
+        name: i.name.clone(),
+        hostname: i.hostname.clone(),
+        launch_index: u32::try_from(i.launch_index).unwrap_or(0),
+        availability_zone: i.availability_zone.clone(),
+        reservation_id: i.reservation_id.clone(),
+        flavor_name: i.flavor.name.clone(),
+        image_id: i.image_ref.parse().ok(),
+        metadata: i.metadata.clone(),
+        // The API checked it is base64 when the server was created.
+        user_data: i.user_data.as_deref().and_then(|u| {
+            base64::engine::general_purpose::STANDARD
+                .decode(u.trim())
+                .ok()
+        }),
+        key: match (&i.key_name, &i.key_data) {
+            (Some(n), Some(k)) => Some((n.clone(), k.clone())),
+            _ => None,
+        },
+        security_groups: i.security_groups.clone(),
+        created_at: stratus_common::time::from_db(&i.created_at)
+            .unwrap_or_else(stratus_common::time::now),
+        vifs: i.network_info.iter().filter_map(vif).collect(),
+        password,
+        root_device_name: Some("/dev/vda".to_owned()),
+        volume_device_names: Vec::new(),
+    }
+}
+
+fn source_err(e: ComputeError) -> SourceError {
+    SourceError::new(e)
+}
+
+#[async_trait]
+impl InstanceSource for DbInstanceSource {
+    async fn instance(
+        &self,
+        id: InstanceId,
+    ) -> std::result::Result<Option<InstanceMetadata>, SourceError> {
+        let key = id.to_string();
+        let inst = match self.store.instance_get(&key).await {
+            Ok(i) => i,
+            Err(ComputeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(source_err(e)),
+        };
+        let password = match self.store.instance_password_get(&key).await {
+            Ok(p) => p,
+            Err(ComputeError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(source_err(e)),
+        };
+        Ok(Some(instance_metadata(&inst, password)))
+    }
+
+    async fn set_password(
+        &self,
+        id: InstanceId,
+        password: String,
+    ) -> std::result::Result<bool, SourceError> {
+        self.store
+            .instance_password_set(&id.to_string(), &password)
+            .await
+            .map_err(source_err)
+    }
+}
+
+/// The metadata settings: the `[metadata]` section, keyed with
+/// `[compute] metadata_secret` when that is set.
+pub fn metadata_config(config: &Config) -> Result<MetadataConfig> {
+    let mut m: MetadataConfig = config
+        .section("metadata")
+        .map_err(|e| ComputeError::Internal(e.to_string()))?;
+    let secret = crate::compute_config(config)?.metadata_secret;
+    if !secret.is_empty() {
+        m.shared_secret = secret;
+    }
+    Ok(m)
+}
+
+/// The metadata API over the compute database, for the metadata port.
+pub async fn metadata_router(config: &Config) -> Result<Router> {
+    let store = crate::open_store(config).await?;
+    Ok(stratus_metadata::router(
+        metadata_config(config)?,
+        Arc::new(DbInstanceSource { store }),
+    ))
+}
