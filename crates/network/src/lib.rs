@@ -8,13 +8,15 @@
 //! - [`agents`]: what the server casts to the DHCP and L2 agents per driver,
 //!   and the port status machine; [`rpc_server`]: the `network` topic the
 //!   agents call;
-//! - [`client`]: a small HTTP client for compute.
+//! - [`client`]: a small HTTP client for compute;
+//! - [`bench`]: the network benchmark (`stratus bench network`).
 //!
 //! The binary calls [`start`], mounts [`NetworkService::router`] on the
 //! network port, and [`NetworkService::stop`]s it at shutdown.
 
 pub mod agents;
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod db;

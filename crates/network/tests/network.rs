@@ -9,10 +9,14 @@ mod common;
 mod api_flow;
 #[path = "network/authz.rs"]
 mod authz;
+#[path = "network/bench.rs"]
+mod bench;
 #[path = "network/http.rs"]
 mod http;
 #[path = "network/ipam.rs"]
 mod ipam;
+#[path = "network/linuxbridge.rs"]
+mod linuxbridge;
 #[path = "network/lists.rs"]
 mod lists;
 #[path = "network/rpc.rs"]

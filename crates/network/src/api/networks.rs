@@ -269,7 +269,7 @@ async fn delete(
 /// Removes a network whose only ports are DHCP ports (those go with it, as
 /// in Neutron), all in one transaction. Returns the hosts that had ports.
 pub async fn delete_network(state: &State, id: &NetworkId) -> Result<Vec<String>> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     let ports = dbp::port_list(
         &mut tx,
         dbp::PortScope {

@@ -186,7 +186,7 @@ async fn update(
             })?;
         changes.push((*r, n));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     for (r, n) in changes {
         dbq::quota_set(&mut tx, &project, r, n).await?;
     }

@@ -125,7 +125,7 @@ pub async fn ensure_default(state: &State, project: &ProjectId) -> Result<Securi
         g.rules.push(new_rule(&g, "ingress", eth, Some(g.id)));
         g.rules.push(new_rule(&g, "egress", eth, None));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     dbsg::sg_insert(&mut tx, &g).await?;
     if !dbsg::default_sg_claim(&mut tx, project, &g.id).await? {
         // Another request made it first; ours is rolled back.
@@ -190,7 +190,7 @@ async fn create(
     for eth in ["IPv4", "IPv6"] {
         g.rules.push(new_rule(&g, "egress", eth, None));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     dbsg::sg_insert(&mut tx, &g).await?;
     for r in &g.rules {
         dbsg::rule_insert(&mut tx, r).await?;
@@ -281,7 +281,7 @@ async fn delete(
     require_write(&ctx, "delete_security_group")?;
     let id: SecurityGroupId = parse_path_id(&id, NetworkError::SecurityGroupNotFound)?;
     visible(&state, &ctx, &id).await?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     if dbsg::sg_is_default(&mut tx, &id).await? && !ctx.is_admin() {
         return Err(NetworkError::SecurityGroupCannotRemoveDefault);
     }

@@ -298,7 +298,7 @@ async fn create(
         created_at: t,
         updated_at: t,
     };
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     super::quotas::check(&state, &mut tx, &s.project_id, "subnet").await?;
     // Checked inside the transaction that inserts, so that two requests
     // cannot both add an overlapping CIDR on SQLite (one writer); on
@@ -404,7 +404,7 @@ async fn update(
         s.host_routes = parse_routes(r, s.ip_version)?;
     }
     s.updated_at = now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     dbs::subnet_update(&mut tx, &s).await?;
     let s = dbs::subnet_get(&mut tx, &id)
         .await?
@@ -427,7 +427,7 @@ async fn delete(
             "delete_subnet".to_owned(),
         ));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(&state.db).await?;
     let users = dbp::ports_on_subnet(&mut tx, &id).await?;
     if users
         .iter()

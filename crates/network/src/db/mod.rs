@@ -226,3 +226,17 @@ pub(crate) fn bind_all<'q>(
     }
     q
 }
+
+/// A transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and writes later cannot wait for
+/// the write lock (SQLite answers "database is locked" at once when another
+/// writer committed since the read), so every write transaction takes the
+/// lock up front, waiting up to the busy timeout. PostgreSQL: plain `BEGIN`.
+pub async fn begin_write(
+    db: &stratus_db::Db,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match db.engine() {
+        stratus_db::Engine::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await,
+        stratus_db::Engine::Postgres => db.pool().begin().await,
+    }
+}

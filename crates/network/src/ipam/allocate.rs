@@ -6,6 +6,12 @@
 //! transaction is rolled back and the whole port is tried again with a fresh
 //! view of what is taken. A requested address that is taken is a 409, not a
 //! retry.
+//!
+//! The first attempt takes the lowest free address (predictable addresses
+//! when nobody races). A retry means concurrent writers are picking from the
+//! same view, and would all pick the same lowest address again, so retries
+//! pick at random among the first [`SPREAD_WINDOW`] free addresses, as
+//! Neutron's IPAM does (its window is 1000), which makes collisions rare.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -13,7 +19,9 @@ use std::net::IpAddr;
 use stratus_common::ids::SubnetId;
 use stratus_db::{is_unique_violation, Db};
 
-use super::{check_in_subnet, next_free};
+use rand::Rng;
+
+use super::{check_in_subnet, next_free, nth_free};
 use crate::db::is_fk_violation;
 use crate::db::ports::{self, FixedIp, Port};
 use crate::db::subnets::Subnet;
@@ -31,6 +39,9 @@ pub enum IpRequest {
 /// Upper bound on retries; every retry means another request committed, so
 /// this is only reached by a pathological number of racing writers.
 const MAX_ATTEMPTS: usize = 500;
+
+/// How many of the lowest free addresses a retry picks from.
+pub const SPREAD_WINDOW: u128 = 64;
 
 /// Whether an error is a transient write conflict worth a retry.
 fn is_transient(e: &sqlx::Error) -> bool {
@@ -60,8 +71,8 @@ pub async fn create_port(
     subnets: &HashMap<SubnetId, Subnet>,
     mac_generated: bool,
 ) -> Result<Port> {
-    for _ in 0..MAX_ATTEMPTS {
-        match try_create(db, &port, requests, subnets).await? {
+    for attempt in 0..MAX_ATTEMPTS {
+        match try_create(db, &port, requests, subnets, attempt > 0).await? {
             Attempt::Done(p) => return Ok(*p),
             Attempt::Retry => tokio::task::yield_now().await,
             Attempt::NewMac if mac_generated => port.mac_address = crate::api::ports::random_mac(),
@@ -83,8 +94,9 @@ async fn try_create(
     port: &Port,
     requests: &[IpRequest],
     subnets: &HashMap<SubnetId, Subnet>,
+    spread: bool,
 ) -> Result<Attempt> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = crate::db::begin_write(db).await?;
     // The port row goes first: on SQLite this takes the write lock before
     // anything is read, so the view of taken addresses cannot go stale.
     match ports::port_insert(&mut tx, port).await {
@@ -98,7 +110,7 @@ async fn try_create(
     }
     let mut fixed = Vec::new();
     for req in requests {
-        match claim(&mut tx, port, req, subnets).await? {
+        match claim(&mut tx, port, req, subnets, spread).await? {
             Some(f) => fixed.push(f),
             None => return Ok(Attempt::Retry),
         }
@@ -115,12 +127,14 @@ async fn try_create(
     Ok(Attempt::Done(Box::new(done)))
 }
 
-/// Claims one address; `None` means "lost a race, start again".
+/// Claims one address; `None` means "lost a race, start again". `spread`:
+/// a random one of the first free addresses rather than the lowest.
 pub(crate) async fn claim(
     conn: &mut sqlx::AnyConnection,
     port: &Port,
     req: &IpRequest,
     subnets: &HashMap<SubnetId, Subnet>,
+    spread: bool,
 ) -> Result<Option<FixedIp>> {
     match req {
         IpRequest::Fixed { subnet, ip } => {
@@ -151,7 +165,13 @@ pub(crate) async fn claim(
                     .await?
                     .into_iter()
                     .collect();
-                let Some(ip) = next_free(&s.allocation_pools, &taken) else {
+                let picked = if spread {
+                    let n = rand::thread_rng().gen_range(0..SPREAD_WINDOW);
+                    nth_free(&s.allocation_pools, &taken, n)
+                } else {
+                    None
+                };
+                let Some(ip) = picked.or_else(|| next_free(&s.allocation_pools, &taken)) else {
                     continue;
                 };
                 return match ports::allocation_insert(conn, &port.network_id, sid, ip, &port.id)
@@ -182,15 +202,18 @@ pub async fn update_port(
     port: &Port,
     ips: Option<(&[IpRequest], &HashMap<SubnetId, Subnet>)>,
 ) -> Result<()> {
-    for _ in 0..MAX_ATTEMPTS {
-        let mut tx = db.pool().begin().await?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let mut tx = crate::db::begin_write(db).await?;
         ports::port_update(&mut tx, port).await?;
         ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
         if let Some((requests, subnets)) = ips {
             ports::allocations_delete_for_port(&mut tx, &port.id).await?;
             let mut lost = false;
             for req in requests {
-                if claim(&mut tx, port, req, subnets).await?.is_none() {
+                if claim(&mut tx, port, req, subnets, attempt > 0)
+                    .await?
+                    .is_none()
+                {
                     lost = true;
                     break;
                 }

@@ -160,20 +160,35 @@ pub fn validate_pools(cidr: &IpNet, pools: &[Pool], gateway: Option<IpAddr>) -> 
 
 /// The lowest address in the pools (in pool order) that is not taken.
 pub fn next_free(pools: &[Pool], taken: &BTreeSet<IpAddr>) -> Option<IpAddr> {
+    nth_free(pools, taken, 0)
+}
+
+/// The `n`-th (from 0) free address of the pools, in pool order; `None`
+/// when fewer than `n + 1` are free.
+pub fn nth_free(pools: &[Pool], taken: &BTreeSet<IpAddr>, mut n: u128) -> Option<IpAddr> {
     for p in pools {
         let (a, b) = (to_u128(p.start), to_u128(p.end));
         let mut candidate = a;
-        // Taken addresses inside this pool, ascending: skip over a run.
+        // Taken addresses inside this pool, ascending: the free runs lie
+        // between them.
         for t in taken.range(p.start..=p.end) {
             let tv = to_u128(*t);
-            if tv == candidate {
-                candidate += 1;
-            } else if tv > candidate {
-                break;
+            if tv < candidate {
+                continue;
             }
+            let run = tv - candidate;
+            if n < run {
+                return Some(from_u128(candidate + n, p.start));
+            }
+            n -= run;
+            candidate = tv + 1;
         }
         if candidate <= b {
-            return Some(from_u128(candidate, p.start));
+            let run = b - candidate + 1;
+            if n < run {
+                return Some(from_u128(candidate + n, p.start));
+            }
+            n -= run;
         }
     }
     None
@@ -261,6 +276,33 @@ mod tests {
         taken.insert(ip("10.0.0.10"));
         taken.insert(ip("10.0.0.11"));
         assert_eq!(next_free(&pools, &taken), None);
+    }
+
+    #[test]
+    fn nth_free_counts_across_gaps_and_pools() {
+        let pools = [
+            Pool {
+                start: ip("10.0.0.2"),
+                end: ip("10.0.0.6"),
+            },
+            Pool {
+                start: ip("10.0.0.10"),
+                end: ip("10.0.0.11"),
+            },
+        ];
+        let taken: BTreeSet<IpAddr> = [ip("10.0.0.3"), ip("10.0.0.5")].into();
+        let free: Vec<Option<IpAddr>> = (0..6).map(|n| nth_free(&pools, &taken, n)).collect();
+        assert_eq!(
+            free,
+            vec![
+                Some(ip("10.0.0.2")),
+                Some(ip("10.0.0.4")),
+                Some(ip("10.0.0.6")),
+                Some(ip("10.0.0.10")),
+                Some(ip("10.0.0.11")),
+                None
+            ]
+        );
     }
 
     #[test]
