@@ -43,6 +43,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # --- The real OpenStack clients for the end-to-end tests.
 scripts/setup-venv.sh
 
+# --- A single-node Ceph with radosgw on 127.0.0.1 for the S3 image store
+# tests (root only: it installs Debian's Ceph packages when missing). Stopped
+# again when the tests end.
+if [[ $(id -u) -eq 0 ]]; then
+    ceph_dir="${TMPDIR:-/tmp}/stratus-ceph"
+    scripts/ceph/start.sh "$ceph_dir" >/dev/null
+    export STRATUS_TEST_S3="$ceph_dir/s3.env"
+    trap 'scripts/ceph/stop.sh "$ceph_dir" >/dev/null 2>&1 || true' EXIT
+else
+    echo "test.sh: not root: the S3 store tests against Ceph will be skipped"
+fi
+
 # --- Every test.
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

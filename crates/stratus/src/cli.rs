@@ -38,10 +38,15 @@ pub struct Place {
 pub enum Command {
     /// Run every service in this process with embedded defaults
     Up,
-    /// Run one service in this process
+    /// Run one service in this process (a cloud of many processes: set
+    /// `[database] url` to PostgreSQL and `[bus] transport = "amqp"`)
     Serve {
         #[arg(value_enum)]
         service: Service,
+        /// This host's name, for agents (compute-agent, dhcp-agent,
+        /// l2-agent): sets `[compute] host` and `[network_agent] host`
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Identity administration (as keystone-manage)
     #[command(subcommand)]
@@ -66,6 +71,84 @@ pub enum BenchCommand {
     Identity(BenchIdentityArgs),
     /// Time from start to ready, and idle memory, of `stratus up`
     Up(BenchUpArgs),
+    /// Server launches through the Nova API (fake hosts) and scheduler
+    /// decisions; on throwaway databases and bus
+    Compute(BenchComputeArgs),
+    /// Image upload and download throughput against `cp`, and peak memory
+    Image(BenchImageArgs),
+    /// Port creation rate with IP allocation, and port create to ACTIVE
+    /// (Linux bridge, root only)
+    Network(BenchNetworkArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchComputeArgs {
+    /// Servers launched per setup
+    #[arg(long, default_value_t = 1000)]
+    pub servers: usize,
+    /// Fake compute hosts
+    #[arg(long, default_value_t = 100)]
+    pub hosts: u32,
+    /// Clients launching at once (each waits for ACTIVE before its next)
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// A server not ACTIVE after this many seconds counts as an error
+    #[arg(long, default_value_t = 300)]
+    pub server_timeout_secs: u64,
+    /// Skip the SQLite + in-process bus setup
+    #[arg(long)]
+    pub no_sqlite: bool,
+    /// Skip the PostgreSQL + RabbitMQ setup (it is skipped with a note when
+    /// they do not answer at 127.0.0.1)
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Hosts in the scheduler bench's snapshot
+    #[arg(long, default_value_t = 10_000)]
+    pub scheduler_hosts: usize,
+    /// Only the scheduler bench
+    #[arg(long)]
+    pub no_launch: bool,
+    /// Only the launch bench
+    #[arg(long)]
+    pub no_scheduler: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchImageArgs {
+    /// Size of the test image, MiB
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Folder for the test file, the store and the copies (all figures on
+    /// the same disk) [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Also measure an S3 store described by this env file (as
+    /// scripts/ceph/start.sh writes: S3_ENDPOINT, S3_ACCESS_KEY, ...)
+    #[arg(long, value_name = "FILE")]
+    pub s3_env: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchNetworkArgs {
+    /// Ports per creation run
+    #[arg(long, default_value_t = 2000)]
+    pub ports: usize,
+    /// Subnet of each creation run (big enough for --ports)
+    #[arg(long, default_value = "10.80.0.0/20")]
+    pub cidr: String,
+    /// Concurrency levels of the creation runs
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub concurrency: Vec<usize>,
+    /// SQLite only (PostgreSQL is skipped with a note when it does not
+    /// answer)
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Ports in the create-to-ACTIVE run (0 skips it; needs root)
+    #[arg(long, default_value_t = 50)]
+    pub active_ports: usize,
+    /// How long one port may take to become ACTIVE, seconds
+    #[arg(long, default_value_t = 60)]
+    pub active_timeout_secs: u64,
 }
 
 #[derive(Args, Debug)]
@@ -127,9 +210,19 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Serve {
-                service: Service::Identity
+                service: Service::Identity,
+                host: None
             }
         ));
+        let cli = Cli::try_parse_from(["stratus", "serve", "compute-agent", "--host", "node-b"])
+            .expect("parse");
+        match cli.command {
+            Command::Serve { service, host } => {
+                assert_eq!(service, Service::ComputeAgent);
+                assert_eq!(host.as_deref(), Some("node-b"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
         let cli = Cli::try_parse_from(["stratus", "bench", "identity", "--concurrency", "1,8,32"])
             .expect("parse");
         match cli.command {
@@ -137,5 +230,19 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["stratus", "serve", "nonsense"]).is_err());
+        let cli =
+            Cli::try_parse_from(["stratus", "bench", "compute", "--servers", "10"]).expect("parse");
+        match cli.command {
+            Command::Bench(BenchCommand::Compute(a)) => {
+                assert_eq!((a.servers, a.hosts, a.concurrency), (10, 100, 50))
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["stratus", "bench", "network", "--concurrency", "4"])
+            .expect("parse");
+        match cli.command {
+            Command::Bench(BenchCommand::Network(a)) => assert_eq!(a.concurrency, [4]),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 }

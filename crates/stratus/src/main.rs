@@ -7,7 +7,8 @@
 //!   over many hosts (PostgreSQL and RabbitMQ named in the config);
 //! - `stratus identity bootstrap | fernet-rotate`: identity administration,
 //!   as `keystone-manage` does it;
-//! - `stratus bench identity | up`: throughput, latency, start time and memory.
+//! - `stratus bench identity | up | compute | image | network`: throughput,
+//!   latency, start time and memory.
 //!
 //! This file only parses the command line and dispatches; what runs where is
 //! in [`cloud`] and [`services`].
@@ -58,9 +59,9 @@ async fn run(cli: Cli, t0: Instant) -> anyhow::Result<()> {
             let config = settings::load(&cli.place)?;
             cloud::up(config, t0).await
         }
-        Command::Serve { service } => {
+        Command::Serve { service, host } => {
             let config = settings::load(&cli.place)?;
-            cloud::serve(config, service, t0).await
+            cloud::serve(config, service, host, t0).await
         }
         Command::Identity(IdentityCommand::Bootstrap) => {
             let config = settings::load(&cli.place)?;
@@ -72,5 +73,8 @@ async fn run(cli: Cli, t0: Instant) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Identity(args)) => bench::identity::run(args).await,
         Command::Bench(BenchCommand::Up(args)) => bench::up::run(args).await,
+        Command::Bench(BenchCommand::Compute(args)) => bench::compute::run(args).await,
+        Command::Bench(BenchCommand::Image(args)) => bench::image::run(args).await,
+        Command::Bench(BenchCommand::Network(args)) => bench::network::run(args).await,
     }
 }

@@ -33,6 +33,38 @@ pub fn load(place: &Place) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The string at `[section] key`, empty when the key or section is missing
+/// or not a string.
+pub fn section_str(config: &Config, section: &str, key: &str) -> String {
+    config
+        .sections
+        .get(section)
+        .and_then(|s| s.get(key))
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Sets `[section] key = value`, creating the section; the section's other
+/// keys stay as they are (it is read by the service that owns it, whose
+/// type the binary need not know).
+pub fn set_key(
+    config: &mut Config,
+    section: &str,
+    key: &str,
+    value: impl Into<toml::Value>,
+) -> anyhow::Result<()> {
+    let entry = config
+        .sections
+        .entry(section.to_owned())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let table = entry
+        .as_table_mut()
+        .with_context(|| format!("[{section}] in the configuration is not a section"))?;
+    table.insert(key.to_owned(), value.into());
+    Ok(())
+}
+
 /// The data dir is printed and written into files; make it absolute so
 /// that those stay right whatever directory they are used from.
 fn absolute(dir: PathBuf) -> PathBuf {
@@ -89,6 +121,22 @@ mod tests {
             Some(&dir.path().join("nope.toml"))
         ))
         .is_err());
+    }
+
+    #[test]
+    fn keys_are_set_beside_the_others() {
+        let mut c =
+            Config::from_toml_and_env("[compute]\nfake_hosts = 3\n", Vec::new()).expect("config");
+        assert_eq!(section_str(&c, "compute", "host"), "");
+        set_key(&mut c, "compute", "host", "node-a").expect("set");
+        set_key(&mut c, "network", "metadata_secret", "s").expect("set");
+        assert_eq!(section_str(&c, "compute", "host"), "node-a");
+        assert_eq!(section_str(&c, "network", "metadata_secret"), "s");
+        let cc: stratus_compute::ComputeConfig = c.section("compute").expect("compute");
+        assert_eq!((cc.host.as_str(), cc.fake_hosts), ("node-a", 3));
+        let mut bad = Config::from_toml_and_env("", Vec::new()).expect("config");
+        bad.sections.insert("x".into(), toml::Value::Integer(1));
+        assert!(set_key(&mut bad, "x", "k", "v").is_err());
     }
 
     #[test]

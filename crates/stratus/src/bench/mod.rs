@@ -1,13 +1,19 @@
 //! `stratus bench`: measurements against a real cloud over loopback.
 //!
 //! - [`identity`]: token issue and validation throughput and latency;
-//! - [`up`]: time from start to ready, and idle memory, of `stratus up`.
+//! - [`up`]: time from start to ready, and idle memory, of `stratus up`;
+//! - [`compute`], [`image`], [`network`]: the services' own benchmarks
+//!   (`stratus_compute::bench`, ...), which build what they measure on
+//!   throwaway state in this process.
 //!
 //! A cloud the bench starts itself is a child `stratus up` on free loopback
 //! ports in a temporary data dir ([`ChildCloud`]); it is stopped by its PID
 //! when the bench ends.
 
+pub mod compute;
 pub mod identity;
+pub mod image;
+pub mod network;
 pub mod up;
 
 use std::path::{Path, PathBuf};
