@@ -46,13 +46,17 @@ impl Scheduler {
     /// The current host snapshot.
     pub async fn host_states(&self) -> Result<Vec<HostState>> {
         let services = self.store.service_list().await?;
+        // Indexed by host: a linear search per node was quadratic at 10,000 hosts.
+        let by_host: std::collections::HashMap<&str, _> = services
+            .iter()
+            .filter(|s| s.binary == "nova-compute")
+            .map(|s| (s.host.as_str(), s))
+            .collect();
         let nodes = self.store.node_list().await?;
         Ok(nodes
             .into_iter()
             .map(|node| {
-                let svc = services
-                    .iter()
-                    .find(|s| s.binary == "nova-compute" && s.host == node.host);
+                let svc = by_host.get(node.host.as_str()).copied();
                 HostState {
                     up: svc.is_some_and(|s| service_is_up(s, self.cfg.service_down_time_secs)),
                     enabled: svc.is_some_and(|s| !s.disabled),
