@@ -6,11 +6,13 @@
 //! - [`db`]: the service's schema and SQL (SQLite or PostgreSQL);
 //! - [`store`]: where image bits live (files, or S3 such as Ceph RGW);
 //! - [`data`]: streaming uploads with hashing and undo;
-//! - [`client`]: what other services (the compute agent) use to fetch images.
+//! - [`client`]: what other services (the compute agent) use to fetch images;
+//! - [`bench`]: upload/download throughput and memory (`stratus bench image`).
 //!
 //! The binary calls [`start`] and mounts [`ImageService::router`].
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod data;

@@ -7,6 +7,8 @@ mod harness;
 
 #[path = "image/api.rs"]
 mod api;
+#[path = "image/bench.rs"]
+mod bench;
 #[path = "image/client.rs"]
 mod client;
 #[path = "image/data.rs"]
