@@ -104,6 +104,10 @@ memstore device bytes = 4294967296
 
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+# Deleted objects are freed after a minute, not RGW's default two hours:
+# the in-memory OSD would otherwise fill up during a test run.
+rgw gc obj min wait = 60
+rgw gc processor period = 60
 CONF
 
 # --- monitor --------------------------------------------------------------------

@@ -8,5 +8,9 @@
 mod e2e {
     pub mod harness;
 
+    mod compute;
+    mod distributed;
     mod identity;
+    mod image;
+    mod network;
 }

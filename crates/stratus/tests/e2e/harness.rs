@@ -345,3 +345,263 @@ fn spawn(
     });
     (child, rx)
 }
+
+// ---- Helpers for the image, network and compute modules (added by the
+// ---- e2e helper; the ones above are identity's and unchanged).
+
+/// How long a polled state change (BUILD -> ACTIVE, stop, start) may take.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The values of column `col` in a `-f json` listing.
+pub fn column(list: &Value, col: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a JSON list: {list}"))
+        .iter()
+        .filter_map(|r| r[col].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The string field `field` of a `-f json` object, which must be there.
+pub fn field(obj: &Value, name: &str) -> String {
+    obj[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{name}` in {obj}"))
+        .to_owned()
+}
+
+impl Cloud {
+    /// `openstack ... -f json` as another user, which must succeed.
+    pub fn openstack_json_as(
+        &self,
+        user: &str,
+        password: &str,
+        project: &str,
+        args: &[&str],
+    ) -> Value {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", "json"]);
+        json_of(&self.openstack_as(user, password, project, &all), args)
+    }
+
+    /// `openstack ...` (as admin) that must fail; what it printed (stderr
+    /// then stdout), for checking the error message.
+    pub fn openstack_fails(&self, args: &[&str]) -> String {
+        fails(&self.openstack(args), args)
+    }
+
+    /// A new project in the default domain with a user holding `member`
+    /// on it; the project's id.
+    pub fn project_with_member(&self, project: &str, user: &str, password: &str) -> String {
+        let p = self.openstack_json(&["project", "create", "--domain", "default", project]);
+        self.openstack_json(&[
+            "user",
+            "create",
+            "--domain",
+            "default",
+            "--password",
+            password,
+            "--project",
+            project,
+            user,
+        ]);
+        self.openstack_ok(&[
+            "role",
+            "add",
+            "--project",
+            project,
+            "--user",
+            user,
+            "member",
+        ]);
+        field(&p, "id")
+    }
+
+    /// A token of `user` on `project` straight from identity (for raw HTTP).
+    pub fn token_of(&self, user: &str, password: &str, project: &str) -> String {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}}
+        }});
+        let url = format!("{}/auth/tokens", self.identity_url());
+        let (status, headers, _) = self.http(reqwest::Method::POST, &url, &[], Some(&body));
+        assert_eq!(status, 201, "token of {user}");
+        headers
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .expect("X-Subject-Token")
+            .to_owned()
+    }
+
+    /// Polls `openstack <show> -f json` until its `key` is `want`
+    /// (case-insensitive); fails at once when it becomes `ERROR`, or after
+    /// [`STATE_TIMEOUT`]. The last object shown.
+    pub fn wait_for(&self, show: &[&str], key: &str, want: &str) -> Value {
+        let deadline = std::time::Instant::now() + STATE_TIMEOUT;
+        loop {
+            let obj = self.openstack_json(show);
+            let now = obj[key].as_str().unwrap_or_default().to_owned();
+            if now.eq_ignore_ascii_case(want) {
+                return obj;
+            }
+            assert!(
+                !now.eq_ignore_ascii_case("error") || want.eq_ignore_ascii_case("error"),
+                "`{}` went to ERROR while waiting for {key}={want}: {obj}",
+                show.join(" ")
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{}`: {key} is still {now}, not {want}: {obj}",
+                show.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// A client run that must fail; what it printed (stderr then stdout).
+pub fn fails(out: &Output, args: &[&str]) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !out.status.success(),
+        "`{}` should have failed but printed: {text}",
+        args.join(" ")
+    );
+    text
+}
+
+/// A cloud of separate `stratus serve` processes (one service each, each
+/// with its own data dir under the cluster's dir) sharing a database and a
+/// bus given by `env`, bootstrapped with `stratus identity bootstrap`.
+/// [`Cluster::cloud`] drives it with the clients as a [`Cloud`] does. Every
+/// process is killed by its PID when the cluster is dropped.
+pub struct Cluster {
+    /// The clients' side: `clouds.yaml` and `admin-password` in its dir;
+    /// it owns no process itself.
+    pub cloud: Cloud,
+    procs: Vec<(String, Child)>,
+}
+
+/// The admin password a [`Cluster`] is bootstrapped with.
+const CLUSTER_ADMIN_PASSWORD: &str = "e2e-admin-pw";
+
+impl Cluster {
+    /// Bootstraps identity, then starts each `(name, serve args)` of
+    /// `services` in order (e.g. `("agent-a", &["compute-agent", "--host",
+    /// "node-a"])`), each ready before the next starts.
+    pub fn start(env: &[(&str, &str)], services: &[(&str, &[&str])]) -> Cluster {
+        venv_tool("openstack");
+        let dir = tempfile::tempdir().expect("temporary dir");
+        let ports = free_ports();
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.push((
+            "STRATUS_IDENTITY__ADMIN_PASSWORD".into(),
+            CLUSTER_ADMIN_PASSWORD.into(),
+        ));
+        let root = dir.path().to_path_buf();
+        let mut cluster = Cluster {
+            cloud: Cloud {
+                child: None,
+                dir,
+                ports,
+                env,
+                stdout: mpsc::channel().1,
+            },
+            procs: Vec::new(),
+        };
+        let c = &cluster.cloud;
+        std::fs::write(root.join("admin-password"), CLUSTER_ADMIN_PASSWORD).expect("write");
+        let auth_url = c.identity_url();
+        std::fs::write(
+            root.join("clouds.yaml"),
+            format!(
+                "clouds:\n  stratus:\n    auth:\n      auth_url: \"{auth_url}\"\n      \
+                 username: \"admin\"\n      password: \"{CLUSTER_ADMIN_PASSWORD}\"\n      \
+                 project_name: \"admin\"\n      user_domain_name: \"Default\"\n      \
+                 project_domain_name: \"Default\"\n    region_name: \"RegionOne\"\n    \
+                 interface: \"public\"\n    identity_api_version: 3\n"
+            ),
+        )
+        .expect("clouds.yaml");
+
+        let mut boot = stratus_command(&root.join("identity"), &c.ports, &c.env);
+        boot.args(["identity", "bootstrap"]);
+        let out = boot.output().expect("stratus identity bootstrap");
+        assert_success(&out, &["stratus", "identity", "bootstrap"]);
+
+        for (name, args) in services {
+            let data = root.join(name);
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(root.join(format!("{name}.log")))
+                .expect("log file");
+            let mut cmd = stratus_command(&data, &cluster.cloud.ports, &cluster.cloud.env);
+            cmd.arg("serve")
+                .args(*args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log));
+            let mut child = cmd.spawn().expect("starting stratus serve");
+            let stdout = child.stdout.take().expect("stdout");
+            cluster.procs.push((name.to_string(), child));
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let deadline = std::time::Instant::now() + READY_TIMEOUT;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(line) if line.starts_with("stratus ready in ") => break,
+                    Ok(_) => {}
+                    Err(_) => {
+                        let log = std::fs::read_to_string(root.join(format!("{name}.log")))
+                            .unwrap_or_default();
+                        panic!("stratus serve {name} did not become ready; its log:\n{log}");
+                    }
+                }
+            }
+            // Keep draining its stdout so that it never blocks on a pipe.
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+        }
+        cluster
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, child) in self.procs.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `stratus --data-dir DIR` with the cluster's ports and environment.
+fn stratus_command(data: &Path, ports: &[(String, u16)], env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
+    cmd.arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .env_remove("STRATUS_DATA_DIR")
+        .stdin(Stdio::null());
+    for (key, port) in ports {
+        cmd.env(format!("STRATUS_ENDPOINTS__{key}_PORT"), port.to_string());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}

@@ -1,0 +1,260 @@
+//! Network (Neutron v2.0) through the real `openstack` CLI: networks,
+//! subnets, ports with their fixed IPs, security groups and rules, and the
+//! error of an exhausted allocation pool.
+
+use serde_json::Value;
+
+use super::harness::{column, field, Cloud};
+
+/// `network create NAME` then `subnet create --network NAME
+/// --subnet-range CIDR NAME-subnet` (extra subnet flags in `extra`); the
+/// network and the subnet as the CLI shows them.
+pub fn network_with_subnet(
+    cloud: &Cloud,
+    name: &str,
+    cidr: &str,
+    extra: &[&str],
+) -> (Value, Value) {
+    let net = cloud.openstack_json(&["network", "create", name]);
+    let subnet_name = format!("{name}-subnet");
+    let mut args = vec![
+        "subnet",
+        "create",
+        "--network",
+        name,
+        "--subnet-range",
+        cidr,
+    ];
+    args.extend(extra);
+    args.push(&subnet_name);
+    let subnet = cloud.openstack_json(&args);
+    (net, subnet)
+}
+
+/// The IP addresses in a port's `fixed_ips` as the CLI prints them (a
+/// list of `{subnet_id, ip_address}`).
+fn fixed_ips(port: &Value) -> Vec<(String, String)> {
+    port["fixed_ips"]
+        .as_array()
+        .unwrap_or_else(|| panic!("fixed_ips list: {port}"))
+        .iter()
+        .map(|f| {
+            (
+                f["subnet_id"].as_str().unwrap_or_default().to_owned(),
+                f["ip_address"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn networks_subnets_and_ports() {
+    let cloud = Cloud::start();
+    let (net, subnet) = network_with_subnet(&cloud, "e2e-net", "10.20.0.0/24", &[]);
+    let net_id = field(&net, "id");
+    let subnet_id = field(&subnet, "id");
+    assert_eq!(net["name"], "e2e-net");
+    assert_eq!(net["admin_state_up"], true, "{net}");
+    assert_eq!(subnet["cidr"], "10.20.0.0/24", "{subnet}");
+    assert_eq!(subnet["network_id"], net_id.as_str(), "{subnet}");
+    assert_eq!(subnet["ip_version"], 4, "{subnet}");
+    assert_eq!(subnet["gateway_ip"], "10.20.0.1", "{subnet}");
+    assert_eq!(subnet["enable_dhcp"], true, "{subnet}");
+    let pools = subnet["allocation_pools"].to_string();
+    assert!(
+        pools.contains("10.20.0.2") && pools.contains("10.20.0.254"),
+        "{pools}"
+    );
+
+    let nets = cloud.openstack_json(&["network", "list"]);
+    assert!(column(&nets, "ID").contains(&net_id), "{nets}");
+    let shown = cloud.openstack_json(&["network", "show", "e2e-net"]);
+    assert_eq!(shown["id"], net_id.as_str());
+    assert!(shown["subnets"].to_string().contains(&subnet_id), "{shown}");
+    let subnets = cloud.openstack_json(&["subnet", "list", "--network", &net_id]);
+    assert_eq!(column(&subnets, "ID"), [subnet_id.as_str()], "{subnets}");
+
+    // A port gets an address of the subnet, outside the gateway.
+    let port = cloud.openstack_json(&["port", "create", "--network", "e2e-net", "p1"]);
+    let port_id = field(&port, "id");
+    let ips = fixed_ips(&port);
+    assert_eq!(ips.len(), 1, "{port}");
+    assert_eq!(ips[0].0, subnet_id);
+    assert!(
+        ips[0].1.starts_with("10.20.0.") && ips[0].1 != "10.20.0.1",
+        "{port}"
+    );
+    assert!(
+        field(&port, "mac_address").starts_with("fa:16:3e:"),
+        "{port}"
+    );
+    assert_eq!(port["network_id"], net_id.as_str());
+
+    // A fixed address on request; the same address twice is a conflict.
+    let fixed = cloud.openstack_json(&[
+        "port",
+        "create",
+        "--network",
+        "e2e-net",
+        "--fixed-ip",
+        "subnet=e2e-net-subnet,ip-address=10.20.0.50",
+        "p2",
+    ]);
+    assert_eq!(fixed_ips(&fixed)[0].1, "10.20.0.50", "{fixed}");
+    let err = cloud.openstack_fails(&[
+        "port",
+        "create",
+        "--network",
+        "e2e-net",
+        "--fixed-ip",
+        "subnet=e2e-net-subnet,ip-address=10.20.0.50",
+        "p3",
+    ]);
+    assert!(err.contains("10.20.0.50"), "{err}");
+
+    let ports = cloud.openstack_json(&["port", "list", "--network", &net_id]);
+    let names = column(&ports, "Name");
+    assert!(
+        names.contains(&"p1".to_owned()) && names.contains(&"p2".to_owned()),
+        "{ports}"
+    );
+    assert!(
+        !names.contains(&"p3".to_owned()),
+        "nothing half-made: {ports}"
+    );
+
+    cloud.openstack_ok(&[
+        "port",
+        "set",
+        "--name",
+        "p1-renamed",
+        "--description",
+        "e2e",
+        &port_id,
+    ]);
+    let shown = cloud.openstack_json(&["port", "show", &port_id]);
+    assert_eq!(shown["name"], "p1-renamed", "{shown}");
+    assert_eq!(shown["description"], "e2e", "{shown}");
+    assert_eq!(fixed_ips(&shown), ips, "the address stays");
+
+    cloud.openstack_ok(&["port", "delete", &port_id, "p2"]);
+    let ports = cloud.openstack_json(&["port", "list", "--network", &net_id]);
+    let names = column(&ports, "Name");
+    assert!(!names.contains(&"p1-renamed".to_owned()) && !names.contains(&"p2".to_owned()));
+    assert!(!cloud
+        .openstack(&["port", "show", &port_id])
+        .status
+        .success());
+
+    // Deleting the network takes its subnet with it.
+    cloud.openstack_ok(&["network", "delete", "e2e-net"]);
+    let nets = cloud.openstack_json(&["network", "list"]);
+    assert!(!column(&nets, "ID").contains(&net_id), "{nets}");
+    let err = cloud.openstack_fails(&["subnet", "show", &subnet_id]);
+    assert!(
+        err.contains("No Subnet found") || err.contains("404"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_exhausted_pool_gives_neutrons_error() {
+    let cloud = Cloud::start();
+    let (net, _) = network_with_subnet(
+        &cloud,
+        "tiny",
+        "10.30.0.0/29",
+        &[
+            "--no-dhcp",
+            "--allocation-pool",
+            "start=10.30.0.2,end=10.30.0.3",
+        ],
+    );
+    let net_id = field(&net, "id");
+    let a = cloud.openstack_json(&["port", "create", "--network", "tiny", "a"]);
+    let b = cloud.openstack_json(&["port", "create", "--network", "tiny", "b"]);
+    let mut got = vec![fixed_ips(&a)[0].1.clone(), fixed_ips(&b)[0].1.clone()];
+    got.sort();
+    assert_eq!(got, ["10.30.0.2", "10.30.0.3"]);
+
+    let err = cloud.openstack_fails(&["port", "create", "--network", "tiny", "c"]);
+    assert!(
+        err.contains(&format!(
+            "No more IP addresses available on network {net_id}."
+        )),
+        "{err}"
+    );
+    // The failed port was not left behind.
+    let ports = cloud.openstack_json(&["port", "list", "--network", &net_id]);
+    assert_eq!(ports.as_array().map(Vec::len), Some(2), "{ports}");
+
+    // Freeing an address makes it available again.
+    cloud.openstack_ok(&["port", "delete", "a"]);
+    let c = cloud.openstack_json(&["port", "create", "--network", "tiny", "c"]);
+    assert_eq!(fixed_ips(&c)[0].1, fixed_ips(&a)[0].1);
+}
+
+#[test]
+fn security_groups_and_rules() {
+    let cloud = Cloud::start();
+    let sg = cloud.openstack_json(&["security", "group", "create", "--description", "web", "web"]);
+    let sg_id = field(&sg, "id");
+    assert_eq!(sg["name"], "web");
+    // A new group allows all egress (one rule per ethertype), as Neutron's.
+    let rules = sg["rules"].to_string();
+    assert!(rules.contains("egress"), "{sg}");
+
+    let listed = cloud.openstack_json(&["security", "group", "list"]);
+    let names = column(&listed, "Name");
+    assert!(names.contains(&"web".to_owned()), "{listed}");
+    // Every project has its `default` group.
+    assert!(names.contains(&"default".to_owned()), "{listed}");
+
+    let rule = cloud.openstack_json(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-ip",
+        "0.0.0.0/0",
+        "--ingress",
+        "web",
+    ]);
+    assert_eq!(rule["security_group_id"], sg_id.as_str(), "{rule}");
+    assert_eq!(rule["protocol"], "tcp", "{rule}");
+    assert_eq!(rule["port_range_min"], 22, "{rule}");
+    assert_eq!(rule["port_range_max"], 22, "{rule}");
+    assert_eq!(rule["direction"], "ingress", "{rule}");
+    assert_eq!(rule["remote_ip_prefix"], "0.0.0.0/0", "{rule}");
+
+    let rules = cloud.openstack_json(&["security", "group", "rule", "list", "web"]);
+    assert!(
+        column(&rules, "ID").contains(&field(&rule, "id")),
+        "{rules}"
+    );
+
+    // The same rule twice is Neutron's conflict.
+    let err = cloud.openstack_fails(&[
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-ip",
+        "0.0.0.0/0",
+        "--ingress",
+        "web",
+    ]);
+    assert!(err.contains("already exists"), "{err}");
+
+    cloud.openstack_ok(&["security", "group", "delete", "web"]);
+    let listed = cloud.openstack_json(&["security", "group", "list"]);
+    assert!(!column(&listed, "ID").contains(&sg_id), "{listed}");
+}
