@@ -30,7 +30,42 @@ pub fn load(place: &Place) -> anyhow::Result<Config> {
         config.data_dir = dir.clone();
     }
     config.data_dir = absolute(config.data_dir);
+    share_image_store_access(&mut config)?;
     Ok(config)
+}
+
+/// With `[image] store = "s3"` and no `[imagecache.s3]` of its own, compute
+/// hosts read image objects straight from the image store with its
+/// credentials (seed step 21: the agent fetches from the storage cluster,
+/// not through the image API), as Nova shares Glance's Ceph keyring.
+fn share_image_store_access(config: &mut Config) -> anyhow::Result<()> {
+    let image = config.sections.get("image").and_then(toml::Value::as_table);
+    let is_s3 = image
+        .and_then(|t| t.get("store"))
+        .and_then(toml::Value::as_str)
+        == Some("s3");
+    let Some(store_s3) = image
+        .and_then(|t| t.get("s3"))
+        .and_then(toml::Value::as_table)
+        .filter(|_| is_s3)
+    else {
+        return Ok(());
+    };
+    let cache_has_own = config
+        .sections
+        .get("imagecache")
+        .and_then(|c| c.get("s3"))
+        .and_then(|s| s.get("endpoint"))
+        .and_then(toml::Value::as_str)
+        .is_some_and(|e| !e.is_empty());
+    if cache_has_own {
+        return Ok(());
+    }
+    let shared: toml::Table = ["endpoint", "access_key", "secret_key", "region"]
+        .into_iter()
+        .filter_map(|k| store_s3.get(k).map(|v| (k.to_owned(), v.clone())))
+        .collect();
+    set_key(config, "imagecache", "s3", toml::Value::Table(shared))
 }
 
 /// The string at `[section] key`, empty when the key or section is missing
@@ -137,6 +172,48 @@ mod tests {
         let mut bad = Config::from_toml_and_env("", Vec::new()).expect("config");
         bad.sections.insert("x".into(), toml::Value::Integer(1));
         assert!(set_key(&mut bad, "x", "k", "v").is_err());
+    }
+
+    /// `[imagecache.s3] key`, empty when missing.
+    fn cache_s3(c: &Config, key: &str) -> String {
+        c.sections
+            .get("imagecache")
+            .and_then(|t| t.get("s3"))
+            .and_then(|t| t.get(key))
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_image_cache_reads_the_s3_store_with_its_credentials() {
+        let store = "[image]\nstore = \"s3\"\n[image.s3]\nendpoint = \"http://127.0.0.1:7480\"\n\
+                     bucket = \"b\"\naccess_key = \"A\"\nsecret_key = \"S\"\n";
+        let mut c = Config::from_toml_and_env(store, Vec::new()).expect("config");
+        share_image_store_access(&mut c).expect("share");
+        assert_eq!(cache_s3(&c, "endpoint"), "http://127.0.0.1:7480");
+        assert_eq!(
+            (cache_s3(&c, "access_key"), cache_s3(&c, "secret_key")),
+            ("A".into(), "S".into())
+        );
+        assert_eq!(
+            cache_s3(&c, "bucket"),
+            "",
+            "the bucket comes with each location"
+        );
+
+        // The host's own credentials win; a file store shares nothing.
+        let own = format!("{store}[imagecache.s3]\nendpoint = \"http://rgw2\"\n");
+        let mut c = Config::from_toml_and_env(&own, Vec::new()).expect("config");
+        share_image_store_access(&mut c).expect("share");
+        assert_eq!(
+            (cache_s3(&c, "endpoint"), cache_s3(&c, "access_key")),
+            ("http://rgw2".into(), String::new())
+        );
+        let file = store.replace("\"s3\"\n[image.s3]", "\"file\"\n[image.s3]");
+        let mut c = Config::from_toml_and_env(&file, Vec::new()).expect("config");
+        share_image_store_access(&mut c).expect("share");
+        assert!(c.sections.get("imagecache").is_none());
     }
 
     #[test]

@@ -234,3 +234,170 @@ fn private_images_are_hidden_and_shared_ones_need_membership() {
     cloud.openstack_ok(&["image", "remove", "project", &shared, &other]);
     assert!(!as_olga(&["image", "show", &shared]).status.success());
 }
+
+/// The host cache's record of `image` (`<data dir>/imagecache/<id>.json`,
+/// written by the compute agent of `stratus up`).
+fn cache_record(cloud: &Cloud, image: &str) -> Value {
+    let path = cloud
+        .data_dir()
+        .join("imagecache")
+        .join(format!("{image}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no cache record {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("a JSON cache record")
+}
+
+/// A small flavor and two servers booted from `image` with `--wait`: both
+/// must go ACTIVE. The cache record after each boot.
+fn boot_two(cloud: &Cloud, image: &str) -> (Value, Value) {
+    let flavor = cloud.openstack_json(&[
+        "flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "cache-e2e",
+    ]);
+    let flavor = field(&flavor, "id");
+    let mut records = Vec::new();
+    for name in ["from-cache-1", "from-cache-2"] {
+        let server = cloud.openstack_json(&[
+            "server", "create", "--flavor", &flavor, "--image", image, "--nic", "none", "--wait",
+            name,
+        ]);
+        assert_eq!(server["status"], "ACTIVE", "{server}");
+        records.push(cache_record(cloud, image));
+    }
+    let second = records.pop().expect("two records");
+    let first = records.pop().expect("two records");
+    (first, second)
+}
+
+/// What both stores must show: the cached base holds exactly the uploaded
+/// bits with the image's hashes, and the second boot found it cached (it
+/// was fetched once).
+fn assert_cached_once(cloud: &Cloud, image: &Value, src: &Path, first: &Value, second: &Value) {
+    let id = field(image, "id");
+    let bytes = std::fs::read(src).expect("source file");
+    let base = cloud.data_dir().join("imagecache").join(&id);
+    assert_eq!(std::fs::read(&base).expect("cached base"), bytes);
+    assert_eq!(first["size"].as_u64(), Some(bytes.len() as u64), "{first}");
+    assert_eq!(first["md5"], image["checksum"], "{first}");
+    assert_eq!(
+        first["sha512"],
+        properties(image)["os_hash_value"],
+        "{first}"
+    );
+    assert_eq!(first["disk_format"], "qcow2", "{first}");
+    assert_eq!(first["virtual_size"].as_u64(), Some(16 << 20), "{first}");
+    assert_eq!(
+        first["fetched_at"], second["fetched_at"],
+        "the second boot fetched again: {first} / {second}"
+    );
+}
+
+#[test]
+fn servers_boot_from_the_host_cache_filled_from_the_file_store() {
+    let cloud = Cloud::start();
+    let src = cloud.data_dir().join("cached.qcow2");
+    make_qcow2(&src);
+    let image = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--file",
+        src.to_str().expect("utf-8 path"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--public",
+        "cached",
+    ]);
+    let id = field(&image, "id");
+    let (first, second) = boot_two(&cloud, &id);
+    // `up` runs the agent beside the image service: it reads the file the
+    // store wrote, not the API's download (seed step 21).
+    assert_eq!(first["source"], "file", "{first}");
+    assert_cached_once(&cloud, &image, &src, &first, &second);
+}
+
+/// `STRATUS_TEST_S3`'s s3.env (scripts/ceph/start.sh), or `None` (the test
+/// is skipped) unless `STRATUS_TEST_REQUIRE_CEPH=1`.
+fn s3_env() -> Option<Vec<(String, String)>> {
+    let required = std::env::var("STRATUS_TEST_REQUIRE_CEPH").is_ok_and(|v| v == "1");
+    let path = std::env::var("STRATUS_TEST_S3")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("stratus-ceph/s3.env"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        let msg = "no radosgw: set STRATUS_TEST_S3=DIR/s3.env (scripts/ceph/start.sh DIR)";
+        assert!(!required, "{msg}");
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    };
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect(),
+    )
+}
+
+#[test]
+fn servers_boot_from_an_image_stored_in_ceph() {
+    let Some(s3) = s3_env() else { return };
+    let get = |k: &str| {
+        s3.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // A bucket per run keeps runs apart. Only the image store is given
+    // credentials: `up` hands them to the host cache.
+    let bucket = format!("stratus-e2e-{}", std::process::id());
+    let env = [
+        ("STRATUS_IMAGE__STORE", "s3".to_owned()),
+        ("STRATUS_IMAGE__S3__ENDPOINT", get("S3_ENDPOINT")),
+        ("STRATUS_IMAGE__S3__ACCESS_KEY", get("S3_ACCESS_KEY")),
+        ("STRATUS_IMAGE__S3__SECRET_KEY", get("S3_SECRET_KEY")),
+        ("STRATUS_IMAGE__S3__REGION", get("S3_REGION")),
+        ("STRATUS_IMAGE__S3__BUCKET", bucket.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cloud = Cloud::start_with(&env);
+
+    let src = cloud.data_dir().join("in-ceph.qcow2");
+    make_qcow2(&src);
+    let image = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--file",
+        src.to_str().expect("utf-8 path"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--public",
+        "in-ceph",
+    ]);
+    let id = field(&image, "id");
+    // The admin sees where the bits are: an object in the RGW bucket.
+    let shown = cloud.openstack_json(&["image", "show", &id]);
+    let want = format!("s3://{bucket}/{id}");
+    assert!(shown.to_string().contains(&want), "{want} in {shown}");
+
+    let (first, second) = boot_two(&cloud, &id);
+    // Steps 21–25: the agent read the object from radosgw itself.
+    assert_eq!(first["source"], "s3", "{first}");
+    assert_cached_once(&cloud, &image, &src, &first, &second);
+
+    // And the API streams the same bits back from Ceph.
+    let out = cloud.data_dir().join("from-ceph.qcow2");
+    cloud.openstack_ok(&[
+        "image",
+        "save",
+        "--file",
+        out.to_str().expect("utf-8 path"),
+        &id,
+    ]);
+    assert_eq!(
+        std::fs::read(&out).expect("saved"),
+        std::fs::read(&src).expect("source")
+    );
+}
