@@ -251,7 +251,15 @@ fn cache_record(cloud: &Cloud, image: &str) -> Value {
 /// must go ACTIVE. The cache record after each boot.
 fn boot_two(cloud: &Cloud, image: &str) -> (Value, Value) {
     let flavor = cloud.openstack_json(&[
-        "flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "cache-e2e",
+        "flavor",
+        "create",
+        "--ram",
+        "256",
+        "--disk",
+        "1",
+        "--vcpus",
+        "1",
+        "cache-e2e",
     ]);
     let flavor = field(&flavor, "id");
     let mut records = Vec::new();
