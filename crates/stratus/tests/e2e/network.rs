@@ -258,3 +258,112 @@ fn security_groups_and_rules() {
     let listed = cloud.openstack_json(&["security", "group", "list"]);
     assert!(!column(&listed, "ID").contains(&sg_id), "{listed}");
 }
+
+/// Whether the kernel has network interface `name`.
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// The bridge interface `name` is enslaved to, if any.
+fn link_master(name: &str) -> Option<String> {
+    let target = std::fs::read_link(format!("/sys/class/net/{name}/master")).ok()?;
+    target.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+fn netns_exists(name: &str) -> bool {
+    std::path::Path::new("/run/netns").join(name).exists()
+}
+
+/// Waits up to a minute for `done`; fails with `what` after that.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// `stratus up` with `[network] driver = "linuxbridge"` (root: it runs the
+/// DHCP and L2 agents in the same process): a server launched with the CLI
+/// gets its tap on its network's bridge and an ACTIVE port, the network its
+/// `qdhcp-` namespace with dnsmasq in it; deleting the server, then the
+/// network, removes every kernel object again.
+#[test]
+fn up_with_linuxbridge_plugs_servers_into_bridges_and_cleans_up() {
+    let uid = std::process::Command::new("id").arg("-u").output();
+    if !uid.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0") {
+        eprintln!("SKIPPED: the Linux-bridge driver needs root");
+        return;
+    }
+    let cloud = Cloud::start_with(&[("STRATUS_NETWORK__DRIVER", "linuxbridge")]);
+    let (net, _) = network_with_subnet(&cloud, "lb-net", "10.93.0.0/24", &[]);
+    let net_id = field(&net, "id");
+    let image = field(
+        &super::image::create_image(&cloud, "lb-img", "--public"),
+        "id",
+    );
+    let flavor = cloud.openstack_json(&[
+        "flavor",
+        "create",
+        "--ram",
+        "128",
+        "--disk",
+        "1",
+        "--vcpus",
+        "1",
+        "lb-flavor",
+    ]);
+    let server = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &field(&flavor, "id"),
+        "--image",
+        &image,
+        "--network",
+        &net_id,
+        "--wait",
+        "lb-vm",
+    ]);
+    assert_eq!(server["status"], "ACTIVE", "{server}");
+    let server_id = field(&server, "id");
+    assert!(
+        server["addresses"].to_string().contains("10.93.0."),
+        "{server}"
+    );
+
+    let ports = cloud.openstack_json(&["port", "list", "--server", &server_id]);
+    let port_ids = column(&ports, "ID");
+    assert_eq!(port_ids.len(), 1, "{ports}");
+    let port = cloud.openstack_json(&["port", "show", &port_ids[0]]);
+    assert_eq!(port["status"], "ACTIVE", "{port}");
+    assert_eq!(port["binding_vif_type"], "bridge", "{port}");
+
+    let bridge = format!("brq{}", &net_id[..11]);
+    let tap = format!("tap{}", &port_ids[0][..11]);
+    let namespace = format!("qdhcp-{net_id}");
+    assert!(link_exists(&bridge), "bridge {bridge}");
+    assert_eq!(link_master(&tap).as_deref(), Some(bridge.as_str()), "{tap}");
+    eventually("the DHCP namespace runs dnsmasq", || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", &namespace])
+            .output()
+            .expect("ip netns pids");
+        let pids = String::from_utf8_lossy(&out.stdout).into_owned();
+        pids.split_whitespace().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "dnsmasq")
+        })
+    });
+    // The bridge carries guests only: it is not on any uplink.
+    assert_eq!(link_master("eth0"), None, "eth0 must stay off our bridges");
+
+    cloud.openstack_ok(&["server", "delete", "--wait", &server_id]);
+    eventually("the tap goes with the server", || !link_exists(&tap));
+    cloud.openstack_ok(&["subnet", "delete", "lb-net-subnet"]);
+    cloud.openstack_ok(&["network", "delete", &net_id]);
+    eventually("the bridge goes with the network", || !link_exists(&bridge));
+    eventually("the namespace goes with the network", || {
+        !netns_exists(&namespace)
+    });
+}
