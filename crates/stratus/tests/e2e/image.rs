@@ -22,7 +22,8 @@ pub fn make_qcow2(path: &Path) {
 }
 
 /// `image create --file F --disk-format qcow2 --container-format bare
-/// <visibility> NAME` of a fresh qcow2; the image as the CLI shows it.
+/// <visibility> NAME` of a fresh qcow2 (F is `<data dir>/NAME.qcow2`); the
+/// image as the CLI shows it.
 pub fn create_image(cloud: &Cloud, name: &str, visibility: &str) -> Value {
     let file = cloud.data_dir().join(format!("{name}.qcow2"));
     make_qcow2(&file);
@@ -302,20 +303,8 @@ fn assert_cached_once(cloud: &Cloud, image: &Value, src: &Path, first: &Value, s
 #[test]
 fn servers_boot_from_the_host_cache_filled_from_the_file_store() {
     let cloud = Cloud::start();
+    let image = create_image(&cloud, "cached", "--public");
     let src = cloud.data_dir().join("cached.qcow2");
-    make_qcow2(&src);
-    let image = cloud.openstack_json(&[
-        "image",
-        "create",
-        "--file",
-        src.to_str().expect("utf-8 path"),
-        "--disk-format",
-        "qcow2",
-        "--container-format",
-        "bare",
-        "--public",
-        "cached",
-    ]);
     let id = field(&image, "id");
     let (first, second) = boot_two(&cloud, &id);
     // `up` runs the agent beside the image service: it reads the file the
@@ -370,20 +359,8 @@ fn servers_boot_from_an_image_stored_in_ceph() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cloud = Cloud::start_with(&env);
 
+    let image = create_image(&cloud, "in-ceph", "--public");
     let src = cloud.data_dir().join("in-ceph.qcow2");
-    make_qcow2(&src);
-    let image = cloud.openstack_json(&[
-        "image",
-        "create",
-        "--file",
-        src.to_str().expect("utf-8 path"),
-        "--disk-format",
-        "qcow2",
-        "--container-format",
-        "bare",
-        "--public",
-        "in-ceph",
-    ]);
     let id = field(&image, "id");
     // The admin sees where the bits are: an object in the RGW bucket.
     let shown = cloud.openstack_json(&["image", "show", &id]);
