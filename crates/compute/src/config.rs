@@ -36,9 +36,14 @@ pub struct ComputeConfig {
     /// Key of the metadata proxy's `X-Instance-ID-Signature` (must equal
     /// the network service's `metadata_secret`).
     pub metadata_secret: String,
-    /// Messages an agent handles at once (builds waiting for vif events
-    /// hold theirs, so this must exceed the builds in flight per host).
+    /// Messages an agent handles at once on `compute.<host>` (builds,
+    /// power actions, deletes; a build waiting for its vif events holds
+    /// its slot meanwhile).
     pub agent_concurrency: usize,
+    /// External events an agent handles at once on its own
+    /// `compute_events.<host>` topic (each only wakes a waiting build, so
+    /// events are delivered however many builds wait).
+    pub agent_event_concurrency: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -98,6 +103,7 @@ impl Default for ComputeConfig {
             vif_plugging_is_fatal: true,
             metadata_secret: String::new(),
             agent_concurrency: 64,
+            agent_event_concurrency: 8,
         }
     }
 }

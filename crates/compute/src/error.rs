@@ -136,7 +136,8 @@ impl IntoResponse for ComputeError {
             Self::BadRequest(_) => "badRequest",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflictingRequest",
-            Self::OverQuota(_) => "overLimit",
+            // Nova raises HTTPForbidden for quota: `forbidden`, as any 403.
+            Self::OverQuota(_) => "forbidden",
             Self::NotAcceptable(_) => "notAcceptable",
             Self::Unavailable(_) => "serviceUnavailable",
             Self::Internal(_) => "computeFault",

@@ -5,6 +5,8 @@
 //! ```text
 //! client -> api --cast scheduler.select_and_build--> scheduler --claim (1 SQL txn)-->
 //!   --cast compute.<host>.build_and_run_instance--> agent --call conductor.*--> db
+//! network -> api os-server-external-events
+//!   --cast compute_events.<host>.external_instance_event--> agent (wakes the build)
 //! ```
 //!
 //! Only the API, the scheduler and the conductor open the database; agents
@@ -261,6 +263,18 @@ pub async fn start_agents_with(
         });
         a.report().await?;
         a.reconcile().await?;
+        // Events first: a build the other consumer starts must be able to
+        // receive its events at once.
+        w.consumers.push(
+            bus.serve(
+                &rpc::compute_events_topic(&host),
+                Arc::new(agent::EventHandler(a.clone())),
+                ServeOptions {
+                    concurrency: cfg.agent_event_concurrency.max(1),
+                },
+            )
+            .await?,
+        );
         w.consumers.push(
             bus.serve(
                 &rpc::compute_topic(&host),

@@ -13,6 +13,17 @@ pub fn compute_topic(host: &str) -> String {
     format!("compute.{host}")
 }
 
+/// A host agent's topic for external instance events
+/// ([`EXTERNAL_EVENT`]), served apart from `compute.<host>` with its own
+/// concurrency: a build holds its `compute.<host>` slot while it waits
+/// for `network-vif-plugged`, so events queued behind builds could never
+/// be delivered once every slot waits. The agent still accepts
+/// [`EXTERNAL_EVENT`] on `compute.<host>` (casts from an API that predates
+/// this topic); the method and its version are the same on both.
+pub fn compute_events_topic(host: &str) -> String {
+    format!("compute_events.{host}")
+}
+
 // scheduler
 pub const SELECT_AND_BUILD: &str = "select_and_build";
 // compute.<host>
@@ -22,6 +33,7 @@ pub const START: &str = "start_instance";
 pub const REBOOT: &str = "reboot_instance";
 pub const TERMINATE: &str = "terminate_instance";
 pub const CONSOLE: &str = "get_console_output";
+// compute_events.<host> (and, from older APIs, compute.<host>)
 pub const EXTERNAL_EVENT: &str = "external_instance_event";
 // conductor
 pub const INSTANCE_GET: &str = "instance_get";

@@ -1,6 +1,7 @@
-//! The compute agent of one host: consumes `compute.<host>`, drives its virt
-//! driver and reports every state change through the conductor (it never
-//! opens the database). It reports its node and heartbeats periodically,
+//! The compute agent of one host: consumes `compute.<host>` (and its
+//! external events on `compute_events.<host>`), drives its virt driver
+//! and reports every state change through the conductor (it never opens
+//! the database). It reports its node and heartbeats periodically,
 //! and on start reconciles what the database says runs here with what the
 //! driver really has.
 
@@ -450,6 +451,17 @@ impl Agent {
         Ok(())
     }
 
+    /// Wakes the build waiting for this event (dropped when none waits,
+    /// as Nova drops unexpected events).
+    fn external_event(&self, a: rpc::ExternalEventArgs) {
+        if !self
+            .waiters
+            .deliver(&a.instance_id, &a.name, &a.tag, &a.status)
+        {
+            tracing::debug!(instance = %a.instance_id, event = %a.name, tag = %a.tag, "external event nobody waits for");
+        }
+    }
+
     async fn dispatch(&self, env: &Envelope) -> Result<serde_json::Value> {
         let ctx = &env.context;
         match env.method.as_str() {
@@ -466,15 +478,8 @@ impl Agent {
                 let a: rpc::InstanceArgs = args(env)?;
                 self.terminate(ctx, &a.instance_id).await?
             }
-            rpc::EXTERNAL_EVENT => {
-                let a: rpc::ExternalEventArgs = args(env)?;
-                if !self
-                    .waiters
-                    .deliver(&a.instance_id, &a.name, &a.tag, &a.status)
-                {
-                    tracing::debug!(instance = %a.instance_id, event = %a.name, tag = %a.tag, "external event nobody waits for");
-                }
-            }
+            // Casts from an API older than `compute_events.<host>`.
+            rpc::EXTERNAL_EVENT => self.external_event(args(env)?),
             rpc::CONSOLE => {
                 let a: rpc::ConsoleArgs = args(env)?;
                 let text = self
@@ -517,6 +522,26 @@ impl Handler for Agent {
     async fn handle(&self, env: Envelope) -> std::result::Result<serde_json::Value, RemoteError> {
         self.dispatch(&env).await.map_err(|e| {
             tracing::warn!(host = %self.host, method = %env.method, error = %e, "compute agent");
+            e.to_remote()
+        })
+    }
+}
+
+/// The agent's `compute_events.<host>` consumer: external events only, so
+/// that they never wait behind builds for a `compute.<host>` slot.
+pub struct EventHandler(pub Arc<Agent>);
+
+#[async_trait]
+impl Handler for EventHandler {
+    async fn handle(&self, env: Envelope) -> std::result::Result<serde_json::Value, RemoteError> {
+        let r = match env.method.as_str() {
+            rpc::EXTERNAL_EVENT => args(&env).map(|a| self.0.external_event(a)),
+            other => Err(ComputeError::BadRequest(format!(
+                "unknown compute event method {other}"
+            ))),
+        };
+        r.map(|()| serde_json::Value::Null).map_err(|e| {
+            tracing::warn!(host = %self.0.host, method = %env.method, error = %e, "compute agent events");
             e.to_remote()
         })
     }

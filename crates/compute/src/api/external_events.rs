@@ -1,7 +1,8 @@
 //! `POST /os-server-external-events`: how the network service tells compute
 //! that a port is plugged (seed steps 34–36). Admin or service callers only.
-//! Each event is cast to its server's host (`compute.<host>`
-//! `external_instance_event`), whose agent wakes the build waiting for it.
+//! Each event is cast to its server's host (`compute_events.<host>`
+//! `external_instance_event`, a topic of its own so that events never
+//! queue behind builds), whose agent wakes the build waiting for it.
 //! As Nova: every event gets its own `code` (200 accepted, 404 unknown
 //! server, 422 server not on a host yet); the answer is 200 when all were
 //! accepted, 207 when some were, 404 when none was.
@@ -111,7 +112,12 @@ pub async fn create(
                         status: e.status.clone(),
                     };
                     s.bus
-                        .cast(&rpc::compute_topic(&host), rpc::EXTERNAL_EVENT, &ctx, &a)
+                        .cast(
+                            &rpc::compute_events_topic(&host),
+                            rpc::EXTERNAL_EVENT,
+                            &ctx,
+                            &a,
+                        )
                         .await?;
                     accepted += 1;
                     200

@@ -106,6 +106,76 @@ pub fn wrapped<'a>(body: &'a Value, key: &str) -> Result<&'a serde_json::Map<Str
     })
 }
 
+/// A JSON value as Python's `repr` prints what `json.loads` made of it:
+/// Nova's validation messages show the offending value that way
+/// (`{'name': 'vm'}`, `True`, `None`). Keys come in the order serde_json
+/// keeps them (sorted), not necessarily the body's.
+pub fn py_repr(v: &Value) -> String {
+    let mut out = String::new();
+    write_py_repr(v, &mut out);
+    out
+}
+
+fn write_py_repr(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => py_str(s, out),
+        Value::Array(l) => {
+            out.push('[');
+            for (i, item) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py_repr(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                py_str(k, out);
+                out.push_str(": ");
+                write_py_repr(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python's `repr` of a `str`: single quotes unless only double quotes
+/// avoid escaping, control characters escaped.
+fn py_str(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
 /// `limit` and `marker` from a query.
 pub fn paging(q: &[(String, String)]) -> Result<(Option<usize>, Option<String>)> {
     let limit = match first(q, "limit") {
@@ -129,6 +199,16 @@ mod tests {
         assert_eq!(first(&q, "is_public"), Some("None"));
         assert_eq!(first(&q, "x"), Some("%zz"));
         assert_eq!(first(&q, "y"), Some("1 2"));
+    }
+
+    #[test]
+    fn values_print_as_python_does() {
+        let v = serde_json::json!({"name": "vm", "n": 1, "ok": true, "x": null,
+            "l": ["it's", "a\"b", "c\\d\n"], "f": 1.5});
+        assert_eq!(
+            py_repr(&v),
+            r#"{'f': 1.5, 'l': ["it's", 'a"b', 'c\\d\n'], 'n': 1, 'name': 'vm', 'ok': True, 'x': None}"#
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `/servers`: create (steps 4–7: validate, check quota, write the instance
-//! as building/scheduling, record the `create` action, cast to the
-//! scheduler, answer 202), list and detail with filters and paging, show,
-//! update and delete.
+//! as building/scheduling, record the `create` action, recheck the quota,
+//! cast to the scheduler, answer 202), list and detail with filters and
+//! paging, show, update and delete.
 
 use std::collections::BTreeMap;
 
@@ -130,6 +130,19 @@ pub fn parse_create(body: &Value, v: ApiVersion) -> Result<CreateRequest> {
         Some(_) => return Err(ComputeError::bad("Invalid imageRef provided.")),
     };
     let (networks, network_ids) = match s.get("networks") {
+        // From 2.37 on Nova's schema requires `networks` (OSC sends `auto`
+        // when no `--nic` was given, so its users never see this).
+        None if v.at_least(37) => {
+            return Err(ComputeError::BadRequest(format!(
+                "Invalid input for field/attribute server. Value: {}. 'networks' is a required property",
+                params::py_repr(&Value::Object(s.clone()))
+            )))
+        }
+        Some(Value::Null) if v.at_least(37) => {
+            return Err(ComputeError::bad(
+                "Invalid input for field/attribute networks. Value: None. None is not valid under any of the given schemas",
+            ))
+        }
         None | Some(Value::Null) => (json!("auto"), Vec::new()),
         Some(Value::String(a)) if (a == "auto" || a == "none") && v.at_least(37) => {
             (json!(a), Vec::new())
@@ -490,7 +503,7 @@ pub async fn create(
     let count = check_quota(&s, &project, &req, flavor.vcpus, flavor.ram).await?;
     let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let now = stratus_common::time::to_db(stratus_common::time::now());
-    let mut first_id = None;
+    let mut insts = Vec::new();
     for index in 0..count {
         let name = if count > 1 {
             format!("{}-{}", req.name, index + 1)
@@ -546,9 +559,12 @@ pub async fn create(
             metadata: req.metadata.clone(),
             network_info: Vec::new(),
         };
-        saga::launch::run(&s.store, &s.bus, &ctx, &inst).await?;
-        first_id.get_or_insert(inst.id);
+        insts.push(inst);
     }
+    // All or nothing: a concurrent request that took the quota meanwhile
+    // makes the recheck fail, and none of these is left.
+    saga::launch::run_all(&s.store, &s.bus, &s.cfg.quota, &ctx, &insts).await?;
+    let first_id = insts.first().map(|i| i.id);
     if req.return_reservation_id {
         return Ok((
             StatusCode::ACCEPTED,
@@ -833,6 +849,38 @@ mod tests {
         assert!(parse_create(&body(json!({"min_count": 3, "max_count": 2})), MAX).is_err());
         assert!(parse_create(&body(json!({"metadata": {"a": 1}})), MAX).is_err());
         assert!(parse_create(&json!({"server": "x"}), MAX).is_err());
+    }
+
+    #[test]
+    fn networks_is_required_from_2_37() {
+        use crate::api::microversion::ApiVersion;
+        let without = json!({"server": {"name": "vm", "flavorRef": "1",
+            "imageRef": "70a599e0-31e7-49b7-b260-868f441e862b"}});
+        for v in [ApiVersion(2, 37), ApiVersion(2, 42), MAX] {
+            match parse_create(&without, v) {
+                Err(ComputeError::BadRequest(m)) => assert_eq!(
+                    m,
+                    "Invalid input for field/attribute server. Value: {'flavorRef': '1', \
+                     'imageRef': '70a599e0-31e7-49b7-b260-868f441e862b', 'name': 'vm'}. \
+                     'networks' is a required property"
+                ),
+                other => panic!("{v}: {other:?}"),
+            }
+            assert!(matches!(
+                parse_create(&body(json!({"networks": null})), v),
+                Err(ComputeError::BadRequest(m)) if m.contains("None is not valid under any of the given schemas")
+            ));
+            for ok in [json!("auto"), json!("none"), json!([])] {
+                assert!(parse_create(&body(json!({ "networks": ok })), v).is_ok());
+            }
+        }
+        // Before 2.37 a missing (or null) `networks` still means `auto`.
+        for v in [ApiVersion(2, 1), ApiVersion(2, 36)] {
+            let r = parse_create(&without, v).expect("valid before 2.37");
+            assert_eq!(r.networks, json!("auto"));
+            let r = parse_create(&body(json!({"networks": null})), v).expect("null");
+            assert_eq!(r.networks, json!("auto"));
+        }
     }
 
     #[test]

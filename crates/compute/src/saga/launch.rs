@@ -1,13 +1,25 @@
 //! The launch saga (API side, steps 5–6): write the instance, record the
-//! `create` action, cast `scheduler.select_and_build`. A failure at any step
-//! removes the instance rows again, so nothing is left behind.
+//! `create` action, count the project's usage again with the instance in
+//! (Nova's `[quota] recheck_quota`), cast `scheduler.select_and_build`. A
+//! failure at any step removes the instance rows again, so nothing is left
+//! behind.
+//!
+//! The API's first quota check and the instance rows are not one
+//! transaction, so concurrent creates can all pass the check; the recheck
+//! after the write catches that (whoever counts last sees every row
+//! written before, so the rows that survive never exceed the limit). The
+//! instances of one request go together ([`run_all`]): all are written,
+//! then all rechecked, and only then is any of them cast, so a request
+//! over the limit leaves nothing: no instance, no action, no claim, no
+//! build.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
 
-use super::{execute, Inject, Step};
+use super::{execute, execute_until, unwind, Inject, Step};
 use crate::bus::Bus;
+use crate::config::QuotaDefaults;
 use crate::db::instances::Instance;
 use crate::db::sagas::SagaRecord;
 use crate::db::Store;
@@ -20,17 +32,33 @@ pub const KIND: &str = "launch";
 pub struct Params {
     pub context: RequestContext,
     pub instance: Instance,
+    /// How many instances the request launches (for the over-quota
+    /// message); logs written before this field have 1.
+    #[serde(default = "one")]
+    pub count: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 pub struct Launch<'a> {
     pub store: &'a Store,
     pub bus: &'a Bus,
+    /// The `[compute] quota` defaults (projects without their own limits).
+    pub quota: &'a QuotaDefaults,
     pub p: Params,
 }
 
 struct WriteInstance;
 struct RecordAction;
+struct RecheckQuota;
 struct CastScheduler;
+
+/// Index of [`RecheckQuota`] in [`steps`].
+const RECHECK: usize = 2;
+/// Index of [`CastScheduler`] in [`steps`]: the first step others see.
+const CAST: usize = 3;
 
 #[async_trait]
 impl<'a> Step<Launch<'a>> for WriteInstance {
@@ -80,6 +108,55 @@ impl<'a> Step<Launch<'a>> for RecordAction {
     }
 }
 
+/// Nova's recheck message (`check_num_instances_quota` with a delta of 0):
+/// `used` is the limit itself, `requested` the whole request.
+pub fn recheck_message(overs: &[(&str, i64, i64)]) -> String {
+    let join = |f: &dyn Fn(&(&str, i64, i64)) -> String| -> String {
+        overs.iter().map(f).collect::<Vec<_>>().join(", ")
+    };
+    let names = join(&|o| o.0.to_owned());
+    let limits = join(&|o| o.2.to_string());
+    format!(
+        "Quota exceeded for {names}: Requested {}, but already used {limits} of {limits} {names}",
+        join(&|o| o.1.to_string())
+    )
+}
+
+#[async_trait]
+impl<'a> Step<Launch<'a>> for RecheckQuota {
+    fn name(&self) -> &'static str {
+        "recheck_quota"
+    }
+    async fn run(&self, c: &Launch<'a>) -> Result<()> {
+        let inst = &c.p.instance;
+        let project = inst.project_id.as_str();
+        let limits = c.store.quota_get(project, c.quota).await?;
+        let (n, cores, ram) = c.store.instance_usage(project).await?;
+        let count = c.p.count.max(1);
+        let mut overs = Vec::new();
+        for (res, used, each) in [
+            ("instances", n, 1),
+            ("cores", cores, inst.flavor.vcpus),
+            ("ram", ram, inst.flavor.ram),
+        ] {
+            let limit = limits.get(res).copied().unwrap_or(-1);
+            if limit >= 0 && used > limit {
+                overs.push((res, each * count, limit));
+            }
+        }
+        if overs.is_empty() {
+            Ok(())
+        } else {
+            tracing::info!(project, instance = %inst.id, "quota exceeded on recheck; removing the request's instances");
+            Err(ComputeError::OverQuota(recheck_message(&overs)))
+        }
+    }
+    async fn undo(&self, _c: &Launch<'a>) -> Result<()> {
+        // A count: nothing to undo.
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<'a> Step<Launch<'a>> for CastScheduler {
     fn name(&self) -> &'static str {
@@ -103,46 +180,123 @@ pub fn steps<'a>() -> Vec<Box<dyn Step<Launch<'a>>>> {
     vec![
         Box::new(WriteInstance),
         Box::new(RecordAction),
+        Box::new(RecheckQuota),
         Box::new(CastScheduler),
     ]
 }
 
 /// Launches one instance; on failure nothing of it remains.
-pub async fn run(store: &Store, bus: &Bus, ctx: &RequestContext, inst: &Instance) -> Result<()> {
-    run_with(store, bus, ctx, inst, Inject::default()).await
+pub async fn run(
+    store: &Store,
+    bus: &Bus,
+    quota: &QuotaDefaults,
+    ctx: &RequestContext,
+    inst: &Instance,
+) -> Result<()> {
+    run_with(store, bus, quota, ctx, inst, Inject::default()).await
 }
 
 pub async fn run_with(
     store: &Store,
     bus: &Bus,
+    quota: &QuotaDefaults,
     ctx: &RequestContext,
     inst: &Instance,
     inject: Inject,
 ) -> Result<()> {
+    run_all_with(store, bus, quota, ctx, std::slice::from_ref(inst), inject).await
+}
+
+/// Launches the instances of one request, all or nothing up to the
+/// scheduler: every instance is written, then the quota is rechecked for
+/// each, and only when all passed is any cast. A failure before the casts
+/// removes every instance of the request. (A cast that fails, the bus
+/// being gone, leaves those cast before it: they are launched already.)
+pub async fn run_all(
+    store: &Store,
+    bus: &Bus,
+    quota: &QuotaDefaults,
+    ctx: &RequestContext,
+    insts: &[Instance],
+) -> Result<()> {
+    run_all_with(store, bus, quota, ctx, insts, Inject::default()).await
+}
+
+pub async fn run_all_with(
+    store: &Store,
+    bus: &Bus,
+    quota: &QuotaDefaults,
+    ctx: &RequestContext,
+    insts: &[Instance],
+    inject: Inject,
+) -> Result<()> {
+    let count = i64::try_from(insts.len()).unwrap_or(i64::MAX);
+    let sagas: Vec<(SagaRecord, Launch<'_>)> = insts
+        .iter()
+        .map(|inst| {
+            let c = Launch {
+                store,
+                bus,
+                quota,
+                p: Params {
+                    context: ctx.clone(),
+                    instance: inst.clone(),
+                    count,
+                },
+            };
+            let rec = SagaRecord {
+                id: format!("launch-{}", inst.id),
+                kind: KIND.to_owned(),
+                instance_id: inst.id.to_string(),
+                state: "running".to_owned(),
+                params: serde_json::to_value(&c.p)?,
+            };
+            Ok((rec, c))
+        })
+        .collect::<Result<_>>()?;
+    let steps = steps();
+    // Write them all, recheck them all, then cast them all. A failing
+    // saga has unwound itself; before the casts, the others of the
+    // request go too.
+    for end in [RECHECK, CAST, steps.len()] {
+        for (i, (rec, c)) in sagas.iter().enumerate() {
+            if let Err(e) = execute_until(store, rec, &steps, c, inject, end).await {
+                // The others not cast yet: in the first pass the earlier
+                // ones (the later ones have no saga yet), in the second
+                // all of them, in the last the later ones.
+                let pending = |j: usize| match end {
+                    RECHECK => j < i,
+                    CAST => j != i,
+                    _ => j > i,
+                };
+                let others = sagas.iter().enumerate().filter(|(j, _)| pending(*j));
+                for (_, (rec, c)) in others {
+                    if let Err(u) = unwind(store, &rec.id, &steps[..CAST], c).await {
+                        tracing::warn!(saga = %rec.id, error = %u, "cannot unwind a launch of a failed request");
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn resume(
+    store: &Store,
+    bus: &Bus,
+    quota: &QuotaDefaults,
+    rec: &SagaRecord,
+) -> Result<()> {
+    let p: Params = serde_json::from_value(rec.params.clone())?;
     let c = Launch {
         store,
         bus,
-        p: Params {
-            context: ctx.clone(),
-            instance: inst.clone(),
-        },
+        quota,
+        p,
     };
-    let id = format!("launch-{}", inst.id);
-    let rec = SagaRecord {
-        id,
-        kind: KIND.to_owned(),
-        instance_id: inst.id.to_string(),
-        state: "running".to_owned(),
-        params: serde_json::to_value(&c.p)?,
-    };
-    execute(store, &rec, &steps(), &c, inject).await
-}
-
-pub async fn resume(store: &Store, bus: &Bus, rec: &SagaRecord) -> Result<()> {
-    let p: Params = serde_json::from_value(rec.params.clone())?;
-    let c = Launch { store, bus, p };
     if rec.state == "unwinding" {
-        return super::unwind(store, &rec.id, &steps(), &c).await;
+        return unwind(store, &rec.id, &steps(), &c).await;
     }
     execute(store, rec, &steps(), &c, Inject::default()).await
 }

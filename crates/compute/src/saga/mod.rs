@@ -39,6 +39,21 @@ pub async fn execute<C: Sync>(
     c: &C,
     inject: Inject,
 ) -> Result<()> {
+    execute_until(store, rec, steps, c, inject, steps.len()).await
+}
+
+/// Runs (or resumes) the saga `rec` up to, not including, step `end`; the
+/// saga stays `running` until a run reaches its last step, so that a
+/// later call (or recovery after a crash) goes on from there. For work
+/// that must pass a point together, as the instances of one request do.
+pub async fn execute_until<C: Sync>(
+    store: &Store,
+    rec: &SagaRecord,
+    steps: &[Box<dyn Step<C>>],
+    c: &C,
+    inject: Inject,
+    end: usize,
+) -> Result<()> {
     let (id, kind) = (rec.id.as_str(), rec.kind.as_str());
     store.saga_create(rec).await?;
     let done: Vec<i64> = store
@@ -48,7 +63,7 @@ pub async fn execute<C: Sync>(
         .filter(|s| s.status == "done")
         .map(|s| s.step)
         .collect();
-    for (i, step) in steps.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate().take(end) {
         let n = i as i64;
         if done.contains(&n) {
             continue;
@@ -68,7 +83,9 @@ pub async fn execute<C: Sync>(
         }
         store.saga_step_set(id, n, step.name(), "done").await?;
     }
-    store.saga_set_state(id, "done").await?;
+    if end >= steps.len() {
+        store.saga_set_state(id, "done").await?;
+    }
     Ok(())
 }
 
@@ -119,7 +136,7 @@ pub async fn recover(
 ) -> Result<()> {
     for rec in store.saga_unfinished().await? {
         let r = match rec.kind.as_str() {
-            launch::KIND => launch::resume(store, bus, &rec).await,
+            launch::KIND => launch::resume(store, bus, &cfg.quota, &rec).await,
             delete::KIND => delete::resume(store, bus, cfg, &rec).await,
             _ => Ok(()),
         };

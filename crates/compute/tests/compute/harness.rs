@@ -221,31 +221,7 @@ impl Cloud {
         body: Option<Value>,
         version: Option<&str>,
     ) -> (StatusCode, Value, HeaderMap) {
-        let mut b = Request::builder().method(method).uri(path);
-        if !token.is_empty() {
-            b = b.header("x-auth-token", token);
-        }
-        if let Some(v) = version {
-            b = b.header("openstack-api-version", format!("compute {v}"));
-        }
-        let req = match body {
-            Some(j) => b
-                .header("content-type", "application/json")
-                .body(Body::from(j.to_string()))
-                .expect("request"),
-            None => b.body(Body::empty()).expect("request"),
-        };
-        let resp = self.router.clone().oneshot(req).await.expect("response");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        let v = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
-        };
-        (status, v, headers)
+        request(self.router.clone(), method, path, token, body, version).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -344,6 +320,43 @@ impl Cloud {
             .map(|n| n.memory_mb_used)
             .sum()
     }
+}
+
+/// One request through `router` (an owned clone, so that tests can send
+/// many at once from spawned tasks).
+pub async fn request(
+    router: Router,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    version: Option<&str>,
+) -> (StatusCode, Value, HeaderMap) {
+    let mut b = Request::builder().method(method).uri(path);
+    if !token.is_empty() {
+        b = b.header("x-auth-token", token);
+    }
+    if let Some(v) = version {
+        b = b.header("openstack-api-version", format!("compute {v}"));
+    }
+    let req = match body {
+        Some(j) => b
+            .header("content-type", "application/json")
+            .body(Body::from(j.to_string()))
+            .expect("request"),
+        None => b.body(Body::empty()).expect("request"),
+    };
+    let resp = router.oneshot(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
+    };
+    (status, v, headers)
 }
 
 pub const IMAGE: &str = "70a599e0-31e7-49b7-b260-868f441e862b";

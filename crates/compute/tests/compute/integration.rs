@@ -625,6 +625,84 @@ async fn missing_vif_plugged_event_fails_the_build_and_removes_the_port() {
     }
 }
 
+/// A build waiting for `network-vif-plugged` holds its `compute.<host>`
+/// slot; the events come on `compute_events.<host>`, served apart, so
+/// with 2 slots and 4 launches on one host every event is still delivered
+/// and all 4 go ACTIVE long before the vif timeout (they used to queue
+/// behind the waiting builds until it expired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vif_events_reach_builds_that_hold_every_agent_slot() {
+    const VIF_TIMEOUT: u64 = 60;
+    for engine in engines().await {
+        let bus = Bus::in_memory();
+        let slot = Arc::new(OnceLock::new());
+        let n = Neighbours::start(engine, &bus, slot.clone(), true).await;
+        let image = n.image("cirros").await;
+        let net = n.network().await;
+        let cache = n.cache();
+        let ext = Ext {
+            bus: bus.clone(),
+            images: Arc::new(GlanceImages::new(&n.image_url)),
+            networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            agent: Some(n.agent_services(&cache)),
+        };
+        let one_host = ComputeConfig {
+            fake_hosts: 1,
+            agent_concurrency: 2,
+            ..cfg(VIF_TIMEOUT)
+        };
+        let c = Cloud::start_custom(engine, one_host, None, ext).await;
+        slot.set(c.router.clone()).expect("router slot");
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let started = std::time::Instant::now();
+        let tasks: Vec<_> = (0..4)
+            .map(|k| {
+                let router = c.router.clone();
+                let b = body(&format!("vm{k}"), &flavor, &image, json!([{"uuid": net}]));
+                tokio::spawn(async move {
+                    request(
+                        router,
+                        axum::http::Method::POST,
+                        "/v2.1/servers",
+                        ALICE,
+                        Some(b),
+                        None,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            let (s, v, _) = t.await.expect("request task");
+            assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+            ids.push(v["server"]["id"].as_str().expect("id").to_owned());
+        }
+        for id in &ids {
+            let srv = c.wait_status(id, "ACTIVE").await;
+            assert_eq!(srv["OS-EXT-SRV-ATTR:host"], "compute", "{srv}");
+            let ports = n.ports_of(id).await;
+            assert_eq!(ports.len(), 1, "{ports:?}");
+            assert_eq!(ports[0]["status"], "ACTIVE", "{ports:?}");
+        }
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(VIF_TIMEOUT / 4),
+            "{engine:?}: 4 builds over 2 slots took {took:?}"
+        );
+        for id in &ids {
+            assert_eq!(
+                c.delete(&format!("/v2.1/servers/{id}"), ALICE).await,
+                StatusCode::NO_CONTENT
+            );
+            c.wait_gone(id).await;
+            assert!(n.ports_of(id).await.is_empty(), "ports of {id} left");
+        }
+        c.stop().await;
+        n.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn external_events_api() {
     for engine in engines().await {

@@ -1,10 +1,14 @@
 //! The standard saga tests for launch and delete: every step twice is
 //! harmless; a failure injected before each step in turn leaves nothing
-//! behind; an interrupted saga resumes after a restart.
+//! behind; an interrupted saga resumes after a restart; the instances of
+//! one request are launched all or none (the quota recheck).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use stratus_common::RequestContext;
-use stratus_compute::bus::Bus;
-use stratus_compute::config::ComputeConfig;
+use stratus_compute::bus::{handler_fn, Bus, ServeOptions};
+use stratus_compute::config::{ComputeConfig, QuotaDefaults};
 use stratus_compute::db::hosts::Claim;
 use stratus_compute::db::sagas::SagaRecord;
 use stratus_compute::saga::{self, launch, Inject};
@@ -26,6 +30,7 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
     for engine in super::harness::engines().await {
         let (store, _b, name, _dir) = two_stores(engine).await;
         let bus = Bus::in_memory();
+        let quota = QuotaDefaults::default();
         let steps = launch::steps().len();
         for k in 0..steps {
             let inst = instance("p");
@@ -33,6 +38,7 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
             let r = launch::run_with(
                 &store,
                 &bus,
+                &quota,
                 &ctx(),
                 &inst,
                 Inject {
@@ -71,9 +77,11 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
         let c = launch::Launch {
             store: &store,
             bus: &bus,
+            quota: &quota,
             p: launch::Params {
                 context: ctx(),
                 instance: inst.clone(),
+                count: 1,
             },
         };
         for step in launch::steps() {
@@ -168,6 +176,7 @@ async fn interrupted_launch_resumes_on_recovery() {
         let params = launch::Params {
             context: ctx(),
             instance: inst.clone(),
+            count: 1,
         };
         let saga_id = format!("launch-{id}");
         store
@@ -193,9 +202,124 @@ async fn interrupted_launch_resumes_on_recovery() {
         assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
         let steps = store.saga_steps(&saga_id).await.expect("steps");
         assert!(
-            steps.iter().all(|s| s.status == "done") && steps.len() == 3,
+            steps.iter().all(|s| s.status == "done") && steps.len() == 4,
             "{steps:?}"
         );
+        store.db.close().await;
+        drop_db(name).await;
+    }
+}
+
+/// The instances the scheduler was asked to build: serves `scheduler` on
+/// `bus` and collects what arrives (casts wait in the queue until then).
+async fn scheduled(bus: &Bus) -> Vec<String> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let h = handler_fn(move |env| {
+        let s = s.clone();
+        async move {
+            if let Some(id) = env.args["instance_id"].as_str() {
+                s.lock().expect("lock").push(id.to_owned());
+            }
+            Ok(serde_json::Value::Null)
+        }
+    });
+    let c = bus
+        .serve("scheduler", h, ServeOptions::default())
+        .await
+        .expect("serve");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.stop().await;
+    let v = seen.lock().expect("lock").clone();
+    v
+}
+
+/// The instances of one request go together: a failure at any step of
+/// any of them before the casts (the quota recheck included) leaves none
+/// of them, and none reaches the scheduler.
+#[tokio::test]
+async fn a_request_over_quota_on_recheck_leaves_nothing() {
+    for engine in super::harness::engines().await {
+        let (store, _b, name, _dir) = two_stores(engine).await;
+        let quota = QuotaDefaults {
+            instances: 4,
+            ..QuotaDefaults::default()
+        };
+        let bus = Bus::in_memory();
+        let request = || (0..3).map(|_| instance("p")).collect::<Vec<_>>();
+        let gone = |insts: Vec<stratus_compute::db::instances::Instance>| {
+            let store = store.clone();
+            async move {
+                for i in &insts {
+                    let id = i.id.to_string();
+                    assert!(matches!(
+                        store.instance_get_any(&id).await,
+                        Err(ComputeError::NotFound(_))
+                    ));
+                    assert!(store.action_list(&id).await.expect("actions").is_empty());
+                    assert!(store.allocation_get(&id).await.expect("alloc").is_none());
+                }
+                assert!(store.saga_unfinished().await.expect("sagas").is_empty());
+            }
+        };
+
+        // A failure before each step that precedes the casts, in each of
+        // the three instances' sagas: nothing of the request remains.
+        for k in 0..launch::steps().len() {
+            let insts = request();
+            let r = launch::run_all_with(
+                &store,
+                &bus,
+                &quota,
+                &ctx(),
+                &insts,
+                Inject {
+                    fail_before: Some(k),
+                },
+            )
+            .await;
+            assert!(
+                matches!(r, Err(ComputeError::Internal(_))),
+                "step {k}: {r:?}"
+            );
+            gone(insts).await;
+        }
+        assert!(scheduled(&bus).await.is_empty());
+
+        // Two instances exist; another request (written while the API's
+        // first check passed) takes the project to 5 of 4: it goes again.
+        let first = request();
+        launch::run_all(&store, &bus, &quota, &ctx(), &first[..2])
+            .await
+            .expect("within quota");
+        assert_eq!(scheduled(&bus).await.len(), 2);
+        let over = request();
+        let r = launch::run_all(&store, &bus, &quota, &ctx(), &over).await;
+        match r {
+            Err(ComputeError::OverQuota(m)) => assert_eq!(
+                m,
+                "Quota exceeded for instances: Requested 3, but already used 4 of 4 instances"
+            ),
+            other => panic!("{other:?}"),
+        }
+        gone(over).await;
+        assert!(scheduled(&bus).await.is_empty());
+        assert_eq!(store.instance_usage("p").await.expect("usage").0, 2);
+        // Cores too: Nova lists every resource over its limit.
+        let quota = QuotaDefaults {
+            instances: 2,
+            cores: 2,
+            ..QuotaDefaults::default()
+        };
+        let r = launch::run(&store, &bus, &quota, &ctx(), &instance("p")).await;
+        match r {
+            Err(ComputeError::OverQuota(m)) => assert_eq!(
+                m,
+                "Quota exceeded for instances, cores: Requested 1, 1, but already used 2, 2 of 2, 2 instances, cores"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.instance_usage("p").await.expect("usage").0, 2);
         store.db.close().await;
         drop_db(name).await;
     }
