@@ -57,22 +57,39 @@ impl Cloud {
     pub fn start_with(env: &[(&str, &str)]) -> Cloud {
         // Fail before starting anything when the clients are not installed.
         venv_tool("openstack");
-        let dir = tempfile::tempdir().expect("temporary data dir");
-        let ports = free_ports();
-        let env: Vec<(String, String)> = env
+        let mut dir = tempfile::tempdir().expect("temporary data dir");
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, stdout) = spawn(dir.path(), &ports, &env);
-        let mut cloud = Cloud {
-            child: Some(child),
-            dir,
-            ports,
-            env,
-            stdout,
-        };
-        cloud.wait_ready();
-        cloud
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = free_ports();
+            let (child, stdout) = spawn(dir.path(), &ports, &env);
+            let mut cloud = Cloud {
+                child: Some(child),
+                dir,
+                ports,
+                env,
+                stdout,
+            };
+            match cloud.wait_ready() {
+                Ok(()) => return cloud,
+                // Another process took a chosen port between the choice
+                // and the bind: choose again.
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    if let Some(mut child) = cloud.child.take() {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    let _ = std::fs::remove_file(cloud.dir.path().join("stratus.log"));
+                    dir = std::mem::replace(&mut cloud.dir, tempfile::tempdir().expect("tempdir"));
+                    env = std::mem::take(&mut cloud.env);
+                }
+                Err(log) => panic!("stratus up did not become ready; its log:\n{log}"),
+            }
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -103,17 +120,17 @@ impl Cloud {
             .to_owned()
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits for the ready line; the child's log when it never comes.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = std::time::Instant::now() + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.stdout.recv_timeout(left) {
-                Ok(line) if line.starts_with("stratus ready in ") => return,
+                Ok(line) if line.starts_with("stratus ready in ") => return Ok(()),
                 Ok(_) => {}
                 Err(_) => {
-                    let log = std::fs::read_to_string(self.dir.path().join("stratus.log"))
-                        .unwrap_or_default();
-                    panic!("stratus up did not become ready; its log:\n{log}");
+                    return Err(std::fs::read_to_string(self.dir.path().join("stratus.log"))
+                        .unwrap_or_default())
                 }
             }
         }
@@ -149,7 +166,9 @@ impl Cloud {
         let (child, stdout) = spawn(self.dir.path(), &self.ports, &self.env);
         self.child = Some(child);
         self.stdout = stdout;
-        self.wait_ready();
+        if let Err(log) = self.wait_ready() {
+            panic!("stratus up did not become ready again; its log:\n{log}");
+        }
     }
 
     /// `openstack --os-cloud stratus <args>` as admin.
@@ -293,15 +312,32 @@ pub fn json_of(out: &Output, args: &[&str]) -> Value {
     })
 }
 
-/// Distinct free loopback ports for every API (all held while choosing).
+/// Distinct free loopback ports for every API (all held while choosing),
+/// below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection of a concurrent test can take one before `stratus up` binds
+/// it; processes start at random points of the range.
 fn free_ports() -> Vec<(String, u16)> {
-    let held: Vec<(String, std::net::TcpListener)> = PORT_KEYS
-        .iter()
-        .map(|k| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            (k.to_string(), l)
-        })
-        .collect();
+    use std::hash::{BuildHasher, Hasher};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let mut candidate = LOW + (random % u64::from(SPAN)) as u16;
+    let mut held: Vec<(String, std::net::TcpListener)> = Vec::new();
+    for key in PORT_KEYS {
+        loop {
+            candidate = if candidate + 1 >= LOW + SPAN {
+                LOW
+            } else {
+                candidate + 1
+            };
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", candidate)) {
+                held.push((key.to_string(), l));
+                break;
+            }
+        }
+    }
     held.into_iter()
         .map(|(k, l)| (k, l.local_addr().expect("addr").port()))
         .collect()
