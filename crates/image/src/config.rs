@@ -34,6 +34,10 @@ pub struct ImageConfig {
     /// Empty: `<data_dir>/images`.
     pub file_dir: String,
     pub s3: S3Config,
+    /// Glance's `node_staging_uri`: where `PUT /v2/images/{id}/stage` keeps
+    /// data until the import moves it into the store. Empty:
+    /// `<data_dir>/image-staging`.
+    pub staging_dir: String,
     /// Glance's `image_size_cap`: the largest upload accepted, in bytes.
     pub image_size_cap: u64,
     /// Glance's `limit_param_default` and `api_limit_max`.
@@ -51,6 +55,7 @@ impl Default for ImageConfig {
             store: StoreKind::File,
             file_dir: String::new(),
             s3: S3Config::default(),
+            staging_dir: String::new(),
             image_size_cap: 1 << 40,
             limit_default: 25,
             limit_max: 1000,
@@ -68,6 +73,23 @@ impl ImageConfig {
             data_dir.join("images")
         } else {
             PathBuf::from(&self.file_dir)
+        }
+    }
+
+    /// The folder glance-direct stages data in.
+    pub fn staging_dir(&self, data_dir: &Path) -> PathBuf {
+        if self.staging_dir.is_empty() {
+            data_dir.join("image-staging")
+        } else {
+            PathBuf::from(&self.staging_dir)
+        }
+    }
+
+    /// The store's id in `/v2/info/stores` and the import properties.
+    pub fn store_id(&self) -> &'static str {
+        match self.store {
+            StoreKind::File => "file",
+            StoreKind::S3 => "s3",
         }
     }
 }

@@ -5,7 +5,9 @@
 //!   JSON-patch rules;
 //! - [`db`]: the service's schema and SQL (SQLite or PostgreSQL);
 //! - [`store`]: where image bits live (files, or S3 such as Ceph RGW);
-//! - [`data`]: streaming uploads with hashing and undo;
+//! - [`data`]: streaming uploads and glance-direct imports with hashing and
+//!   undo;
+//! - [`inspect`]: `virtual_size` from the head of the data (qcow2, vmdk, ...);
 //! - [`client`]: what other services (the compute agent) use to fetch images;
 //! - [`bench`]: upload/download throughput and memory (`stratus bench image`).
 //!
@@ -19,6 +21,7 @@ pub mod data;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod inspect;
 pub mod store;
 
 use std::sync::Arc;
@@ -45,7 +48,13 @@ pub async fn start(
     config: &Config,
     validator: Arc<dyn TokenValidator>,
 ) -> Result<ImageService, ImageError> {
-    let image_config: ImageConfig = config.section("image")?;
+    let mut image_config: ImageConfig = config.section("image")?;
+    if image_config.staging_dir.is_empty() {
+        image_config.staging_dir = image_config
+            .staging_dir(&config.data_dir)
+            .to_string_lossy()
+            .into_owned();
+    }
     let db = Db::connect(
         &config.database.url,
         &config.data_dir,
@@ -74,14 +83,26 @@ impl ImageService {
         validator: Arc<dyn TokenValidator>,
     ) -> Result<Self, ImageError> {
         db.migrate(db::MIGRATIONS).await?;
-        let reset = data::reset_stale_uploads(&db, &store).await?;
+        // Glance's default node_staging_uri is file:///tmp/staging/; `start`
+        // puts it under the data dir.
+        let staging_dir = if config.staging_dir.is_empty() {
+            std::env::temp_dir().join("stratus-image-staging")
+        } else {
+            std::path::PathBuf::from(&config.staging_dir)
+        };
+        let staging: Arc<dyn Store> = Arc::new(store::FileStore::new(staging_dir).await?);
+        let store_id = config.store_id();
+        let reset = data::reset_stale_uploads(&db, &store).await?
+            + data::reset_stale_imports(&db, &store, &staging, store_id).await?;
         if reset > 0 {
-            tracing::info!(count = reset, "reset abandoned uploads");
+            tracing::info!(count = reset, "reset abandoned uploads and imports");
         }
+        data::spawn_reconciler(db.clone(), store.clone(), staging.clone(), store_id);
         Ok(Self {
             state: Arc::new(AppState {
                 db,
                 store,
+                staging,
                 config,
                 base_url,
             }),

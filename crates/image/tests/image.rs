@@ -13,6 +13,10 @@ mod bench;
 mod client;
 #[path = "image/data.rs"]
 mod data;
+#[path = "image/import.rs"]
+mod import;
+#[path = "image/inspect.rs"]
+mod inspect;
 #[path = "image/list.rs"]
 mod list;
 #[path = "image/members.rs"]

@@ -12,5 +12,6 @@ mod e2e {
     mod distributed;
     mod identity;
     mod image;
+    mod image_import;
     mod network;
 }

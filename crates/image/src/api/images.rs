@@ -72,8 +72,17 @@ pub async fn create(
         Json(image_json(&image, sees_locations(&ctx))),
     )
         .into_response();
+    let h = resp.headers_mut();
     if let Ok(v) = location.parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
+        h.insert(header::LOCATION, v);
+    }
+    // Glance advertises interoperable import and the stores on create;
+    // openstacksdk reads the import methods from this header.
+    if let Ok(v) = super::import::IMPORT_METHODS.join(",").parse() {
+        h.insert("openstack-image-import-methods", v);
+    }
+    if let Ok(v) = state.config.store_id().parse() {
+        h.insert("openstack-image-store-ids", v);
     }
     Ok(resp)
 }
@@ -230,6 +239,17 @@ pub async fn delete(
     // gone for clients either way.
     if let Err(e) = state.store.delete(&image.id.to_string()).await {
         tracing::warn!(image = %image.id, error = %e, "deleting image data failed");
+    }
+    // Data staged for a glance-direct import goes too. A stage or import
+    // still running finds the image deleted when it ends and removes what
+    // it wrote itself.
+    if matches!(
+        image.status,
+        ImageStatus::Uploading | ImageStatus::Importing | ImageStatus::Queued
+    ) {
+        if let Err(e) = state.staging.delete(&image.id.to_string()).await {
+            tracing::warn!(image = %image.id, error = %e, "deleting staged data failed");
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

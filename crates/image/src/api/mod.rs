@@ -4,6 +4,7 @@
 
 mod data;
 mod images;
+mod import;
 mod list_params;
 mod members;
 mod schemas;
@@ -33,6 +34,8 @@ pub use list_params::{parse_list_query, ListQuery, SortDir, SortKey};
 pub struct AppState {
     pub db: Db,
     pub store: Arc<dyn Store>,
+    /// Where glance-direct stages data (a file store on this node).
+    pub staging: Arc<dyn Store>,
     pub config: ImageConfig,
     /// `http://host:port` used when the request has no `Host` header.
     pub base_url: String,
@@ -59,6 +62,10 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
             "/v2/images/{id}/file",
             put(data::upload).get(data::download),
         )
+        .route("/v2/images/{id}/stage", put(import::stage))
+        .route("/v2/images/{id}/import", post(import::import))
+        .route("/v2/info/import", get(import::info_import))
+        .route("/v2/info/stores", get(import::info_stores))
         .route(
             "/v2/images/{id}/actions/deactivate",
             post(images::deactivate),

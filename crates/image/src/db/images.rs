@@ -261,31 +261,66 @@ pub async fn image_set_status(
 #[derive(Clone, Debug)]
 pub struct UploadResult {
     pub size: i64,
+    /// From format inspection; `None` when the format gave none.
+    pub virtual_size: Option<i64>,
     pub checksum: String,
     pub os_hash_value: String,
     pub location: Location,
 }
 
-/// Makes a `saving` image `active` with its data; false when the image is no
-/// longer saving (deleted meanwhile), in which case nothing changed.
-pub async fn image_finish_upload(
-    db: &Db,
+/// The properties Glance's import flow keeps on the image
+/// (glance/async_/flows/api_image_import.py): the task holding the import
+/// lock, the stores being written, and the stores that failed.
+pub const IMPORT_TASK: &str = "os_glance_import_task";
+pub const IMPORTING_TO_STORES: &str = "os_glance_importing_to_stores";
+pub const FAILED_IMPORT: &str = "os_glance_failed_import";
+
+/// Sets (`Some`) or removes (`None`) one property inside a transaction.
+async fn property_put(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &ImageId,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), ImageError> {
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1 AND name = $2")
+        .bind(id.to_string())
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(v) = value {
+        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(name)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Makes an image in `from` (saving, or importing) `active` with its data,
+/// inside `tx`; false when the image is no longer in `from`.
+async fn finish_data(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ImageId,
+    from: ImageStatus,
     up: &UploadResult,
 ) -> Result<bool, ImageError> {
     let now = time::to_db(time::now());
-    let mut tx = db.pool().begin().await?;
     let r = sqlx::query(
-        "UPDATE images SET status = 'active', size = $1, checksum = $2, os_hash_algo = 'sha512', \
-         os_hash_value = $3, updated_at = $4, generation = generation + 1 \
-         WHERE id = $5 AND status = 'saving' AND deleted = 0",
+        "UPDATE images SET status = 'active', size = $1, virtual_size = $2, checksum = $3, \
+         os_hash_algo = 'sha512', os_hash_value = $4, updated_at = $5, \
+         generation = generation + 1 \
+         WHERE id = $6 AND status = $7 AND deleted = 0",
     )
     .bind(up.size)
+    .bind(up.virtual_size)
     .bind(&up.checksum)
     .bind(&up.os_hash_value)
     .bind(&now)
     .bind(id.to_string())
-    .execute(&mut *tx)
+    .bind(from.as_str())
+    .execute(&mut **tx)
     .await?;
     if r.rows_affected() == 0 {
         return Ok(false);
@@ -299,8 +334,125 @@ pub async fn image_finish_upload(
     .bind(&up.location.url)
     .bind(&up.location.metadata)
     .bind(&now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// Makes a `saving` image `active` with its data; false when the image is no
+/// longer saving (deleted meanwhile), in which case nothing changed.
+pub async fn image_finish_upload(
+    db: &Db,
+    id: &ImageId,
+    up: &UploadResult,
+) -> Result<bool, ImageError> {
+    let mut tx = db.pool().begin().await?;
+    if !finish_data(&mut tx, id, ImageStatus::Saving, up).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records the size of the data staged for an `uploading` image; false when
+/// the image is no longer uploading (deleted meanwhile).
+pub async fn image_set_staged_size(db: &Db, id: &ImageId, size: i64) -> Result<bool, ImageError> {
+    let r = sqlx::query(
+        "UPDATE images SET size = $1, updated_at = $2, generation = generation + 1 \
+         WHERE id = $3 AND status = 'uploading' AND deleted = 0",
+    )
+    .bind(size)
+    .bind(time::to_db(time::now()))
+    .bind(id.to_string())
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Takes the import lock: uploading → importing, with Glance's import
+/// properties (`task` holds the lock, `store` is being written, no failure
+/// recorded for it). False when the image was not uploading.
+pub async fn image_begin_import(
+    db: &Db,
+    id: &ImageId,
+    task: &str,
+    store: &str,
+) -> Result<bool, ImageError> {
+    let mut tx = db.pool().begin().await?;
+    let r = sqlx::query(
+        "UPDATE images SET status = 'importing', updated_at = $1, generation = generation + 1 \
+         WHERE id = $2 AND status = 'uploading' AND deleted = 0",
+    )
+    .bind(time::to_db(time::now()))
+    .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    property_put(&mut tx, id, IMPORT_TASK, Some(task)).await?;
+    property_put(&mut tx, id, IMPORTING_TO_STORES, Some(store)).await?;
+    property_put(&mut tx, id, FAILED_IMPORT, Some("")).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends an import that stored the data: importing → active, the lock
+/// dropped and no store left importing. False when the image is no longer
+/// importing (deleted meanwhile).
+pub async fn image_finish_import(
+    db: &Db,
+    id: &ImageId,
+    up: &UploadResult,
+) -> Result<bool, ImageError> {
+    let mut tx = db.pool().begin().await?;
+    if !finish_data(&mut tx, id, ImageStatus::Importing, up).await? {
+        return Ok(false);
+    }
+    property_put(&mut tx, id, IMPORT_TASK, None).await?;
+    property_put(&mut tx, id, IMPORTING_TO_STORES, Some("")).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends a failed import as Glance does for glance-direct: importing →
+/// queued, the lock dropped, `store` recorded as failed. With `stale_before`,
+/// only if the image was not marked alive since then. False when the image
+/// was not (or no longer) importing.
+pub async fn image_fail_import(
+    db: &Db,
+    id: &ImageId,
+    store: &str,
+    stale_before: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<bool, ImageError> {
+    let mut tx = db.pool().begin().await?;
+    let now = time::to_db(time::now());
+    let base = "UPDATE images SET status = 'queued', updated_at = $1, \
+                generation = generation + 1 \
+                WHERE id = $2 AND status = 'importing' AND deleted = 0";
+    let r = match stale_before {
+        None => {
+            sqlx::query(base)
+                .bind(&now)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+        }
+        Some(cutoff) => {
+            sqlx::query(&format!("{base} AND updated_at < $3"))
+                .bind(&now)
+                .bind(id.to_string())
+                .bind(time::to_db(cutoff))
+                .execute(&mut *tx)
+                .await?
+        }
+    };
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    property_put(&mut tx, id, IMPORT_TASK, None).await?;
+    property_put(&mut tx, id, IMPORTING_TO_STORES, Some("")).await?;
+    property_put(&mut tx, id, FAILED_IMPORT, Some(store)).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -345,29 +497,30 @@ pub async fn image_mark_deleted(
     Ok(Some(locations))
 }
 
-/// Marks a running upload as alive (see `data::reset_stale_uploads`).
-pub async fn image_touch_saving(db: &Db, id: &ImageId) -> Result<(), ImageError> {
-    sqlx::query(
-        "UPDATE images SET updated_at = $1 WHERE id = $2 AND status = 'saving' AND deleted = 0",
-    )
-    .bind(time::to_db(time::now()))
-    .bind(id.to_string())
-    .execute(db.pool())
-    .await?;
+/// Marks a running upload, stage or import (an image in `status`) as alive
+/// (see `data::reset_stale_uploads`).
+pub async fn image_touch(db: &Db, id: &ImageId, status: ImageStatus) -> Result<(), ImageError> {
+    sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2 AND status = $3 AND deleted = 0")
+        .bind(time::to_db(time::now()))
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 
-/// Images in `saving` not marked alive since `cutoff`.
-pub async fn images_stale_saving(
+/// Images in `status` not marked alive since `cutoff`.
+pub async fn images_stale(
     db: &Db,
+    status: ImageStatus,
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<ImageId>, ImageError> {
-    let rows = sqlx::query(
-        "SELECT id FROM images WHERE status = 'saving' AND deleted = 0 AND updated_at < $1",
-    )
-    .bind(time::to_db(cutoff))
-    .fetch_all(db.pool())
-    .await?;
+    let rows =
+        sqlx::query("SELECT id FROM images WHERE status = $1 AND deleted = 0 AND updated_at < $2")
+            .bind(status.as_str())
+            .bind(time::to_db(cutoff))
+            .fetch_all(db.pool())
+            .await?;
     let mut ids = Vec::new();
     for r in rows {
         let id: String = r.try_get("id")?;
@@ -376,18 +529,20 @@ pub async fn images_stale_saving(
     Ok(ids)
 }
 
-/// Compare-and-swap saving → queued for an image still stale at `cutoff`.
-pub async fn image_reset_stale_saving(
+/// Compare-and-swap `status` → queued for an image still stale at `cutoff`.
+pub async fn image_reset_stale(
     db: &Db,
     id: &ImageId,
+    status: ImageStatus,
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, ImageError> {
     let r = sqlx::query(
         "UPDATE images SET status = 'queued', updated_at = $1, generation = generation + 1 \
-         WHERE id = $2 AND status = 'saving' AND deleted = 0 AND updated_at < $3",
+         WHERE id = $2 AND status = $3 AND deleted = 0 AND updated_at < $4",
     )
     .bind(time::to_db(time::now()))
     .bind(id.to_string())
+    .bind(status.as_str())
     .bind(time::to_db(cutoff))
     .execute(db.pool())
     .await?;

@@ -4,9 +4,14 @@
 //! ```text
 //!            upload starts          data stored
 //!   queued ───────────────► saving ───────────► active ◄──────┐
-//!     ▲                       │  │                 │ deactivate │ reactivate
-//!     └── upload broke off ───┘  └─► killed        ▼            │
-//!                                            deactivated ───────┘
+//!    ▲ ▲ ▲                    │  │                 ▲ │ deactivate │ reactivate
+//!    │ │ └─ upload broke off ─┘  └─► killed        │ ▼            │
+//!    │ │                                           │ deactivated ─┘
+//!    │ │ stage (glance-direct)      import         │
+//!    │ └──────────── uploading ───────────► importing
+//!    │  stage broke off  │                    │ data stored in the store
+//!    └───────────────────┴── import failed ───┘
+//!
 //!   any state ──delete──► deleted
 //! ```
 
@@ -17,6 +22,10 @@ use std::str::FromStr;
 pub enum ImageStatus {
     Queued,
     Saving,
+    /// Data staged for a glance-direct import (`PUT .../stage` ran or runs).
+    Uploading,
+    /// The import task is writing the staged data into the store.
+    Importing,
     Active,
     Killed,
     Deleted,
@@ -24,9 +33,11 @@ pub enum ImageStatus {
 }
 
 impl ImageStatus {
-    pub const ALL: [ImageStatus; 6] = [
+    pub const ALL: [ImageStatus; 8] = [
         Self::Queued,
         Self::Saving,
+        Self::Uploading,
+        Self::Importing,
         Self::Active,
         Self::Killed,
         Self::Deleted,
@@ -37,6 +48,8 @@ impl ImageStatus {
         match self {
             Self::Queued => "queued",
             Self::Saving => "saving",
+            Self::Uploading => "uploading",
+            Self::Importing => "importing",
             Self::Active => "active",
             Self::Killed => "killed",
             Self::Deleted => "deleted",
@@ -49,8 +62,10 @@ impl ImageStatus {
         use ImageStatus::*;
         matches!(
             (self, to),
-            (Queued, Saving | Active | Deleted)
+            (Queued, Saving | Uploading | Importing | Active | Deleted)
                 | (Saving, Active | Killed | Deleted | Queued)
+                | (Uploading, Importing | Queued | Deleted)
+                | (Importing, Active | Deleted | Queued)
                 | (Active, Deleted | Deactivated)
                 | (Killed, Deleted)
                 | (Deactivated, Active | Deleted)
@@ -87,6 +102,9 @@ mod tests {
         assert!(!Active.can_become(Saving));
         assert!(!Deleted.can_become(Active));
         assert!(Active.can_become(Deactivated) && Deactivated.can_become(Active));
+        assert!(Queued.can_become(Uploading) && Uploading.can_become(Importing));
+        assert!(Importing.can_become(Active) && Importing.can_become(Queued));
+        assert!(Uploading.can_become(Queued) && !Uploading.can_become(Active));
         for s in ImageStatus::ALL {
             assert_eq!(s.as_str().parse::<ImageStatus>(), Ok(s));
         }

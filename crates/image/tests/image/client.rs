@@ -102,6 +102,7 @@ async fn start_reads_the_image_section() {
         db: svc.state().db.clone(),
         store: svc.state().store.clone(),
         store_dir: dir.path().join("images"),
+        staging_dir: dir.path().join("image-staging"),
         engine: svc.state().db.engine(),
         _dir: tempfile::tempdir().expect("tempdir"),
     };
@@ -121,6 +122,8 @@ async fn start_reads_the_image_section() {
         );
     }
     assert!(dir.path().join("image.db").exists());
+    // glance-direct stages under the data dir by default.
+    assert!(dir.path().join("image-staging").is_dir());
     assert_eq!(env.store_files().len(), 3);
     let page = env
         .call(Method::GET, "/v2/images", Some(ALICE), None)

@@ -57,6 +57,8 @@ pub struct Env {
     pub db: Db,
     pub store: Arc<dyn Store>,
     pub store_dir: PathBuf,
+    /// Where glance-direct stages data (`ImageConfig::staging_dir`).
+    pub staging_dir: PathBuf,
     pub engine: stratus_db::Engine,
     pub _dir: tempfile::TempDir,
 }
@@ -102,11 +104,20 @@ impl Env {
 
     pub async fn with_store(
         db: &Db,
-        config: ImageConfig,
+        mut config: ImageConfig,
         store: Arc<dyn Store>,
         store_dir: PathBuf,
         dir: tempfile::TempDir,
     ) -> Env {
+        if config.staging_dir.is_empty() {
+            config.staging_dir = dir
+                .path()
+                .join("staging")
+                .to_str()
+                .expect("utf-8 path")
+                .to_owned();
+        }
+        let staging_dir = PathBuf::from(&config.staging_dir);
         let svc = ImageService::new(
             db.clone(),
             store.clone(),
@@ -121,6 +132,7 @@ impl Env {
             db: db.clone(),
             store,
             store_dir,
+            staging_dir,
             engine: db.engine(),
             _dir: dir,
         }
@@ -209,16 +221,70 @@ impl Env {
     }
 
     pub fn store_files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.store_dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        files_in(&self.store_dir)
     }
+
+    /// Files in the staging folder (staged data and temporary files).
+    pub fn staging_files(&self) -> Vec<String> {
+        files_in(&self.staging_dir)
+    }
+
+    /// `PUT /v2/images/{id}/stage` of `data`.
+    pub async fn stage(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        let req = Self::request(Method::PUT, &format!("/v2/images/{id}/stage"), Some(token))
+            .header("content-type", "application/octet-stream")
+            .header("content-length", data.len())
+            .body(Body::from(data))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// `POST /v2/images/{id}/import` with `body`.
+    pub async fn import(&self, id: &str, token: &str, body: Value) -> Resp {
+        self.call(
+            Method::POST,
+            &format!("/v2/images/{id}/import"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Polls the image (as admin) until its status is `want`; its JSON.
+    pub async fn wait_status(&self, id: &str, want: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            last = self.get(&format!("/v2/images/{id}"), ADMIN).await.json();
+            if last["status"] == want {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("image {id} never became {want}: {last}");
+    }
+
+    /// Polls until `f` holds (background work finishing), for up to 12 s.
+    pub async fn wait_until(&self, what: &str, f: impl Fn(&Env) -> bool) {
+        for _ in 0..600 {
+            if f(self) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Runs `f` once per database engine (SQLite, and PostgreSQL when reachable).

@@ -224,3 +224,135 @@ async fn s3_large_streaming_upload() {
     crate::data::run_large_upload(&env, 200 << 20).await;
     t.cleanup().await;
 }
+
+/// glance-direct into S3: staged on local disk, imported into the bucket
+/// (several multipart parts), staged data removed, `stores` named `s3`;
+/// a failed import leaves no object; deleting an importing image leaves
+/// nothing in the bucket.
+#[tokio::test]
+async fn s3_glance_direct_import() {
+    let Some(s3) = s3_config() else { return };
+    let store = Arc::new(S3Store::new(&s3).await.expect("S3 store (bucket create)"));
+    let t = stratus_db::testing::sqlite("image").await.expect("sqlite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ImageConfig {
+        store: StoreKind::S3,
+        s3: s3.clone(),
+        ..ImageConfig::default()
+    };
+    let env = Env::with_store(&t.db, cfg, store.clone(), dir.path().to_owned(), dir).await;
+    let r = env.get("/v2/info/stores", ALICE).await;
+    assert_eq!(
+        r.json(),
+        json!({"stores": [{"id": "s3", "default": "true"}]})
+    );
+
+    let data = pseudo_random(20 << 20, 21);
+    let id = env
+        .create(
+            ALICE,
+            json!({"name": "s3-import", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        env.stage(&id, ALICE, data.clone()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(matches!(store.get(&id).await, Err(StoreError::NotFound(_))));
+    let r = env
+        .import(
+            &id,
+            ALICE,
+            json!({"method": {"name": "glance-direct"}, "stores": ["s3"]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = env.wait_status(&id, "active").await;
+    assert_eq!(v["checksum"], md5_hex(&data), "{v}");
+    assert_eq!(v["os_hash_value"], sha512_hex(&data), "{v}");
+    assert_eq!(v["virtual_size"], data.len() as u64, "{v}");
+    assert_eq!(v["direct_url"], format!("s3://{}/{id}", s3.bucket));
+    assert_eq!(v["os_glance_failed_import"], "", "{v}");
+    env.wait_until("staged data removed", |e| e.staging_files().is_empty())
+        .await;
+    let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+    assert_eq!(md5_hex(&r.bytes), md5_hex(&data));
+
+    // Lost staged data: the import fails, nothing lands in the bucket.
+    let lost = env
+        .create(
+            ALICE,
+            json!({"name": "lost", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        env.stage(&lost, ALICE, b"gone".to_vec()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    std::fs::remove_file(env.staging_dir.join(&lost)).expect("remove staged");
+    let r = env
+        .import(&lost, ALICE, json!({"method": {"name": "glance-direct"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let v = env.wait_status(&lost, "queued").await;
+    assert_eq!(v["os_glance_failed_import"], "s3", "{v}");
+    assert!(matches!(
+        store.get(&lost).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Deleted while importing: neither the bucket nor the staging folder
+    // keeps anything, whichever finishes first.
+    let del = env
+        .create(
+            ALICE,
+            json!({"name": "del", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        env.stage(&del, ALICE, pseudo_random(12 << 20, 4))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = env
+        .import(&del, ALICE, json!({"method": {"name": "glance-direct"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = env
+        .call(
+            Method::DELETE,
+            &format!("/v2/images/{del}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    env.wait_until("staging empty", |e| e.staging_files().is_empty())
+        .await;
+    let mut gone = false;
+    for _ in 0..300 {
+        if matches!(store.get(&del).await, Err(StoreError::NotFound(_))) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "object of the deleted image is left in the bucket");
+
+    t.cleanup().await;
+}
