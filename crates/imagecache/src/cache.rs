@@ -17,9 +17,11 @@ use std::time::Duration;
 use stratus_common::ids::{ImageId, InstanceId};
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::ceph::RgwDirectory;
 use crate::config::ImageCacheConfig;
+use crate::config::S3ReadConfig;
 use crate::download::{verify, Digest, TempFile, TransferError};
-use crate::entry::{base_path, entry_path, unix_now, Entry, User};
+use crate::entry::{base_path, entry_path, unix_now, EndpointFrom, Entry, StoreEndpoint, User};
 use crate::error::CacheError;
 use crate::glance::{GlanceClient, ImageMeta};
 use crate::qemu;
@@ -58,6 +60,8 @@ struct Inner {
     glance: GlanceClient,
     locks: Mutex<HashMap<ImageId, Arc<AsyncMutex<()>>>>,
     stats: Counters,
+    /// The radosgw endpoints from the Ceph monitors, when `[imagecache.ceph]` is set.
+    rgw: Option<RgwDirectory>,
 }
 
 impl ImageCache {
@@ -85,12 +89,16 @@ impl ImageCache {
         let glance = GlanceClient::new(http, &image_api_base_url);
         Ok(Self {
             inner: Arc::new(Inner {
-                cfg,
                 dir,
                 tmp,
                 glance,
                 locks: Mutex::new(HashMap::new()),
                 stats: Counters::default(),
+                rgw: cfg
+                    .ceph
+                    .is_configured()
+                    .then(|| RgwDirectory::new(cfg.ceph.clone())),
+                cfg,
             }),
         })
     }
@@ -156,7 +164,7 @@ impl ImageCache {
         self.inner.stats.miss();
         self.check_space(meta.size)?;
         let fetched = self.fetch(&meta, token).await;
-        let (tmp, digest, source) = match fetched {
+        let (tmp, digest, source, store_endpoint) = match fetched {
             Ok(f) => f,
             Err(e) => {
                 if matches!(e, CacheError::HashMismatch { .. }) {
@@ -181,6 +189,7 @@ impl ImageCache {
             md5: digest.md5,
             sha512: digest.sha512,
             source,
+            store_endpoint,
             fetched_at: now,
             last_used: now,
             // Disks built on an earlier copy still count as users.
@@ -194,27 +203,28 @@ impl ImageCache {
 
     /// Tries each planned source in turn; a direct source that cannot be
     /// read here falls through to the next, ending with the API download.
+    /// For an S3 read, also the endpoint it came from.
     async fn fetch(
         &self,
         meta: &ImageMeta,
         token: &str,
-    ) -> Result<(TempFile, Digest, Source), CacheError> {
+    ) -> Result<(TempFile, Digest, Source, Option<StoreEndpoint>), CacheError> {
         let inner = &self.inner;
-        let attempts = source::plan(&meta.location_urls(), inner.cfg.s3.is_configured());
+        let attempts = source::plan(&meta.location_urls(), inner.cfg.reads_s3());
         for attempt in attempts {
             let tmp = TempFile::new(&inner.tmp, &meta.id.to_string());
             let result = match &attempt {
-                Attempt::File(path) => source::fetch_file(path, tmp.path(), meta.size).await,
-                Attempt::S3 { bucket, key } => {
-                    source::fetch_s3(&inner.cfg.s3, bucket, key, tmp.path(), meta.size).await
-                }
+                Attempt::File(path) => source::fetch_file(path, tmp.path(), meta.size)
+                    .await
+                    .map(|d| (d, None)),
+                Attempt::S3 { bucket, key } => self.fetch_s3(meta, bucket, key, &tmp).await,
                 Attempt::Api => {
                     let digest = source::fetch_api(&inner.glance, meta, token, tmp.path()).await?;
-                    return Ok((tmp, digest, Source::Api));
+                    return Ok((tmp, digest, Source::Api, None));
                 }
             };
             match result {
-                Ok(digest) => return Ok((tmp, digest, attempt.source())),
+                Ok((digest, endpoint)) => return Ok((tmp, digest, attempt.source(), endpoint)),
                 Err(TransferError::Source(e)) => {
                     tracing::info!(image = %meta.id, source = %attempt.source(), error = %e,
                         "image location not readable from this host; trying the next source");
@@ -226,6 +236,56 @@ impl ImageCache {
         Err(CacheError::Unavailable(
             "no source for the image".to_owned(),
         ))
+    }
+
+    /// An `s3://` object from the configured endpoint, or (seed steps
+    /// 21–25) from the radosgw endpoints the Ceph monitors name, asking
+    /// them again once when none of the known ones answers.
+    async fn fetch_s3(
+        &self,
+        meta: &ImageMeta,
+        bucket: &str,
+        key: &str,
+        tmp: &TempFile,
+    ) -> Result<(Digest, Option<StoreEndpoint>), TransferError> {
+        let inner = &self.inner;
+        let Some(rgw) = &inner.rgw else {
+            let digest =
+                source::fetch_s3(&inner.cfg.s3, bucket, key, tmp.path(), meta.size).await?;
+            let endpoint = StoreEndpoint {
+                url: inner.cfg.s3.endpoint.clone(),
+                from: EndpointFrom::Config,
+            };
+            return Ok((digest, Some(endpoint)));
+        };
+        let mut last = None;
+        for refresh in [false, true] {
+            let endpoints = rgw
+                .endpoints(refresh)
+                .await
+                .map_err(|e| TransferError::Source(std::io::Error::other(e)))?;
+            for url in endpoints {
+                let cfg = S3ReadConfig {
+                    endpoint: url.clone(),
+                    ..inner.cfg.s3.clone()
+                };
+                match source::fetch_s3(&cfg, bucket, key, tmp.path(), meta.size).await {
+                    Ok(digest) => {
+                        let from = EndpointFrom::CephMonitors;
+                        return Ok((digest, Some(StoreEndpoint { url, from })));
+                    }
+                    Err(TransferError::Source(e)) => {
+                        tracing::info!(image = %meta.id, endpoint = %url, error = %e,
+                            "radosgw did not serve the image; trying the next");
+                        last = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(TransferError::Source(last.unwrap_or_else(|| {
+            std::io::Error::other("no radosgw endpoint")
+        })))
     }
 
     /// Refuses to start a download that cannot fit.

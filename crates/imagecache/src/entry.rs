@@ -30,6 +30,23 @@ pub struct User {
     pub instance: Option<InstanceId>,
 }
 
+/// Where the store endpoint of an S3 read came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointFrom {
+    /// `[imagecache.s3] endpoint`.
+    Config,
+    /// The Ceph monitors' service map (seed steps 21–22).
+    CephMonitors,
+}
+
+/// The object store endpoint an image was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreEndpoint {
+    pub url: String,
+    pub from: EndpointFrom,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     pub image_id: ImageId,
@@ -39,6 +56,9 @@ pub struct Entry {
     pub md5: String,
     pub sha512: String,
     pub source: Source,
+    /// For `source: s3`, the radosgw it was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_endpoint: Option<StoreEndpoint>,
     /// Unix seconds.
     pub fetched_at: u64,
     pub last_used: u64,

@@ -4,7 +4,8 @@
 //! The agent asks the image API for the image (`GET /v2/images/{id}`, whose
 //! `locations`/`direct_url` a trusted caller sees), reads the bits straight
 //! from the store when it can (a `file://` path on this host, or an S3 GET to
-//! Ceph RGW for `s3://bucket/key`) and through the API's download otherwise;
+//! Ceph RGW for `s3://bucket/key`, at an endpoint named in the config or
+//! learnt from the Ceph monitors' service map) and through the API's download otherwise;
 //! fetches each image once per host, verifies it against the image's sha512
 //! (`os_hash_value`) and md5 (`checksum`), shares it between instances as
 //! the backing file of each instance's qcow2 overlay, and removes images
@@ -15,6 +16,7 @@
 //! `create_overlay`, and `release` when the instance is deleted.
 
 mod cache;
+mod ceph;
 mod config;
 mod download;
 mod entry;
@@ -25,7 +27,8 @@ mod source;
 mod stats;
 
 pub use cache::{CachedImage, ImageCache};
-pub use config::{ImageCacheConfig, S3ReadConfig};
+pub use ceph::rgw_endpoints;
+pub use config::{CephConfig, ImageCacheConfig, S3ReadConfig};
 pub use error::CacheError;
 pub use source::Source;
 pub use stats::CacheStats;

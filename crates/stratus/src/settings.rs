@@ -34,10 +34,11 @@ pub fn load(place: &Place) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// With `[image] store = "s3"` and no `[imagecache.s3]` of its own, compute
-/// hosts read image objects straight from the image store with its
-/// credentials (seed step 21: the agent fetches from the storage cluster,
-/// not through the image API), as Nova shares Glance's Ceph keyring.
+/// With `[image] store = "s3"`, compute hosts read image objects straight
+/// from the image store (seed steps 21–25: from the storage cluster, not
+/// through the image API), with the store's credentials and endpoint unless
+/// `[imagecache.s3]` names its own (as Nova shares Glance's Ceph keyring).
+/// `[imagecache.ceph]`, when set, finds the endpoint through the monitors.
 fn share_image_store_access(config: &mut Config) -> anyhow::Result<()> {
     let image = config.sections.get("image").and_then(toml::Value::as_table);
     let is_s3 = image
@@ -48,24 +49,35 @@ fn share_image_store_access(config: &mut Config) -> anyhow::Result<()> {
         .and_then(|t| t.get("s3"))
         .and_then(toml::Value::as_table)
         .filter(|_| is_s3)
+        .cloned()
     else {
         return Ok(());
     };
-    let cache_has_own = config
+    let mut cache_s3 = config
         .sections
         .get("imagecache")
         .and_then(|c| c.get("s3"))
-        .and_then(|s| s.get("endpoint"))
-        .and_then(toml::Value::as_str)
-        .is_some_and(|e| !e.is_empty());
-    if cache_has_own {
-        return Ok(());
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let is_set = |t: &toml::Table, k: &str| {
+        t.get(k)
+            .and_then(toml::Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
+    // Credentials go together: the host's own pair, or the store's.
+    let groups: [&[&str]; 3] = [&["endpoint"], &["access_key", "secret_key"], &["region"]];
+    for keys in groups {
+        if keys.iter().any(|k| is_set(&cache_s3, k)) {
+            continue;
+        }
+        for k in keys {
+            if let Some(v) = store_s3.get(*k) {
+                cache_s3.insert((*k).to_owned(), v.clone());
+            }
+        }
     }
-    let shared: toml::Table = ["endpoint", "access_key", "secret_key", "region"]
-        .into_iter()
-        .filter_map(|k| store_s3.get(k).map(|v| (k.to_owned(), v.clone())))
-        .collect();
-    set_key(config, "imagecache", "s3", toml::Value::Table(shared))
+    set_key(config, "imagecache", "s3", toml::Value::Table(cache_s3))
 }
 
 /// The string at `[section] key`, empty when the key or section is missing
@@ -202,18 +214,27 @@ mod tests {
             "the bucket comes with each location"
         );
 
-        // The host's own credentials win; a file store shares nothing.
+        // What the host names itself wins, key by key (a credential pair
+        // as one); a file store shares nothing.
         let own = format!("{store}[imagecache.s3]\nendpoint = \"http://rgw2\"\n");
         let mut c = Config::from_toml_and_env(&own, Vec::new()).expect("config");
         share_image_store_access(&mut c).expect("share");
         assert_eq!(
             (cache_s3(&c, "endpoint"), cache_s3(&c, "access_key")),
-            ("http://rgw2".into(), String::new())
+            ("http://rgw2".into(), "A".into())
+        );
+        let own = format!("{store}[imagecache.s3]\naccess_key = \"B\"\n");
+        let mut c = Config::from_toml_and_env(&own, Vec::new()).expect("config");
+        share_image_store_access(&mut c).expect("share");
+        assert_eq!(
+            (cache_s3(&c, "access_key"), cache_s3(&c, "secret_key")),
+            ("B".into(), String::new()),
+            "a host's own key is never paired with the store's secret"
         );
         let file = store.replace("\"s3\"\n[image.s3]", "\"file\"\n[image.s3]");
         let mut c = Config::from_toml_and_env(&file, Vec::new()).expect("config");
         share_image_store_access(&mut c).expect("share");
-        assert!(c.sections.get("imagecache").is_none());
+        assert!(!c.sections.contains_key("imagecache"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `s3://` locations read straight from a real radosgw (seed steps 23–25).
+//! `s3://` locations read straight from a real radosgw (seed steps 23–25),
+//! also at the endpoint the Ceph monitors name (steps 21–22).
 //! Runs when `STRATUS_TEST_S3` names an s3.env file (S3_ENDPOINT,
 //! S3_ACCESS_KEY, S3_SECRET_KEY lines, written by `scripts/ceph/start.sh DIR`),
 //! or when radosgw answers on 127.0.0.1:7480 and `$TMPDIR/stratus-ceph/s3.env`
@@ -13,7 +14,7 @@ use object_store::{ObjectStore, PutPayload};
 
 use serde_json::json;
 use stratus_common::ids::ImageId;
-use stratus_imagecache::{ImageCacheConfig, S3ReadConfig, Source};
+use stratus_imagecache::{CephConfig, ImageCacheConfig, S3ReadConfig, Source};
 
 use crate::stub::{active_image, TOKEN};
 use crate::{pseudo_random, with, Env};
@@ -168,5 +169,79 @@ async fn s3_location_is_read_straight_from_radosgw() {
         .await
         .expect("ensure missing object");
     assert_eq!(c.source, Source::Api);
+
+    // Without an endpoint of its own, the host asks the Ceph monitors for
+    // the service map and reads from the radosgw it names (steps 21–25).
+    let conf = ceph_conf();
+    let ceph = CephConfig {
+        conf: conf.display().to_string(),
+        ..CephConfig::default()
+    };
+    let no_endpoint = S3ReadConfig {
+        endpoint: String::new(),
+        ..s3.clone()
+    };
+    let (s3_cfg, ceph_cfg) = (no_endpoint.clone(), ceph.clone());
+    let env = Env::with(|c| ImageCacheConfig {
+        s3: s3_cfg,
+        ceph: ceph_cfg,
+        ..c
+    })
+    .await;
+    let url = format!("s3://{name}/{id}");
+    env.glance.put(
+        id,
+        with(active_image(id, "raw", &data), json!({"direct_url": url})),
+        data.clone(),
+    );
+    let c = env
+        .cache
+        .ensure(id, TOKEN)
+        .await
+        .expect("ensure via the monitors");
+    assert_eq!(c.source, Source::S3);
+    assert_eq!(env.glance.downloads(), 0, "read from radosgw, not the API");
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.cache.dir().join(format!("{id}.json"))).expect("record"),
+    )
+    .expect("JSON record");
+    assert_eq!(
+        record["store_endpoint"],
+        json!({"url": s3.endpoint, "from": "ceph-monitors"})
+    );
+
+    // Monitors that cannot be asked: the API download, nothing half-made.
+    let broken = CephConfig {
+        conf: "/nonexistent/ceph.conf".to_owned(),
+        ..ceph
+    };
+    let env = Env::with(|c| ImageCacheConfig {
+        s3: no_endpoint,
+        ceph: broken,
+        ..c
+    })
+    .await;
+    env.glance.put(
+        id,
+        with(active_image(id, "raw", &data), json!({"direct_url": url})),
+        data.clone(),
+    );
+    let c = env
+        .cache
+        .ensure(id, TOKEN)
+        .await
+        .expect("ensure via the API");
+    assert_eq!(c.source, Source::Api);
     drop(bucket);
+}
+
+/// The ceph.conf beside the s3.env (scripts/ceph/start.sh writes both; its
+/// keyring holds client.admin).
+fn ceph_conf() -> std::path::PathBuf {
+    std::env::var("STRATUS_TEST_S3")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("stratus-ceph/s3.env"))
+        .with_file_name("ceph.conf")
 }

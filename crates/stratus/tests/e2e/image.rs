@@ -313,8 +313,9 @@ fn servers_boot_from_the_host_cache_filled_from_the_file_store() {
     assert_cached_once(&cloud, &image, &src, &first, &second);
 }
 
-/// `STRATUS_TEST_S3`'s s3.env (scripts/ceph/start.sh), or `None` (the test
-/// is skipped) unless `STRATUS_TEST_REQUIRE_CEPH=1`.
+/// `STRATUS_TEST_S3`'s s3.env (scripts/ceph/start.sh DIR) as pairs, plus
+/// `CEPH_CONF` (DIR/ceph.conf, whose keyring is client.admin's); `None` (the
+/// test is skipped) unless `STRATUS_TEST_REQUIRE_CEPH=1`.
 fn s3_env() -> Option<Vec<(String, String)>> {
     let required = std::env::var("STRATUS_TEST_REQUIRE_CEPH").is_ok_and(|v| v == "1");
     let path = std::env::var("STRATUS_TEST_S3")
@@ -328,12 +329,14 @@ fn s3_env() -> Option<Vec<(String, String)>> {
         eprintln!("SKIPPED: {msg}");
         return None;
     };
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect(),
-    )
+    let mut vars: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let conf = path.with_file_name("ceph.conf");
+    vars.push(("CEPH_CONF".to_owned(), conf.display().to_string()));
+    Some(vars)
 }
 
 #[test]
@@ -346,7 +349,8 @@ fn servers_boot_from_an_image_stored_in_ceph() {
             .unwrap_or_default()
     };
     // A bucket per run keeps runs apart. Only the image store is given
-    // credentials: `up` hands them to the host cache.
+    // credentials (`up` hands them to the host cache); the host learns the
+    // radosgw endpoint from the Ceph monitors (steps 21–22).
     let bucket = format!("stratus-e2e-{}", std::process::id());
     let env = [
         ("STRATUS_IMAGE__STORE", "s3".to_owned()),
@@ -355,6 +359,7 @@ fn servers_boot_from_an_image_stored_in_ceph() {
         ("STRATUS_IMAGE__S3__SECRET_KEY", get("S3_SECRET_KEY")),
         ("STRATUS_IMAGE__S3__REGION", get("S3_REGION")),
         ("STRATUS_IMAGE__S3__BUCKET", bucket.clone()),
+        ("STRATUS_IMAGECACHE__CEPH__CONF", get("CEPH_CONF")),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cloud = Cloud::start_with(&env);
@@ -368,8 +373,14 @@ fn servers_boot_from_an_image_stored_in_ceph() {
     assert!(shown.to_string().contains(&want), "{want} in {shown}");
 
     let (first, second) = boot_two(&cloud, &id);
-    // Steps 21–25: the agent read the object from radosgw itself.
+    // Steps 21–25: the agent asked the monitors where radosgw is, then
+    // read the object from it itself.
     assert_eq!(first["source"], "s3", "{first}");
+    assert_eq!(
+        first["store_endpoint"],
+        serde_json::json!({"url": get("S3_ENDPOINT"), "from": "ceph-monitors"}),
+        "{first}"
+    );
     assert_cached_once(&cloud, &image, &src, &first, &second);
 
     // And the API streams the same bits back from Ceph.
