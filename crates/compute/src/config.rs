@@ -16,6 +16,10 @@ pub struct ComputeConfig {
     pub fake_disk_gb: i64,
     /// Hosts whose spawn always fails (tests of rescheduling).
     pub fake_fail_hosts: Vec<String>,
+    /// The fake driver's guests get a real local disk: a launch builds the
+    /// instance's qcow2 overlay on the cached image and delete removes it,
+    /// so the whole image path runs without a hypervisor.
+    pub fake_disks: bool,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
@@ -44,6 +48,9 @@ pub struct ComputeConfig {
     /// `compute_events.<host>` topic (each only wakes a waiting build, so
     /// events are delivered however many builds wait).
     pub agent_event_concurrency: usize,
+    /// Seconds between runs of each agent's power-state sync (Nova's
+    /// `sync_power_state_interval`, 600 there too); 0 disables it.
+    pub sync_power_state_interval_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -89,6 +96,7 @@ impl Default for ComputeConfig {
             fake_ram_mb: 32768,
             fake_disk_gb: 500,
             fake_fail_hosts: Vec::new(),
+            fake_disks: false,
             cpu_allocation_ratio: 4.0,
             ram_allocation_ratio: 1.0,
             disk_allocation_ratio: 1.0,
@@ -104,6 +112,7 @@ impl Default for ComputeConfig {
             metadata_secret: String::new(),
             agent_concurrency: 64,
             agent_event_concurrency: 8,
+            sync_power_state_interval_secs: 600,
         }
     }
 }

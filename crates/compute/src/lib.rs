@@ -191,13 +191,10 @@ pub fn fake_drivers(cfg: &ComputeConfig) -> Vec<(String, Arc<dyn VirtDriver>)> {
         .into_iter()
         .map(|h| {
             let fail = cfg.fake_fail_hosts.contains(&h);
-            let d: Arc<dyn VirtDriver> = Arc::new(FakeDriver::new(
-                &h,
-                cfg.fake_vcpus,
-                cfg.fake_ram_mb,
-                cfg.fake_disk_gb,
-                fail,
-            ));
+            let d: Arc<dyn VirtDriver> = Arc::new(
+                FakeDriver::new(&h, cfg.fake_vcpus, cfg.fake_ram_mb, cfg.fake_disk_gb, fail)
+                    .with_disks(cfg.fake_disks),
+            );
             (h, d)
         })
         .collect()
@@ -285,6 +282,13 @@ pub async fn start_agents_with(
             )
             .await?,
         );
+        if cfg.sync_power_state_interval_secs > 0 {
+            w.tasks
+                .push(tokio::spawn(agent::power_sync::power_sync_loop(
+                    a.clone(),
+                    Duration::from_secs(cfg.sync_power_state_interval_secs),
+                )));
+        }
         w.tasks.push(tokio::spawn(agent::heartbeat_loop(
             a,
             Duration::from_secs(cfg.heartbeat_secs.max(1)),

@@ -44,6 +44,10 @@ pub const NODE_REPORT: &str = "compute_node_report";
 pub const RESCHEDULE: &str = "reschedule";
 pub const INSTANCE_DESTROYED: &str = "instance_destroyed";
 pub const INSTANCES_ON_HOST: &str = "instances_on_host";
+/// Nova's `compute_api.stop` (`force_stop` with `force`) as an agent's
+/// power-state sync calls it: records the `stop` action and claims
+/// `powering-off`; the agent then powers the guest off.
+pub const INSTANCE_STOP: &str = "instance_stop";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceArgs {
@@ -112,4 +116,14 @@ pub struct ExternalEventArgs {
     pub tag: String,
     /// `completed` or `failed`.
     pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StopArgs {
+    pub instance_id: String,
+    /// The agent asking: the instance must still be on it.
+    pub host: String,
+    /// `force_stop`: a STOPPED instance may be stopped again (its guest
+    /// runs although the database says stopped).
+    pub force: bool,
 }

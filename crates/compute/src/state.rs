@@ -25,10 +25,14 @@ pub mod task {
     pub const DELETING: &str = "deleting";
 }
 
+/// Nova's `power_state` values (what the hypervisor reports).
 pub mod power {
     pub const NOSTATE: i64 = 0;
     pub const RUNNING: i64 = 1;
+    pub const PAUSED: i64 = 3;
     pub const SHUTDOWN: i64 = 4;
+    pub const CRASHED: i64 = 6;
+    pub const SUSPENDED: i64 = 7;
 }
 
 /// The API status of a (vm_state, task_state) pair, as Nova's `_STATE_MAP`.

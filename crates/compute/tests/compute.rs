@@ -8,6 +8,7 @@ mod compute {
     pub mod harness;
     mod integration;
     mod launch;
+    mod power;
     mod sagas;
     mod store;
 }

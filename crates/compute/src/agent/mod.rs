@@ -3,10 +3,12 @@
 //! and reports every state change through the conductor (it never opens
 //! the database). It reports its node and heartbeats periodically,
 //! and on start reconciles what the database says runs here with what the
-//! driver really has.
+//! driver really has; afterwards its power-state sync (`power_sync`) keeps
+//! the two aligned as Nova's `_sync_power_states` does.
 
 pub mod build;
 pub mod events;
+pub mod power_sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -115,12 +115,87 @@ async fn visible(s: &AppState, ctx: &stratus_common::RequestContext, id: &str) -
     Ok(f)
 }
 
+/// Nova's `VALID_SORT_KEYS` of the flavor list schema (`schemas/flavors.py`).
+pub const SORT_KEYS: &[&str] = &[
+    "created_at",
+    "description",
+    "disabled",
+    "ephemeral_gb",
+    "flavorid",
+    "id",
+    "is_public",
+    "memory_mb",
+    "name",
+    "root_gb",
+    "rxtx_factor",
+    "swap",
+    "updated_at",
+    "vcpu_weight",
+    "vcpus",
+];
+
+/// The keys of Nova's `index_query` (unknown ones are 400 from 2.75).
+const QUERY_KEYS: &[&str] = &[
+    "limit",
+    "marker",
+    "is_public",
+    "minRam",
+    "minDisk",
+    "sort_key",
+    "sort_dir",
+];
+
+/// Nova's flavor list schema: `sort_key` and `sort_dir` are enums at every
+/// version; `minRam`/`minDisk` are any string the handler then reads as
+/// Python's `int()` (so `-1` is fine and matches every flavor).
+fn check_query(q: &[(String, String)], v: ApiVersion) -> Result<()> {
+    params::enum_param(q, "sort_key", SORT_KEYS)?;
+    params::enum_param(q, "sort_dir", &["asc", "desc"])?;
+    if v.at_least(75) {
+        params::no_additional(q, QUERY_KEYS, false)?;
+    }
+    Ok(())
+}
+
+/// Orders flavors as Nova's `paginate_query(..., [sort_key, 'id'],
+/// sort_dir)` does; keys we do not keep (times, the internal id, weight)
+/// fall back to the flavor id.
+fn sort(all: &mut [Flavor], key: &str, desc: bool) {
+    use std::cmp::Ordering;
+    let by = |a: &Flavor, b: &Flavor| -> Ordering {
+        match key {
+            "name" => a.name.cmp(&b.name),
+            "memory_mb" => a.ram.cmp(&b.ram),
+            "vcpus" => a.vcpus.cmp(&b.vcpus),
+            "root_gb" => a.disk.cmp(&b.disk),
+            "ephemeral_gb" => a.ephemeral.cmp(&b.ephemeral),
+            "swap" => a.swap.cmp(&b.swap),
+            "rxtx_factor" => a.rxtx_factor.total_cmp(&b.rxtx_factor),
+            "is_public" => a.is_public.cmp(&b.is_public),
+            "disabled" => a.disabled.cmp(&b.disabled),
+            "description" => a.description.cmp(&b.description),
+            _ => Ordering::Equal,
+        }
+    };
+    all.sort_by(|a, b| by(a, b).then_with(|| a.id.cmp(&b.id)));
+    if desc {
+        all.reverse();
+    }
+}
+
+/// Python's `int()` of a query value: surrounding blanks and a sign allowed.
+fn py_int(v: &str) -> Option<i64> {
+    v.trim().parse::<i64>().ok()
+}
+
 async fn listing(
     s: &AppState,
     ctx: &stratus_common::RequestContext,
     raw: Option<&str>,
+    v: ApiVersion,
 ) -> Result<Vec<Flavor>> {
     let q = params::query(raw);
+    check_query(&q, v)?;
     let admin = ctx.is_admin();
     // `None` (the string), `all`: everything; a non-admin sees public + own.
     let filter = match first(&q, "is_public").map(|v| v.to_ascii_lowercase()) {
@@ -138,12 +213,11 @@ async fn listing(
         .flavor_list(filter, project.as_deref(), admin)
         .await?;
     let min = |k: &str| -> Result<Option<i64>> {
-        match first(&q, k) {
+        match params::last(&q, k) {
             None => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
+            Some(v) => py_int(v)
                 .map(Some)
-                .map_err(|_| ComputeError::BadRequest(format!("Invalid {k} filter [{v}]"))),
+                .ok_or_else(|| ComputeError::BadRequest(format!("Invalid {k} filter [{v}]"))),
         }
     };
     if let Some(r) = min("minRam")? {
@@ -152,6 +226,13 @@ async fn listing(
     if let Some(d) = min("minDisk")? {
         all.retain(|f| f.disk >= d);
     }
+    sort(
+        &mut all,
+        params::last(&q, "sort_key")
+            .filter(|k| !k.is_empty())
+            .unwrap_or("flavorid"),
+        params::last(&q, "sort_dir") == Some("desc"),
+    );
     let (limit, marker) = params::paging(&q)?;
     if let Some(m) = marker {
         let pos = all
@@ -172,7 +253,7 @@ pub async fn list(
     ctx: Ctx,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let fl = listing(&s, &ctx, raw.as_deref()).await?;
+    let fl = listing(&s, &ctx, raw.as_deref(), v).await?;
     Ok(Json(
         json!({"flavors": fl.iter().map(|f| views::flavor_brief(&s, v, f)).collect::<Vec<_>>()}),
     ))
@@ -184,7 +265,7 @@ pub async fn list_detail(
     ctx: Ctx,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let fl = listing(&s, &ctx, raw.as_deref()).await?;
+    let fl = listing(&s, &ctx, raw.as_deref(), v).await?;
     Ok(Json(
         json!({"flavors": fl.iter().map(|f| views::flavor(&s, v, f)).collect::<Vec<_>>()}),
     ))

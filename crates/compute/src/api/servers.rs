@@ -16,7 +16,7 @@ use stratus_common::ids::InstanceId;
 use stratus_common::RequestContext;
 
 use super::params::{self, first};
-use super::{require_member, views, ApiVersion, AppState};
+use super::{require_member, servers_query, views, ApiVersion, AppState};
 use crate::db::instances::{Instance, InstanceUpdate, ListFilter};
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::saga;
@@ -610,26 +610,49 @@ pub async fn visible(s: &AppState, ctx: &RequestContext, id: &str) -> Result<Ins
     Ok(i)
 }
 
-fn filters(ctx: &RequestContext, raw: Option<&str>) -> Result<ListFilter> {
+fn filters(
+    ctx: &RequestContext,
+    raw: Option<&str>,
+    v: ApiVersion,
+    detail: bool,
+) -> Result<ListFilter> {
     let q = params::query(raw);
     let admin = ctx.is_admin();
-    let all_tenants = first(&q, "all_tenants").is_some_and(|v| {
-        !matches!(
-            v.to_ascii_lowercase().as_str(),
-            "0" | "false" | "off" | "no"
-        )
-    });
+    let checked = servers_query::check(&q, v, admin)?;
+    let all_tenants = servers_query::all_tenants(&q)?;
+    if all_tenants && !admin {
+        let rule = if detail {
+            "os_compute_api:servers:detail:get_all_tenants"
+        } else {
+            "os_compute_api:servers:index:get_all_tenants"
+        };
+        return Err(ComputeError::Forbidden(format!(
+            "Policy doesn't allow {rule} to be performed."
+        )));
+    }
+    // The first sort key Nova keeps (the ignored ones are dropped).
+    let sort_key = params::all(&q, "sort_key").find(|k| !servers_query::is_ignored_sort_key(v, k));
+    if let Some(k @ ("host" | "node")) = sort_key {
+        if !admin {
+            return Err(ComputeError::Forbidden(format!(
+                "Only administrators can sort servers by {k}"
+            )));
+        }
+    }
     let mut f = ListFilter {
-        sort_key: first(&q, "sort_key").unwrap_or("created_at").to_owned(),
+        sort_key: sort_key.unwrap_or("created_at").to_owned(),
         sort_desc: !matches!(first(&q, "sort_dir"), Some("asc")),
+        // Nova lists recently deleted servers too when asked for changes.
+        include_deleted: checked.changes_since.is_some() || checked.changes_before.is_some(),
+        changes_since: checked.changes_since,
+        changes_before: checked.changes_before,
         ..ListFilter::default()
     };
-    if let Some(d) = first(&q, "sort_dir") {
-        if d != "asc" && d != "desc" {
-            return Err(ComputeError::bad(
-                "Invalid input for query parameters sort_dir.",
-            ));
-        }
+    // Any string passes the schema; Nova's database layer refuses the rest.
+    if params::all(&q, "sort_dir").any(|d| d != "asc" && d != "desc") {
+        return Err(ComputeError::bad(
+            "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'",
+        ));
     }
     f.project_id = if admin && all_tenants {
         first(&q, "project_id")
@@ -670,7 +693,7 @@ async fn listing(
     detail: bool,
     v: ApiVersion,
 ) -> Result<Value> {
-    let f = filters(ctx, raw)?;
+    let f = filters(ctx, raw, v, detail)?;
     let list = s.store.instance_list(&f).await?;
     let servers: Vec<Value> = list
         .iter()

@@ -1,7 +1,8 @@
 //! The conductor: the database's voice for compute agents, which never open
 //! it themselves. Reads and compare-and-swap writes of instances, action
 //! events, node reports and heartbeats, rescheduling a failed build to an
-//! alternate host, and finishing a delete.
+//! alternate host, finishing a delete, and the stop an agent's power-state
+//! sync asks for.
 
 use std::sync::Arc;
 
@@ -11,10 +12,12 @@ use serde::Serialize;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::config::ComputeConfig;
+use crate::db::instances::InstanceUpdate;
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
 use crate::ops;
 use crate::rpc;
+use crate::state::{task, vm};
 
 pub struct Conductor {
     pub store: Store,
@@ -88,10 +91,61 @@ impl Conductor {
                 }
                 out(v)
             }
+            rpc::INSTANCE_STOP => {
+                let a: rpc::StopArgs = args(env)?;
+                self.stop(env, &a).await?;
+                out(())
+            }
             other => Err(ComputeError::BadRequest(format!(
                 "unknown conductor method {other}"
             ))),
         }
+    }
+
+    /// Nova's `compute_api.stop` / `force_stop` for the power-state sync
+    /// (which runs in the agent, away from the database): the state check,
+    /// the `powering-off` claim (only from no task) and the `stop` action
+    /// under the caller's request, whose context carries no user (Nova's
+    /// periodic tasks run with an admin context without one).
+    async fn stop(&self, env: &Envelope, a: &rpc::StopArgs) -> Result<()> {
+        let inst = self.store.instance_get(&a.instance_id).await?;
+        let wrong = || {
+            ComputeError::Conflict(format!(
+                "Cannot 'stop' instance {} while it is in vm_state {}",
+                inst.id, inst.vm_state
+            ))
+        };
+        if inst.host.as_deref() != Some(a.host.as_str()) {
+            return Err(ComputeError::Conflict(format!(
+                "Instance {} is no longer on host {}",
+                inst.id, a.host
+            )));
+        }
+        let allowed: &[&str] = if a.force {
+            &[vm::ACTIVE, vm::STOPPED, vm::ERROR]
+        } else {
+            &[vm::ACTIVE, vm::ERROR]
+        };
+        if !allowed.contains(&inst.vm_state.as_str()) {
+            return Err(wrong());
+        }
+        let u = InstanceUpdate {
+            task_state: Some(Some(task::POWERING_OFF.to_owned())),
+            ..InstanceUpdate::default()
+        };
+        self.store
+            .instance_update(&a.instance_id, &Some(vec![None]), &u)
+            .await?;
+        let ctx = &env.context;
+        self.store
+            .action_start(
+                &a.instance_id,
+                "stop",
+                &ctx.request_id.0,
+                ctx.user_id.as_ref().map(|u| u.as_str()),
+                ctx.project_id.as_ref().map(|p| p.as_str()),
+            )
+            .await
     }
 
     /// A build failed on `failed_host`: release its claim and try the

@@ -155,6 +155,12 @@ pub struct ListFilter {
     pub sort_desc: bool,
     pub limit: Option<usize>,
     pub marker: Option<String>,
+    /// Soft-deleted instances too (Nova's `changes-since`/`changes-before`).
+    pub include_deleted: bool,
+    /// `updated_at >=` this stored-form timestamp.
+    pub changes_since: Option<String>,
+    /// `updated_at <=` this stored-form timestamp.
+    pub changes_before: Option<String>,
 }
 
 fn row_instance(r: &AnyRow) -> Result<Instance> {
@@ -366,16 +372,32 @@ impl Store {
             "project_id" => "project_id",
             "user_id" => "user_id",
             "uuid" => "id",
+            "hostname" => "hostname",
+            "display_description" => "description",
+            "image_ref" => "image_ref",
+            "key_name" => "key_name",
+            "launch_index" => "launch_index",
+            "terminated_at" => "terminated_at",
+            "access_ip_v4" => "access_ip_v4",
+            "access_ip_v6" => "access_ip_v6",
+            "config_drive" => "config_drive",
+            "instance_type_id" => "flavor_id",
+            "locked" => "locked",
+            // Keys Nova sorts by that we do not keep: creation order.
             _ => "created_at",
         };
         let dir = if f.sort_desc { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT * FROM instances WHERE deleted = 0 AND ($1 = '' OR project_id = $1) \
-             AND ($2 = '' OR host = $2) ORDER BY {sort_col} {dir}, id {dir}"
+            "SELECT * FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
+             AND ($2 = '' OR host = $2) AND ($4 = '' OR updated_at >= $4) \
+             AND ($5 = '' OR updated_at <= $5) ORDER BY {sort_col} {dir}, id {dir}"
         );
         let rows = sqlx::query(&sql)
             .bind(f.project_id.clone().unwrap_or_default())
             .bind(f.host.clone().unwrap_or_default())
+            .bind(stratus_db::b2i(f.include_deleted))
+            .bind(f.changes_since.clone().unwrap_or_default())
+            .bind(f.changes_before.clone().unwrap_or_default())
             .fetch_all(self.pool())
             .await?;
         let mut out = Vec::new();

@@ -1,4 +1,5 @@
-//! The fake driver: instant guests held in memory.
+//! The fake driver: instant guests held in memory (with, when asked, a
+//! real local disk made from the image).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +20,8 @@ pub struct FakeDriver {
     resources: HostResources,
     /// Every spawn fails (to test rescheduling).
     fail_spawn: bool,
+    /// Guests get a local disk (`[compute] fake_disks`).
+    disks: bool,
     vms: Mutex<HashMap<String, FakeVm>>,
 }
 
@@ -33,8 +36,28 @@ impl FakeDriver {
                 hypervisor_type: "fake".to_owned(),
             },
             fail_spawn,
+            disks: false,
             vms: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Guests with a local disk made from their image (`needs_disk`), as a
+    /// real hypervisor's.
+    pub fn with_disks(mut self, disks: bool) -> Self {
+        self.disks = disks;
+        self
+    }
+
+    /// Changes a guest's power state behind the agent's back, as a guest
+    /// that shuts itself down or is started outside the cloud would
+    /// (tests of the power-state sync). `NotFound` for an unknown guest.
+    pub fn set_power_state(&self, id: &str, state: i64) -> Result<(), VirtError> {
+        self.with_vm(id, |vm| vm.power_state = state)
+    }
+
+    /// A guest's power state; `None` when there is no such guest.
+    pub fn power_state(&self, id: &str) -> Option<i64> {
+        self.with_vm(id, |vm| vm.power_state).ok()
     }
 
     fn with_vm<T>(&self, id: &str, f: impl FnOnce(&mut FakeVm) -> T) -> Result<T, VirtError> {
@@ -51,7 +74,7 @@ impl FakeDriver {
 #[async_trait]
 impl VirtDriver for FakeDriver {
     fn needs_disk(&self) -> bool {
-        false
+        self.disks
     }
 
     fn resources(&self) -> HostResources {

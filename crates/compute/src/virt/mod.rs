@@ -29,7 +29,8 @@ pub struct HostResources {
 pub trait VirtDriver: Send + Sync + 'static {
     fn resources(&self) -> HostResources;
     /// Whether a guest needs a local disk made from its image (a qcow2
-    /// overlay on the cached base). The fake driver's guests have none.
+    /// overlay on the cached base). The fake driver's guests have none
+    /// unless `[compute] fake_disks` asks for them.
     fn needs_disk(&self) -> bool {
         true
     }

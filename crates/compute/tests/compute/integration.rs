@@ -201,6 +201,41 @@ impl Neighbours {
         id
     }
 
+    /// An active qcow2 image of ALICE's project, made by `qemu-img`.
+    async fn qcow2_image(&self, name: &str) -> String {
+        let file = self.dir.path().join(format!("{name}.qcow2"));
+        let out = tokio::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&file)
+            .arg("16M")
+            .output()
+            .await
+            .expect("qemu-img create");
+        assert!(out.status.success(), "{out:?}");
+        let bits = tokio::fs::read(&file).await.expect("qcow2 bits");
+        let (s, v) = self
+            .call(
+                reqwest::Method::POST,
+                format!("{}/v2/images", self.image_url),
+                ALICE,
+                Some(json!({"name": name, "disk_format": "qcow2", "container_format": "bare"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().expect("image id").to_owned();
+        let r = self
+            .http
+            .put(format!("{}/v2/images/{id}/file", self.image_url))
+            .header("x-auth-token", ALICE)
+            .header("content-type", "application/octet-stream")
+            .body(bits)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status().as_u16(), 204);
+        id
+    }
+
     /// ALICE's network `private` with 10.0.0.0/24.
     async fn network(&self) -> String {
         let (s, v) = self
@@ -772,5 +807,93 @@ async fn metadata_source_reads_instances_and_sets_the_password_once() {
         let other = stratus_common::ids::InstanceId::new();
         assert!(src.instance(other).await.expect("source").is_none());
         c.stop().await;
+    }
+}
+
+/// The instance ids the image cache records as users of `image`.
+fn cache_users(cache: &ImageCache, image: &str) -> Vec<String> {
+    let record = cache.dir().join(format!("{image}.json"));
+    let v: Value = serde_json::from_slice(&std::fs::read(&record).expect("cache record"))
+        .expect("record json");
+    v["users"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|u| u["instance"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `[compute] fake_disks`: the fake driver asks for a local disk, so a
+/// launch from a real qcow2 image builds `<instances_dir>/<id>/disk`, a
+/// qcow2 overlay whose backing file is the cached base, recorded as a
+/// user of the cache entry; delete removes the folder and the user.
+#[tokio::test]
+async fn fake_disks_build_the_overlay_on_the_cached_image() {
+    for engine in engines().await {
+        let bus = Bus::in_memory();
+        let slot = Arc::new(OnceLock::new());
+        let n = Neighbours::start(engine, &bus, slot.clone(), true).await;
+        let image = n.qcow2_image("cirros-qcow2").await;
+        let cache = n.cache();
+        let services = n.agent_services(&cache);
+        let instances_dir = services.instances_dir.clone();
+        let ext = Ext {
+            bus: bus.clone(),
+            images: Arc::new(GlanceImages::new(&n.image_url)),
+            networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            agent: Some(services),
+        };
+        let with_disks = ComputeConfig {
+            fake_disks: true,
+            ..cfg(30)
+        };
+        let c = Cloud::start_custom(engine, with_disks, None, ext).await;
+        slot.set(c.router.clone()).expect("router slot");
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let (s, v) = c
+            .post(
+                "/v2.1/servers",
+                ALICE,
+                body("disky", &flavor, &image, json!("none")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let id = v["server"]["id"].as_str().expect("id").to_owned();
+        c.wait_status(&id, "ACTIVE").await;
+
+        let disk = instances_dir.join(&id).join("disk");
+        let out = tokio::process::Command::new("qemu-img")
+            .args(["info", "--output", "json"])
+            .arg(&disk)
+            .output()
+            .await
+            .expect("qemu-img info");
+        assert!(out.status.success(), "{out:?}");
+        let info: Value = serde_json::from_slice(&out.stdout).expect("info json");
+        assert_eq!(info["format"], "qcow2", "{info}");
+        let base = cache.dir().join(&image);
+        assert_eq!(
+            info["backing-filename"].as_str(),
+            Some(base.to_string_lossy().as_ref()),
+            "{info}"
+        );
+        assert!(base.exists());
+        // The flavor's 1 GiB root disk, over the 16 MiB image.
+        assert_eq!(info["virtual-size"], 1u64 << 30, "{info}");
+        assert_eq!(cache_users(&cache, &image), vec![id.clone()]);
+
+        assert_eq!(
+            c.delete(&format!("/v2.1/servers/{id}"), ALICE).await,
+            StatusCode::NO_CONTENT
+        );
+        c.wait_gone(&id).await;
+        assert!(!instances_dir.join(&id).exists(), "instance folder left");
+        assert!(cache_users(&cache, &image).is_empty());
+        // The base stays cached for the next instance (until the cleanup).
+        assert!(base.exists());
+        c.stop().await;
+        n.stop().await;
     }
 }

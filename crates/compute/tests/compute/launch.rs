@@ -883,3 +883,68 @@ async fn concurrent_creates_never_exceed_the_quota() {
         c.stop().await;
     }
 }
+
+/// `changes-since` / `changes-before` filter on the last change and, as in
+/// Nova, list recently deleted servers too (status DELETED).
+#[tokio::test]
+async fn changes_since_lists_recent_changes_with_deleted_servers() {
+    for engine in engines().await {
+        let c = Cloud::start(engine, base_cfg()).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let since = stratus_common::time::iso_seconds(stratus_common::time::now());
+        let keep = c.server(ALICE, "keep", &flavor).await;
+        let gone = c.server(ALICE, "gone", &flavor).await;
+        c.wait_status(&keep, "ACTIVE").await;
+        c.wait_status(&gone, "ACTIVE").await;
+        assert_eq!(
+            c.delete(&format!("/v2.1/servers/{gone}"), ALICE).await,
+            StatusCode::NO_CONTENT
+        );
+        c.wait_gone(&gone).await;
+
+        let (_, v) = c.get("/v2.1/servers/detail", ALICE).await;
+        assert_eq!(v["servers"].as_array().map(Vec::len), Some(1));
+        let (s, v) = c
+            .get(
+                &format!("/v2.1/servers/detail?changes-since={since}"),
+                ALICE,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let mut seen: Vec<(String, String)> = v["servers"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|s| {
+                        (
+                            s["id"].as_str().unwrap_or_default().to_owned(),
+                            s["status"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        seen.sort();
+        let mut want = vec![
+            (keep.clone(), "ACTIVE".to_owned()),
+            (gone.clone(), "DELETED".to_owned()),
+        ];
+        want.sort();
+        assert_eq!(seen, want);
+        let (_, v) = c
+            .get("/v2.1/servers?changes-since=2999-01-01T00:00:00Z", ALICE)
+            .await;
+        assert_eq!(v["servers"], json!([]));
+        let (s, v) = c
+            .get_v("/v2.1/servers?changes-before=2000-01-01", ALICE, "2.66")
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["servers"], json!([]));
+        // BOB sees none of ALICE's, deleted or not.
+        let (_, v) = c
+            .get(&format!("/v2.1/servers?changes-since={since}"), BOB)
+            .await;
+        assert_eq!(v["servers"], json!([]));
+        c.stop().await;
+    }
+}
