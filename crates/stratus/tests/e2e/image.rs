@@ -298,11 +298,36 @@ fn assert_cached_once(cloud: &Cloud, image: &Value, src: &Path, first: &Value, s
         first["fetched_at"], second["fetched_at"],
         "the second boot fetched again: {first} / {second}"
     );
+    // Step 25: each server's disk is a qcow2 overlay on the one cached base.
+    let overlays: Vec<&str> = second["users"]
+        .as_array()
+        .unwrap_or_else(|| panic!("users: {second}"))
+        .iter()
+        .filter_map(|u| u["overlay"].as_str())
+        .collect();
+    assert_eq!(overlays.len(), 2, "{second}");
+    for overlay in overlays {
+        let out = Command::new("qemu-img")
+            .args(["info", "--output", "json", "-U", overlay])
+            .output()
+            .expect("qemu-img info");
+        let info: Value = serde_json::from_slice(&out.stdout).expect("qemu-img JSON");
+        assert_eq!(info["format"], "qcow2", "{info}");
+        assert_eq!(
+            info["backing-filename"].as_str().map(Path::new),
+            Some(base.as_path()),
+            "{info}"
+        );
+    }
 }
+
+/// `fake_disks`: the fake driver still gets a real disk per server, so that
+/// the image path runs to its end (seed step 25) without a hypervisor.
+const FAKE_DISKS: (&str, &str) = ("STRATUS_COMPUTE__FAKE_DISKS", "true");
 
 #[test]
 fn servers_boot_from_the_host_cache_filled_from_the_file_store() {
-    let cloud = Cloud::start();
+    let cloud = Cloud::start_with(&[FAKE_DISKS]);
     let image = create_image(&cloud, "cached", "--public");
     let src = cloud.data_dir().join("cached.qcow2");
     let id = field(&image, "id");
@@ -361,7 +386,8 @@ fn servers_boot_from_an_image_stored_in_ceph() {
         ("STRATUS_IMAGE__S3__BUCKET", bucket.clone()),
         ("STRATUS_IMAGECACHE__CEPH__CONF", get("CEPH_CONF")),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(FAKE_DISKS);
     let cloud = Cloud::start_with(&env);
 
     let image = create_image(&cloud, "in-ceph", "--public");
