@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::extract::{BaseUrl, Caller, Filters};
 use super::roles::role_view;
-use super::{check_id, list_body};
+use super::{check_id, crud, list_body};
 use crate::db::assignments::{
     assignment_check, assignment_grant, assignment_list, assignment_revoke, ActorType, Assignment,
     AssignmentFilter, TargetType,
@@ -62,6 +62,19 @@ async fn check_parties(
     }
 }
 
+/// 404 unless the grant's target, actor and role exist.
+async fn check_grant(conn: &mut Conn, a: &Assignment) -> Result<()> {
+    check_parties(conn, a.target_type, &a.target_id, a.actor_type, &a.actor_id).await?;
+    role_get(conn, &a.role_id).await.map(|_| ())
+}
+
+fn no_assignment(a: Assignment) -> IdentityError {
+    IdentityError::NotFound {
+        kind: "role assignment",
+        id: a.role_id,
+    }
+}
+
 fn assignment(path: &MatchedPath, target_id: String, actor_id: String, role: String) -> Assignment {
     let (target_type, actor_type) = kinds(path);
     Assignment {
@@ -86,18 +99,9 @@ pub async fn grant(
     enforce(&caller.ctx(), Action::AdminOnly("identity:create_grant"))?;
     let a = assignment(&path, target, actor, role);
     let mut tx = crate::db::begin(&inner.db).await?;
-    check_parties(
-        &mut tx,
-        a.target_type,
-        &a.target_id,
-        a.actor_type,
-        &a.actor_id,
-    )
-    .await?;
-    role_get(&mut tx, &a.role_id).await?;
+    check_grant(&mut tx, &a).await?;
     assignment_grant(&mut tx, &a).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 pub async fn check(
@@ -109,22 +113,11 @@ pub async fn check(
     enforce(&caller.ctx(), Action::AdminOnly("identity:check_grant"))?;
     let a = assignment(&path, target, actor, role);
     let mut conn = inner.db.pool().acquire().await?;
-    check_parties(
-        &mut conn,
-        a.target_type,
-        &a.target_id,
-        a.actor_type,
-        &a.actor_id,
-    )
-    .await?;
-    role_get(&mut conn, &a.role_id).await?;
+    check_grant(&mut conn, &a).await?;
     if assignment_check(&mut conn, &a).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(IdentityError::NotFound {
-            kind: "role assignment",
-            id: a.role_id,
-        })
+        Err(no_assignment(a))
     }
 }
 
@@ -137,23 +130,11 @@ pub async fn revoke(
     enforce(&caller.ctx(), Action::AdminOnly("identity:revoke_grant"))?;
     let a = assignment(&path, target, actor, role);
     let mut tx = crate::db::begin(&inner.db).await?;
-    check_parties(
-        &mut tx,
-        a.target_type,
-        &a.target_id,
-        a.actor_type,
-        &a.actor_id,
-    )
-    .await?;
-    role_get(&mut tx, &a.role_id).await?;
+    check_grant(&mut tx, &a).await?;
     if !assignment_revoke(&mut tx, &a).await? {
-        return Err(IdentityError::NotFound {
-            kind: "role assignment",
-            id: a.role_id,
-        });
+        return Err(no_assignment(a));
     }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 /// `GET /v3/projects/{id}/users/{user}/roles`: the roles granted directly.

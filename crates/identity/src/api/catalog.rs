@@ -8,8 +8,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_id, list_body, new_id, with_extra};
+use super::{check_id, new_id, with_extra};
 use crate::db::endpoints::{
     endpoint_create, endpoint_delete, endpoint_get, endpoint_list, endpoint_update, Endpoint,
     EndpointFilter,
@@ -20,6 +21,7 @@ use crate::db::regions::{
 use crate::db::services::{
     service_create, service_delete, service_get, service_list, service_update, Service,
 };
+use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::ids::{EndpointId, ServiceId};
 use crate::policy::{enforce, Action};
@@ -34,6 +36,23 @@ fn clean(mut extra: Map<String, Value>, known: &[&str]) -> Map<String, Value> {
 }
 
 // ---- regions ----
+
+impl Resource for Region {
+    const KIND: &'static str = "region";
+    const COLLECTION: &'static str = "regions";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        region_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        region_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        region_view(self, base)
+    }
+}
 
 pub fn region_view(r: &Region, base: &BaseUrl) -> Value {
     with_extra(
@@ -76,10 +95,7 @@ async fn make_region(
     };
     region_create(&mut tx, &r).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"region": region_view(&r, base)})),
-    ))
+    Ok(crud::created(&r, base))
 }
 
 pub async fn create_region(
@@ -117,12 +133,8 @@ pub async fn list_regions(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::ListRegions)?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = region_list(&mut conn, f.get("parent_region_id"))
-        .await?
-        .iter()
-        .map(|r| region_view(r, &base))
-        .collect();
-    Ok(Json(list_body("regions", items, &base, "regions")))
+    let rows = region_list(&mut conn, f.get("parent_region_id")).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show_region(
@@ -131,12 +143,7 @@ pub async fn show_region(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("region", &id)?;
-    enforce(&caller.ctx(), Action::GetRegion)?;
-    let mut conn = inner.db.pool().acquire().await?;
-    Ok(Json(
-        json!({"region": region_view(&region_get(&mut conn, &id).await?, &base)}),
-    ))
+    crud::show::<Region>(&inner, &caller, Action::GetRegion, &id, &base).await
 }
 
 pub async fn update_region(
@@ -146,11 +153,9 @@ pub async fn update_region(
     Path(id): Path<String>,
     Body(b): Body<RegionBody>,
 ) -> Result<Json<Value>> {
-    check_id("region", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_region"))?;
+    let action = Action::AdminOnly("identity:update_region");
     let f = b.region;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut r = region_get(&mut tx, &id).await?;
+    let (mut tx, mut r) = crud::load_for_change::<Region>(&inner, &caller, action, &id).await?;
     if let Some(d) = f.description {
         r.description = d;
     }
@@ -165,9 +170,7 @@ pub async fn update_region(
     }
     r.extra
         .extend(clean(f.extra, &["id", "parent_region_id", "description"]));
-    region_update(&mut tx, &r).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"region": region_view(&r, &base)})))
+    crud::save(tx, &r, &base).await
 }
 
 pub async fn delete_region(
@@ -175,21 +178,35 @@ pub async fn delete_region(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("region", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_region"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    region_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_region");
+    let (mut tx, _) = crud::load_for_change::<Region>(&inner, &caller, action, &id).await?;
     if region_in_use(&mut tx, &id).await? {
         return Err(IdentityError::Conflict(format!(
             "Region {id} has child regions or endpoints."
         )));
     }
     region_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 // ---- services ----
+
+impl Resource for Service {
+    const KIND: &'static str = "service";
+    const COLLECTION: &'static str = "services";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        service_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        service_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        service_view(self, base)
+    }
+}
 
 pub fn service_view(s: &Service, base: &BaseUrl) -> Value {
     with_extra(
@@ -241,10 +258,7 @@ pub async fn create_service(
     };
     let mut conn = inner.db.pool().acquire().await?;
     service_create(&mut conn, &s).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"service": service_view(&s, &base)})),
-    ))
+    Ok(crud::created(&s, &base))
 }
 
 pub async fn list_services(
@@ -255,12 +269,8 @@ pub async fn list_services(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_services"))?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = service_list(&mut conn, f.get("type"), f.get("name"))
-        .await?
-        .iter()
-        .map(|s| service_view(s, &base))
-        .collect();
-    Ok(Json(list_body("services", items, &base, "services")))
+    let rows = service_list(&mut conn, f.get("type"), f.get("name")).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show_service(
@@ -269,12 +279,8 @@ pub async fn show_service(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("service", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:get_service"))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    Ok(Json(
-        json!({"service": service_view(&service_get(&mut conn, &id).await?, &base)}),
-    ))
+    let action = Action::AdminOnly("identity:get_service");
+    crud::show::<Service>(&inner, &caller, action, &id, &base).await
 }
 
 pub async fn update_service(
@@ -284,32 +290,30 @@ pub async fn update_service(
     Path(id): Path<String>,
     Body(b): Body<ServiceBody>,
 ) -> Result<Json<Value>> {
-    check_id("service", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_service"))?;
-    let f = b.service;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut s = service_get(&mut tx, &id).await?;
-    if let Some(t) = f.service_type {
-        if t.trim().is_empty() {
-            return Err(IdentityError::validation(
-                "Invalid input for field 'type': it must not be empty.",
-            ));
+    let action = Action::AdminOnly("identity:update_service");
+    crud::update(&inner, &caller, action, &id, &base, |s: &mut Service| {
+        let f = b.service;
+        if let Some(t) = f.service_type {
+            if t.trim().is_empty() {
+                return Err(IdentityError::validation(
+                    "Invalid input for field 'type': it must not be empty.",
+                ));
+            }
+            s.service_type = t;
         }
-        s.service_type = t;
-    }
-    if let Some(n) = f.name {
-        s.name = n;
-    }
-    if let Some(d) = f.description {
-        s.description = d;
-    }
-    if let Some(e) = f.enabled {
-        s.enabled = e;
-    }
-    s.extra.extend(clean(f.extra, SERVICE_KNOWN));
-    service_update(&mut tx, &s).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"service": service_view(&s, &base)})))
+        if let Some(n) = f.name {
+            s.name = n;
+        }
+        if let Some(d) = f.description {
+            s.description = d;
+        }
+        if let Some(e) = f.enabled {
+            s.enabled = e;
+        }
+        s.extra.extend(clean(f.extra, SERVICE_KNOWN));
+        Ok(())
+    })
+    .await
 }
 
 pub async fn delete_service(
@@ -321,11 +325,27 @@ pub async fn delete_service(
     enforce(&caller.ctx(), Action::AdminOnly("identity:delete_service"))?;
     let mut tx = crate::db::begin(&inner.db).await?;
     service_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 // ---- endpoints ----
+
+impl Resource for Endpoint {
+    const KIND: &'static str = "endpoint";
+    const COLLECTION: &'static str = "endpoints";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        endpoint_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        endpoint_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        endpoint_view(self, base)
+    }
+}
 
 pub fn endpoint_view(e: &Endpoint, base: &BaseUrl) -> Value {
     with_extra(
@@ -416,10 +436,7 @@ pub async fn create_endpoint(
     };
     endpoint_create(&mut tx, &e).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"endpoint": endpoint_view(&e, &base)})),
-    ))
+    Ok(crud::created(&e, &base))
 }
 
 pub async fn list_endpoints(
@@ -436,12 +453,8 @@ pub async fn list_endpoints(
         region_id: f.get("region_id").or(f.get("region")),
         enabled: f.bool("enabled")?,
     };
-    let items = endpoint_list(&mut conn, &filter)
-        .await?
-        .iter()
-        .map(|e| endpoint_view(e, &base))
-        .collect();
-    Ok(Json(list_body("endpoints", items, &base, "endpoints")))
+    let rows = endpoint_list(&mut conn, &filter).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show_endpoint(
@@ -450,12 +463,8 @@ pub async fn show_endpoint(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("endpoint", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:get_endpoint"))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    Ok(Json(
-        json!({"endpoint": endpoint_view(&endpoint_get(&mut conn, &id).await?, &base)}),
-    ))
+    let action = Action::AdminOnly("identity:get_endpoint");
+    crud::show::<Endpoint>(&inner, &caller, action, &id, &base).await
 }
 
 pub async fn update_endpoint(
@@ -465,11 +474,9 @@ pub async fn update_endpoint(
     Path(id): Path<String>,
     Body(b): Body<EndpointBody>,
 ) -> Result<Json<Value>> {
-    check_id("endpoint", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_endpoint"))?;
+    let action = Action::AdminOnly("identity:update_endpoint");
     let f = b.endpoint;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut e = endpoint_get(&mut tx, &id).await?;
+    let (mut tx, mut e) = crud::load_for_change::<Endpoint>(&inner, &caller, action, &id).await?;
     if let Some(s) = f.service_id {
         service_get(&mut tx, &s).await?;
         e.service_id = s;
@@ -490,9 +497,7 @@ pub async fn update_endpoint(
         e.enabled = en;
     }
     e.extra.extend(clean(f.extra, ENDPOINT_KNOWN));
-    endpoint_update(&mut tx, &e).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"endpoint": endpoint_view(&e, &base)})))
+    crud::save(tx, &e, &base).await
 }
 
 pub async fn delete_endpoint(

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_common::ids::DomainId;
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_id, check_name, list_body, new_id, with_extra};
+use super::{check_name, new_id, with_extra};
 use crate::db::assignments::{
     assignment_delete_actor, assignment_delete_target, ActorType, TargetType,
 };
@@ -20,6 +21,7 @@ use crate::db::domains::{
 use crate::db::groups::{group_delete, group_list};
 use crate::db::projects::{project_delete, project_list, ProjectFilter};
 use crate::db::users::{user_delete, user_list};
+use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::policy::{enforce, Action};
 use crate::Inner;
@@ -71,6 +73,23 @@ fn clean(mut extra: Map<String, Value>) -> Map<String, Value> {
     extra
 }
 
+impl Resource for Domain {
+    const KIND: &'static str = "domain";
+    const COLLECTION: &'static str = "domains";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        domain_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        domain_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        domain_view(self, base)
+    }
+}
+
 pub async fn create(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
@@ -89,10 +108,7 @@ pub async fn create(
     };
     let mut conn = inner.db.pool().acquire().await?;
     domain_create(&mut conn, &domain).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"domain": domain_view(&domain, &base)})),
-    ))
+    Ok(crud::created(&domain, &base))
 }
 
 pub async fn list(
@@ -103,12 +119,8 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_domains"))?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = domain_list(&mut conn, f.get("name"), f.bool("enabled")?)
-        .await?
-        .iter()
-        .map(|d| domain_view(d, &base))
-        .collect();
-    Ok(Json(list_body("domains", items, &base, "domains")))
+    let rows = domain_list(&mut conn, f.get("name"), f.bool("enabled")?).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show(
@@ -117,11 +129,7 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("domain", &id)?;
-    enforce(&caller.ctx(), Action::GetDomain(&id))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    let d = domain_get(&mut conn, &id).await?;
-    Ok(Json(json!({"domain": domain_view(&d, &base)})))
+    crud::show::<Domain>(&inner, &caller, Action::GetDomain(&id), &id, &base).await
 }
 
 pub async fn update(
@@ -131,25 +139,23 @@ pub async fn update(
     Path(id): Path<String>,
     Body(b): Body<UpdateBody>,
 ) -> Result<Json<Value>> {
-    check_id("domain", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_domain"))?;
-    let u = b.domain;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut d = domain_get(&mut tx, &id).await?;
-    if let Some(n) = u.name {
-        check_name("domain", &n)?;
-        d.name = n;
-    }
-    if let Some(v) = u.description {
-        d.description = v;
-    }
-    if let Some(e) = u.enabled {
-        d.enabled = e;
-    }
-    d.extra.extend(clean(u.extra));
-    domain_update(&mut tx, &d).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"domain": domain_view(&d, &base)})))
+    let action = Action::AdminOnly("identity:update_domain");
+    crud::update(&inner, &caller, action, &id, &base, |d: &mut Domain| {
+        let u = b.domain;
+        if let Some(n) = u.name {
+            check_name("domain", &n)?;
+            d.name = n;
+        }
+        if let Some(v) = u.description {
+            d.description = v;
+        }
+        if let Some(e) = u.enabled {
+            d.enabled = e;
+        }
+        d.extra.extend(clean(u.extra));
+        Ok(())
+    })
+    .await
 }
 
 /// Deletes a disabled domain with everything in it.
@@ -158,10 +164,8 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("domain", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_domain"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let d = domain_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_domain");
+    let (mut tx, d) = crud::load_for_change::<Domain>(&inner, &caller, action, &id).await?;
     if d.enabled {
         return Err(IdentityError::Forbidden(
             "Cannot delete a domain that is enabled, please disable it first.".into(),
@@ -190,6 +194,5 @@ pub async fn remove(
     }
     assignment_delete_target(&mut tx, TargetType::Domain, &id).await?;
     domain_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_common::ids::DomainId;
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
 use super::users::user_view;
 use super::{check_id, check_name, list_body, new_id, with_extra};
@@ -19,6 +20,7 @@ use crate::db::groups::{
     group_member_ids, group_remove_member, group_update, Group,
 };
 use crate::db::users::user_get;
+use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::ids::GroupId;
 use crate::policy::{enforce, Action};
@@ -68,6 +70,23 @@ fn clean(mut extra: Map<String, Value>) -> Map<String, Value> {
     extra
 }
 
+impl Resource for Group {
+    const KIND: &'static str = "group";
+    const COLLECTION: &'static str = "groups";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        group_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        group_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        group_view(self, base)
+    }
+}
+
 pub async fn create(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
@@ -93,10 +112,7 @@ pub async fn create(
     };
     group_create(&mut tx, &group).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"group": group_view(&group, &base)})),
-    ))
+    Ok(crud::created(&group, &base))
 }
 
 pub async fn list(
@@ -107,12 +123,8 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_groups"))?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = group_list(&mut conn, f.get("name"), f.get("domain_id"))
-        .await?
-        .iter()
-        .map(|g| group_view(g, &base))
-        .collect();
-    Ok(Json(list_body("groups", items, &base, "groups")))
+    let rows = group_list(&mut conn, f.get("name"), f.get("domain_id")).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show(
@@ -121,12 +133,8 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("group", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:get_group"))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    Ok(Json(
-        json!({"group": group_view(&group_get(&mut conn, &id).await?, &base)}),
-    ))
+    let action = Action::AdminOnly("identity:get_group");
+    crud::show::<Group>(&inner, &caller, action, &id, &base).await
 }
 
 pub async fn update(
@@ -136,22 +144,20 @@ pub async fn update(
     Path(id): Path<String>,
     Body(b): Body<UpdateBody>,
 ) -> Result<Json<Value>> {
-    check_id("group", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_group"))?;
-    let u = b.group;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut g = group_get(&mut tx, &id).await?;
-    if let Some(n) = u.name {
-        check_name("group", &n)?;
-        g.name = n;
-    }
-    if let Some(d) = u.description {
-        g.description = d;
-    }
-    g.extra.extend(clean(u.extra));
-    group_update(&mut tx, &g).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"group": group_view(&g, &base)})))
+    let action = Action::AdminOnly("identity:update_group");
+    crud::update(&inner, &caller, action, &id, &base, |g: &mut Group| {
+        let u = b.group;
+        if let Some(n) = u.name {
+            check_name("group", &n)?;
+            g.name = n;
+        }
+        if let Some(d) = u.description {
+            g.description = d;
+        }
+        g.extra.extend(clean(u.extra));
+        Ok(())
+    })
+    .await
 }
 
 pub async fn remove(
@@ -159,14 +165,11 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("group", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_group"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    group_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_group");
+    let (mut tx, _) = crud::load_for_change::<Group>(&inner, &caller, action, &id).await?;
     assignment_delete_actor(&mut tx, ActorType::Group, &id).await?;
     group_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 pub async fn members(
@@ -194,23 +197,36 @@ pub async fn members(
     )))
 }
 
+/// The ids of a membership path, then the policy.
+fn check_membership(caller: &Caller, policy: &'static str, id: &str, user: &str) -> Result<()> {
+    check_id("group", id)?;
+    check_id("user", user)?;
+    enforce(&caller.ctx(), Action::AdminOnly(policy))
+}
+
+/// 204 when the membership was there, else its 404.
+fn membership_found(found: bool, user: String) -> Result<StatusCode> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(IdentityError::NotFound {
+            kind: "user in group",
+            id: user,
+        })
+    }
+}
+
 pub async fn add_member(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    check_id("group", &id)?;
-    check_id("user", &user)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:add_user_to_group"),
-    )?;
+    check_membership(&caller, "identity:add_user_to_group", &id, &user)?;
     let mut tx = crate::db::begin(&inner.db).await?;
     group_get(&mut tx, &id).await?;
     user_get(&mut tx, &user).await?;
     group_add_member(&mut tx, &id, &user).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 pub async fn check_member(
@@ -218,23 +234,12 @@ pub async fn check_member(
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    check_id("group", &id)?;
-    check_id("user", &user)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:check_user_in_group"),
-    )?;
+    check_membership(&caller, "identity:check_user_in_group", &id, &user)?;
     let mut conn = inner.db.pool().acquire().await?;
     group_get(&mut conn, &id).await?;
     user_get(&mut conn, &user).await?;
-    if group_has_member(&mut conn, &id, &user).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(IdentityError::NotFound {
-            kind: "user in group",
-            id: user,
-        })
-    }
+    let found = group_has_member(&mut conn, &id, &user).await?;
+    membership_found(found, user)
 }
 
 pub async fn remove_member(
@@ -242,20 +247,9 @@ pub async fn remove_member(
     caller: Caller,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    check_id("group", &id)?;
-    check_id("user", &user)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:remove_user_from_group"),
-    )?;
+    check_membership(&caller, "identity:remove_user_from_group", &id, &user)?;
     let mut conn = inner.db.pool().acquire().await?;
     group_get(&mut conn, &id).await?;
-    if group_remove_member(&mut conn, &id, &user).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(IdentityError::NotFound {
-            kind: "user in group",
-            id: user,
-        })
-    }
+    let found = group_remove_member(&mut conn, &id, &user).await?;
+    membership_found(found, user)
 }

@@ -6,6 +6,7 @@ pub mod application_credentials;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
+pub(crate) mod crud;
 pub mod discovery;
 pub mod domains;
 pub mod extract;

@@ -9,14 +9,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_common::ids::{DomainId, ProjectId};
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_id, check_name, list_body, new_id, with_extra};
+use super::{check_name, new_id, with_extra};
 use crate::db::assignments::{assignment_delete_target, TargetType};
 use crate::db::domains::domain_get;
 use crate::db::projects::{
     project_create, project_delete, project_get, project_has_children, project_list,
     project_update, Project, ProjectFilter,
 };
+use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::policy::{enforce, Action};
 use crate::Inner;
@@ -96,6 +98,23 @@ fn clean(mut extra: Map<String, Value>) -> Result<Map<String, Value>> {
     Ok(extra)
 }
 
+impl Resource for Project {
+    const KIND: &'static str = "project";
+    const COLLECTION: &'static str = "projects";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        project_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        project_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        project_view(self, base)
+    }
+}
+
 pub async fn create(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
@@ -141,10 +160,7 @@ pub async fn create(
     };
     project_create(&mut tx, &project).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"project": project_view(&project, &base)})),
-    ))
+    Ok(crud::created(&project, &base))
 }
 
 pub async fn list(
@@ -162,12 +178,8 @@ pub async fn list(
         enabled: f.bool("enabled")?,
         is_domain: f.bool("is_domain")?,
     };
-    let items = project_list(&mut conn, &filter)
-        .await?
-        .iter()
-        .map(|p| project_view(p, &base))
-        .collect();
-    Ok(Json(list_body("projects", items, &base, "projects")))
+    let rows = project_list(&mut conn, &filter).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show(
@@ -176,11 +188,7 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("project", &id)?;
-    enforce(&caller.ctx(), Action::GetProject(&id))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    let p = project_get(&mut conn, &id).await?;
-    Ok(Json(json!({"project": project_view(&p, &base)})))
+    crud::show::<Project>(&inner, &caller, Action::GetProject(&id), &id, &base).await
 }
 
 pub async fn update(
@@ -190,25 +198,23 @@ pub async fn update(
     Path(id): Path<String>,
     Body(b): Body<UpdateBody>,
 ) -> Result<Json<Value>> {
-    check_id("project", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_project"))?;
-    let u = b.project;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut p = project_get(&mut tx, &id).await?;
-    if let Some(n) = u.name {
-        check_name("project", &n)?;
-        p.name = n;
-    }
-    if let Some(v) = u.description {
-        p.description = v;
-    }
-    if let Some(e) = u.enabled {
-        p.enabled = e;
-    }
-    p.extra.extend(clean(u.extra)?);
-    project_update(&mut tx, &p).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"project": project_view(&p, &base)})))
+    let action = Action::AdminOnly("identity:update_project");
+    crud::update(&inner, &caller, action, &id, &base, |p: &mut Project| {
+        let u = b.project;
+        if let Some(n) = u.name {
+            check_name("project", &n)?;
+            p.name = n;
+        }
+        if let Some(v) = u.description {
+            p.description = v;
+        }
+        if let Some(e) = u.enabled {
+            p.enabled = e;
+        }
+        p.extra.extend(clean(u.extra)?);
+        Ok(())
+    })
+    .await
 }
 
 pub async fn remove(
@@ -216,10 +222,8 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("project", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_project"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    project_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_project");
+    let (mut tx, _) = crud::load_for_change::<Project>(&inner, &caller, action, &id).await?;
     if project_has_children(&mut tx, &id).await? {
         return Err(IdentityError::Forbidden(format!(
             "Cannot delete the project {id} since it is not a leaf in the hierarchy."
@@ -227,6 +231,5 @@ pub async fn remove(
     }
     assignment_delete_target(&mut tx, TargetType::Project, &id).await?;
     project_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }

@@ -9,12 +9,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_common::ids::RoleId;
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_id, check_name, list_body, new_id, with_extra};
+use super::{check_id, check_name, new_id, with_extra};
 use crate::db::roles::{
     implied_role_create, implied_role_delete, implied_role_list, role_create, role_delete,
     role_get, role_list, role_update, Role,
 };
+use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::policy::{enforce, Action};
 use crate::Inner;
@@ -68,6 +70,23 @@ fn clean(mut extra: Map<String, Value>) -> Map<String, Value> {
     extra
 }
 
+impl Resource for Role {
+    const KIND: &'static str = "role";
+    const COLLECTION: &'static str = "roles";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        role_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        role_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        role_view(self, base)
+    }
+}
+
 pub async fn create(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
@@ -91,10 +110,7 @@ pub async fn create(
     };
     let mut conn = inner.db.pool().acquire().await?;
     role_create(&mut conn, &role).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"role": role_view(&role, &base)})),
-    ))
+    Ok(crud::created(&role, &base))
 }
 
 pub async fn list(
@@ -105,12 +121,8 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_roles"))?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = role_list(&mut conn, f.get("name"), f.get("domain_id"))
-        .await?
-        .iter()
-        .map(|r| role_view(r, &base))
-        .collect();
-    Ok(Json(list_body("roles", items, &base, "roles")))
+    let rows = role_list(&mut conn, f.get("name"), f.get("domain_id")).await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show(
@@ -119,12 +131,8 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("role", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:get_role"))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    Ok(Json(
-        json!({"role": role_view(&role_get(&mut conn, &id).await?, &base)}),
-    ))
+    let action = Action::AdminOnly("identity:get_role");
+    crud::show::<Role>(&inner, &caller, action, &id, &base).await
 }
 
 pub async fn update(
@@ -134,22 +142,20 @@ pub async fn update(
     Path(id): Path<String>,
     Body(b): Body<UpdateBody>,
 ) -> Result<Json<Value>> {
-    check_id("role", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:update_role"))?;
-    let u = b.role;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    let mut r = role_get(&mut tx, &id).await?;
-    if let Some(n) = u.name {
-        check_name("role", &n)?;
-        r.name = n;
-    }
-    if let Some(d) = u.description {
-        r.description = d;
-    }
-    r.extra.extend(clean(u.extra));
-    role_update(&mut tx, &r).await?;
-    tx.commit().await?;
-    Ok(Json(json!({"role": role_view(&r, &base)})))
+    let action = Action::AdminOnly("identity:update_role");
+    crud::update(&inner, &caller, action, &id, &base, |r: &mut Role| {
+        let u = b.role;
+        if let Some(n) = u.name {
+            check_name("role", &n)?;
+            r.name = n;
+        }
+        if let Some(d) = u.description {
+            r.description = d;
+        }
+        r.extra.extend(clean(u.extra));
+        Ok(())
+    })
+    .await
 }
 
 pub async fn remove(
@@ -157,13 +163,10 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("role", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_role"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    role_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_role");
+    let (mut tx, _) = crud::load_for_change::<Role>(&inner, &caller, action, &id).await?;
     role_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 fn inference(prior: &Role, implied: &[Role], base: &BaseUrl) -> Value {
@@ -224,18 +227,35 @@ pub async fn inferences(
     ))
 }
 
+/// The ids of an implication path, then the policy.
+fn check_implication(caller: &Caller, policy: &'static str, id: &str, implied: &str) -> Result<()> {
+    check_id("role", id)?;
+    check_id("role", implied)?;
+    enforce(&caller.ctx(), Action::AdminOnly(policy))
+}
+
+/// One implication, as `PUT` and `GET /v3/roles/{prior}/implies/{implied}` show it.
+fn implication(p: &Role, i: &Role, base: &BaseUrl) -> Json<Value> {
+    Json(
+        json!({"role_inference": {"prior_role": brief(p, base), "implies": brief(i, base)},
+        "links": {"self": base.v3(&format!("roles/{}/implies/{}", p.id, i.id))}}),
+    )
+}
+
+fn no_implication(id: &str, implied: &str) -> IdentityError {
+    IdentityError::NotFound {
+        kind: "implied role",
+        id: format!("{id} implies {implied}"),
+    }
+}
+
 pub async fn add_implied(
     State(inner): State<Arc<Inner>>,
     caller: Caller,
     base: BaseUrl,
     Path((id, implied)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    check_id("role", &id)?;
-    check_id("role", &implied)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:create_implied_role"),
-    )?;
+    check_implication(&caller, "identity:create_implied_role", &id, &implied)?;
     if id == implied {
         return Err(IdentityError::validation("A role cannot imply itself."));
     }
@@ -244,13 +264,7 @@ pub async fn add_implied(
     let i = role_get(&mut tx, &implied).await?;
     implied_role_create(&mut tx, &id, &implied).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({"role_inference": {"prior_role": brief(&p, &base), "implies": brief(&i, &base)},
-        "links": {"self": base.v3(&format!("roles/{id}/implies/{implied}"))}}),
-        ),
-    ))
+    Ok((StatusCode::CREATED, implication(&p, &i, &base)))
 }
 
 pub async fn check_implied(
@@ -259,12 +273,7 @@ pub async fn check_implied(
     base: BaseUrl,
     Path((id, implied)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    check_id("role", &id)?;
-    check_id("role", &implied)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:get_implied_role"),
-    )?;
+    check_implication(&caller, "identity:get_implied_role", &id, &implied)?;
     let mut conn = inner.db.pool().acquire().await?;
     let p = role_get(&mut conn, &id).await?;
     let i = role_get(&mut conn, &implied).await?;
@@ -272,15 +281,9 @@ pub async fn check_implied(
         .await?
         .contains(&(id.clone(), implied.clone()))
     {
-        return Err(IdentityError::NotFound {
-            kind: "implied role",
-            id: format!("{id} implies {implied}"),
-        });
+        return Err(no_implication(&id, &implied));
     }
-    Ok(Json(
-        json!({"role_inference": {"prior_role": brief(&p, &base), "implies": brief(&i, &base)},
-        "links": {"self": base.v3(&format!("roles/{id}/implies/{implied}"))}}),
-    ))
+    Ok(implication(&p, &i, &base))
 }
 
 pub async fn remove_implied(
@@ -288,19 +291,11 @@ pub async fn remove_implied(
     caller: Caller,
     Path((id, implied)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    check_id("role", &id)?;
-    check_id("role", &implied)?;
-    enforce(
-        &caller.ctx(),
-        Action::AdminOnly("identity:delete_implied_role"),
-    )?;
+    check_implication(&caller, "identity:delete_implied_role", &id, &implied)?;
     let mut conn = inner.db.pool().acquire().await?;
     if implied_role_delete(&mut conn, &id, &implied).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(IdentityError::NotFound {
-            kind: "implied role",
-            id: format!("{id} implies {implied}"),
-        })
+        Err(no_implication(&id, &implied))
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_common::ids::{DomainId, UserId};
 
+use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
 use super::groups::group_view;
 use super::projects::project_view;
@@ -105,6 +106,36 @@ fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// A checked, hashed new password, when the body has one.
+async fn new_password_hash(inner: &Inner, password: Option<&str>) -> Result<Option<String>> {
+    match password {
+        Some(p) => {
+            check_password(p)?;
+            Ok(Some(
+                hash_password(p, inner.config.password_hash_cost).await?,
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+impl Resource for User {
+    const KIND: &'static str = "user";
+    const COLLECTION: &'static str = "users";
+
+    async fn get(conn: &mut Conn, id: &str) -> Result<Self> {
+        user_get(conn, id).await
+    }
+
+    async fn save(&self, conn: &mut Conn) -> Result<()> {
+        user_update(conn, self).await
+    }
+
+    fn view(&self, base: &BaseUrl) -> Value {
+        user_view(self, base)
+    }
+}
+
 /// Every token of the user issued up to now stops working.
 pub(crate) async fn revoke_user_tokens(conn: &mut Conn, user_id: &str) -> Result<()> {
     revocation_create_for_user(conn, user_id, chrono::Utc::now()).await
@@ -120,13 +151,7 @@ pub async fn create(
     enforce(&ctx, Action::AdminOnly("identity:create_user"))?;
     let u = b.user;
     check_name("user", &u.name)?;
-    let hash = match &u.password {
-        Some(p) => {
-            check_password(p)?;
-            Some(hash_password(p, inner.config.password_hash_cost).await?)
-        }
-        None => None,
-    };
+    let hash = new_password_hash(&inner, u.password.as_deref()).await?;
     let domain_id = u
         .domain_id
         .or_else(|| ctx.project_domain_id.as_ref().map(|d| d.0.clone()))
@@ -145,10 +170,7 @@ pub async fn create(
     };
     user_create(&mut tx, &user).await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": user_view(&user, &base)})),
-    ))
+    Ok(crud::created(&user, &base))
 }
 
 pub async fn list(
@@ -159,17 +181,14 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_users"))?;
     let mut conn = inner.db.pool().acquire().await?;
-    let items = user_list(
+    let rows = user_list(
         &mut conn,
         f.get("name"),
         f.get("domain_id"),
         f.bool("enabled")?,
     )
-    .await?
-    .iter()
-    .map(|u| user_view(u, &base))
-    .collect();
-    Ok(Json(list_body("users", items, &base, "users")))
+    .await?;
+    Ok(crud::many(&rows, &base))
 }
 
 pub async fn show(
@@ -178,11 +197,7 @@ pub async fn show(
     base: BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    check_id("user", &id)?;
-    enforce(&caller.ctx(), Action::GetUser(&id))?;
-    let mut conn = inner.db.pool().acquire().await?;
-    let u = user_get(&mut conn, &id).await?;
-    Ok(Json(json!({"user": user_view(&u, &base)})))
+    crud::show::<User>(&inner, &caller, Action::GetUser(&id), &id, &base).await
 }
 
 pub async fn update(
@@ -195,13 +210,7 @@ pub async fn update(
     check_id("user", &id)?;
     enforce(&caller.ctx(), Action::AdminOnly("identity:update_user"))?;
     let u = b.user;
-    let hash = match &u.password {
-        Some(p) => {
-            check_password(p)?;
-            Some(hash_password(p, inner.config.password_hash_cost).await?)
-        }
-        None => None,
-    };
+    let hash = new_password_hash(&inner, u.password.as_deref()).await?;
     let mut tx = crate::db::begin(&inner.db).await?;
     let mut user = user_get(&mut tx, &id).await?;
     if let Some(n) = u.name {
@@ -227,7 +236,7 @@ pub async fn update(
         revoke_user_tokens(&mut tx, &id).await?;
     }
     tx.commit().await?;
-    Ok(Json(json!({"user": user_view(&user, &base)})))
+    Ok(crud::one(&user, &base))
 }
 
 pub async fn remove(
@@ -235,17 +244,14 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    check_id("user", &id)?;
-    enforce(&caller.ctx(), Action::AdminOnly("identity:delete_user"))?;
-    let mut tx = crate::db::begin(&inner.db).await?;
-    user_get(&mut tx, &id).await?;
+    let action = Action::AdminOnly("identity:delete_user");
+    let (mut tx, _) = crud::load_for_change::<User>(&inner, &caller, action, &id).await?;
     assignment_delete_actor(&mut tx, ActorType::User, &id).await?;
     group_remove_user_everywhere(&mut tx, &id).await?;
     crate::db::application_credentials::application_credential_delete_for_user(&mut tx, &id)
         .await?;
     user_delete(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }
 
 /// `GET /v3/users/{id}/projects`: projects the user holds a role on.
@@ -325,6 +331,5 @@ pub async fn change_password(
     let mut tx = crate::db::begin(&inner.db).await?;
     user_set_password(&mut tx, &id, &hash).await?;
     revoke_user_tokens(&mut tx, &id).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    crud::no_content(tx).await
 }

@@ -52,6 +52,49 @@ impl Cloud {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `PUT` without a body (grants, memberships, implications).
+    pub async fn put(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::PUT, path, Some(token), None).await
+    }
+
+    pub async fn head(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::HEAD, path, Some(token), None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// `POST /v3/auth/tokens` with a whole request body, no token.
+    pub async fn auth(&self, body: Value) -> Resp {
+        self.call(Method::POST, "/v3/auth/tokens", None, Some(body))
+            .await
+    }
+
+    /// A call about the token `subject` (`X-Subject-Token`) by `caller`.
+    pub async fn on_subject(
+        &self,
+        method: Method,
+        path: &str,
+        caller: Option<&str>,
+        subject: &str,
+    ) -> Resp {
+        call(
+            &self.router,
+            method,
+            path,
+            caller,
+            None,
+            &[("x-subject-token", subject)],
+        )
+        .await
+    }
+
     /// A token by user name in the default domain, scoped to a project by name.
     pub async fn login(&self, user: &str, password: &str, project: Option<&str>) -> Resp {
         let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {
@@ -70,58 +113,57 @@ impl Cloud {
 
     /// Validates `subject` with the admin token.
     pub async fn check(&self, subject: &str) -> StatusCode {
-        call(
-            &self.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(&self.admin),
-            None,
-            &[("x-subject-token", subject)],
-        )
-        .await
-        .status
+        self.check_as(&self.admin, subject).await
     }
 
     /// Validates `subject` with the `caller` token.
     pub async fn check_as(&self, caller: &str, subject: &str) -> StatusCode {
-        call(
-            &self.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(caller),
-            None,
-            &[("x-subject-token", subject)],
-        )
-        .await
-        .status
+        self.on_subject(Method::GET, "/v3/auth/tokens", Some(caller), subject)
+            .await
+            .status
+    }
+
+    /// Creates `{"<kind>": fields}` in `/v3/<kind>s` as admin (asserting
+    /// 201) and returns its id.
+    pub async fn create(&self, kind: &str, fields: Value) -> String {
+        let r = self
+            .post(
+                &format!("/v3/{kind}s"),
+                &self.admin,
+                json!({ kind: fields }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.name, r.body);
+        r.id(kind)
     }
 
     /// Creates a user with a password and returns its id.
     pub async fn user(&self, name: &str, password: &str) -> String {
-        let r = self
-            .post(
-                "/v3/users",
-                &self.admin,
-                json!({"user": {"name": name, "password": password, "domain_id": "default"}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.name, r.body);
-        r.body["user"]["id"].as_str().expect("user id").to_owned()
+        self.create(
+            "user",
+            json!({"name": name, "password": password, "domain_id": "default"}),
+        )
+        .await
+    }
+
+    /// A new user with `member` on a new project, and its project-scoped
+    /// token: `(user id, project id, token)`.
+    pub async fn project_member(
+        &self,
+        user: &str,
+        password: &str,
+        project: &str,
+    ) -> (String, String, String) {
+        let u = self.user(user, password).await;
+        let p = self.project(project).await;
+        self.grant(&p, &u, "member").await;
+        let token = self.login(user, password, Some(project)).await.token();
+        (u, p, token)
     }
 
     pub async fn project(&self, name: &str) -> String {
-        let r = self
-            .post(
-                "/v3/projects",
-                &self.admin,
-                json!({"project": {"name": name, "domain_id": "default"}}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}: {}", self.name, r.body);
-        r.body["project"]["id"]
-            .as_str()
-            .expect("project id")
-            .to_owned()
+        self.create("project", json!({"name": name, "domain_id": "default"}))
+            .await
     }
 
     pub async fn role_id(&self, name: &str) -> String {
@@ -134,14 +176,14 @@ impl Cloud {
             .to_owned()
     }
 
-    pub async fn grant(&self, project: &str, user: &str, role: &str) {
+    /// Grants the role named `role` on `/v3/<target>` (`projects/{id}`,
+    /// `domains/{id}`) to a user.
+    pub async fn grant_on(&self, target: &str, user: &str, role: &str) {
         let role = self.role_id(role).await;
         let r = self
-            .call(
-                Method::PUT,
-                &format!("/v3/projects/{project}/users/{user}/roles/{role}"),
-                Some(&self.admin),
-                None,
+            .put(
+                &format!("/v3/{target}/users/{user}/roles/{role}"),
+                &self.admin,
             )
             .await;
         assert_eq!(
@@ -152,6 +194,11 @@ impl Cloud {
             r.body
         );
     }
+
+    pub async fn grant(&self, project: &str, user: &str, role: &str) {
+        self.grant_on(&format!("projects/{project}"), user, role)
+            .await
+    }
 }
 
 pub struct Resp {
@@ -161,6 +208,16 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// `body["<kind>"]["id"]`.
+    pub fn id(&self, kind: &str) -> String {
+        self.body[kind]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The names of the items of `body["<key>"]`, in order.
+    pub fn names(&self, key: &str) -> Vec<&str> {
+        names(&self.body[key])
+    }
+
     pub fn token(&self) -> String {
         self.headers
             .get("x-subject-token")
@@ -181,6 +238,15 @@ impl Resp {
         assert!(self.body["error"]["title"].is_string(), "{}", self.body);
         assert!(self.body["error"]["message"].is_string(), "{}", self.body);
     }
+}
+
+/// The `name`s of the items of a JSON list, in order.
+pub fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|x| x["name"].as_str())
+        .collect()
 }
 
 pub async fn call(

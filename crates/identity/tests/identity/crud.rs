@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use stratus_identity::BootstrapSpec;
 
-use super::common::{clouds, ADMIN_PW};
+use super::common::{clouds, names, ADMIN_PW};
 
 #[tokio::test]
 async fn projects_and_users_crud() {
@@ -63,34 +63,22 @@ async fn projects_and_users_crud() {
 
         // Update, show, filters.
         let r = c
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/v3/projects/{pid}"),
-                Some(a),
-                Some(json!({"project": {"description": "d", "enabled": false}})),
+                a,
+                json!({"project": {"description": "d", "enabled": false}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["project"]["description"], "d");
         let r = c.get("/v3/projects?enabled=false", a).await;
-        let names: Vec<&str> = r.body["projects"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .filter_map(|p| p["name"].as_str())
-            .collect();
-        assert_eq!(names, vec!["web"]);
+        assert_eq!(r.names("projects"), vec!["web"]);
         c.get("/v3/projects/does-not-exist", a)
             .await
             .assert_error(StatusCode::NOT_FOUND);
-        c.call(
-            Method::PATCH,
-            "/v3/projects/nope",
-            Some(a),
-            Some(json!({"project": {}})),
-        )
-        .await
-        .assert_error(StatusCode::NOT_FOUND);
+        c.patch("/v3/projects/nope", a, json!({"project": {}}))
+            .await
+            .assert_error(StatusCode::NOT_FOUND);
 
         // Tags are kept; bad tags are 400.
         let r = c
@@ -126,11 +114,10 @@ async fn projects_and_users_crud() {
         let r = c.get(&format!("/v3/users/{uid}"), a).await;
         assert_eq!(r.body["user"]["default_project_id"], pid);
         // Rename onto an existing name: 409 and the user keeps its name.
-        c.call(
-            Method::PATCH,
+        c.patch(
             &format!("/v3/users/{uid}"),
-            Some(a),
-            Some(json!({"user": {"name": "admin"}})),
+            a,
+            json!({"user": {"name": "admin"}}),
         )
         .await
         .assert_error(StatusCode::CONFLICT);
@@ -145,57 +132,35 @@ async fn projects_and_users_crud() {
             .get(&format!("/v3/projects/{pid}/users/{uid}/roles"), a)
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let names: Vec<&str> = r.body["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
         assert_eq!(
-            names,
+            r.names("roles"),
             vec!["reader"],
             "direct grants only, no implied roles"
         );
         let reader = c.role_id("reader").await;
         let r = c
-            .call(
-                Method::HEAD,
-                &format!("/v3/projects/{pid}/users/{uid}/roles/{reader}"),
-                Some(a),
-                None,
-            )
+            .head(&format!("/v3/projects/{pid}/users/{uid}/roles/{reader}"), a)
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let r = c
-            .call(
-                Method::HEAD,
+            .head(
                 &format!("/v3/domains/default/users/{uid}/roles/{reader}"),
-                Some(a),
-                None,
+                a,
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = c.get(&format!("/v3/users/{uid}/projects"), a).await;
         assert_eq!(r.body["projects"][0]["id"], pid);
 
-        let r = c
-            .call(Method::DELETE, &format!("/v3/users/{uid}"), Some(a), None)
-            .await;
+        let r = c.delete(&format!("/v3/users/{uid}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         c.get(&format!("/v3/users/{uid}"), a)
             .await
             .assert_error(StatusCode::NOT_FOUND);
-        c.call(Method::DELETE, &format!("/v3/users/{uid}"), Some(a), None)
+        c.delete(&format!("/v3/users/{uid}"), a)
             .await
             .assert_error(StatusCode::NOT_FOUND);
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/projects/{pid}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/projects/{pid}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         c.cleanup().await;
     }
@@ -205,91 +170,49 @@ async fn projects_and_users_crud() {
 async fn domains_groups_and_effective_assignments() {
     for c in clouds().await {
         let a = &c.admin;
-        let r = c
-            .post("/v3/domains", a, json!({"domain": {"name": "acme"}}))
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let did = r.body["domain"]["id"].as_str().expect("id").to_owned();
+        let did = c.create("domain", json!({"name": "acme"})).await;
         c.post("/v3/domains", a, json!({"domain": {"name": "acme"}}))
             .await
             .assert_error(StatusCode::CONFLICT);
-        let r = c
-            .post(
-                "/v3/users",
-                a,
-                json!({"user": {"name": "dave", "password": "pw", "domain_id": did}}),
+        let dave = c
+            .create(
+                "user",
+                json!({"name": "dave", "password": "pw", "domain_id": did}),
             )
             .await;
-        let dave = r.body["user"]["id"].as_str().expect("id").to_owned();
-        let r = c
-            .post(
-                "/v3/projects",
-                a,
-                json!({"project": {"name": "ops", "domain_id": did}}),
-            )
+        let ops = c
+            .create("project", json!({"name": "ops", "domain_id": did}))
             .await;
-        let ops = r.body["project"]["id"].as_str().expect("id").to_owned();
 
         // A group grant reaches the member.
-        let r = c
-            .post(
-                "/v3/groups",
-                a,
-                json!({"group": {"name": "devs", "domain_id": did}}),
-            )
+        let gid = c
+            .create("group", json!({"name": "devs", "domain_id": did}))
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let gid = r.body["group"]["id"].as_str().expect("id").to_owned();
-        let r = c
-            .call(
-                Method::PUT,
-                &format!("/v3/groups/{gid}/users/{dave}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.put(&format!("/v3/groups/{gid}/users/{dave}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = c
-            .call(
-                Method::HEAD,
-                &format!("/v3/groups/{gid}/users/{dave}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.head(&format!("/v3/groups/{gid}/users/{dave}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let member = c.role_id("member").await;
         let r = c
-            .call(
-                Method::PUT,
+            .put(
                 &format!("/v3/projects/{ops}/groups/{gid}/roles/{member}"),
-                Some(a),
-                None,
+                a,
             )
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         let r = c
-            .call(
-                Method::HEAD,
+            .head(
                 &format!("/v3/projects/{ops}/groups/{gid}/roles/{member}"),
-                Some(a),
-                None,
+                a,
             )
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
 
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "dave", "domain": {"name": "acme"}, "password": "pw"}}},
             "scope": {"project": {"name": "ops", "domain": {"id": did}}}}});
-        let r = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(body))
-            .await;
+        let r = c.auth(body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let mut roles: Vec<&str> = r.body["token"]["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
+        let mut roles = names(&r.body["token"]["roles"]);
         roles.sort_unstable();
         assert_eq!(roles, vec!["member", "reader"]);
 
@@ -320,14 +243,7 @@ async fn domains_groups_and_effective_assignments() {
         assert_eq!(r.body["role_assignments"].as_array().map(Vec::len), Some(1));
 
         // Leaving the group takes the role away.
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/groups/{gid}/users/{dave}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/groups/{gid}/users/{dave}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let r = c
             .get(&format!("/v3/role_assignments?effective&user.id={dave}"), a)
@@ -335,45 +251,30 @@ async fn domains_groups_and_effective_assignments() {
         assert_eq!(r.body["role_assignments"].as_array().map(Vec::len), Some(0));
 
         // Grants on unknown things are 404; revoking twice is 404.
-        c.call(
-            Method::PUT,
-            &format!("/v3/projects/nope/users/{dave}/roles/{member}"),
-            Some(a),
-            None,
-        )
-        .await
-        .assert_error(StatusCode::NOT_FOUND);
-        c.call(
-            Method::PUT,
-            &format!("/v3/projects/{ops}/users/{dave}/roles/nope"),
-            Some(a),
-            None,
-        )
-        .await
-        .assert_error(StatusCode::NOT_FOUND);
-        c.call(
-            Method::DELETE,
+        c.put(&format!("/v3/projects/nope/users/{dave}/roles/{member}"), a)
+            .await
+            .assert_error(StatusCode::NOT_FOUND);
+        c.put(&format!("/v3/projects/{ops}/users/{dave}/roles/nope"), a)
+            .await
+            .assert_error(StatusCode::NOT_FOUND);
+        c.delete(
             &format!("/v3/projects/{ops}/users/{dave}/roles/{member}"),
-            Some(a),
-            None,
+            a,
         )
         .await
         .assert_error(StatusCode::NOT_FOUND);
 
         // An enabled domain cannot be deleted; a disabled one goes with its contents.
-        c.call(Method::DELETE, &format!("/v3/domains/{did}"), Some(a), None)
+        c.delete(&format!("/v3/domains/{did}"), a)
             .await
             .assert_error(StatusCode::FORBIDDEN);
-        c.call(
-            Method::PATCH,
+        c.patch(
             &format!("/v3/domains/{did}"),
-            Some(a),
-            Some(json!({"domain": {"enabled": false}})),
+            a,
+            json!({"domain": {"enabled": false}}),
         )
         .await;
-        let r = c
-            .call(Method::DELETE, &format!("/v3/domains/{did}"), Some(a), None)
-            .await;
+        let r = c.delete(&format!("/v3/domains/{did}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         c.get(&format!("/v3/users/{dave}"), a)
             .await
@@ -389,23 +290,12 @@ async fn domains_groups_and_effective_assignments() {
 async fn roles_and_implications() {
     for c in clouds().await {
         let a = &c.admin;
-        let r = c
-            .post("/v3/roles", a, json!({"role": {"name": "auditor"}}))
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED);
-        let aud = r.body["role"]["id"].as_str().expect("id").to_owned();
+        let aud = c.create("role", json!({"name": "auditor"})).await;
         c.post("/v3/roles", a, json!({"role": {"name": "auditor"}}))
             .await
             .assert_error(StatusCode::CONFLICT);
         let reader = c.role_id("reader").await;
-        let r = c
-            .call(
-                Method::PUT,
-                &format!("/v3/roles/{aud}/implies/{reader}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.put(&format!("/v3/roles/{aud}/implies/{reader}"), a).await;
         assert_eq!(r.status, StatusCode::CREATED);
         let r = c.get("/v3/role_inferences", a).await;
         assert!(r.body["role_inferences"].as_array().expect("list").len() >= 3);
@@ -416,19 +306,12 @@ async fn roles_and_implications() {
         let p = c.project("audit").await;
         c.grant(&p, &eve, "auditor").await;
         let r = c.login("eve", "pw", Some("audit")).await;
-        let mut roles: Vec<&str> = r.body["token"]["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
+        let mut roles = names(&r.body["token"]["roles"]);
         roles.sort_unstable();
         assert_eq!(roles, vec!["auditor", "reader"]);
         let token = r.token();
         // Deleting the role removes the grant and so the token's access.
-        let r = c
-            .call(Method::DELETE, &format!("/v3/roles/{aud}"), Some(a), None)
-            .await;
+        let r = c.delete(&format!("/v3/roles/{aud}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(c.check(&token).await, StatusCode::NOT_FOUND);
         c.cleanup().await;
@@ -468,22 +351,19 @@ async fn catalog_crud_and_registration() {
         c.post("/v3/regions", a, json!({"region": {"id": "RegionTwo"}}))
             .await
             .assert_error(StatusCode::CONFLICT);
-        let r = c
-            .post(
-                "/v3/services",
-                a,
-                json!({"service": {"type": "volumev3", "name": "cinderv3"}}),
-            )
+        let vid = c
+            .create("service", json!({"type": "volumev3", "name": "cinderv3"}))
             .await;
-        assert_eq!(r.status, StatusCode::CREATED);
-        let vid = r.body["service"]["id"].as_str().expect("id").to_owned();
         c.post("/v3/services", a, json!({"service": {"name": "typeless"}}))
             .await
             .assert_error(StatusCode::BAD_REQUEST);
-        let r = c.post("/v3/endpoints", a, json!({"endpoint": {"service_id": vid, "interface": "public", "region_id": "RegionTwo",
-            "url": "http://127.0.0.1:8776/v3/$(project_id)s"}})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        let eid = r.body["endpoint"]["id"].as_str().expect("id").to_owned();
+        let eid = c
+            .create(
+                "endpoint",
+                json!({"service_id": vid, "interface": "public", "region_id": "RegionTwo",
+            "url": "http://127.0.0.1:8776/v3/$(project_id)s"}),
+            )
+            .await;
         c.post(
             "/v3/endpoints",
             a,
@@ -499,7 +379,7 @@ async fn catalog_crud_and_registration() {
         .await
         .assert_error(StatusCode::NOT_FOUND);
         // The region is in use.
-        c.call(Method::DELETE, "/v3/regions/RegionTwo", Some(a), None)
+        c.delete("/v3/regions/RegionTwo", a)
             .await
             .assert_error(StatusCode::CONFLICT);
 
@@ -511,27 +391,11 @@ async fn catalog_crud_and_registration() {
             .iter()
             .any(|s| s["type"] == "volumev3"));
 
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/endpoints/{eid}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/endpoints/{eid}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/services/{vid}"),
-                Some(a),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/services/{vid}"), a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = c
-            .call(Method::DELETE, "/v3/regions/RegionTwo", Some(a), None)
-            .await;
+        let r = c.delete("/v3/regions/RegionTwo", a).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         c.cleanup().await;
     }

@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use super::common::{call, clouds};
+use super::common::clouds;
 
 #[tokio::test]
 async fn member_of_a_cannot_see_b() {
@@ -38,15 +38,9 @@ async fn member_of_a_cannot_see_b() {
         let r = c.get("/v3/auth/catalog", &t).await;
         assert_eq!(r.status, StatusCode::OK);
         // Her own token validates with her own token.
-        let r = call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(&t),
-            None,
-            &[("x-subject-token", &t)],
-        )
-        .await;
+        let r = c
+            .on_subject(Method::GET, "/v3/auth/tokens", Some(&t), &t)
+            .await;
         assert_eq!(r.status, StatusCode::OK);
 
         // Not B, not Bob, no lists, no changes: 403 with Keystone's body.
@@ -67,35 +61,15 @@ async fn member_of_a_cannot_see_b() {
         c.post("/v3/projects", &t, json!({"project": {"name": "mine"}}))
             .await
             .assert_error(StatusCode::FORBIDDEN);
-        c.call(
-            Method::PUT,
-            &format!("/v3/projects/{pb}/users/{alice}/roles/x"),
-            Some(&t),
-            None,
-        )
-        .await
-        .assert_error(StatusCode::FORBIDDEN);
-        let admin_hdr = [("x-subject-token", c.admin.as_str())];
-        call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(&t),
-            None,
-            &admin_hdr,
-        )
-        .await
-        .assert_error(StatusCode::FORBIDDEN);
-        call(
-            &c.router,
-            Method::DELETE,
-            "/v3/auth/tokens",
-            Some(&t),
-            None,
-            &admin_hdr,
-        )
-        .await
-        .assert_error(StatusCode::FORBIDDEN);
+        c.put(&format!("/v3/projects/{pb}/users/{alice}/roles/x"), &t)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
+        c.on_subject(Method::GET, "/v3/auth/tokens", Some(&t), &c.admin)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
+        c.on_subject(Method::DELETE, "/v3/auth/tokens", Some(&t), &c.admin)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
         assert_eq!(c.check(&c.admin).await, StatusCode::OK);
         // She cannot scope to B at all.
         c.login("alice", "pw", Some("B"))

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use super::common::{call, clouds, ADMIN_PW};
+use super::common::{call, clouds, names, ADMIN_PW};
 
 #[tokio::test]
 async fn version_discovery() {
@@ -55,12 +55,7 @@ async fn password_token_has_keystones_body() {
             .as_str()
             .is_some_and(|s| s.ends_with(".000000Z")));
         assert!(t["issued_at"].is_string());
-        let mut roles: Vec<&str> = t["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
+        let mut roles = names(&t["roles"]);
         roles.sort_unstable();
         assert_eq!(
             roles,
@@ -99,41 +94,20 @@ async fn password_token_has_keystones_body() {
 
         // Domain scope and unscoped.
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": ADMIN_PW}}}}});
-        let r = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(body.clone()))
-            .await;
+        let r = c.auth(body.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert!(
             r.body["token"].get("project").is_none() && r.body["token"].get("catalog").is_none()
         );
         let mut scoped = body;
         scoped["auth"]["scope"] = json!({"domain": {"name": "Default"}});
-        c.grant_domain_admin().await;
-        let r = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(scoped))
+        c.grant_on("domains/default", c.boot.admin_user_id.as_str(), "admin")
             .await;
+        let r = c.auth(scoped).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         assert_eq!(r.body["token"]["domain"]["id"], "default");
         assert_eq!(r.token().len(), 162);
         c.cleanup().await;
-    }
-}
-
-impl super::common::Cloud {
-    async fn grant_domain_admin(&self) {
-        let role = self.role_id("admin").await;
-        let r = self
-            .call(
-                Method::PUT,
-                &format!(
-                    "/v3/domains/default/users/{}/roles/{role}",
-                    self.boot.admin_user_id
-                ),
-                Some(&self.admin),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     }
 }
 
@@ -178,9 +152,7 @@ async fn malformed_auth_requests_are_400() {
             json!({"auth": {"identity": {"methods": "password"}}}),
             json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "x"}}}}}),
         ] {
-            let r = c
-                .call(Method::POST, "/v3/auth/tokens", None, Some(body.clone()))
-                .await;
+            let r = c.auth(body.clone()).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} -> {}", r.body);
             assert_eq!(r.body["error"]["title"], "Bad Request");
         }
@@ -192,89 +164,52 @@ async fn malformed_auth_requests_are_400() {
 async fn validate_check_and_revoke() {
     for c in clouds().await {
         let subject = c.login("admin", ADMIN_PW, Some("admin")).await.token();
-        let hdr = [("x-subject-token", subject.as_str())];
-        let r = call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(&c.admin),
-            None,
-            &hdr,
-        )
-        .await;
+        let r = c
+            .on_subject(Method::GET, "/v3/auth/tokens", Some(&c.admin), &subject)
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.token(), subject);
         assert_eq!(r.body["token"]["user"]["name"], "admin");
         assert!(r.body["token"]["catalog"].is_array());
-        let r = call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens?nocatalog",
-            Some(&c.admin),
-            None,
-            &hdr,
-        )
-        .await;
+        let r = c
+            .on_subject(
+                Method::GET,
+                "/v3/auth/tokens?nocatalog",
+                Some(&c.admin),
+                &subject,
+            )
+            .await;
         assert!(r.body["token"].get("catalog").is_none());
-        let r = call(
-            &c.router,
-            Method::HEAD,
-            "/v3/auth/tokens",
-            Some(&c.admin),
-            None,
-            &hdr,
-        )
-        .await;
+        let r = c
+            .on_subject(Method::HEAD, "/v3/auth/tokens", Some(&c.admin), &subject)
+            .await;
         assert_eq!(r.status, StatusCode::OK);
 
         // Garbage subject: 404; bad caller: 401.
-        let bad = [("x-subject-token", "gAAAAABnotatoken")];
-        call(
-            &c.router,
+        c.on_subject(
             Method::GET,
             "/v3/auth/tokens",
             Some(&c.admin),
-            None,
-            &bad,
+            "gAAAAABnotatoken",
         )
         .await
         .assert_error(StatusCode::NOT_FOUND);
-        call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some("garbage"),
-            None,
-            &hdr,
-        )
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED);
-        call(&c.router, Method::GET, "/v3/auth/tokens", None, None, &hdr)
+        c.on_subject(Method::GET, "/v3/auth/tokens", Some("garbage"), &subject)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED);
+        c.on_subject(Method::GET, "/v3/auth/tokens", None, &subject)
             .await
             .assert_error(StatusCode::UNAUTHORIZED);
 
         // Revocation by audit id.
-        let r = call(
-            &c.router,
-            Method::DELETE,
-            "/v3/auth/tokens",
-            Some(&c.admin),
-            None,
-            &hdr,
-        )
-        .await;
+        let r = c
+            .on_subject(Method::DELETE, "/v3/auth/tokens", Some(&c.admin), &subject)
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         assert_eq!(c.check(&subject).await, StatusCode::NOT_FOUND);
-        call(
-            &c.router,
-            Method::GET,
-            "/v3/users",
-            Some(&subject),
-            None,
-            &[],
-        )
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED);
+        c.get("/v3/users", &subject)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED);
         // Other tokens of the same user are untouched.
         assert_eq!(c.check(&c.admin).await, StatusCode::OK);
 
@@ -297,9 +232,7 @@ async fn rescope_with_the_token_method() {
         assert!(r.body["token"].get("roles").is_none());
         let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}},
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-        let r = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(body))
-            .await;
+        let r = c.auth(body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let t = &r.body["token"];
         assert_eq!(t["methods"], json!(["password", "token"]));
@@ -307,24 +240,16 @@ async fn rescope_with_the_token_method() {
         assert_eq!(t["audit_ids"][1], c.login_audit(&unscoped).await);
         assert_eq!(t["project"]["name"], "admin");
         let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "bogus"}}}});
-        c.call(Method::POST, "/v3/auth/tokens", None, Some(body))
-            .await
-            .assert_error(StatusCode::UNAUTHORIZED);
+        c.auth(body).await.assert_error(StatusCode::UNAUTHORIZED);
         c.cleanup().await;
     }
 }
 
 impl super::common::Cloud {
     async fn login_audit(&self, token: &str) -> serde_json::Value {
-        let r = call(
-            &self.router,
-            Method::GET,
-            "/v3/auth/tokens",
-            Some(&self.admin),
-            None,
-            &[("x-subject-token", token)],
-        )
-        .await;
+        let r = self
+            .on_subject(Method::GET, "/v3/auth/tokens", Some(&self.admin), token)
+            .await;
         r.body["token"]["audit_ids"][0].clone()
     }
 }
@@ -344,11 +269,9 @@ async fn tokens_die_with_their_user_project_or_role() {
         // Removing the only role on pb kills the pb token, not the pa one.
         let member = c.role_id("member").await;
         let r = c
-            .call(
-                Method::DELETE,
+            .delete(
                 &format!("/v3/projects/{pb}/users/{alice}/roles/{member}"),
-                Some(&c.admin),
-                None,
+                &c.admin,
             )
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -357,30 +280,27 @@ async fn tokens_die_with_their_user_project_or_role() {
 
         // Disabling the project, then the user.
         let r = c
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/v3/projects/{pa}"),
-                Some(&c.admin),
-                Some(json!({"project": {"enabled": false}})),
+                &c.admin,
+                json!({"project": {"enabled": false}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(c.check(&ta).await, StatusCode::NOT_FOUND);
-        c.call(
-            Method::PATCH,
+        c.patch(
             &format!("/v3/projects/{pa}"),
-            Some(&c.admin),
-            Some(json!({"project": {"enabled": true}})),
+            &c.admin,
+            json!({"project": {"enabled": true}}),
         )
         .await;
         assert_eq!(c.check(&ta).await, StatusCode::OK);
 
         let r = c
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/v3/users/{alice}"),
-                Some(&c.admin),
-                Some(json!({"user": {"enabled": false}})),
+                &c.admin,
+                json!({"user": {"enabled": false}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -389,11 +309,10 @@ async fn tokens_die_with_their_user_project_or_role() {
         c.login("alice", "pw-a", Some("pa"))
             .await
             .assert_error(StatusCode::UNAUTHORIZED);
-        c.call(
-            Method::PATCH,
+        c.patch(
             &format!("/v3/users/{alice}"),
-            Some(&c.admin),
-            Some(json!({"user": {"enabled": true}})),
+            &c.admin,
+            json!({"user": {"enabled": true}}),
         )
         .await;
         // Disabling wrote a revocation event: the old token stays dead, a new one works.
@@ -402,26 +321,12 @@ async fn tokens_die_with_their_user_project_or_role() {
         assert_eq!(c.check(&ta2).await, StatusCode::OK);
 
         // Deleting the project, and the user.
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/projects/{pa}"),
-                Some(&c.admin),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/projects/{pa}"), &c.admin).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(c.check(&ta2).await, StatusCode::NOT_FOUND);
         let unscoped = c.login("alice", "pw-a", None).await.token();
         assert_eq!(c.check(&unscoped).await, StatusCode::OK);
-        let r = c
-            .call(
-                Method::DELETE,
-                &format!("/v3/users/{alice}"),
-                Some(&c.admin),
-                None,
-            )
-            .await;
+        let r = c.delete(&format!("/v3/users/{alice}"), &c.admin).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(c.check(&unscoped).await, StatusCode::NOT_FOUND);
         c.cleanup().await;
@@ -431,10 +336,7 @@ async fn tokens_die_with_their_user_project_or_role() {
 #[tokio::test]
 async fn password_changes_revoke_old_tokens() {
     for c in clouds().await {
-        let bob = c.user("bob", "old-pw").await;
-        let p = c.project("pbob").await;
-        c.grant(&p, &bob, "member").await;
-        let old = c.login("bob", "old-pw", Some("pbob")).await.token();
+        let (bob, _, old) = c.project_member("bob", "old-pw", "pbob").await;
 
         let body = json!({"user": {"original_password": "wrong", "password": "new-pw"}});
         c.call(
@@ -457,12 +359,7 @@ async fn password_changes_revoke_old_tokens() {
 
         let body = json!({"user": {"original_password": "old-pw", "password": "new-pw"}});
         let r = c
-            .call(
-                Method::POST,
-                &format!("/v3/users/{bob}/password"),
-                Some(&old),
-                Some(body),
-            )
+            .post(&format!("/v3/users/{bob}/password"), &old, body)
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
         assert_eq!(c.check(&old).await, StatusCode::NOT_FOUND);
@@ -476,11 +373,10 @@ async fn password_changes_revoke_old_tokens() {
 
         // An admin reset revokes too.
         let r = c
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/v3/users/{bob}"),
-                Some(&c.admin),
-                Some(json!({"user": {"password": "third"}})),
+                &c.admin,
+                json!({"user": {"password": "third"}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
@@ -551,26 +447,17 @@ async fn expired_tokens_fail_unless_allowed() {
         let expired = r.token();
         assert_eq!(c.check(&expired).await, StatusCode::NOT_FOUND);
         assert!(c.identity.validator().validate(&expired).await.is_err());
-        call(
-            &c.router,
-            Method::GET,
-            "/v3/projects",
-            Some(&expired),
-            None,
-            &[],
-        )
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED);
-        let hdr = [("x-subject-token", expired.as_str())];
-        let r = call(
-            &c.router,
-            Method::GET,
-            "/v3/auth/tokens?allow_expired=1",
-            Some(&c.admin),
-            None,
-            &hdr,
-        )
-        .await;
+        c.get("/v3/projects", &expired)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED);
+        let r = c
+            .on_subject(
+                Method::GET,
+                "/v3/auth/tokens?allow_expired=1",
+                Some(&c.admin),
+                &expired,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         c.cleanup().await;
     }
@@ -579,10 +466,7 @@ async fn expired_tokens_fail_unless_allowed() {
 #[tokio::test]
 async fn application_credentials() {
     for c in clouds().await {
-        let frank = c.user("frank", "pw").await;
-        let p = c.project("pf").await;
-        c.grant(&p, &frank, "member").await;
-        let t = c.login("frank", "pw", Some("pf")).await.token();
+        let (frank, p, t) = c.project_member("frank", "pw", "pf").await;
         let path = format!("/v3/users/{frank}/application_credentials");
 
         // Only roles the token holds; only the user themself.
@@ -640,58 +524,35 @@ async fn application_credentials() {
         // Log in with it, by id and by name: only its own roles.
         let by_id = json!({"auth": {"identity": {"methods": ["application_credential"],
             "application_credential": {"id": id, "secret": secret}}}});
-        let r = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(by_id.clone()))
-            .await;
+        let r = c.auth(by_id.clone()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let at = r.token();
         let tb = &r.body["token"];
         assert_eq!(tb["methods"], json!(["application_credential"]));
         assert_eq!(tb["project"]["id"], p);
         assert_eq!(tb["application_credential"]["id"], id);
-        let roles: Vec<&str> = tb["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
+        let roles = names(&tb["roles"]);
         assert_eq!(roles, vec!["reader"]);
         assert_eq!(c.check(&at).await, StatusCode::OK);
         let by_name = json!({"auth": {"identity": {"methods": ["application_credential"],
             "application_credential": {"name": "ci", "secret": secret, "user": {"name": "frank", "domain": {"id": "default"}}}}}});
-        assert_eq!(
-            c.call(Method::POST, "/v3/auth/tokens", None, Some(by_name))
-                .await
-                .status,
-            StatusCode::CREATED
-        );
+        assert_eq!(c.auth(by_name).await.status, StatusCode::CREATED);
 
         // Wrong secret and unknown id read the same; no scope may be asked.
         let wrong = json!({"auth": {"identity": {"methods": ["application_credential"],
             "application_credential": {"id": id, "secret": "nope"}}}});
-        let w = c
-            .call(Method::POST, "/v3/auth/tokens", None, Some(wrong))
-            .await;
+        let w = c.auth(wrong).await;
         w.assert_error(StatusCode::UNAUTHORIZED);
         let unknown = json!({"auth": {"identity": {"methods": ["application_credential"],
             "application_credential": {"id": "0123", "secret": "nope"}}}});
-        assert_eq!(
-            c.call(Method::POST, "/v3/auth/tokens", None, Some(unknown))
-                .await
-                .body,
-            w.body
-        );
+        assert_eq!(c.auth(unknown).await.body, w.body);
         let mut scoped = by_id.clone();
         scoped["auth"]["scope"] = json!({"project": {"id": p}});
-        c.call(Method::POST, "/v3/auth/tokens", None, Some(scoped))
-            .await
-            .assert_error(StatusCode::UNAUTHORIZED);
+        c.auth(scoped).await.assert_error(StatusCode::UNAUTHORIZED);
 
         // Its token can neither be rescoped nor make more credentials.
         let rescope = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": at}}, "scope": {"project": {"id": p}}}});
-        c.call(Method::POST, "/v3/auth/tokens", None, Some(rescope))
-            .await
-            .assert_error(StatusCode::FORBIDDEN);
+        c.auth(rescope).await.assert_error(StatusCode::FORBIDDEN);
         c.post(
             &path,
             &at,
@@ -702,34 +563,23 @@ async fn application_credentials() {
 
         // Losing the role on the project ends it.
         let member = c.role_id("member").await;
-        c.call(
-            Method::DELETE,
+        c.delete(
             &format!("/v3/projects/{p}/users/{frank}/roles/{member}"),
-            Some(&c.admin),
-            None,
+            &c.admin,
         )
         .await;
         assert_eq!(c.check(&at).await, StatusCode::NOT_FOUND);
-        c.call(Method::POST, "/v3/auth/tokens", None, Some(by_id.clone()))
+        c.auth(by_id.clone())
             .await
             .assert_error(StatusCode::UNAUTHORIZED);
         c.grant(&p, &frank, "member").await;
-        assert_eq!(
-            c.call(Method::POST, "/v3/auth/tokens", None, Some(by_id.clone()))
-                .await
-                .status,
-            StatusCode::CREATED
-        );
+        assert_eq!(c.auth(by_id.clone()).await.status, StatusCode::CREATED);
 
         // Deleting it ends it too.
         let t = c.login("frank", "pw", Some("pf")).await.token();
-        let r = c
-            .call(Method::DELETE, &format!("{path}/{id}"), Some(&t), None)
-            .await;
+        let r = c.delete(&format!("{path}/{id}"), &t).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-        c.call(Method::POST, "/v3/auth/tokens", None, Some(by_id))
-            .await
-            .assert_error(StatusCode::UNAUTHORIZED);
+        c.auth(by_id).await.assert_error(StatusCode::UNAUTHORIZED);
         c.get(&format!("{path}/{id}"), &t)
             .await
             .assert_error(StatusCode::NOT_FOUND);
