@@ -172,11 +172,9 @@ async fn create_rejects_bad_input_with_glance_errors() {
             r.error_message();
         }
         for raw in ["{not json", "", "   "] {
-            let req = Env::request(Method::POST, "/v2/images", Some(ALICE))
-                .header("content-type", "application/json")
-                .body(Body::from(raw))
-                .expect("req");
-            let r = env.send(req).await;
+            let r = env
+                .send_as(Method::POST, "/v2/images", ALICE, "application/json", raw)
+                .await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw:?}");
             r.error_message();
         }
@@ -231,12 +229,7 @@ async fn json_patch_changes_core_and_custom_properties() {
                 ]),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.assert_status(StatusCode::OK);
         let v = r.json();
         assert_eq!(v["name"], "b");
         assert_eq!(v["os_distro"], "debian");
@@ -245,7 +238,7 @@ async fn json_patch_changes_core_and_custom_properties() {
         assert_eq!(v["tags"], json!(["y", "z"]));
         assert_eq!(v["visibility"], "private");
         assert_eq!(v["protected"], true);
-        assert_eq!(env.get(&format!("/v2/images/{id}"), ALICE).await.json(), v);
+        assert_eq!(env.show(&id, ALICE).await, v);
 
         let r = env
             .patch(&id, ALICE, json!([{"op": "remove", "path": "/os_distro"}]))
@@ -316,52 +309,26 @@ async fn json_patch_changes_core_and_custom_properties() {
             );
             r.error_message();
         }
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["name"],
-            "b"
-        );
+        assert_eq!(env.show(&id, ALICE).await["name"], "b");
 
         // Plain JSON is not a patch document.
-        let req = Env::request(Method::PATCH, &format!("/v2/images/{id}"), Some(ALICE))
-            .header("content-type", "application/json")
-            .body(Body::from("[]"))
-            .expect("req");
-        let r = env.send(req).await;
+        let path = format!("/v2/images/{id}");
+        let r = env
+            .send_as(Method::PATCH, &path, ALICE, "application/json", "[]")
+            .await;
         assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         r.error_message();
         // Others cannot see a private image at all; a reader may not write.
-        let r = env
-            .patch(
-                &id,
-                BOB,
-                json!([{"op": "replace", "path": "/name", "value": "z"}]),
-            )
-            .await;
+        let rename = json!([{"op": "replace", "path": "/name", "value": "z"}]);
+        let r = env.patch(&id, BOB, rename.clone()).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        let r = env
-            .patch(
-                &id,
-                READER,
-                json!([{"op": "replace", "path": "/name", "value": "z"}]),
-            )
-            .await;
+        let r = env.patch(&id, READER, rename.clone()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         // The admin may publicise; then others see it but may not change it.
-        let r = env
-            .patch(
-                &id,
-                ADMIN,
-                json!([{"op": "replace", "path": "/visibility", "value": "public"}]),
-            )
-            .await;
+        let publicise = json!([{"op": "replace", "path": "/visibility", "value": "public"}]);
+        let r = env.patch(&id, ADMIN, publicise).await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = env
-            .patch(
-                &id,
-                BOB,
-                json!([{"op": "replace", "path": "/name", "value": "z"}]),
-            )
-            .await;
+        let r = env.patch(&id, BOB, rename).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         r.error_message();
     })
@@ -431,68 +398,32 @@ async fn delete_respects_protection_and_ownership() {
     .await;
 }
 
+/// `method` on `/v2/images/{id}/tags/{tag}` as `token`.
+async fn tag(env: &Env, method: Method, id: &str, tag: &str, token: &str) -> Resp {
+    let uri = format!("/v2/images/{id}/tags/{tag}");
+    env.call(method, &uri, Some(token), None).await
+}
+
 #[tokio::test]
 async fn tags_can_be_added_and_removed() {
     each_engine(|env| async move {
         let img = env.create(ALICE, json!({"name": "t"})).await;
         let id = img["id"].as_str().expect("id").to_owned();
-        for tag in ["one", "two", "one"] {
-            let r = env
-                .call(
-                    Method::PUT,
-                    &format!("/v2/images/{id}/tags/{tag}"),
-                    Some(ALICE),
-                    None,
-                )
-                .await;
+        for t in ["one", "two", "one"] {
+            let r = tag(&env, Method::PUT, &id, t, ALICE).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT);
         }
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["tags"],
-            json!(["one", "two"])
-        );
-        let r = env
-            .call(
-                Method::DELETE,
-                &format!("/v2/images/{id}/tags/one"),
-                Some(ALICE),
-                None,
-            )
-            .await;
+        assert_eq!(env.show(&id, ALICE).await["tags"], json!(["one", "two"]));
+        let r = tag(&env, Method::DELETE, &id, "one", ALICE).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = env
-            .call(
-                Method::DELETE,
-                &format!("/v2/images/{id}/tags/one"),
-                Some(ALICE),
-                None,
-            )
-            .await;
+        let r = tag(&env, Method::DELETE, &id, "one", ALICE).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         r.error_message();
-        let long = "x".repeat(256);
-        let r = env
-            .call(
-                Method::PUT,
-                &format!("/v2/images/{id}/tags/{long}"),
-                Some(ALICE),
-                None,
-            )
-            .await;
+        let r = tag(&env, Method::PUT, &id, &"x".repeat(256), ALICE).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = env
-            .call(
-                Method::PUT,
-                &format!("/v2/images/{id}/tags/x"),
-                Some(BOB),
-                None,
-            )
-            .await;
+        let r = tag(&env, Method::PUT, &id, "x", BOB).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["tags"],
-            json!(["two"])
-        );
+        assert_eq!(env.show(&id, ALICE).await["tags"], json!(["two"]));
     })
     .await;
 }

@@ -29,14 +29,11 @@ async fn client_reads_records_data_and_locations() {
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let id = env
-        .create(
+        .create_id(
             ALICE,
             json!({"name": "c", "disk_format": "raw", "container_format": "bare", "hw_rng_model": "virtio"}),
         )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .await;
     let image_id: ImageId = id.parse().expect("uuid");
     let client = ImageClient::new(format!("http://{addr}"));
     assert!(matches!(
@@ -107,15 +104,7 @@ async fn start_reads_the_image_section() {
         _dir: tempfile::tempdir().expect("tempdir"),
     };
     for n in ["a", "b", "c"] {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": n, "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = env.raw_image(ALICE, n).await;
         assert_eq!(
             env.upload(&id, ALICE, n.as_bytes().to_vec()).await.status,
             StatusCode::NO_CONTENT

@@ -6,34 +6,27 @@ use axum::http::{Method, StatusCode};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
-use stratus_image::ImageConfig;
 
 use crate::harness::*;
 
 #[tokio::test]
 async fn upload_then_download_with_content_length() {
     each_engine(|env| async move {
-        let img = env
-            .create(
+        let id = env
+            .create_id(
                 ALICE,
                 json!({"name": "img", "disk_format": "qcow2", "container_format": "bare"}),
             )
             .await;
-        let id = img["id"].as_str().expect("id").to_owned();
         // No data yet: Glance answers 204.
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
 
         let data = pseudo_random(1 << 20, 7);
         let r = env.upload(&id, ALICE, data.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::NO_CONTENT,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.assert_status(StatusCode::NO_CONTENT);
 
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        let v = env.show(&id, ALICE).await;
         assert_eq!(v["status"], "active");
         assert_eq!(v["size"], 1 << 20);
         assert_eq!(v["checksum"], md5_hex(&data));
@@ -41,7 +34,7 @@ async fn upload_then_download_with_content_length() {
         assert_eq!(v["os_hash_value"], sha512_hex(&data));
         assert!(v.get("direct_url").is_none() && v.get("locations").is_none());
 
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.bytes.as_ref(), data.as_slice());
         assert_eq!(r.headers["content-md5"], md5_hex(&data).as_str());
@@ -49,22 +42,16 @@ async fn upload_then_download_with_content_length() {
         assert_eq!(r.headers["content-length"], (1 << 20).to_string().as_str());
 
         // Ranges, as Glance serves them.
-        let req = Env::request(Method::GET, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("range", "bytes=10-19")
-            .body(Body::empty())
-            .expect("req");
-        let r = env.send(req).await;
+        let r = env.download_range(&id, ALICE, "bytes=10-19").await;
         assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
         assert_eq!(r.bytes.as_ref(), &data[10..20]);
         assert_eq!(
             r.headers["content-range"],
             format!("bytes 10-19/{}", 1 << 20).as_str()
         );
-        let req = Env::request(Method::GET, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("range", format!("bytes={}-", 1 << 20))
-            .body(Body::empty())
-            .expect("req");
-        let r = env.send(req).await;
+        let r = env
+            .download_range(&id, ALICE, &format!("bytes={}-", 1 << 20))
+            .await;
         assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
         r.error_message();
 
@@ -84,7 +71,7 @@ async fn upload_then_download_with_content_length() {
 
         // Admins and services get the store location to read directly.
         for token in [ADMIN, SERVICE] {
-            let v = env.get(&format!("/v2/images/{id}"), token).await.json();
+            let v = env.show(&id, token).await;
             let url = v["direct_url"].as_str().expect("direct_url").to_owned();
             assert!(url.starts_with("file:///"), "{url}");
             assert_eq!(v["locations"][0]["url"], url.as_str());
@@ -101,27 +88,19 @@ async fn upload_then_download_with_content_length() {
 #[tokio::test]
 async fn empty_image_is_active_with_size_zero() {
     each_engine(|env| async move {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "e", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = env.raw_image(ALICE, "e").await;
         assert_eq!(
             env.upload(&id, ALICE, Vec::new()).await.status,
             StatusCode::NO_CONTENT
         );
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        let v = env.show(&id, ALICE).await;
         assert_eq!(
             (v["status"].as_str(), v["size"].as_i64()),
             (Some("active"), Some(0))
         );
         assert_eq!(v["checksum"], md5_hex(b""));
         assert_eq!(v["os_hash_value"], sha512_hex(b""));
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.bytes.is_empty());
     })
@@ -131,37 +110,19 @@ async fn empty_image_is_active_with_size_zero() {
 #[tokio::test]
 async fn chunked_upload_without_content_length() {
     each_engine(|env| async move {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "c", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..10)
-            .map(|i| Ok(Bytes::from(pseudo_random(100_000 + i, i as u64 + 1))))
+        let id = env.raw_image(ALICE, "c").await;
+        let chunks: Vec<Vec<u8>> = (0..10)
+            .map(|i| pseudo_random(100_000 + i, i as u64 + 1))
             .collect();
-        let all: Vec<u8> = chunks
-            .iter()
-            .flat_map(|c| c.as_ref().expect("ok").to_vec())
-            .collect();
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from_stream(futures::stream::iter(chunks)))
-            .expect("req");
-        let r = env.send(req).await;
+        let all = chunks.concat();
+        let r = env.put_stream(&id, ALICE, "file", chunked(chunks)).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        let v = env.show(&id, ALICE).await;
         assert_eq!(v["size"], all.len());
         assert_eq!(v["checksum"], md5_hex(&all));
         assert_eq!(v["os_hash_value"], sha512_hex(&all));
         assert_eq!(
-            env.get(&format!("/v2/images/{id}/file"), ALICE)
-                .await
-                .bytes
-                .as_ref(),
+            env.download(&id, ALICE).await.bytes.as_ref(),
             all.as_slice()
         );
     })
@@ -171,31 +132,12 @@ async fn chunked_upload_without_content_length() {
 #[tokio::test]
 async fn broken_upload_leaves_nothing_and_image_queued() {
     each_engine(|env| async move {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "b", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-            Ok(Bytes::from(vec![1u8; 300_000])),
-            Ok(Bytes::from(vec![2u8; 300_000])),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "client went away",
-            )),
-        ];
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from_stream(futures::stream::iter(chunks)))
-            .expect("req");
-        let r = env.send(req).await;
+        let id = env.raw_image(ALICE, "b").await;
+        let body = broken_off(vec![vec![1u8; 300_000], vec![2u8; 300_000]]);
+        let r = env.put_stream(&id, ALICE, "file", body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         r.error_message();
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        let v = env.show(&id, ALICE).await;
         assert_eq!(v["status"], "queued");
         assert_eq!(v["size"], json!(null));
         assert!(
@@ -204,17 +146,13 @@ async fn broken_upload_leaves_nothing_and_image_queued() {
             env.store_files()
         );
         // Glance's preconditions: octet-stream data, formats set first.
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("content-type", "application/json")
-            .body(Body::from("{}"))
-            .expect("req");
-        let r = env.send(req).await;
+        let file = format!("/v2/images/{id}/file");
+        let r = env
+            .send_as(Method::PUT, &file, ALICE, "application/json", "{}")
+            .await;
         assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         r.error_message();
-        let bare = env.create(ALICE, json!({"name": "no formats"})).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let bare = env.create_id(ALICE, json!({"name": "no formats"})).await;
         let r = env.upload(&bare, ALICE, b"x".to_vec()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(
@@ -225,10 +163,7 @@ async fn broken_upload_leaves_nothing_and_image_queued() {
         // The image can still be uploaded properly.
         let r = env.upload(&id, ALICE, b"good".to_vec()).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["size"],
-            4
-        );
+        assert_eq!(env.show(&id, ALICE).await["size"], 4);
     })
     .await;
 }
@@ -236,37 +171,17 @@ async fn broken_upload_leaves_nothing_and_image_queued() {
 #[tokio::test]
 async fn uploads_over_the_size_cap_are_refused() {
     for t in stratus_db::testing::test_dbs("image").await.expect("dbs") {
-        let cfg = ImageConfig {
-            image_size_cap: 1000,
-            ..ImageConfig::default()
-        };
-        let env = Env::with_config(&t.db, cfg).await;
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "big", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let env = Env::with_size_cap(&t.db, 1000).await;
+        let id = env.raw_image(ALICE, "big").await;
         // Declared too large: refused before reading.
         let r = env.upload(&id, ALICE, vec![0u8; 1001]).await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
         r.error_message();
         // Chunked, found too large while streaming.
-        let chunks: Vec<Result<Bytes, std::io::Error>> =
-            (0..4).map(|_| Ok(Bytes::from(vec![0u8; 400]))).collect();
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from_stream(futures::stream::iter(chunks)))
-            .expect("req");
-        let r = env.send(req).await;
+        let body = chunked(vec![vec![0u8; 400]; 4]);
+        let r = env.put_stream(&id, ALICE, "file", body).await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["status"],
-            "queued"
-        );
+        assert_eq!(env.status(&id).await, "queued");
         assert!(env.store_files().is_empty());
         t.cleanup().await;
     }
@@ -275,15 +190,7 @@ async fn uploads_over_the_size_cap_are_refused() {
 #[tokio::test]
 async fn deactivate_and_reactivate() {
     each_engine(|env| async move {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "d", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = env.raw_image(ALICE, "d").await;
         let deactivate = format!("/v2/images/{id}/actions/deactivate");
         let reactivate = format!("/v2/images/{id}/actions/reactivate");
         // Only active images can be deactivated.
@@ -301,24 +208,15 @@ async fn deactivate_and_reactivate() {
                 .status,
             StatusCode::NO_CONTENT
         );
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.json()["status"],
-            "deactivated"
-        );
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        assert_eq!(env.status(&id).await, "deactivated");
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         r.error_message();
-        let r = env.get(&format!("/v2/images/{id}/file"), ADMIN).await;
+        let r = env.download(&id, ADMIN).await;
         assert_eq!(r.bytes.as_ref(), b"bits");
         let r = env.call(Method::POST, &reactivate, Some(ADMIN), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}/file"), ALICE)
-                .await
-                .bytes
-                .as_ref(),
-            b"bits"
-        );
+        assert_eq!(env.download(&id, ALICE).await.bytes.as_ref(), b"bits");
     })
     .await;
 }
@@ -328,24 +226,13 @@ async fn cancelled_upload_is_undone() {
     use futures::SinkExt;
     use tower::ServiceExt;
     each_engine(|env| async move {
-        let id = env
-            .create(
-                ALICE,
-                json!({"name": "cancel", "disk_format": "raw", "container_format": "bare"}),
-            )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = env.raw_image(ALICE, "cancel").await;
         // A client that sends some data, then neither more nor an end.
         let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
         tx.send(Ok(Bytes::from(vec![7u8; 200_000])))
             .await
             .expect("send");
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from_stream(rx))
-            .expect("req");
+        let req = Env::data_request(&id, ALICE, "file", Body::from_stream(rx), None);
         let router = env.router.clone();
         let task = tokio::spawn(async move { router.oneshot(req).await });
         let mut saving = false;
@@ -386,14 +273,8 @@ async fn cancelled_upload_is_undone() {
 #[tokio::test]
 async fn abandoned_uploads_are_reset_on_start() {
     each_engine(|env| async move {
-        let stale = env.create(ALICE, json!({"name": "stale"})).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let live = env.create(ALICE, json!({"name": "live"})).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let stale = env.create_id(ALICE, json!({"name": "stale"})).await;
+        let live = env.create_id(ALICE, json!({"name": "live"})).await;
         // As if a service died mid-upload long ago (data renamed into place
         // but never recorded), and another upload is running right now.
         std::fs::write(env.store_dir.join(&stale), b"orphan").expect("write");
@@ -441,15 +322,7 @@ async fn large_streaming_upload_keeps_hashes_right() {
 /// 200 MiB (or `size`) of generated data through upload and download.
 pub async fn run_large_upload(env: &Env, size: usize) {
     use md5::Digest;
-    let id = env
-        .create(
-            ALICE,
-            json!({"name": "large", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = env.raw_image(ALICE, "large").await;
     const CHUNK: usize = 1 << 20;
     let block = Bytes::from(pseudo_random(CHUNK, 99));
     let n = size / CHUNK;
@@ -471,19 +344,12 @@ pub async fn run_large_upload(env: &Env, size: usize) {
         hex::encode(sha2::Digest::finalize(sha)),
     );
     let body = futures::stream::iter((0..n).map(move |i| Ok::<_, std::io::Error>(make(i))));
-    let req = Env::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(ALICE))
-        .header("content-type", "application/octet-stream")
-        .header("content-length", n * CHUNK)
-        .body(Body::from_stream(body))
-        .expect("req");
-    let r = env.send(req).await;
-    assert_eq!(
-        r.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
-    let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+    let body = Body::from_stream(body);
+    let r = env
+        .send(Env::data_request(&id, ALICE, "file", body, Some(n * CHUNK)))
+        .await;
+    r.assert_status(StatusCode::NO_CONTENT);
+    let v = env.show(&id, ALICE).await;
     assert_eq!(v["size"], n * CHUNK);
     assert_eq!(v["checksum"], md5.as_str());
     assert_eq!(v["os_hash_value"], sha.as_str());
@@ -506,15 +372,7 @@ pub async fn run_large_upload(env: &Env, size: usize) {
     assert_eq!(len, n * CHUNK);
     assert_eq!(hex::encode(got.finalize()), md5);
     // Leave nothing behind (a shared test radosgw keeps objects in RAM).
-    let r = env
-        .call(
-            Method::DELETE,
-            &format!("/v2/images/{id}"),
-            Some(ALICE),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(env.delete(&id, ALICE).await.status, StatusCode::NO_CONTENT);
     assert!(matches!(
         env.store.get(&id).await,
         Err(stratus_image::store::StoreError::NotFound(_))

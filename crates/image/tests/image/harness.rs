@@ -78,6 +78,18 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
     }
 
+    /// Asserts the status, showing the body when it is another.
+    #[track_caller]
+    pub fn assert_status(&self, want: StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            want,
+            "{}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self
+    }
+
     /// Glance's error body, checked for shape, returning the message.
     pub fn error_message(&self) -> String {
         let v = self.json();
@@ -90,6 +102,15 @@ impl Resp {
 impl Env {
     pub async fn new(db: &Db) -> Env {
         Self::with_config(db, ImageConfig::default()).await
+    }
+
+    /// A service that refuses image data larger than `cap` bytes.
+    pub async fn with_size_cap(db: &Db, cap: u64) -> Env {
+        let config = ImageConfig {
+            image_size_cap: cap,
+            ..ImageConfig::default()
+        };
+        Self::with_config(db, config).await
     }
 
     pub async fn with_config(db: &Db, config: ImageConfig) -> Env {
@@ -191,35 +212,122 @@ impl Env {
         self.send(req).await
     }
 
+    /// `DELETE /v2/images/{id}`.
+    pub async fn delete(&self, id: &str, token: &str) -> Resp {
+        let uri = format!("/v2/images/{id}");
+        self.call(Method::DELETE, &uri, Some(token), None).await
+    }
+
+    /// `body` sent as `content_type`, for the 415s and malformed bodies.
+    pub async fn send_as(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> Resp {
+        let req = Self::request(method, uri, Some(token))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
     /// Creates an image and returns its JSON.
     pub async fn create(&self, token: &str, body: Value) -> Value {
         let r = self
             .call(Method::POST, "/v2/images", Some(token), Some(body))
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.assert_status(StatusCode::CREATED);
         r.json()
     }
 
-    pub async fn upload(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
-        let req = Self::request(Method::PUT, &format!("/v2/images/{id}/file"), Some(token))
-            .header("content-type", "application/octet-stream")
-            .header("content-length", data.len())
-            .body(Body::from(data))
+    /// Creates an image and returns its id.
+    pub async fn create_id(&self, token: &str, body: Value) -> String {
+        let img = self.create(token, body).await;
+        img["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates an image named `name` that may take data (raw, bare); its id.
+    pub async fn raw_image(&self, token: &str, name: &str) -> String {
+        self.create_id(token, raw(name)).await
+    }
+
+    /// The image as `token` sees it (`GET /v2/images/{id}`).
+    pub async fn show(&self, id: &str, token: &str) -> Value {
+        self.get(&format!("/v2/images/{id}"), token).await.json()
+    }
+
+    /// The image's status as alice sees it ("" if she cannot).
+    pub async fn status(&self, id: &str) -> String {
+        let v = self.show(id, ALICE).await;
+        v["status"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// `GET /v2/images/{id}/file`.
+    pub async fn download(&self, id: &str, token: &str) -> Resp {
+        self.get(&format!("/v2/images/{id}/file"), token).await
+    }
+
+    /// `GET /v2/images/{id}/file` of `range` (`bytes=10-19`).
+    pub async fn download_range(&self, id: &str, token: &str, range: &str) -> Resp {
+        let uri = format!("/v2/images/{id}/file");
+        let req = Self::request(Method::GET, &uri, Some(token))
+            .header("range", range)
+            .body(Body::empty())
             .expect("request");
         self.send(req).await
     }
 
-    /// Files in the store folder (objects and temporary files).
-    pub async fn status(&self, id: &str) -> String {
-        let v = self.get(&format!("/v2/images/{id}"), ALICE).await.json();
-        v["status"].as_str().unwrap_or("").to_owned()
+    /// `PUT /v2/images/{id}/{part}` (`file` or `stage`) of `body` as
+    /// octet-stream, declaring `len` as its `content-length` if given.
+    pub fn data_request(
+        id: &str,
+        token: &str,
+        part: &str,
+        body: Body,
+        len: Option<usize>,
+    ) -> Request<Body> {
+        let uri = format!("/v2/images/{id}/{part}");
+        let mut b = Self::request(Method::PUT, &uri, Some(token))
+            .header("content-type", "application/octet-stream");
+        if let Some(n) = len {
+            b = b.header("content-length", n);
+        }
+        b.body(body).expect("request")
     }
 
+    /// `PUT /v2/images/{id}/{part}` (`file` or `stage`) of a streamed body
+    /// with no length declared (chunked).
+    pub async fn put_stream(&self, id: &str, token: &str, part: &str, body: Body) -> Resp {
+        self.send(Self::data_request(id, token, part, body, None))
+            .await
+    }
+
+    /// `PUT /v2/images/{id}/file` of `data`.
+    pub async fn upload(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        self.put_bytes(id, token, "file", data).await
+    }
+
+    /// `PUT /v2/images/{id}/stage` of `data`.
+    pub async fn stage(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        self.put_bytes(id, token, "stage", data).await
+    }
+
+    async fn put_bytes(&self, id: &str, token: &str, part: &str, data: Vec<u8>) -> Resp {
+        let len = data.len();
+        self.send(Self::data_request(
+            id,
+            token,
+            part,
+            Body::from(data),
+            Some(len),
+        ))
+        .await
+    }
+
+    /// Files in the store folder (objects and temporary files).
     pub fn store_files(&self) -> Vec<String> {
         files_in(&self.store_dir)
     }
@@ -227,16 +335,6 @@ impl Env {
     /// Files in the staging folder (staged data and temporary files).
     pub fn staging_files(&self) -> Vec<String> {
         files_in(&self.staging_dir)
-    }
-
-    /// `PUT /v2/images/{id}/stage` of `data`.
-    pub async fn stage(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
-        let req = Self::request(Method::PUT, &format!("/v2/images/{id}/stage"), Some(token))
-            .header("content-type", "application/octet-stream")
-            .header("content-length", data.len())
-            .body(Body::from(data))
-            .expect("request");
-        self.send(req).await
     }
 
     /// `POST /v2/images/{id}/import` with `body`.
@@ -285,6 +383,35 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The create body of an image named `name` that may take data (raw, bare).
+pub fn raw(name: &str) -> Value {
+    serde_json::json!({"name": name, "disk_format": "raw", "container_format": "bare"})
+}
+
+/// The body of a glance-direct `POST .../import`.
+pub fn glance_direct() -> Value {
+    serde_json::json!({"method": {"name": "glance-direct"}})
+}
+
+/// A streamed body of `chunks`, in order.
+pub fn chunked(chunks: Vec<Vec<u8>>) -> Body {
+    let items = chunks
+        .into_iter()
+        .map(|c| Ok::<_, std::io::Error>(Bytes::from(c)));
+    Body::from_stream(futures::stream::iter(items))
+}
+
+/// A streamed body of `chunks`, then a connection reset: a client that went
+/// away mid-upload.
+pub fn broken_off(chunks: Vec<Vec<u8>>) -> Body {
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away");
+    let items = chunks
+        .into_iter()
+        .map(|c| Ok(Bytes::from(c)))
+        .chain(std::iter::once(Err(reset)));
+    Body::from_stream(futures::stream::iter(items))
 }
 
 /// Runs `f` once per database engine (SQLite, and PostgreSQL when reachable).

@@ -2,30 +2,10 @@
 //! background task, the 409s and 400s Glance gives, broken stages, deletes
 //! while uploading or importing, failed and abandoned imports.
 
-use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use bytes::Bytes;
 use serde_json::{json, Value};
-use stratus_image::ImageConfig;
 
 use crate::harness::*;
-
-const GLANCE_DIRECT: &str = r#"{"method": {"name": "glance-direct"}}"#;
-
-fn glance_direct() -> Value {
-    serde_json::from_str(GLANCE_DIRECT).expect("json")
-}
-
-async fn raw_image(env: &Env, token: &str, name: &str) -> String {
-    env.create(
-        token,
-        json!({"name": name, "disk_format": "raw", "container_format": "bare"}),
-    )
-    .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
 
 #[tokio::test]
 async fn discovery_and_create_headers() {
@@ -68,36 +48,27 @@ async fn discovery_and_create_headers() {
 #[tokio::test]
 async fn stage_then_import_makes_the_image_active() {
     each_engine(|env| async move {
-        let id = raw_image(&env, ALICE, "imported").await;
+        let id = env.raw_image(ALICE, "imported").await;
         let data = pseudo_random(3 << 20, 11);
 
-        let r = env.stage(&id, ALICE, data.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::NO_CONTENT,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        env.stage(&id, ALICE, data.clone())
+            .await
+            .assert_status(StatusCode::NO_CONTENT);
+        let v = env.show(&id, ALICE).await;
         assert_eq!(v["status"], "uploading", "{v}");
         assert_eq!(v["size"], data.len() as u64, "{v}");
         assert_eq!(v["checksum"], Value::Null);
         assert_eq!(env.staging_files(), [id.as_str()]);
         assert!(env.store_files().is_empty());
         // Staged data is not downloadable yet (Glance: 204, no data).
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         // Listed and filtered by the new status.
         let l = env.get("/v2/images?status=uploading", ALICE).await.json();
         assert_eq!(l["images"][0]["id"], id.as_str(), "{l}");
 
         let r = env.import(&id, ALICE, glance_direct()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::ACCEPTED,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.assert_status(StatusCode::ACCEPTED);
         assert!(r.bytes.is_empty(), "202 has no body");
         let v = env.wait_status(&id, "active").await;
         assert_eq!(v["size"], data.len() as u64, "{v}");
@@ -118,7 +89,7 @@ async fn stage_then_import_makes_the_image_active() {
         env.wait_until("staged data removed", |e| e.staging_files().is_empty())
             .await;
         assert_eq!(env.store_files(), [id.as_str()]);
-        let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+        let r = env.download(&id, ALICE).await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(
             r.bytes.as_ref() == data.as_slice(),
@@ -126,7 +97,7 @@ async fn stage_then_import_makes_the_image_active() {
         );
 
         // A direct upload still works next to it.
-        let direct = raw_image(&env, ALICE, "direct").await;
+        let direct = env.raw_image(ALICE, "direct").await;
         let r = env.upload(&direct, ALICE, b"direct bits".to_vec()).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(env.status(&direct).await, "active");
@@ -137,7 +108,7 @@ async fn stage_then_import_makes_the_image_active() {
 #[tokio::test]
 async fn wrong_states_methods_and_callers() {
     each_engine(|env| async move {
-        let id = raw_image(&env, ALICE, "states").await;
+        let id = env.raw_image(ALICE, "states").await;
 
         // Import before staging.
         let r = env.import(&id, ALICE, glance_direct()).await;
@@ -176,14 +147,11 @@ async fn wrong_states_methods_and_callers() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = env.stage(&id, READER, b"x".to_vec()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/stage"), Some(ALICE))
-            .header("content-type", "application/json")
-            .body(Body::from("{}"))
-            .expect("req");
-        assert_eq!(
-            env.send(req).await.status,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
+        let stage = format!("/v2/images/{id}/stage");
+        let r = env
+            .send_as(Method::PUT, &stage, ALICE, "application/json", "{}")
+            .await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
         assert_eq!(
             env.stage(&id, ALICE, b"staged".to_vec()).await.status,
@@ -238,15 +206,12 @@ async fn wrong_states_methods_and_callers() {
         // A community image of another project: bob sees it but may not stage
         // or import into it.
         let public = env
-            .create(
+            .create_id(
                 ALICE,
                 json!({"name": "pub", "visibility": "community",
                        "disk_format": "raw", "container_format": "bare"}),
             )
-            .await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+            .await;
         assert_eq!(
             env.stage(&public, BOB, b"x".to_vec()).await.status,
             StatusCode::FORBIDDEN
@@ -262,10 +227,7 @@ async fn wrong_states_methods_and_callers() {
         assert_eq!(env.status(&public).await, "uploading");
 
         // Formats are needed before import (Glance: 409).
-        let bare = env.create(ALICE, json!({"name": "bare"})).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let bare = env.create_id(ALICE, json!({"name": "bare"})).await;
         assert_eq!(
             env.stage(&bare, ALICE, b"x".to_vec()).await.status,
             StatusCode::NO_CONTENT
@@ -283,23 +245,12 @@ async fn wrong_states_methods_and_callers() {
 #[tokio::test]
 async fn broken_stage_leaves_nothing_and_image_queued() {
     each_engine(|env| async move {
-        let id = raw_image(&env, ALICE, "broken").await;
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-            Ok(Bytes::from(vec![1u8; 300_000])),
-            Ok(Bytes::from(vec![2u8; 300_000])),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "client went away",
-            )),
-        ];
-        let req = Env::request(Method::PUT, &format!("/v2/images/{id}/stage"), Some(ALICE))
-            .header("content-type", "application/octet-stream")
-            .body(Body::from_stream(futures::stream::iter(chunks)))
-            .expect("req");
-        let r = env.send(req).await;
+        let id = env.raw_image(ALICE, "broken").await;
+        let body = broken_off(vec![vec![1u8; 300_000], vec![2u8; 300_000]]);
+        let r = env.put_stream(&id, ALICE, "stage", body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         r.error_message();
-        let v = env.get(&format!("/v2/images/{id}"), ALICE).await.json();
+        let v = env.show(&id, ALICE).await;
         assert_eq!(v["status"], "queued", "{v}");
         assert_eq!(v["size"], Value::Null, "{v}");
         assert!(
@@ -320,24 +271,15 @@ async fn broken_stage_leaves_nothing_and_image_queued() {
 #[tokio::test]
 async fn stages_over_the_size_cap_are_refused() {
     let t = stratus_db::testing::sqlite("image").await.expect("sqlite");
-    let cfg = ImageConfig {
-        image_size_cap: 1000,
-        ..ImageConfig::default()
-    };
-    let env = Env::with_config(&t.db, cfg).await;
-    let id = raw_image(&env, ALICE, "big").await;
+    let env = Env::with_size_cap(&t.db, 1000).await;
+    let id = env.raw_image(ALICE, "big").await;
     // Declared too large: refused before reading.
     let r = env.stage(&id, ALICE, vec![0u8; 1001]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     r.error_message();
     // Chunked, found too large while streaming.
-    let chunks: Vec<Result<Bytes, std::io::Error>> =
-        (0..4).map(|_| Ok(Bytes::from(vec![3u8; 400]))).collect();
-    let req = Env::request(Method::PUT, &format!("/v2/images/{id}/stage"), Some(ALICE))
-        .header("content-type", "application/octet-stream")
-        .body(Body::from_stream(futures::stream::iter(chunks)))
-        .expect("req");
-    let r = env.send(req).await;
+    let body = chunked(vec![vec![3u8; 400]; 4]);
+    let r = env.put_stream(&id, ALICE, "stage", body).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(env.status(&id).await, "queued");
     assert!(env.staging_files().is_empty(), "{:?}", env.staging_files());
@@ -347,30 +289,20 @@ async fn stages_over_the_size_cap_are_refused() {
 #[tokio::test]
 async fn delete_while_uploading_or_importing_removes_staged_data() {
     each_engine(|env| async move {
-        let id = raw_image(&env, ALICE, "staged").await;
+        let id = env.raw_image(ALICE, "staged").await;
         assert_eq!(
             env.stage(&id, ALICE, b"staged bits".to_vec()).await.status,
             StatusCode::NO_CONTENT
         );
         assert_eq!(env.staging_files(), [id.as_str()]);
-        let r = env
-            .call(
-                Method::DELETE,
-                &format!("/v2/images/{id}"),
-                Some(ALICE),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(env.delete(&id, ALICE).await.status, StatusCode::NO_CONTENT);
         assert!(env.staging_files().is_empty());
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.status,
-            StatusCode::NOT_FOUND
-        );
+        let r = env.get(&format!("/v2/images/{id}"), ALICE).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
 
         // Deleted right after the import starts: whichever ends first, no
         // data is left behind in the staging folder or the store.
-        let id = raw_image(&env, ALICE, "importing").await;
+        let id = env.raw_image(ALICE, "importing").await;
         let data = pseudo_random(8 << 20, 5);
         assert_eq!(
             env.stage(&id, ALICE, data).await.status,
@@ -380,23 +312,13 @@ async fn delete_while_uploading_or_importing_removes_staged_data() {
             env.import(&id, ALICE, glance_direct()).await.status,
             StatusCode::ACCEPTED
         );
-        let r = env
-            .call(
-                Method::DELETE,
-                &format!("/v2/images/{id}"),
-                Some(ALICE),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(env.delete(&id, ALICE).await.status, StatusCode::NO_CONTENT);
         env.wait_until("staging and store empty", |e| {
             e.staging_files().is_empty() && e.store_files().is_empty()
         })
         .await;
-        assert_eq!(
-            env.get(&format!("/v2/images/{id}"), ALICE).await.status,
-            StatusCode::NOT_FOUND
-        );
+        let r = env.get(&format!("/v2/images/{id}"), ALICE).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
     })
     .await;
 }
@@ -404,7 +326,7 @@ async fn delete_while_uploading_or_importing_removes_staged_data() {
 #[tokio::test]
 async fn failed_import_goes_back_to_queued() {
     each_engine(|env| async move {
-        let id = raw_image(&env, ALICE, "lost").await;
+        let id = env.raw_image(ALICE, "lost").await;
         assert_eq!(
             env.stage(&id, ALICE, b"to be lost".to_vec()).await.status,
             StatusCode::NO_CONTENT
@@ -440,10 +362,10 @@ async fn failed_import_goes_back_to_queued() {
 #[tokio::test]
 async fn abandoned_stages_and_imports_are_reset() {
     each_engine(|env| async move {
-        let importing = raw_image(&env, ALICE, "importing").await;
-        let half_staged = raw_image(&env, ALICE, "half-staged").await;
-        let staged = raw_image(&env, ALICE, "staged").await;
-        let live = raw_image(&env, ALICE, "live").await;
+        let importing = env.raw_image(ALICE, "importing").await;
+        let half_staged = env.raw_image(ALICE, "half-staged").await;
+        let staged = env.raw_image(ALICE, "staged").await;
+        let live = env.raw_image(ALICE, "live").await;
         // As if a process died long ago mid-import (partial object, staged
         // file), mid-stage (no size), and after a complete stage; and
         // another import is running right now.
@@ -481,10 +403,7 @@ async fn abandoned_stages_and_imports_are_reset() {
         let reset =
             || stratus_image::data::reset_stale_imports(&env.db, &env.store, &staging, "file");
         assert_eq!(reset().await.expect("reset"), 2);
-        let v = env
-            .get(&format!("/v2/images/{importing}"), ALICE)
-            .await
-            .json();
+        let v = env.show(&importing, ALICE).await;
         assert_eq!(v["status"], "queued", "{v}");
         assert_eq!(v["os_glance_failed_import"], "file", "{v}");
         assert_eq!(env.status(&half_staged).await, "queued");

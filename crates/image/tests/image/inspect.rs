@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::harness::*;
@@ -24,22 +25,14 @@ fn qcow2_16m() -> Vec<u8> {
 
 async fn upload_as(env: &Env, disk_format: &str, data: Vec<u8>) -> Value {
     let id = env
-        .create(
+        .create_id(
             ALICE,
             json!({"name": disk_format, "disk_format": disk_format, "container_format": "bare"}),
         )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .await;
     let r = env.upload(&id, ALICE, data).await;
-    assert_eq!(
-        r.status.as_u16(),
-        204,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
-    env.get(&format!("/v2/images/{id}"), ALICE).await.json()
+    r.assert_status(StatusCode::NO_CONTENT);
+    env.show(&id, ALICE).await
 }
 
 #[tokio::test]
@@ -75,21 +68,16 @@ async fn virtual_size_of_qcow2_raw_and_others() {
 
             // The same through a glance-direct import.
             let id = env
-                .create(
+                .create_id(
                     ALICE,
                     json!({"name": "imported", "disk_format": "qcow2", "container_format": "bare"}),
                 )
-                .await["id"]
-                .as_str()
-                .expect("id")
-                .to_owned();
+                .await;
             assert_eq!(
                 env.stage(&id, ALICE, qcow2.clone()).await.status.as_u16(),
                 204
             );
-            let r = env
-                .import(&id, ALICE, json!({"method": {"name": "glance-direct"}}))
-                .await;
+            let r = env.import(&id, ALICE, glance_direct()).await;
             assert_eq!(r.status.as_u16(), 202);
             let v = env.wait_status(&id, "active").await;
             assert_eq!(v["virtual_size"], 16 * 1024 * 1024, "{v}");

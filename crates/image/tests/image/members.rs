@@ -35,12 +35,7 @@ async fn members_flow() {
                 Some(json!({"member": P_BOB})),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.assert_status(StatusCode::OK);
         let m = r.json();
         assert_eq!(m["member_id"], P_BOB);
         assert_eq!(m["image_id"], id.as_str());

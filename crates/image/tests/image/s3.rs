@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, StatusCode};
-use bytes::Bytes;
+use axum::http::StatusCode;
 use futures::StreamExt;
 use serde_json::json;
 use stratus_image::config::{S3Config, StoreKind};
@@ -69,23 +67,10 @@ async fn s3_store_through_the_api() {
 
     // 20 MiB: several multipart parts.
     let data = pseudo_random(20 << 20, 3);
-    let id = env
-        .create(
-            ALICE,
-            json!({"name": "s3", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = env.raw_image(ALICE, "s3").await;
     let r = env.upload(&id, ALICE, data.clone()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::NO_CONTENT,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
-    let v = env.get(&format!("/v2/images/{id}"), ADMIN).await.json();
+    r.assert_status(StatusCode::NO_CONTENT);
+    let v = env.show(&id, ADMIN).await;
     assert_eq!(v["checksum"], md5_hex(&data));
     assert_eq!(v["os_hash_value"], sha512_hex(&data));
     assert_eq!(v["direct_url"], format!("s3://{}/{id}", s3.bucket));
@@ -93,14 +78,10 @@ async fn s3_store_through_the_api() {
         v["locations"][0]["metadata"]["endpoint"],
         s3.endpoint.as_str()
     );
-    let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+    let r = env.download(&id, ALICE).await;
     assert_eq!(r.bytes.as_ref(), data.as_slice());
 
-    let req = Env::request(Method::GET, &format!("/v2/images/{id}/file"), Some(ALICE))
-        .header("range", "bytes=-1000")
-        .body(Body::empty())
-        .expect("req");
-    let r = env.send(req).await;
+    let r = env.download_range(&id, ALICE, "bytes=-1000").await;
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.bytes.as_ref(), &data[data.len() - 1000..]);
 
@@ -126,81 +107,33 @@ async fn s3_store_through_the_api() {
     assert_eq!(md5_hex(&got), md5_hex(&data));
 
     // An empty image is valid in Glance (size 0, active).
-    let empty = env
-        .create(
-            ALICE,
-            json!({"name": "empty", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let empty = env.raw_image(ALICE, "empty").await;
     assert_eq!(
         env.upload(&empty, ALICE, Vec::new()).await.status,
         StatusCode::NO_CONTENT
     );
-    let v = env.get(&format!("/v2/images/{empty}"), ALICE).await.json();
+    let v = env.show(&empty, ALICE).await;
     assert_eq!(
         (v["status"].as_str(), v["size"].as_i64()),
         (Some("active"), Some(0))
     );
     assert_eq!(v["checksum"], md5_hex(b""));
-    assert!(env
-        .get(&format!("/v2/images/{empty}/file"), ALICE)
-        .await
-        .bytes
-        .is_empty());
-    env.call(
-        Method::DELETE,
-        &format!("/v2/images/{empty}"),
-        Some(ALICE),
-        None,
-    )
-    .await;
+    assert!(env.download(&empty, ALICE).await.bytes.is_empty());
+    env.delete(&empty, ALICE).await;
 
     // A broken upload leaves no object and the image queued.
-    let id2 = env
-        .create(
-            ALICE,
-            json!({"name": "broken", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(Bytes::from(vec![1u8; 9 << 20])),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "gone",
-        )),
-    ];
-    let req = Env::request(Method::PUT, &format!("/v2/images/{id2}/file"), Some(ALICE))
-        .header("content-type", "application/octet-stream")
-        .body(Body::from_stream(futures::stream::iter(chunks)))
-        .expect("req");
-    assert_eq!(env.send(req).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        env.get(&format!("/v2/images/{id2}"), ALICE).await.json()["status"],
-        "queued"
-    );
+    let id2 = env.raw_image(ALICE, "broken").await;
+    let body = broken_off(vec![vec![1u8; 9 << 20]]);
+    let r = env.put_stream(&id2, ALICE, "file", body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(env.status(&id2).await, "queued");
     assert!(matches!(
         store.get(&id2).await,
         Err(StoreError::NotFound(_))
     ));
 
     // Deleting the image deletes the object.
-    assert_eq!(
-        env.call(
-            Method::DELETE,
-            &format!("/v2/images/{id}"),
-            Some(ALICE),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(env.delete(&id, ALICE).await.status, StatusCode::NO_CONTENT);
     assert!(matches!(store.get(&id).await, Err(StoreError::NotFound(_))));
 
     t.cleanup().await;
@@ -248,15 +181,7 @@ async fn s3_glance_direct_import() {
     );
 
     let data = pseudo_random(20 << 20, 21);
-    let id = env
-        .create(
-            ALICE,
-            json!({"name": "s3-import", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = env.raw_image(ALICE, "s3-import").await;
     assert_eq!(
         env.stage(&id, ALICE, data.clone()).await.status,
         StatusCode::NO_CONTENT
@@ -269,12 +194,7 @@ async fn s3_glance_direct_import() {
             json!({"method": {"name": "glance-direct"}, "stores": ["s3"]}),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
+    r.assert_status(StatusCode::ACCEPTED);
     let v = env.wait_status(&id, "active").await;
     assert_eq!(v["checksum"], md5_hex(&data), "{v}");
     assert_eq!(v["os_hash_value"], sha512_hex(&data), "{v}");
@@ -283,27 +203,17 @@ async fn s3_glance_direct_import() {
     assert_eq!(v["os_glance_failed_import"], "", "{v}");
     env.wait_until("staged data removed", |e| e.staging_files().is_empty())
         .await;
-    let r = env.get(&format!("/v2/images/{id}/file"), ALICE).await;
+    let r = env.download(&id, ALICE).await;
     assert_eq!(md5_hex(&r.bytes), md5_hex(&data));
 
     // Lost staged data: the import fails, nothing lands in the bucket.
-    let lost = env
-        .create(
-            ALICE,
-            json!({"name": "lost", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let lost = env.raw_image(ALICE, "lost").await;
     assert_eq!(
         env.stage(&lost, ALICE, b"gone".to_vec()).await.status,
         StatusCode::NO_CONTENT
     );
     std::fs::remove_file(env.staging_dir.join(&lost)).expect("remove staged");
-    let r = env
-        .import(&lost, ALICE, json!({"method": {"name": "glance-direct"}}))
-        .await;
+    let r = env.import(&lost, ALICE, glance_direct()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let v = env.wait_status(&lost, "queued").await;
     assert_eq!(v["os_glance_failed_import"], "s3", "{v}");
@@ -314,34 +224,16 @@ async fn s3_glance_direct_import() {
 
     // Deleted while importing: neither the bucket nor the staging folder
     // keeps anything, whichever finishes first.
-    let del = env
-        .create(
-            ALICE,
-            json!({"name": "del", "disk_format": "raw", "container_format": "bare"}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let del = env.raw_image(ALICE, "del").await;
     assert_eq!(
         env.stage(&del, ALICE, pseudo_random(12 << 20, 4))
             .await
             .status,
         StatusCode::NO_CONTENT
     );
-    let r = env
-        .import(&del, ALICE, json!({"method": {"name": "glance-direct"}}))
-        .await;
+    let r = env.import(&del, ALICE, glance_direct()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
-    let r = env
-        .call(
-            Method::DELETE,
-            &format!("/v2/images/{del}"),
-            Some(ALICE),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(env.delete(&del, ALICE).await.status, StatusCode::NO_CONTENT);
     env.wait_until("staging empty", |e| e.staging_files().is_empty())
         .await;
     let mut gone = false;
