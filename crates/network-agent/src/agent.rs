@@ -15,7 +15,9 @@ use crate::config::AgentSettings;
 use crate::dhcp::agent::DhcpAgent;
 use crate::error::{AgentError, Result};
 use crate::l2::agent::L2Agent;
-use crate::rpc::{self, methods, NetworkDelete, NetworkSync, PortBind, PortUnbind};
+use crate::rpc::{
+    self, methods, NetworkDelete, NetworkSync, PortBind, PortUnbind, SgMembersUpdate,
+};
 use crate::server::{BusServer, ServerApi};
 
 /// A running agent. [`Agent::stop`] stops consuming and the heartbeat (the
@@ -112,6 +114,24 @@ impl Handler for L2Handler {
                 let a: NetworkDelete = msg.args()?;
                 self.0
                     .network_delete(a.network_id)
+                    .await
+                    .map_err(to_remote)?;
+            }
+            methods::SG_MEMBERS_UPDATE => {
+                if !rpc::l2_version_supported(&msg.version) {
+                    return Err(RemoteError::new(
+                        "BadRequest",
+                        format!(
+                            "{} version {} is not supported (this agent speaks {})",
+                            msg.method,
+                            msg.version,
+                            rpc::L2_API_VERSION
+                        ),
+                    ));
+                }
+                let a: SgMembersUpdate = msg.args()?;
+                self.0
+                    .sg_members_update(a.members)
                     .await
                     .map_err(to_remote)?;
             }

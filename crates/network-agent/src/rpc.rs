@@ -2,8 +2,13 @@
 //!
 //! This is the contract of /work/briefs/network-contract.md: field names are
 //! the JSON names. The server casts `network_sync` / `network_delete` to
-//! `dhcp.<host>` and `port_bind` / `port_unbind` / `network_delete` to
-//! `l2.<host>`; agents `call` the server on [`SERVER_TOPIC`].
+//! `dhcp.<host>` and `port_bind` / `port_unbind` / `network_delete` /
+//! `sg_members_update` to `l2.<host>`; agents `call` the server on
+//! [`SERVER_TOPIC`].
+//!
+//! Versions (the envelope's `version`, as Nova versions its RPC APIs): the
+//! L2 API is [`L2_API_VERSION`]; 1.1 added `sg_members_update`. An agent
+//! takes any 1.x message and refuses another major version.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,6 +38,8 @@ pub mod methods {
     // server -> l2 agent
     pub const PORT_BIND: &str = "port_bind";
     pub const PORT_UNBIND: &str = "port_unbind";
+    /// Since L2 API 1.1.
+    pub const SG_MEMBERS_UPDATE: &str = "sg_members_update";
     // (l2 also takes NETWORK_DELETE)
     // agent -> server
     pub const PORT_STATUS: &str = "port_status";
@@ -40,6 +47,15 @@ pub mod methods {
     pub const GET_NETWORK_INFO: &str = "get_network_info";
     pub const LOOKUP_INSTANCE: &str = "lookup_instance";
     pub const AGENT_REPORT: &str = "agent_report";
+}
+
+/// The version of the server -> L2 agent API (see the module doc).
+pub const L2_API_VERSION: &str = "1.1";
+
+/// True if an agent speaking [`L2_API_VERSION`] can take a message of
+/// `version` (same major).
+pub fn l2_version_supported(version: &str) -> bool {
+    version.split('.').next() == L2_API_VERSION.split('.').next()
 }
 
 /// `device_owner` of the DHCP port of a network.
@@ -143,6 +159,17 @@ pub struct PortBind {
     pub members: BTreeMap<SecurityGroupId, Vec<IpAddr>>,
 }
 
+/// `l2.<host>` `sg_members_update` (L2 API 1.1): the member addresses of
+/// security groups changed. Each list is the group's complete current
+/// member set (not a delta), computed once per change and cast once per L2
+/// host that has a bound port whose rules name one of the groups as remote
+/// group. An agent replaces its set of each group it knows and ignores
+/// groups none of its ports refer to (a later `port_bind` carries them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SgMembersUpdate {
+    pub members: BTreeMap<SecurityGroupId, Vec<IpAddr>>,
+}
+
 /// `l2.<host>` `port_unbind`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortUnbind {
@@ -228,5 +255,27 @@ mod tests {
         );
         let back = serde_json::to_value(&b).expect("serialises");
         assert_eq!(back["port"]["fixed_ips"][0]["ip_address"], "10.0.0.5");
+    }
+
+    #[test]
+    fn sg_members_update_json_shape() {
+        let (a, b) = (SecurityGroupId::new(), SecurityGroupId::new());
+        let v = serde_json::json!({
+            "members": { a.to_string(): ["10.0.0.5", "fd00::5"], b.to_string(): [] }
+        });
+        let u: SgMembersUpdate = serde_json::from_value(v.clone()).expect("parses");
+        assert_eq!(u.members[&a].len(), 2);
+        assert!(u.members[&b].is_empty());
+        assert_eq!(serde_json::to_value(&u).expect("serialises"), v);
+        assert_eq!(methods::SG_MEMBERS_UPDATE, "sg_members_update");
+    }
+
+    #[test]
+    fn l2_versions() {
+        assert!(l2_version_supported("1.0"));
+        assert!(l2_version_supported(L2_API_VERSION));
+        assert!(l2_version_supported("1.7"));
+        assert!(!l2_version_supported("2.0"));
+        assert!(!l2_version_supported(""));
     }
 }

@@ -3,9 +3,28 @@
 //!
 //! - `noop`: nothing is cast; a bound port goes ACTIVE at once.
 //! - `linuxbridge`: `l2.<host>` gets `port_bind` / `port_unbind` for ports
-//!   bound to it (with the security group rules that apply), the DHCP host
-//!   of the network gets `network_sync` with the full network state; the L2
-//!   agent reports ACTIVE through `port_status`.
+//!   bound to it (with the security group rules that apply and the members
+//!   of the remote groups they name), the DHCP host of the network gets
+//!   `network_sync` with the full network state; the L2 agent reports ACTIVE
+//!   through `port_status`.
+//!
+//! Security group members (Neutron's `security_groups_member_updated`): when
+//! a port's addresses or groups change, the member lists of the groups it
+//! left, joined or changed addresses in are read once, and one
+//! `sg_members_update` is cast to each L2 host with a bound port whose rules
+//! name one of them as remote group — not a `port_bind` per such port,
+//! which made N ports in the default group (its rules name itself) cost
+//! O(N²) casts. A rule change still re-sends `port_bind` to the ports of
+//! its group (O(N) per rule change).
+//!
+//! Ordering: each member list is a complete set, and an agent keeps the
+//! latest one it received. Reading members and casting them (`port_bind`,
+//! `sg_members_update`) happen under one lock, so this server casts them in
+//! the order it read them; the bus keeps a topic's order to the agent's one
+//! consumer; so the latest received is the latest read, which saw every
+//! commit before it. (Several server processes do not share the lock: two
+//! of them may race, and the next change of the group or an agent restart
+//! repairs it.)
 //!
 //! Casts happen after the database commit and their failures are only
 //! logged: the database is the truth and agents resync on start
@@ -16,17 +35,18 @@
 //! Nova's `network-vif-plugged` event.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use stratus_bus::Bus;
+use stratus_bus::{Bus, Envelope};
 use stratus_common::ids::{NetworkId, PortId, SecurityGroupId};
 use stratus_common::RequestContext;
 use stratus_db::Db;
 use stratus_network_agent::rpc::{
     self, methods, NetworkDelete, NetworkInfo, NetworkSync, PortBind, PortInfo, PortUnbind,
-    SecurityGroupRuleInfo, SubnetInfo,
+    SecurityGroupRuleInfo, SgMembersUpdate, SubnetInfo,
 };
 
 use crate::config::{DriverKind, NetworkConfig};
@@ -115,6 +135,8 @@ pub struct Agents {
     config: NetworkConfig,
     bus: Bus,
     compute: Arc<dyn ComputeNotifier>,
+    /// Held while reading members and casting them (see the module doc).
+    member_order: tokio::sync::Mutex<()>,
 }
 
 fn port_info(p: &Port) -> PortInfo {
@@ -162,6 +184,41 @@ fn subnet_info(s: &Subnet) -> SubnetInfo {
     }
 }
 
+/// The groups whose member addresses differ between `old` and `new` (one
+/// port before and after a change; None before a create, after a delete):
+/// a group the port stayed in changed if its addresses did, a group it
+/// left or joined changed if it had addresses there.
+fn member_groups_changed(old: Option<&Port>, new: Option<&Port>) -> BTreeSet<SecurityGroupId> {
+    let ips = |p: Option<&Port>| -> BTreeSet<IpAddr> {
+        p.map(|p| p.fixed_ips.iter().map(|f| f.ip_address).collect())
+            .unwrap_or_default()
+    };
+    let groups = |p: Option<&Port>| -> BTreeSet<SecurityGroupId> {
+        p.map(|p| p.security_groups.iter().copied().collect())
+            .unwrap_or_default()
+    };
+    let (old_ips, new_ips) = (ips(old), ips(new));
+    let (old_groups, new_groups) = (groups(old), groups(new));
+    let none = BTreeSet::new();
+    old_groups
+        .union(&new_groups)
+        .copied()
+        .filter(|g| {
+            let before = if old_groups.contains(g) {
+                &old_ips
+            } else {
+                &none
+            };
+            let after = if new_groups.contains(g) {
+                &new_ips
+            } else {
+                &none
+            };
+            before != after
+        })
+        .collect()
+}
+
 impl Agents {
     pub fn new(db: Db, config: NetworkConfig, bus: Bus, compute: Arc<dyn ComputeNotifier>) -> Self {
         Self {
@@ -169,6 +226,7 @@ impl Agents {
             config,
             bus,
             compute,
+            member_order: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -182,6 +240,28 @@ impl Agents {
             .cast(topic, method, &RequestContext::internal(), args)
             .await
         {
+            tracing::warn!(topic, method, error = %e, "cast to agent failed; the agent will resync");
+        }
+    }
+
+    /// A cast with an explicit API version (methods newer than 1.0).
+    async fn cast_versioned(
+        &self,
+        topic: &str,
+        method: &str,
+        version: &str,
+        args: &impl serde::Serialize,
+    ) {
+        let args = match serde_json::to_value(args) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(topic, method, error = %e, "cast not encoded");
+                return;
+            }
+        };
+        let mut env = Envelope::new(method, &RequestContext::internal(), args);
+        env.version = version.to_owned();
+        if let Err(e) = self.bus.cast_envelope(topic, env).await {
             tracing::warn!(topic, method, error = %e, "cast to agent failed; the agent will resync");
         }
     }
@@ -307,6 +387,7 @@ impl Agents {
             }
             return Ok(());
         }
+        let order = self.member_order.lock().await;
         if let Some(o) = old {
             let moved = new.is_none_or(|n| n.binding_host != o.binding_host);
             if !o.binding_host.is_empty() && moved && o.device_owner != DEVICE_OWNER_DHCP {
@@ -321,14 +402,15 @@ impl Agents {
         if let Some(p) = new {
             self.bind(p).await?;
         }
-        // Other ports whose rules name this port's groups as remote group
-        // must learn that the members changed.
-        let mut groups: BTreeSet<SecurityGroupId> = BTreeSet::new();
-        for p in old.into_iter().chain(new) {
-            groups.extend(p.security_groups.iter().copied());
-        }
-        let skip = new.map(|p| p.id);
-        self.members_changed(&groups, skip).await?;
+        // Ports whose rules name a group this port's membership changed in
+        // must learn the group's members. A port just bound got the members
+        // its rules need with its port_bind: on its own it does not make its
+        // host need an update.
+        let bound_now =
+            new.filter(|p| !p.binding_host.is_empty() && p.device_owner != DEVICE_OWNER_DHCP);
+        self.members_changed(&member_groups_changed(old, new), bound_now.map(|p| &p.id))
+            .await?;
+        drop(order);
         if let Some(net) = new.or(old).map(|p| p.network_id) {
             self.sync_dhcp(&net).await?;
         }
@@ -346,12 +428,8 @@ impl Agents {
     }
 
     /// Re-sends `port_bind` to the bound ports in `groups` (their rules
-    /// changed), except `skip`.
-    async fn rebind_groups(
-        &self,
-        groups: &BTreeSet<SecurityGroupId>,
-        skip: Option<PortId>,
-    ) -> Result<()> {
+    /// changed).
+    async fn rebind_groups(&self, groups: &BTreeSet<SecurityGroupId>) -> Result<()> {
         if groups.is_empty() {
             return Ok(());
         }
@@ -359,34 +437,56 @@ impl Agents {
         let ports = dbp::port_list(&mut c, PortScope::default()).await?;
         drop(c);
         for p in ports.iter().filter(|p| {
-            Some(p.id) != skip
-                && !p.binding_host.is_empty()
-                && p.security_groups.iter().any(|g| groups.contains(g))
+            !p.binding_host.is_empty() && p.security_groups.iter().any(|g| groups.contains(g))
         }) {
             self.bind(p).await?;
         }
         Ok(())
     }
 
-    /// The member addresses of `groups` changed: ports with rules whose
-    /// remote group is one of them get their rules again.
+    /// The member addresses of `groups` changed: one `sg_members_update`
+    /// with their lists to each L2 host with a bound port (other than
+    /// `just_bound`) whose rules name one of them as remote group. Groups no
+    /// rule names are not sent.
     async fn members_changed(
         &self,
         groups: &BTreeSet<SecurityGroupId>,
-        skip: Option<PortId>,
+        just_bound: Option<&PortId>,
     ) -> Result<()> {
         if groups.is_empty() {
             return Ok(());
         }
+        let groups: Vec<SecurityGroupId> = groups.iter().copied().collect();
         let mut c = self.db.pool().acquire().await?;
-        let referencing: BTreeSet<SecurityGroupId> = dbsg::rule_list(&mut c, None)
+        let refs = dbsg::rules_naming_remote_groups(&mut c, &groups).await?;
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let (referencing, named): (BTreeSet<SecurityGroupId>, BTreeSet<SecurityGroupId>) =
+            refs.into_iter().unzip();
+        let referencing: Vec<SecurityGroupId> = referencing.into_iter().collect();
+        let hosts =
+            dbp::port_hosts_in_groups(&mut c, &referencing, DEVICE_OWNER_DHCP, just_bound).await?;
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        let named: Vec<SecurityGroupId> = named.into_iter().collect();
+        let members: BTreeMap<SecurityGroupId, Vec<IpAddr>> = dbsg::sg_members(&mut c, &named)
             .await?
             .into_iter()
-            .filter(|r| r.remote_group_id.is_some_and(|g| groups.contains(&g)))
-            .map(|r| r.security_group_id)
             .collect();
         drop(c);
-        self.rebind_groups(&referencing, skip).await
+        let args = SgMembersUpdate { members };
+        for h in &hosts {
+            self.cast_versioned(
+                &rpc::l2_topic(h),
+                methods::SG_MEMBERS_UPDATE,
+                rpc::L2_API_VERSION,
+                &args,
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// After a network or its subnets changed.
@@ -437,7 +537,8 @@ impl Agents {
             return;
         }
         let groups = BTreeSet::from([*group]);
-        if let Err(e) = self.rebind_groups(&groups, None).await {
+        let _order = self.member_order.lock().await;
+        if let Err(e) = self.rebind_groups(&groups).await {
             tracing::warn!(error = %e, "security group change not propagated");
         }
     }

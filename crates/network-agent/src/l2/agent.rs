@@ -3,16 +3,22 @@
 //!
 //! `port_bind` ensures `brq<net>`, the tap `tap<port>` (made here unless the
 //! hypervisor already made it), the tap on the bridge and up, the port's
-//! firewall chains, then reports the port ACTIVE (DOWN if admin-down). The
-//! bound ports with their rules are saved under the state dir, so a restarted
-//! agent re-applies them and asks the server (`get_network_info`) which are
-//! still there.
+//! firewall chains, then reports the port ACTIVE (DOWN if admin-down).
+//! `sg_members_update` replaces the member sets of remote groups the host's
+//! rules name (see [`crate::l2::firewall`] for why the latest message wins).
+//!
+//! The bound ports with their rules (`l2/ports.json`) and the member sets
+//! (`l2/members.json`, apart: one set serves every port that names the
+//! group) are saved under the state dir, so a restarted agent re-applies
+//! them and asks the server (`get_network_info`) which ports are still
+//! there.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use stratus_common::ids::{NetworkId, PortId};
+use stratus_common::ids::{NetworkId, PortId, SecurityGroupId};
 use tokio::sync::Mutex;
 
 use crate::config::{AgentSettings, Driver};
@@ -57,7 +63,13 @@ impl L2Agent {
         self.settings.state_dir.join("l2").join("ports.json")
     }
 
-    fn save(&self, bound: &BTreeMap<PortId, PortBind>) -> Result<()> {
+    fn members_file(&self) -> PathBuf {
+        self.settings.state_dir.join("l2").join("members.json")
+    }
+
+    /// Saves the bound ports (their `members` left empty: the host's sets
+    /// are saved once, apart) and the member sets.
+    async fn save(&self, bound: &BTreeMap<PortId, PortBind>) -> Result<()> {
         let path = self.state_file();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -65,7 +77,21 @@ impl L2Agent {
         let list: Vec<&PortBind> = bound.values().collect();
         let text = serde_json::to_string_pretty(&list)
             .map_err(|e| AgentError::BadRequest(e.to_string()))?;
-        write_atomic(&path, &text)
+        write_atomic(&path, &text)?;
+        let members = self.firewall.members().await;
+        let text =
+            serde_json::to_string(&members).map_err(|e| AgentError::BadRequest(e.to_string()))?;
+        write_atomic(&self.members_file(), &text)
+    }
+
+    fn saved_members(&self) -> Result<BTreeMap<SecurityGroupId, Vec<IpAddr>>> {
+        match std::fs::read_to_string(self.members_file()) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| AgentError::BadRequest(e.to_string()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn linux(&self) -> bool {
@@ -83,11 +109,13 @@ impl L2Agent {
             host.set_up(&tap).await?;
         }
         self.firewall
-            .set_port(PortFirewall {
-                port: b.port.clone(),
-                rules: b.rules.clone(),
-                members: b.members.clone(),
-            })
+            .set_port(
+                PortFirewall {
+                    port: b.port.clone(),
+                    rules: b.rules.clone(),
+                },
+                &b.members,
+            )
             .await
     }
 
@@ -102,13 +130,34 @@ impl L2Agent {
         let mut bound = self.bound.lock().await;
         self.plug(&b).await?;
         let (id, up) = (b.port.id, b.port.admin_state_up);
-        bound.insert(id, b);
-        self.save(&bound)?;
+        // The members now live in the firewall's host-wide sets.
+        bound.insert(
+            id,
+            PortBind {
+                members: BTreeMap::new(),
+                ..b
+            },
+        );
+        self.save(&bound).await?;
         drop(bound);
         let status = if up { "ACTIVE" } else { "DOWN" };
         self.server
             .port_status(id, status, &self.settings.host)
             .await
+    }
+
+    /// `sg_members_update`: the member sets of the groups this host's rules
+    /// name; unknown groups are ignored.
+    pub async fn sg_members_update(
+        &self,
+        members: BTreeMap<SecurityGroupId, Vec<IpAddr>>,
+    ) -> Result<()> {
+        // Under the bound lock: saves and binds stay in message order.
+        let bound = self.bound.lock().await;
+        if self.firewall.update_members(&members).await? > 0 {
+            self.save(&bound).await?;
+        }
+        Ok(())
     }
 
     async fn unplug(&self, port_id: &PortId) -> Result<()> {
@@ -124,7 +173,7 @@ impl L2Agent {
         let mut bound = self.bound.lock().await;
         self.unplug(&port_id).await?;
         bound.remove(&port_id);
-        self.save(&bound)
+        self.save(&bound).await
     }
 
     /// `network_delete`: every port of the network and the bridge.
@@ -143,11 +192,15 @@ impl L2Agent {
         if self.linux() {
             Links::host()?.remove(&names::bridge(&network_id)).await?;
         }
-        self.save(&bound)
+        self.save(&bound).await
     }
 
     /// On start: re-apply saved bindings that the server still has on this
     /// host; unplug the others.
+    ///
+    /// Messages may already be arriving (the consumer runs): a port bound
+    /// since start is newer than the file and is left as it is, and a
+    /// group's members learnt since start beat the saved ones.
     pub async fn resync(&self) -> Result<()> {
         let saved: Vec<PortBind> = match std::fs::read_to_string(self.state_file()) {
             Ok(text) => {
@@ -156,6 +209,7 @@ impl L2Agent {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
+        let saved_members = self.saved_members()?;
         let mut networks: BTreeMap<NetworkId, Vec<PortBind>> = BTreeMap::new();
         for b in saved {
             networks.entry(b.port.network_id).or_default().push(b);
@@ -167,12 +221,24 @@ impl L2Agent {
                 Err(e) => return Err(e),
             };
             for mut b in binds {
+                let already = self.bound.lock().await.contains_key(&b.port.id);
                 let current = live.iter().find(|p| {
                     p.id == b.port.id && p.host.as_deref() == Some(self.settings.host.as_str())
                 });
                 match current {
+                    Some(_) if already => {}
                     Some(p) => {
                         b.port = p.clone();
+                        // Files from before members.json carry members per
+                        // port; the saved sets, then live ones, are newer.
+                        let live_members = self.firewall.members().await;
+                        let remotes: Vec<SecurityGroupId> =
+                            b.rules.iter().filter_map(|r| r.remote_group_id).collect();
+                        for g in remotes {
+                            if let Some(ips) = live_members.get(&g).or(saved_members.get(&g)) {
+                                b.members.insert(g, ips.clone());
+                            }
+                        }
                         self.port_bind(b).await?;
                     }
                     None => self.port_unbind(b.port.id, net_id).await?,

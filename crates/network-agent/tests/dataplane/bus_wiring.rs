@@ -220,3 +220,162 @@ async fn dhcp_agent_takes_network_sync_and_delete_over_the_bus() {
     );
     agent.stop().await;
 }
+
+/// A port in `sg` whose ingress rule names `sg` itself as remote group (as
+/// the default group's does), with the address 10.0.0.`last`.
+fn self_referencing_bind(
+    net: NetworkId,
+    sg: stratus_common::ids::SecurityGroupId,
+    last: u8,
+) -> PortBind {
+    use stratus_network_agent::rpc::SecurityGroupRuleInfo;
+    PortBind {
+        port: PortInfo {
+            id: PortId::new(),
+            network_id: net,
+            mac_address: format!("fa:16:3e:00:00:{last:02x}"),
+            fixed_ips: vec![FixedIp {
+                subnet_id: SubnetId::new(),
+                ip_address: ip(last),
+            }],
+            device_owner: "compute:nova".into(),
+            device_id: "i".into(),
+            project_id: "p".into(),
+            admin_state_up: true,
+            host: Some("busy".into()),
+            security_group_ids: vec![sg],
+        },
+        rules: vec![SecurityGroupRuleInfo {
+            id: uuid::Uuid::new_v4(),
+            security_group_id: sg,
+            direction: "ingress".into(),
+            ethertype: "IPv4".into(),
+            protocol: None,
+            port_range_min: None,
+            port_range_max: None,
+            remote_ip_prefix: None,
+            remote_group_id: Some(sg),
+        }],
+        members: BTreeMap::from([(sg, vec![ip(last)])]),
+    }
+}
+
+fn ip(last: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([10, 0, 0, last])
+}
+
+#[tokio::test]
+async fn l2_agent_takes_member_updates_over_the_bus() {
+    use stratus_bus::Envelope;
+    use stratus_common::ids::SecurityGroupId;
+    use stratus_network_agent::rpc::SgMembersUpdate;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = Bus::in_memory();
+    let server = Arc::new(FakeServer::default());
+    let agent = start_l2_agent_with(settings(dir.path()), &bus, server.clone())
+        .await
+        .expect("start");
+    let AgentKind::L2(l2) = agent.kind().clone() else {
+        panic!("an L2 agent")
+    };
+    let ctx = RequestContext::internal();
+    let topic = rpc::l2_topic("busy");
+    let (sg, unknown) = (SecurityGroupId::new(), SecurityGroupId::new());
+    let bind = self_referencing_bind(NetworkId::new(), sg, 5);
+    bus.call::<serde_json::Value>(&topic, methods::PORT_BIND, &ctx, &bind)
+        .await
+        .expect("bind");
+    assert_eq!(l2.firewall().commit_counts(), (1, 0));
+
+    let send = |members: BTreeMap<SecurityGroupId, Vec<std::net::IpAddr>>, version: &str| {
+        let mut env = Envelope::new(
+            methods::SG_MEMBERS_UPDATE,
+            &ctx,
+            serde_json::to_value(SgMembersUpdate { members }).expect("json"),
+        );
+        env.version = version.to_owned();
+        let bus = bus.clone();
+        let topic = topic.clone();
+        async move {
+            bus.call_envelope(&topic, env, Duration::from_secs(10))
+                .await
+        }
+    };
+    // A member joins: its set changes, no ruleset is re-rendered.
+    send(
+        BTreeMap::from([(sg, vec![ip(5), ip(6)])]),
+        rpc::L2_API_VERSION,
+    )
+    .await
+    .expect("update");
+    assert_eq!(l2.firewall().members().await[&sg], vec![ip(5), ip(6)]);
+    assert_eq!(l2.firewall().commit_counts(), (1, 1));
+    // A group no rule here names: harmless, and not kept.
+    send(BTreeMap::from([(unknown, vec![ip(9)])]), "1.1")
+        .await
+        .expect("unknown group");
+    assert!(!l2.firewall().members().await.contains_key(&unknown));
+    // Another major version is refused.
+    let err = send(BTreeMap::from([(sg, vec![])]), "2.0")
+        .await
+        .expect_err("version 2");
+    assert!(err.to_string().contains("BadRequest"), "{err}");
+    assert_eq!(l2.firewall().members().await[&sg], vec![ip(5), ip(6)]);
+    // Saved apart from the ports, whose saved binds carry no members.
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("l2/members.json")).expect("members.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        saved[sg.to_string()],
+        serde_json::json!(["10.0.0.5", "10.0.0.6"])
+    );
+    let ports: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("l2/ports.json")).expect("ports.json"),
+    )
+    .expect("json");
+    assert_eq!(ports[0]["members"], serde_json::json!({}));
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn l2_agent_resync_keeps_the_latest_members() {
+    use stratus_common::ids::SecurityGroupId;
+    use stratus_network_agent::l2::agent::L2Agent;
+    use stratus_network_agent::rpc::NetworkInfo;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Arc::new(FakeServer::default());
+    let net = NetworkId::new();
+    let sg = SecurityGroupId::new();
+    let bind = self_referencing_bind(net, sg, 5);
+    let port = bind.port.clone();
+    let first = L2Agent::new(settings(dir.path()), server.clone());
+    first.port_bind(bind).await.expect("bind");
+    // Members learnt after the bind (10.0.0.5 left, .6 and .7 joined).
+    first
+        .sg_members_update(BTreeMap::from([(sg, vec![ip(6), ip(7)])]))
+        .await
+        .expect("update");
+    drop(first);
+
+    server.networks.lock().expect("lock").insert(
+        net,
+        NetworkInfo {
+            id: net,
+            project_id: "p".into(),
+            mtu: 1500,
+            subnets: vec![],
+            ports: vec![port.clone()],
+        },
+    );
+    let restarted = L2Agent::new(settings(dir.path()), server.clone());
+    restarted.resync().await.expect("resync");
+    assert!(restarted.firewall().ports().await.contains_key(&port.id));
+    assert_eq!(
+        restarted.firewall().members().await,
+        BTreeMap::from([(sg, vec![ip(6), ip(7)])]),
+        "the saved sets, not the bind's older members"
+    );
+}

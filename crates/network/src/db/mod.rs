@@ -24,10 +24,11 @@ use stratus_db::Migration;
 
 use crate::error::{NetworkError, Result};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "neutron_core",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "neutron_core",
+        sql: "
 CREATE TABLE networks (
   id TEXT PRIMARY KEY,
   project_id TEXT NOT NULL,
@@ -164,7 +165,15 @@ CREATE TABLE agents (
   PRIMARY KEY (host, agent_type)
 )
 ",
-}];
+    },
+    // Which groups name a group as remote group, asked on every member
+    // change (`agents::members_changed`).
+    Migration {
+        version: 2,
+        name: "security_group_rules_remote_group",
+        sql: "CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id)",
+    },
+];
 
 /// True for a foreign-key violation on either engine: the row it points at
 /// went away under a concurrent request.

@@ -222,6 +222,37 @@ pub async fn port_sg_replace(
     Ok(())
 }
 
+/// The hosts with a bound port in one of `groups`, each once, sorted;
+/// ports owned by `except_owner`, and `except_port`, do not count.
+pub async fn port_hosts_in_groups(
+    conn: &mut AnyConnection,
+    groups: &[SecurityGroupId],
+    except_owner: &str,
+    except_port: Option<&PortId>,
+) -> Result<Vec<String>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut vals: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    vals.push(except_owner.to_owned());
+    let mut sql = format!(
+        "SELECT DISTINCT p.binding_host FROM ports p \
+         JOIN port_security_groups b ON b.port_id = p.id \
+         WHERE b.security_group_id IN ({}) AND p.binding_host <> '' AND p.device_owner <> ${}",
+        placeholders(1, groups.len()),
+        vals.len()
+    );
+    if let Some(p) = except_port {
+        vals.push(p.to_string());
+        sql.push_str(&format!(" AND p.id <> ${}", vals.len()));
+    }
+    sql.push_str(" ORDER BY p.binding_host");
+    let rows = bind_all(&sql, &vals).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get("binding_host")?))
+        .collect()
+}
+
 /// Fills `fixed_ips` and `security_groups` of `ports`.
 async fn attach_children(conn: &mut AnyConnection, ports: &mut [Port]) -> Result<()> {
     if ports.is_empty() {

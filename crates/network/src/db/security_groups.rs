@@ -361,3 +361,24 @@ pub async fn sg_members(
     }
     Ok(m)
 }
+
+/// `(group, remote group)` for every rule of a group that names one of
+/// `remotes` as remote group (distinct pairs).
+pub async fn rules_naming_remote_groups(
+    conn: &mut AnyConnection,
+    remotes: &[SecurityGroupId],
+) -> Result<Vec<(SecurityGroupId, SecurityGroupId)>> {
+    if remotes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = remotes.iter().map(|g| g.to_string()).collect();
+    let sql = format!(
+        "SELECT DISTINCT security_group_id, remote_group_id FROM security_group_rules \
+         WHERE remote_group_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let rows = bind_all(&sql, &ids).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| Ok((parse(r, "security_group_id")?, parse(r, "remote_group_id")?)))
+        .collect()
+}

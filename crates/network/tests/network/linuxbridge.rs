@@ -413,6 +413,9 @@ async fn full_stack_on(db: &Db) {
     let AgentKind::Dhcp(dhcp_state) = dhcp.kind().clone() else {
         panic!("not the DHCP agent");
     };
+    let AgentKind::L2(l2_state) = l2.kind().clone() else {
+        panic!("not the L2 agent");
+    };
 
     // --- network and subnet through the API (a range private to this test)
     let b = u8::from_str_radix(&uniq(2), 16).expect("hex");
@@ -606,6 +609,110 @@ async fn full_stack_on(db: &Db) {
         "ingress ICMP rule opens guest 2"
     );
 
+    // --- remote-group members that come and go after guest 1 was bound.
+    // Guest 1's default group takes ingress only from the group's members.
+    // Guest 3 is an instance on another host: its port is bound there (no
+    // L2 agent of this host touches it) and its traffic reaches the bridge
+    // through an uplink, here a veth the test plugs in itself. So only a
+    // member update can let it in: this host binds nothing new.
+    let (_, b) = c
+        .call(
+            "GET",
+            &format!("/v2.0/ports/{}", guests[0].port),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    let default_sg = s(&b["port"]["security_groups"][0]);
+    let (st, b) = c
+        .call(
+            "POST",
+            "/v2.0/ports",
+            Some(ALICE),
+            Some(json!({"port": {"network_id": net, "name": "remote-vm",
+                "security_groups": [closed]}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let remote_port = s(&b["port"]["id"]);
+    let (st, bound) = c
+        .call(
+            "PUT",
+            &format!("/v2.0/ports/{remote_port}"),
+            Some(ADMIN),
+            Some(json!({"port": {"binding:host_id": "otherhost"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{bound}");
+    let remote_ip = s(&b["port"]["fixed_ips"][0]["ip_address"]);
+    let remote_ns = format!("stxfs3-{}", uniq(8));
+    let remote_if = format!("eth{}", uniq(6));
+    let uplink = format!("stxup{}", uniq(8));
+    Guard::add(&guard.namespaces, remote_ns.clone());
+    Guard::add(&guard.links, uplink.clone());
+    make_guest(
+        &remote_ns,
+        &uplink,
+        &remote_if,
+        &s(&b["port"]["mac_address"]),
+    )
+    .await;
+    let prefix_len = cidr.rsplit('/').next().expect("prefix");
+    let bridge = names::bridge(&net_id);
+    for args in [
+        vec!["ip", "link", "set", &uplink, "master", &bridge],
+        vec!["ip", "link", "set", &uplink, "up"],
+    ] {
+        let (ok, out) = sh(&args).await;
+        assert!(ok, "{}: {out}", args.join(" "));
+    }
+    let addr = format!("{remote_ip}/{prefix_len}");
+    let (ok, out) = sh(&[
+        "ip", "-n", &remote_ns, "addr", "add", &addr, "dev", &remote_if,
+    ])
+    .await;
+    assert!(ok, "address of the remote guest: {out}");
+    assert!(
+        ping_becomes(&remote_ns, &guests[0].ip, false).await,
+        "not a member of guest 1's group: blocked"
+    );
+    let (full_before, sets_before) = l2_state.firewall().commit_counts();
+    let (st, b) = c
+        .call(
+            "PUT",
+            &format!("/v2.0/ports/{remote_port}"),
+            Some(ALICE),
+            Some(json!({"port": {"security_groups": [default_sg]}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert!(
+        ping_becomes(&remote_ns, &guests[0].ip, true).await,
+        "a member that joined after guest 1 was bound is let in"
+    );
+    assert!(member_set_has(&table, &default_sg, &remote_ip).await);
+    let (full_after, sets_after) = l2_state.firewall().commit_counts();
+    assert_eq!(full_after, full_before, "no port chain was rewritten");
+    assert!(sets_after > sets_before, "the member set was updated");
+    // Its port deleted: no longer a member, blocked again.
+    let (st, b) = c
+        .call(
+            "DELETE",
+            &format!("/v2.0/ports/{remote_port}"),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    assert!(
+        ping_becomes(&remote_ns, &guests[0].ip, false).await,
+        "a deleted member's address is blocked"
+    );
+    assert!(!member_set_has(&table, &default_sg, &remote_ip).await);
+    assert_eq!(l2_state.firewall().commit_counts().0, full_before);
+    let (ok, out) = sh(&["ip", "link", "del", &uplink]).await;
+    assert!(ok, "uplink removed: {out}");
+
     // --- teardown through the API: taps, dnsmasq, namespace, bridge go
     for g in &guests {
         let (st, b) = c
@@ -652,6 +759,16 @@ async fn full_stack_on(db: &Db) {
     dhcp.stop().await;
     c.stop().await;
     drop(guard);
+}
+
+/// True if the member set of `group` in the firewall table holds `ip`.
+async fn member_set_has(table: &str, group: &str, ip: &str) -> bool {
+    let group: stratus_common::ids::SecurityGroupId = group.parse().expect("group id");
+    let set = stratus_network_agent::l2::firewall::member_set_name(&group, false);
+    let (ok, out) = sh(&["nft", "list", "set", "inet", table, &set]).await;
+    assert!(ok, "nft list set {set}: {out}");
+    out.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|w| w == ip)
 }
 
 async fn link_exists_not(name: &str) -> bool {

@@ -2,6 +2,7 @@
 //! `dhcp.<host>` / `l2.<host>` with the linuxbridge driver, and the calls
 //! agents make on `network`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use serde_json::{json, Value};
 use stratus_bus::{handler_fn, Bus, BusError, Envelope, ServeOptions};
 use stratus_common::RequestContext;
 use stratus_network::{DriverKind, NetworkConfig};
-use stratus_network_agent::rpc::{InstanceLookup, NetworkInfo, PortBind, PortInfo};
+use stratus_network_agent::rpc::{
+    InstanceLookup, NetworkInfo, PortBind, PortInfo, SgMembersUpdate,
+};
 use tokio::sync::mpsc;
 
 use crate::common::*;
@@ -50,6 +53,14 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Envelope>, method: &str) -> Envel
             return env;
         }
     }
+}
+
+/// The next message on an L2 topic, whatever its method; bounded wait.
+async fn l2_next(rx: &mut mpsc::UnboundedReceiver<Envelope>) -> Envelope {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("an L2 message")
+        .expect("channel open")
 }
 
 async fn call<R: serde::de::DeserializeOwned>(
@@ -188,12 +199,16 @@ async fn agents_contract_with_linuxbridge() {
         assert_eq!(st, StatusCode::CREATED, "{b}");
         let port2 = s(&b["port"]["id"]);
         let ip2 = s(&b["port"]["fixed_ips"][0]["ip_address"]);
-        let first = next(&mut l2, "port_bind").await;
+        // Its own port_bind, then one member update for the host (not a
+        // port_bind of the first port).
+        let first = l2_next(&mut l2).await;
+        assert_eq!(first.method, "port_bind");
         assert_eq!(first.args["port"]["id"], port2.as_str());
-        let second = next(&mut l2, "port_bind").await;
-        assert_eq!(second.args["port"]["id"], port.as_str());
-        let members: PortBind = serde_json::from_value(second.args).expect("port_bind args");
-        let mut got: Vec<String> = members.members[&sg].iter().map(|i| i.to_string()).collect();
+        let update = l2_next(&mut l2).await;
+        assert_eq!(update.method, "sg_members_update");
+        assert_eq!(update.version, "1.1");
+        let update: SgMembersUpdate = serde_json::from_value(update.args).expect("update args");
+        let mut got: Vec<String> = update.members[&sg].iter().map(|i| i.to_string()).collect();
         got.sort();
         let mut want = vec![vm_ip.clone(), ip2.clone()];
         want.sort();
@@ -258,6 +273,9 @@ async fn agents_contract_with_linuxbridge() {
         assert_eq!(st, StatusCode::NO_CONTENT);
         let unbind = next(&mut l2, "port_unbind").await;
         assert_eq!(unbind.args["port_id"], port.as_str());
+        // port2 is still bound in the group: its host hears the IP left.
+        let update = next(&mut l2, "sg_members_update").await;
+        assert_eq!(update.args["members"][sg.to_string()], json!([ip2]));
         let (st, _) = c
             .call("DELETE", &format!("/v2.0/ports/{port2}"), Some(ALICE), None)
             .await;
@@ -333,6 +351,151 @@ async fn noop_driver_casts_nothing() {
         .await
         .expect("report");
         assert!(l2.try_recv().is_err());
+        c.stop().await;
+        t.cleanup().await;
+    }
+}
+
+/// Everything the topic got until it was quiet for a while.
+async fn drain(rx: &mut mpsc::UnboundedReceiver<Envelope>) -> Vec<Envelope> {
+    let mut got = Vec::new();
+    while let Ok(Some(env)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+        got.push(env);
+    }
+    got
+}
+
+fn count(envs: &[Envelope], method: &str) -> usize {
+    envs.iter().filter(|e| e.method == method).count()
+}
+
+/// The last `sg_members_update` of `envs`: group -> sorted addresses.
+fn last_members(envs: &[Envelope]) -> BTreeMap<String, Vec<String>> {
+    let env = envs
+        .iter()
+        .rev()
+        .find(|e| e.method == "sg_members_update")
+        .expect("an sg_members_update");
+    let u: SgMembersUpdate = serde_json::from_value(env.args.clone()).expect("update args");
+    u.members
+        .into_iter()
+        .map(|(g, ips)| {
+            let mut v: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            v.sort();
+            (g.to_string(), v)
+        })
+        .collect()
+}
+
+/// N ports in the default group (whose rules name itself) over two hosts:
+/// each creation casts its port_bind and one member update per host with
+/// other ports of the group (the new port's port_bind carries the members
+/// it needs) — O(N) casts in all, where a port_bind per earlier port made
+/// it O(N²).
+#[tokio::test]
+async fn sg_member_updates_are_cast_once_per_host() {
+    const N: usize = 24;
+    for t in dbs().await {
+        let bus = Bus::in_memory();
+        let (_a, mut host_a) = listen(&bus, "l2.hostA").await;
+        let (_b, mut host_b) = listen(&bus, "l2.hostB").await;
+        let config = NetworkConfig {
+            driver: DriverKind::Linuxbridge,
+            dhcp_host: "hostA".into(),
+            ..NetworkConfig::default()
+        };
+        let c = Cloud::start_on(&t.db, config, bus.clone()).await;
+        let (net, _) = net_with_subnet(&c, ALICE, "many", Some("10.62.0.0/24")).await;
+        let mut ports = Vec::new();
+        for i in 0..N {
+            let host = if i % 2 == 0 { "hostA" } else { "hostB" };
+            let (st, b) = c
+                .call(
+                    "POST",
+                    "/v2.0/ports",
+                    Some(ADMIN),
+                    Some(json!({"port": {"network_id": net, "project_id": PROJECT_A,
+                        "device_owner": "compute:nova", "binding:host_id": host}})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+            ports.push((
+                s(&b["port"]["id"]),
+                s(&b["port"]["fixed_ips"][0]["ip_address"]),
+            ));
+        }
+        let (a, b) = (drain(&mut host_a).await, drain(&mut host_b).await);
+        assert_eq!(count(&a, "port_bind") + count(&b, "port_bind"), N);
+        // Port k (0-based) updates hostA from k = 1 and hostB from k = 2.
+        assert_eq!(count(&a, "sg_members_update"), N - 1);
+        assert_eq!(count(&b, "sg_members_update"), N - 2);
+        assert_eq!(a.len() + b.len(), 3 * N - 3, "O(N) casts, not O(N²)");
+        assert!(a
+            .iter()
+            .chain(&b)
+            .all(|e| e.method != "sg_members_update" || e.version == "1.1"));
+        let mut all: Vec<String> = ports.iter().map(|(_, ip)| ip.clone()).collect();
+        all.sort();
+        let (ma, mb) = (last_members(&a), last_members(&b));
+        assert_eq!(ma.len(), 1, "only the changed group: {ma:?}");
+        assert_eq!(ma.values().next(), Some(&all));
+        assert_eq!(mb, ma);
+
+        // A change that moves no address or group sends no member update.
+        let (st, _) = c
+            .call(
+                "PUT",
+                &format!("/v2.0/ports/{}", ports[0].0),
+                Some(ADMIN),
+                Some(json!({"port": {"name": "renamed"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let a = drain(&mut host_a).await;
+        assert_eq!(count(&a, "sg_members_update"), 0, "{a:?}");
+
+        // A port in a group no rule names as remote group: no member update.
+        let (st, g) = c
+            .call(
+                "POST",
+                "/v2.0/security-groups",
+                Some(ALICE),
+                Some(json!({"security_group": {"name": "unnamed"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, b) = c
+            .call(
+                "POST",
+                "/v2.0/ports",
+                Some(ADMIN),
+                Some(json!({"port": {"network_id": net, "project_id": PROJECT_A,
+                    "security_groups": [s(&g["security_group"]["id"])],
+                    "binding:host_id": "hostA"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        let a = drain(&mut host_a).await;
+        assert_eq!(
+            (count(&a, "port_bind"), count(&a, "sg_members_update")),
+            (1, 0)
+        );
+        assert!(drain(&mut host_b).await.is_empty());
+
+        // Deleting a port on hostB: unbound there; both hosts get the group
+        // without its address, once each.
+        let (gone, gone_ip) = ports.remove(1);
+        let (st, _) = c
+            .call("DELETE", &format!("/v2.0/ports/{gone}"), Some(ALICE), None)
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (a, b) = (drain(&mut host_a).await, drain(&mut host_b).await);
+        assert_eq!(count(&b, "port_unbind"), 1);
+        assert_eq!(count(&a, "sg_members_update"), 1);
+        assert_eq!(count(&b, "sg_members_update"), 1);
+        all.retain(|ip| *ip != gone_ip);
+        assert_eq!(last_members(&a).values().next(), Some(&all));
+        assert_eq!(last_members(&b).values().next(), Some(&all));
         c.stop().await;
         t.cleanup().await;
     }
