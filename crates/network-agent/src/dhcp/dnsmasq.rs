@@ -247,6 +247,34 @@ fn spawn(spec: &DnsmasqSpec) -> Result<Child> {
     Ok(child)
 }
 
+/// Sends SIGHUP once dnsmasq catches it: a process that has just been
+/// spawned (`ip netns exec`, or dnsmasq before it set its handlers up) dies
+/// of a SIGHUP instead of re-reading its hosts file. It reads the file when
+/// it starts anyway, so waiting loses no change; after 5 s it is sent
+/// regardless (at worst the supervisor restarts dnsmasq, which re-reads it).
+async fn hup_when_ready(pid: i32) {
+    for _ in 0..100 {
+        if catches_sighup(pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
+}
+
+/// Whether the process has a handler for SIGHUP (`SigCgt` in
+/// /proc/PID/status: a hex mask in which signal N is bit N-1).
+fn catches_sighup(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
 /// Sends SIGTERM, then SIGKILL if the process has not gone in 5 s.
 async fn terminate(child: &mut Child) {
     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
@@ -290,7 +318,7 @@ async fn supervise(
             cmd = rx.recv() => match cmd {
                 Some(Cmd::Reload) => {
                     if let Some(p) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                        let _ = kill(Pid::from_raw(p), Signal::SIGHUP);
+                        hup_when_ready(p).await;
                     }
                 }
                 Some(Cmd::Stop(ack)) => {
@@ -413,6 +441,35 @@ mod tests {
         ));
         assert!(a.contains(&"--dhcp-option=tag:subnet0,option:dns-server,192.0.2.53".to_owned()));
         assert!(a.contains(&"--dhcp-option-force=option:mtu,1450".to_owned()));
+    }
+
+    #[test]
+    fn a_sighup_handler_is_seen_in_proc() {
+        let mut plain = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let mut trapping = std::process::Command::new("bash")
+            .args(["-c", "trap 'echo hup' HUP; while :; do sleep 0.05; done"])
+            .spawn()
+            .expect("bash");
+        let pid = |c: &std::process::Child| i32::try_from(c.id()).expect("pid");
+        let mut caught = false;
+        for _ in 0..100 {
+            caught = catches_sighup(pid(&trapping));
+            if caught {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let plain_catches = catches_sighup(pid(&plain));
+        let _ = plain.kill();
+        let _ = trapping.kill();
+        let _ = plain.wait();
+        let _ = trapping.wait();
+        assert!(caught, "bash with a HUP trap catches SIGHUP");
+        assert!(!plain_catches, "sleep does not");
+        assert!(!catches_sighup(-1));
     }
 
     #[test]
