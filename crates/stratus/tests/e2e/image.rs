@@ -42,6 +42,19 @@ pub fn create_image(cloud: &Cloud, name: &str, visibility: &str) -> Value {
     ])
 }
 
+/// The bits `image save --file F IMAGE` writes (F in the data dir).
+pub fn saved(cloud: &Cloud, image: &str) -> Vec<u8> {
+    let out = cloud.data_dir().join(format!("saved-{image}"));
+    cloud.openstack_ok(&[
+        "image",
+        "save",
+        "--file",
+        out.to_str().expect("utf-8 path"),
+        image,
+    ]);
+    std::fs::read(&out).expect("saved file")
+}
+
 /// `properties` of `image show -f json` (OSC flattens the extra
 /// properties into one dict).
 fn properties(image: &Value) -> &Value {
@@ -109,15 +122,10 @@ fn upload_list_show_save_and_delete() {
     assert_eq!(by_id["name"], "cirros-e2e");
 
     // The downloaded bits are the uploaded bits.
-    let out = cloud.data_dir().join("saved.qcow2");
-    cloud.openstack_ok(&[
-        "image",
-        "save",
-        "--file",
-        out.to_str().expect("utf-8 path"),
-        "cirros-e2e",
-    ]);
-    assert_eq!(std::fs::read(&out).expect("saved file"), bytes);
+    assert!(
+        saved(&cloud, "cirros-e2e") == bytes,
+        "downloaded bits differ"
+    );
 
     cloud.openstack_ok(&["image", "delete", &id]);
     let gone = cloud.openstack_fails(&["image", "show", &id]);
@@ -410,16 +418,8 @@ fn servers_boot_from_an_image_stored_in_ceph() {
     assert_cached_once(&cloud, &image, &src, &first, &second);
 
     // And the API streams the same bits back from Ceph.
-    let out = cloud.data_dir().join("from-ceph.qcow2");
-    cloud.openstack_ok(&[
-        "image",
-        "save",
-        "--file",
-        out.to_str().expect("utf-8 path"),
-        &id,
-    ]);
-    assert_eq!(
-        std::fs::read(&out).expect("saved"),
-        std::fs::read(&src).expect("source")
+    assert!(
+        saved(&cloud, &id) == std::fs::read(&src).expect("source"),
+        "downloaded bits differ"
     );
 }

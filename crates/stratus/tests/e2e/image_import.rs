@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::harness::{assert_success, column, field, Cloud, STATE_TIMEOUT};
-use super::image::make_qcow2;
+use super::image::{make_qcow2, saved};
 
 /// `image show -f json` until `status` is `want`; the image.
 fn wait_for_status(cloud: &Cloud, id: &str, want: &str) -> Value {
@@ -59,16 +59,8 @@ fn check_active_image(cloud: &Cloud, shown: &Value, src: &std::path::Path, virtu
         first_word("sha512sum", src).as_str(),
         "{shown}"
     );
-    let out = cloud.data_dir().join(format!("{id}.saved"));
-    cloud.openstack_ok(&[
-        "image",
-        "save",
-        "--file",
-        out.to_str().expect("utf-8 path"),
-        &id,
-    ]);
     assert!(
-        std::fs::read(&out).expect("saved file") == bytes,
+        saved(cloud, &id) == bytes,
         "downloaded bytes differ from the imported file"
     );
 }
