@@ -2,6 +2,11 @@
 //! (`dhcp.<host>` / `l2.<host>`, concurrency 1 so a network's messages are
 //! applied in order), a resync at start and a heartbeat. This is also the one
 //! place where an [`AgentError`] becomes the bus's `RemoteError`.
+//!
+//! An agent with aliases ([`HostNames`]: more names of this machine) has one
+//! consumer per name, all feeding the one agent and its one dataplane, and
+//! reports in under every name, so the server lists an agent per host name
+//! as Neutron would for real hosts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +16,7 @@ use stratus_bus::{Bus, Consumer, Envelope, Handler, RemoteError, ServeOptions};
 use stratus_common::config::Config;
 use tokio::task::JoinHandle;
 
-use crate::config::AgentSettings;
+use crate::config::{AgentSettings, HostNames};
 use crate::dhcp::agent::DhcpAgent;
 use crate::error::{AgentError, Result};
 use crate::l2::agent::L2Agent;
@@ -23,7 +28,7 @@ use crate::server::{BusServer, ServerApi};
 /// A running agent. [`Agent::stop`] stops consuming and the heartbeat (the
 /// dataplane it built stays, as a Neutron agent's does across restarts).
 pub struct Agent {
-    consumer: Option<Consumer>,
+    consumers: Vec<Consumer>,
     background: Vec<JoinHandle<()>>,
     kind: AgentKind,
 }
@@ -41,7 +46,7 @@ impl Agent {
     }
 
     pub async fn stop(mut self) {
-        if let Some(c) = self.consumer.take() {
+        for c in self.consumers.drain(..) {
             c.stop().await;
         }
         for t in self.background.drain(..) {
@@ -78,7 +83,10 @@ impl Handler for DhcpHandler {
         match msg.method.as_str() {
             methods::NETWORK_SYNC => {
                 let a: NetworkSync = msg.args()?;
-                self.0.network_sync(a.network).await.map_err(to_remote)?;
+                self.0
+                    .network_sync_latest(a.network)
+                    .await
+                    .map_err(to_remote)?;
             }
             methods::NETWORK_DELETE => {
                 let a: NetworkDelete = msg.args()?;
@@ -93,7 +101,11 @@ impl Handler for DhcpHandler {
     }
 }
 
-struct L2Handler(Arc<L2Agent>);
+/// The L2 agent's handler on the topic of one of its names (`via`).
+struct L2Handler {
+    agent: Arc<L2Agent>,
+    via: String,
+}
 
 #[async_trait]
 impl Handler for L2Handler {
@@ -101,18 +113,18 @@ impl Handler for L2Handler {
         match msg.method.as_str() {
             methods::PORT_BIND => {
                 let a: PortBind = msg.args()?;
-                self.0.port_bind(a).await.map_err(to_remote)?;
+                self.agent.port_bind(a).await.map_err(to_remote)?;
             }
             methods::PORT_UNBIND => {
                 let a: PortUnbind = msg.args()?;
-                self.0
-                    .port_unbind(a.port_id, a.network_id)
+                self.agent
+                    .port_unbind_via(a.port_id, a.network_id, Some(&self.via))
                     .await
                     .map_err(to_remote)?;
             }
             methods::NETWORK_DELETE => {
                 let a: NetworkDelete = msg.args()?;
-                self.0
+                self.agent
                     .network_delete(a.network_id)
                     .await
                     .map_err(to_remote)?;
@@ -130,7 +142,7 @@ impl Handler for L2Handler {
                     ));
                 }
                 let a: SgMembersUpdate = msg.args()?;
-                self.0
+                self.agent
                     .sg_members_update(a.members)
                     .await
                     .map_err(to_remote)?;
@@ -141,9 +153,11 @@ impl Handler for L2Handler {
     }
 }
 
+/// Reports the agent alive under each of its names, at once and then
+/// every `every`.
 fn heartbeat(
     server: Arc<dyn ServerApi>,
-    host: String,
+    hosts: HostNames,
     agent_type: &'static str,
     every: Duration,
 ) -> JoinHandle<()> {
@@ -151,11 +165,39 @@ fn heartbeat(
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = server.agent_report(&host, agent_type).await {
-                tracing::warn!(error = %e, agent_type, "agent_report failed");
+            for host in hosts.all() {
+                if let Err(e) = server.agent_report(host, agent_type).await {
+                    tracing::warn!(error = %e, agent_type, host, "agent_report failed");
+                }
             }
         }
     })
+}
+
+/// One consumer of `topic(name)` per name; on a failure the ones already
+/// made stop again.
+async fn serve_every_name(
+    bus: &Bus,
+    hosts: &HostNames,
+    topic: fn(&str) -> String,
+    handler: impl Fn(&str) -> Arc<dyn Handler>,
+) -> Result<Vec<Consumer>> {
+    let mut consumers = Vec::with_capacity(hosts.all().len());
+    for host in hosts.all() {
+        match bus
+            .serve(&topic(host), handler(host), ServeOptions::default())
+            .await
+        {
+            Ok(c) => consumers.push(c),
+            Err(e) => {
+                for c in consumers {
+                    c.stop().await;
+                }
+                return Err(AgentError::Unavailable(format!("{}: {e}", topic(host))));
+            }
+        }
+    }
+    Ok(consumers)
 }
 
 /// Resync in the background: the server may start after the agent.
@@ -184,27 +226,32 @@ pub async fn start_dhcp_agent_with(
     bus: &Bus,
     server: Arc<dyn ServerApi>,
 ) -> Result<Agent> {
-    let host = settings.host.clone();
+    start_dhcp_agent_with_aliases(settings, &[], bus, server).await
+}
+
+/// Starts a DHCP agent that also answers for `aliases`, more names of this
+/// machine (`dhcp.<alias>`).
+pub async fn start_dhcp_agent_with_aliases(
+    settings: AgentSettings,
+    aliases: &[String],
+    bus: &Bus,
+    server: Arc<dyn ServerApi>,
+) -> Result<Agent> {
     let every = Duration::from_secs(settings.report_interval_secs);
-    let agent = DhcpAgent::new(settings, server.clone());
-    let consumer = bus
-        .serve(
-            &rpc::dhcp_topic(&host),
-            Arc::new(DhcpHandler(agent.clone())),
-            ServeOptions::default(),
-        )
-        .await
-        .map_err(|e| AgentError::Unavailable(e.to_string()))?;
+    let agent = DhcpAgent::with_aliases(settings, aliases, server.clone());
+    let hosts = agent.hosts().clone();
+    let handler: Arc<dyn Handler> = Arc::new(DhcpHandler(agent.clone()));
+    let consumers = serve_every_name(bus, &hosts, rpc::dhcp_topic, |_| handler.clone()).await?;
     let a = agent.clone();
     let background = vec![
         resync_later("dhcp", move || {
             let a = a.clone();
             async move { a.resync().await }
         }),
-        heartbeat(server, host, "dhcp", every),
+        heartbeat(server, hosts, "dhcp", every),
     ];
     Ok(Agent {
-        consumer: Some(consumer),
+        consumers,
         background,
         kind: AgentKind::Dhcp(agent),
     })
@@ -216,41 +263,56 @@ pub async fn start_l2_agent_with(
     bus: &Bus,
     server: Arc<dyn ServerApi>,
 ) -> Result<Agent> {
-    let host = settings.host.clone();
+    start_l2_agent_with_aliases(settings, &[], bus, server).await
+}
+
+/// Starts an L2 agent that also answers for `aliases`, more names of this
+/// machine (`l2.<alias>`, ports bound to them).
+pub async fn start_l2_agent_with_aliases(
+    settings: AgentSettings,
+    aliases: &[String],
+    bus: &Bus,
+    server: Arc<dyn ServerApi>,
+) -> Result<Agent> {
     let every = Duration::from_secs(settings.report_interval_secs);
-    let agent = L2Agent::new(settings, server.clone());
-    let consumer = bus
-        .serve(
-            &rpc::l2_topic(&host),
-            Arc::new(L2Handler(agent.clone())),
-            ServeOptions::default(),
-        )
-        .await
-        .map_err(|e| AgentError::Unavailable(e.to_string()))?;
+    let agent = L2Agent::with_aliases(settings, aliases, server.clone());
+    let hosts = agent.hosts().clone();
+    let consumers = serve_every_name(bus, &hosts, rpc::l2_topic, |host| {
+        Arc::new(L2Handler {
+            agent: agent.clone(),
+            via: host.to_owned(),
+        })
+    })
+    .await?;
     let a = agent.clone();
     let background = vec![
         resync_later("l2", move || {
             let a = a.clone();
             async move { a.resync().await }
         }),
-        heartbeat(server, host, "l2", every),
+        heartbeat(server, hosts, "l2", every),
     ];
     Ok(Agent {
-        consumer: Some(consumer),
+        consumers,
         background,
         kind: AgentKind::L2(agent),
     })
 }
 
 /// The DHCP agent of this host (`[network_agent]`, `[network]`), serving
-/// `dhcp.<host>` and calling the server on `network`.
+/// `dhcp.<host>` (and `dhcp.<alias>` for each of `[network_agent] hosts`)
+/// and calling the server on `network`.
 pub async fn start_dhcp_agent(config: &Config, bus: &Bus) -> Result<Agent> {
     let settings = AgentSettings::from_config(config)?;
-    start_dhcp_agent_with(settings, bus, Arc::new(BusServer::new(bus.clone()))).await
+    let aliases = AgentSettings::aliases_from_config(config)?;
+    let server = Arc::new(BusServer::new(bus.clone()));
+    start_dhcp_agent_with_aliases(settings, &aliases, bus, server).await
 }
 
-/// The L2 agent of this host, serving `l2.<host>`.
+/// The L2 agent of this host, serving `l2.<host>` (and `l2.<alias>`).
 pub async fn start_l2_agent(config: &Config, bus: &Bus) -> Result<Agent> {
     let settings = AgentSettings::from_config(config)?;
-    start_l2_agent_with(settings, bus, Arc::new(BusServer::new(bus.clone()))).await
+    let aliases = AgentSettings::aliases_from_config(config)?;
+    let server = Arc::new(BusServer::new(bus.clone()));
+    start_l2_agent_with_aliases(settings, &aliases, bus, server).await
 }

@@ -20,5 +20,5 @@ pub mod rpc;
 pub mod server;
 
 pub use agent::{start_dhcp_agent, start_l2_agent, Agent, AgentKind};
-pub use config::{AgentSettings, Driver};
+pub use config::{AgentSettings, Driver, HostNames};
 pub use error::AgentError;

@@ -47,6 +47,10 @@ pub async fn up(mut config: Config, t0: Instant) -> anyhow::Result<()> {
     identity::register_catalog(&id, &config, Service::ALL).await?;
     secrets::fill_metadata_secret(&mut config)?;
     let which = up_services(&config)?;
+    if which.contains(&Service::L2Agent) {
+        // The agents plug the ports of every fake hypervisor of this process.
+        services::network::serve_compute_hosts(&mut config)?;
+    }
     let bus = connect_bus(&config).await?;
 
     let platform = Platform {

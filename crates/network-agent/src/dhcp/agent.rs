@@ -9,7 +9,15 @@
 //! ```
 //!
 //! Every step is idempotent, so `network_sync` can be replayed (bus
-//! redelivery, agent restart). The last state served is saved under the
+//! redelivery, agent restart).
+//!
+//! One agent may answer for several names of this machine ([`HostNames`]):
+//! a network gets one namespace and one dnsmasq whichever name the server
+//! picked, and its DHCP port is bound to the primary name (so it stays one
+//! port when the server's choice moves between the names). Syncs then reach
+//! the agent on several topics with no order between them, so
+//! [`DhcpAgent::network_sync_latest`] applies the server's current state
+//! rather than the message's. The last state served is saved under the
 //! agent's state dir, which is how a restarted agent knows which networks to
 //! resync with `get_network_info`.
 
@@ -21,7 +29,7 @@ use std::sync::Arc;
 use stratus_common::ids::NetworkId;
 use tokio::sync::Mutex;
 
-use crate::config::{AgentSettings, Driver};
+use crate::config::{AgentSettings, Driver, HostNames};
 use crate::dataplane::link::Links;
 use crate::dataplane::{names, netns};
 use crate::dhcp::dnsmasq::{self, Dnsmasq, DnsmasqSpec, METADATA_IP};
@@ -38,21 +46,43 @@ struct Served {
 
 pub struct DhcpAgent {
     settings: AgentSettings,
+    hosts: HostNames,
     server: Arc<dyn ServerApi>,
     nets: Mutex<HashMap<NetworkId, Served>>,
+    /// Held from fetching a network's state to having applied it, so that
+    /// the state applied last is the newest fetched.
+    latest: Mutex<()>,
 }
 
 impl DhcpAgent {
+    /// The agent of `settings.host` alone.
     pub fn new(settings: AgentSettings, server: Arc<dyn ServerApi>) -> Arc<Self> {
+        Self::with_aliases(settings, &[], server)
+    }
+
+    /// The agent of `settings.host` and of `aliases`, more names of this
+    /// machine.
+    pub fn with_aliases(
+        settings: AgentSettings,
+        aliases: &[String],
+        server: Arc<dyn ServerApi>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            hosts: HostNames::new(&settings.host, aliases),
             settings,
             server,
             nets: Mutex::new(HashMap::new()),
+            latest: Mutex::new(()),
         })
     }
 
     pub fn settings(&self) -> &AgentSettings {
         &self.settings
+    }
+
+    /// The names this agent answers for.
+    pub fn hosts(&self) -> &HostNames {
+        &self.hosts
     }
 
     fn net_dir(&self, id: &NetworkId) -> PathBuf {
@@ -77,6 +107,28 @@ impl DhcpAgent {
             .filter(|p| *p != 0)
     }
 
+    /// `network_sync` as it arrives on the bus. An agent of one name
+    /// applies `net` (its topic keeps the server's order). An agent with
+    /// aliases may take an older sync after a newer one (they came on two
+    /// topics), so it applies the server's current state instead, fetched
+    /// and applied one network at a time; `net` only if the server cannot
+    /// be asked.
+    pub async fn network_sync_latest(&self, net: NetworkInfo) -> Result<()> {
+        if !self.hosts.has_aliases() {
+            return self.network_sync(net).await;
+        }
+        let _latest = self.latest.lock().await;
+        match self.server.get_network_info(net.id).await {
+            Ok(current) => self.network_sync(current).await,
+            Err(AgentError::NotFound(_)) => self.network_delete(net.id).await,
+            Err(e) => {
+                tracing::warn!(network = %net.id, error = %e,
+                    "cannot fetch the network's current state; applying the message's");
+                self.network_sync(net).await
+            }
+        }
+    }
+
     /// `network_sync`: make the network's DHCP service match `net`.
     pub async fn network_sync(&self, net: NetworkInfo) -> Result<()> {
         if !dnsmasq::wants_dhcp(&net) {
@@ -96,7 +148,7 @@ impl DhcpAgent {
         }
         let port = self
             .server
-            .ensure_dhcp_port(net.id, &self.settings.host)
+            .ensure_dhcp_port(net.id, self.hosts.primary())
             .await?;
         let ns = names::dhcp_namespace(&net.id);
         let bridge = names::bridge(&net.id);
@@ -159,9 +211,12 @@ impl DhcpAgent {
         }
         dnsmasq::write_atomic(&dir.join("network.json"), &to_json(&net)?)?;
         drop(nets);
-        self.server
-            .port_status(port.id, "ACTIVE", &self.settings.host)
-            .await?;
+        let host = port
+            .host
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .unwrap_or(self.hosts.primary());
+        self.server.port_status(port.id, "ACTIVE", host).await?;
         Ok(())
     }
 
@@ -198,6 +253,7 @@ impl DhcpAgent {
     /// converge (or clean up if the server says it is gone).
     pub async fn resync(&self) -> Result<()> {
         for id in self.saved_networks() {
+            let _latest = self.latest.lock().await;
             match self.server.get_network_info(id).await {
                 Ok(net) => self.network_sync(net).await?,
                 Err(AgentError::NotFound(_)) => self.network_delete(id).await?,

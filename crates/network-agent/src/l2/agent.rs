@@ -7,6 +7,10 @@
 //! `sg_members_update` replaces the member sets of remote groups the host's
 //! rules name (see [`crate::l2::firewall`] for why the latest message wins).
 //!
+//! One agent may answer for several names of this machine
+//! ([`HostNames`]): a port bound to any of them is plugged into the one
+//! dataplane and reported with its own binding host.
+//!
 //! The bound ports with their rules (`l2/ports.json`) and the member sets
 //! (`l2/members.json`, apart: one set serves every port that names the
 //! group) are saved under the state dir, so a restarted agent re-applies
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use stratus_common::ids::{NetworkId, PortId, SecurityGroupId};
 use tokio::sync::Mutex;
 
-use crate::config::{AgentSettings, Driver};
+use crate::config::{AgentSettings, Driver, HostNames};
 use crate::dataplane::link::Links;
 use crate::dataplane::names;
 use crate::dhcp::dnsmasq::write_atomic;
@@ -36,23 +40,42 @@ const DEFAULT_MTU: u32 = 1500;
 
 pub struct L2Agent {
     settings: AgentSettings,
+    hosts: HostNames,
     server: Arc<dyn ServerApi>,
     firewall: Firewall,
     bound: Mutex<BTreeMap<PortId, PortBind>>,
 }
 
 impl L2Agent {
+    /// The agent of `settings.host` alone.
     pub fn new(settings: AgentSettings, server: Arc<dyn ServerApi>) -> Arc<Self> {
+        Self::with_aliases(settings, &[], server)
+    }
+
+    /// The agent of `settings.host` and of `aliases`, more names of this
+    /// machine.
+    pub fn with_aliases(
+        settings: AgentSettings,
+        aliases: &[String],
+        server: Arc<dyn ServerApi>,
+    ) -> Arc<Self> {
+        let hosts = HostNames::new(&settings.host, aliases);
         let firewall = Firewall::new(
             &settings.firewall_table,
             settings.driver == Driver::Linuxbridge,
         );
         Arc::new(Self {
             settings,
+            hosts,
             server,
             firewall,
             bound: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The names this agent answers for.
+    pub fn hosts(&self) -> &HostNames {
+        &self.hosts
     }
 
     pub fn firewall(&self) -> &Firewall {
@@ -130,6 +153,14 @@ impl L2Agent {
         let mut bound = self.bound.lock().await;
         self.plug(&b).await?;
         let (id, up) = (b.port.id, b.port.admin_state_up);
+        // The port's own host: with aliases, the agent's primary name may
+        // not be the one compute bound the port to.
+        let host = b
+            .port
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.hosts.primary().to_owned());
         // The members now live in the firewall's host-wide sets.
         bound.insert(
             id,
@@ -141,9 +172,7 @@ impl L2Agent {
         self.save(&bound).await?;
         drop(bound);
         let status = if up { "ACTIVE" } else { "DOWN" };
-        self.server
-            .port_status(id, status, &self.settings.host)
-            .await
+        self.server.port_status(id, status, &host).await
     }
 
     /// `sg_members_update`: the member sets of the groups this host's rules
@@ -169,8 +198,37 @@ impl L2Agent {
     }
 
     /// `port_unbind`.
-    pub async fn port_unbind(&self, port_id: PortId, _network_id: NetworkId) -> Result<()> {
+    pub async fn port_unbind(&self, port_id: PortId, network_id: NetworkId) -> Result<()> {
+        self.port_unbind_via(port_id, network_id, None).await
+    }
+
+    /// `port_unbind` that arrived on the topic of `via`, one of this
+    /// agent's names. A port moving between two names of this machine is
+    /// unbound on the old name's topic and bound on the new one's, and the
+    /// two topics have no order between them: an unbind for `via` of a port
+    /// that is now bound to another of our names is stale and left alone.
+    pub async fn port_unbind_via(
+        &self,
+        port_id: PortId,
+        _network_id: NetworkId,
+        via: Option<&str>,
+    ) -> Result<()> {
         let mut bound = self.bound.lock().await;
+        let now_on = bound
+            .get(&port_id)
+            .and_then(|b| b.port.host.as_deref())
+            .filter(|h| self.hosts.contains(h));
+        if let (Some(via), Some(now_on)) = (via, now_on) {
+            if via != now_on {
+                tracing::debug!(
+                    port = %port_id,
+                    via,
+                    now_on,
+                    "ignoring port_unbind: the port is bound to another name of this host"
+                );
+                return Ok(());
+            }
+        }
         self.unplug(&port_id).await?;
         bound.remove(&port_id);
         self.save(&bound).await
@@ -196,7 +254,7 @@ impl L2Agent {
     }
 
     /// On start: re-apply saved bindings that the server still has on this
-    /// host; unplug the others.
+    /// host (under any of its names); unplug the others.
     ///
     /// Messages may already be arriving (the consumer runs): a port bound
     /// since start is newer than the file and is left as it is, and a
@@ -223,7 +281,7 @@ impl L2Agent {
             for mut b in binds {
                 let already = self.bound.lock().await.contains_key(&b.port.id);
                 let current = live.iter().find(|p| {
-                    p.id == b.port.id && p.host.as_deref() == Some(self.settings.host.as_str())
+                    p.id == b.port.id && p.host.as_deref().is_some_and(|h| self.hosts.contains(h))
                 });
                 match current {
                     Some(_) if already => {}

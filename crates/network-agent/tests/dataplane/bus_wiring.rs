@@ -379,3 +379,272 @@ async fn l2_agent_resync_keeps_the_latest_members() {
         "the saved sets, not the bind's older members"
     );
 }
+
+/// An agent port on `net` bound to `host`.
+fn port_on(net: NetworkId, host: &str, last: u8) -> PortInfo {
+    PortInfo {
+        id: PortId::new(),
+        network_id: net,
+        mac_address: format!("fa:16:3e:00:01:{last:02x}"),
+        fixed_ips: vec![FixedIp {
+            subnet_id: SubnetId::new(),
+            ip_address: ip(last),
+        }],
+        device_owner: "compute:nova".into(),
+        device_id: format!("i{last}"),
+        project_id: "p".into(),
+        admin_state_up: true,
+        host: Some(host.into()),
+        security_group_ids: vec![],
+    }
+}
+
+/// Waits up to five seconds for `done`.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// The fake hypervisors of one machine (`busy`, `busy-2`): one L2 agent
+/// with an alias consumes both names' topics, plugs ports bound to either
+/// into its one dataplane, reports each port ACTIVE with the port's own
+/// host, and reports in under both names.
+#[tokio::test]
+async fn l2_agent_with_an_alias_binds_ports_of_both_names() {
+    use stratus_network_agent::agent::start_l2_agent_with_aliases;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = Bus::in_memory();
+    let server = Arc::new(FakeServer::default());
+    let agent = start_l2_agent_with_aliases(
+        settings(dir.path()),
+        &["busy-2".to_owned()],
+        &bus,
+        server.clone(),
+    )
+    .await
+    .expect("start");
+    let AgentKind::L2(l2) = agent.kind().clone() else {
+        panic!("an L2 agent")
+    };
+    assert_eq!(l2.hosts().all(), ["busy", "busy-2"]);
+    let net = NetworkId::new();
+    let (a, b) = (port_on(net, "busy", 5), port_on(net, "busy-2", 6));
+    let ctx = RequestContext::internal();
+    for p in [&a, &b] {
+        let bind = PortBind {
+            port: p.clone(),
+            rules: vec![],
+            members: BTreeMap::new(),
+        };
+        let host = p.host.clone().expect("host");
+        bus.cast(&rpc::l2_topic(&host), methods::PORT_BIND, &ctx, &bind)
+            .await
+            .expect("cast");
+    }
+    until("both ports ACTIVE", || {
+        let st = server.statuses();
+        [a.id, b.id]
+            .iter()
+            .all(|id| st.contains(&(*id, "ACTIVE".to_owned())))
+    })
+    .await;
+    let hosts = server.status_hosts.lock().expect("lock").clone();
+    assert!(hosts.contains(&(a.id, "busy".to_owned())), "{hosts:?}");
+    assert!(hosts.contains(&(b.id, "busy-2".to_owned())), "{hosts:?}");
+    let ports = l2.firewall().ports().await;
+    assert!(ports.contains_key(&a.id) && ports.contains_key(&b.id));
+    until("agent_report under both names", || {
+        let r = server.reports.lock().expect("lock");
+        ["busy", "busy-2"]
+            .iter()
+            .all(|h| r.contains(&(h.to_string(), "l2".to_owned())))
+    })
+    .await;
+
+    // `b` moves to `busy`: bound on busy's topic, then the unbind for
+    // busy-2 arrives late (another topic, no order). It is stale.
+    let moved = PortInfo {
+        host: Some("busy".into()),
+        ..b.clone()
+    };
+    let bind = PortBind {
+        port: moved,
+        rules: vec![],
+        members: BTreeMap::new(),
+    };
+    bus.call::<serde_json::Value>(&rpc::l2_topic("busy"), methods::PORT_BIND, &ctx, &bind)
+        .await
+        .expect("bind on busy");
+    let unbind = PortUnbind {
+        port_id: b.id,
+        network_id: net,
+    };
+    bus.call::<serde_json::Value>(
+        &rpc::l2_topic("busy-2"),
+        methods::PORT_UNBIND,
+        &ctx,
+        &unbind,
+    )
+    .await
+    .expect("late unbind");
+    assert!(
+        l2.firewall().ports().await.contains_key(&b.id),
+        "a late unbind from the old name leaves the port plugged"
+    );
+    // Its unbind on the name it is bound to now removes it.
+    bus.call::<serde_json::Value>(&rpc::l2_topic("busy"), methods::PORT_UNBIND, &ctx, &unbind)
+        .await
+        .expect("unbind");
+    assert!(!l2.firewall().ports().await.contains_key(&b.id));
+    agent.stop().await;
+}
+
+/// A restarted agent with an alias keeps the ports the server still has on
+/// any of its names.
+#[tokio::test]
+async fn l2_agent_resync_covers_every_alias() {
+    use stratus_network_agent::l2::agent::L2Agent;
+    use stratus_network_agent::rpc::NetworkInfo;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Arc::new(FakeServer::default());
+    let aliases = ["busy-2".to_owned()];
+    let net = NetworkId::new();
+    let (a, b, elsewhere) = (
+        port_on(net, "busy", 5),
+        port_on(net, "busy-2", 6),
+        port_on(net, "busy-2", 7),
+    );
+    let first = L2Agent::with_aliases(settings(dir.path()), &aliases, server.clone());
+    for p in [&a, &b, &elsewhere] {
+        first
+            .port_bind(PortBind {
+                port: p.clone(),
+                rules: vec![],
+                members: BTreeMap::new(),
+            })
+            .await
+            .expect("bind");
+    }
+    drop(first);
+    // Meanwhile `elsewhere` moved to another machine.
+    let gone = PortInfo {
+        host: Some("other".into()),
+        ..elsewhere.clone()
+    };
+    server.networks.lock().expect("lock").insert(
+        net,
+        NetworkInfo {
+            id: net,
+            project_id: "p".into(),
+            mtu: 1500,
+            subnets: vec![],
+            ports: vec![a.clone(), b.clone(), gone],
+        },
+    );
+    server.statuses.lock().expect("lock").clear();
+    let restarted = L2Agent::with_aliases(settings(dir.path()), &aliases, server.clone());
+    restarted.resync().await.expect("resync");
+    let ports = restarted.firewall().ports().await;
+    assert!(ports.contains_key(&a.id) && ports.contains_key(&b.id));
+    assert!(!ports.contains_key(&elsewhere.id));
+    let mut st = server.statuses();
+    st.sort();
+    let mut want = vec![(a.id, "ACTIVE".to_owned()), (b.id, "ACTIVE".to_owned())];
+    want.sort();
+    assert_eq!(st, want);
+}
+
+/// A DHCP agent with an alias takes syncs on both names' topics, applies
+/// the server's current state (a sync that arrives late on one topic is
+/// older than what another brought), and reports in under both names.
+#[tokio::test]
+async fn dhcp_agent_with_an_alias_applies_the_current_state() {
+    use stratus_network_agent::agent::start_dhcp_agent_with_aliases;
+    use stratus_network_agent::rpc::{NetworkInfo, NetworkSync, SubnetInfo};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = Bus::in_memory();
+    let server = Arc::new(FakeServer::default());
+    let agent = start_dhcp_agent_with_aliases(
+        settings(dir.path()),
+        &["busy-2".to_owned()],
+        &bus,
+        server.clone(),
+    )
+    .await
+    .expect("start");
+    let AgentKind::Dhcp(dhcp) = agent.kind().clone() else {
+        panic!("a DHCP agent")
+    };
+    let id = NetworkId::new();
+    let subnet = SubnetInfo {
+        id: SubnetId::new(),
+        cidr: "10.1.0.0/24".parse().expect("cidr"),
+        gateway_ip: None,
+        enable_dhcp: true,
+        dns_nameservers: vec![],
+        host_routes: vec![],
+        ip_version: 4,
+    };
+    let old = NetworkInfo {
+        id,
+        project_id: "p".into(),
+        mtu: 1500,
+        subnets: vec![subnet],
+        ports: vec![],
+    };
+    let port = port_on(id, "busy-2", 9);
+    let current = NetworkInfo {
+        ports: vec![port.clone()],
+        ..old.clone()
+    };
+    server
+        .networks
+        .lock()
+        .expect("lock")
+        .insert(id, current.clone());
+    let ctx = RequestContext::internal();
+    let stale = NetworkSync { network: old };
+    bus.call::<serde_json::Value>(
+        &rpc::dhcp_topic("busy-2"),
+        methods::NETWORK_SYNC,
+        &ctx,
+        &stale,
+    )
+    .await
+    .expect("sync");
+    assert_eq!(dhcp.saved_networks(), vec![id]);
+    let saved: NetworkInfo = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!("dhcp/{id}/network.json")))
+            .expect("network.json"),
+    )
+    .expect("json");
+    assert_eq!(saved, current, "the server's state, not the late message's");
+
+    // Gone on the server: a sync (on the other name) removes it.
+    server.networks.lock().expect("lock").remove(&id);
+    bus.call::<serde_json::Value>(
+        &rpc::dhcp_topic("busy"),
+        methods::NETWORK_SYNC,
+        &ctx,
+        &stale,
+    )
+    .await
+    .expect("sync");
+    assert!(dhcp.saved_networks().is_empty());
+    until("agent_report under both names", || {
+        let r = server.reports.lock().expect("lock");
+        ["busy", "busy-2"]
+            .iter()
+            .all(|h| r.contains(&(h.to_string(), "dhcp".to_owned())))
+    })
+    .await;
+    agent.stop().await;
+}

@@ -23,6 +23,8 @@ pub struct FakeServer {
     pub dhcp_ports: Mutex<HashMap<NetworkId, PortInfo>>,
     pub instances: Mutex<HashMap<IpAddr, InstanceLookup>>,
     pub statuses: Mutex<Vec<(PortId, String)>>,
+    /// The host each `port_status` named, in order.
+    pub status_hosts: Mutex<Vec<(PortId, String)>>,
     pub reports: Mutex<Vec<(String, String)>>,
 }
 
@@ -34,11 +36,15 @@ impl FakeServer {
 
 #[async_trait]
 impl ServerApi for FakeServer {
-    async fn port_status(&self, port_id: PortId, status: &str, _host: &str) -> Result<()> {
+    async fn port_status(&self, port_id: PortId, status: &str, host: &str) -> Result<()> {
         self.statuses
             .lock()
             .expect("lock")
             .push((port_id, status.to_owned()));
+        self.status_hosts
+            .lock()
+            .expect("lock")
+            .push((port_id, host.to_owned()));
         Ok(())
     }
     async fn ensure_dhcp_port(&self, network_id: NetworkId, _host: &str) -> Result<PortInfo> {

@@ -367,3 +367,118 @@ fn up_with_linuxbridge_plugs_servers_into_bridges_and_cleans_up() {
         !netns_exists(&namespace)
     });
 }
+
+/// `stratus up` with the Linux-bridge driver and three fake hypervisors
+/// (`compute-1..3`, one machine): the agents of the process answer for every
+/// host name, so servers on any of them get an ACTIVE port with its tap on
+/// the network's bridge (the build waits for `network-vif-plugged`), and
+/// the network one `qdhcp-` namespace; deleting everything removes every
+/// kernel object again.
+#[test]
+fn up_with_linuxbridge_and_three_fake_hosts_plugs_every_server() {
+    let uid = std::process::Command::new("id").arg("-u").output();
+    if !uid.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0") {
+        eprintln!("SKIPPED: the Linux-bridge driver needs root");
+        return;
+    }
+    let cloud = Cloud::start_with(&[
+        ("STRATUS_NETWORK__DRIVER", "linuxbridge"),
+        ("STRATUS_COMPUTE__FAKE_HOSTS", "3"),
+    ]);
+    let (net, _) = network_with_subnet(&cloud, "lb3-net", "10.94.0.0/24", &[]);
+    let net_id = field(&net, "id");
+    let image = field(
+        &super::image::create_image(&cloud, "lb3-img", "--public"),
+        "id",
+    );
+    let flavor = field(
+        &cloud.openstack_json(&[
+            "flavor",
+            "create",
+            "--ram",
+            "128",
+            "--disk",
+            "1",
+            "--vcpus",
+            "1",
+            "lb3-flavor",
+        ]),
+        "id",
+    );
+    let names = ["lb3-a", "lb3-b", "lb3-c"];
+    let mut server_ids = Vec::new();
+    for n in names {
+        let s = cloud.openstack_json(&[
+            "server",
+            "create",
+            "--flavor",
+            &flavor,
+            "--image",
+            &image,
+            "--network",
+            &net_id,
+            "--wait",
+            n,
+        ]);
+        assert_eq!(s["status"], "ACTIVE", "{s}");
+        server_ids.push(field(&s, "id"));
+    }
+
+    let bridge = format!("brq{}", &net_id[..11]);
+    let mut hosts = Vec::new();
+    let mut taps = Vec::new();
+    for id in &server_ids {
+        let s = cloud.openstack_json(&["server", "show", id]);
+        assert_eq!(s["status"], "ACTIVE", "{s}");
+        assert!(s["addresses"].to_string().contains("10.94.0."), "{s}");
+        let host = field(&s, "OS-EXT-SRV-ATTR:host");
+        let ports = cloud.openstack_json(&["port", "list", "--server", id]);
+        let port_ids = column(&ports, "ID");
+        assert_eq!(port_ids.len(), 1, "{ports}");
+        let port = cloud.openstack_json(&["port", "show", &port_ids[0]]);
+        assert_eq!(port["status"], "ACTIVE", "{port}");
+        assert_eq!(port["binding_host_id"], host.as_str(), "{port}");
+        let tap = format!("tap{}", &port_ids[0][..11]);
+        assert_eq!(
+            link_master(&tap).as_deref(),
+            Some(bridge.as_str()),
+            "{tap} of {id} on {host}"
+        );
+        hosts.push(host);
+        taps.push(tap);
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert!(
+        hosts.len() >= 2,
+        "the servers spread over the fake hosts: {hosts:?}"
+    );
+    assert!(hosts.iter().all(|h| h.starts_with("compute-")), "{hosts:?}");
+
+    let namespace = format!("qdhcp-{net_id}");
+    eventually("the DHCP namespace runs dnsmasq", || {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", &namespace])
+            .output()
+            .expect("ip netns pids");
+        let pids = String::from_utf8_lossy(&out.stdout).into_owned();
+        pids.split_whitespace().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "dnsmasq")
+        })
+    });
+    assert_eq!(link_master("eth0"), None, "eth0 must stay off our bridges");
+
+    let mut delete = vec!["server", "delete", "--wait"];
+    delete.extend(server_ids.iter().map(String::as_str));
+    cloud.openstack_ok(&delete);
+    for tap in &taps {
+        eventually(&format!("{tap} goes with its server"), || !link_exists(tap));
+    }
+    cloud.openstack_ok(&["subnet", "delete", "lb3-net-subnet"]);
+    cloud.openstack_ok(&["network", "delete", &net_id]);
+    eventually("the bridge goes with the network", || !link_exists(&bridge));
+    eventually("the namespace goes with the network", || {
+        !netns_exists(&namespace)
+    });
+}
