@@ -21,6 +21,8 @@ pub enum NetworkError {
     SecurityGroupNotFound(String),
     #[error("Security group rule {0} does not exist")]
     SecurityGroupRuleNotFound(String),
+    #[error("Agent {0} could not be found.")]
+    AgentNotFound(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -76,6 +78,7 @@ impl NetworkError {
             | PortNotFound(_)
             | SecurityGroupNotFound(_)
             | SecurityGroupRuleNotFound(_)
+            | AgentNotFound(_)
             | NotFound(_)
             | RouteNotFound => StatusCode::NOT_FOUND,
             BadRequest(_) | InvalidInput(_) | InvalidIpForSubnet { .. } => StatusCode::BAD_REQUEST,
@@ -106,6 +109,7 @@ impl NetworkError {
             PortNotFound(_) => "PortNotFound",
             SecurityGroupNotFound(_) => "SecurityGroupNotFound",
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
+            AgentNotFound(_) => "AgentNotFound",
             NotFound(_) | RouteNotFound => "HTTPNotFound",
             BadRequest(_) => "HTTPBadRequest",
             InvalidInput(_) => "InvalidInput",

@@ -98,18 +98,23 @@ impl Handler for NetworkRpc {
 
 /// Neutron's DHCP port device id: `dhcp<uuid5(DNS, host)>-<network>`.
 pub fn dhcp_device_id(host: &str, network: &NetworkId) -> String {
+    format!("dhcp{}-{network}", name_uuid(host))
+}
+
+/// An RFC 4122 name-based (SHA-1, version 5) UUID in the DNS namespace, as
+/// Python's `uuid.uuid5(uuid.NAMESPACE_DNS, name)`.
+pub fn name_uuid(name: &str) -> uuid::Uuid {
     use sha1::{Digest, Sha1};
-    // RFC 4122 name-based (SHA-1) UUID in the DNS namespace.
     let ns = uuid::Uuid::from_u128(0x6ba7b810_9dad_11d1_80b4_00c04fd430c8);
     let mut h = Sha1::new();
     h.update(ns.as_bytes());
-    h.update(host.as_bytes());
+    h.update(name.as_bytes());
     let digest = h.finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
-    format!("dhcp{}-{network}", uuid::Uuid::from_bytes(b))
+    uuid::Uuid::from_bytes(b)
 }
 
 impl NetworkRpc {

@@ -10,6 +10,7 @@ use crate::error::{NetworkError, Result};
 
 /// `(alias, name, description, updated)` of every extension implemented.
 const EXTENSIONS: &[(&str, &str, &str, &str)] = &[
+    ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("binding", "Port Binding",
      "Expose port bindings of a virtual port to external application", "2014-02-03T10:00:00-00:00"),
     ("security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00"),
@@ -59,6 +60,7 @@ pub async fn resources(headers: HeaderMap) -> Json<Value> {
         ("security_group", "security_groups"),
         ("security_group_rule", "security_group_rules"),
         ("quota", "quotas"),
+        ("agent", "agents"),
     ]
     .iter()
     .map(|(name, coll)| {

@@ -5,6 +5,7 @@
 //! views, to [`query`] for Neutron's filters, `fields`, sorting and
 //! pagination.
 
+pub mod agents;
 pub mod extensions;
 pub mod networks;
 pub mod ports;
@@ -51,6 +52,7 @@ pub fn router(state: State, validator: Arc<dyn TokenValidator>) -> Router {
         .merge(ports::routes())
         .merge(security_groups::routes())
         .merge(quotas::routes())
+        .merge(agents::routes())
         .fallback(not_found)
         .with_state(state);
     let v2 = stratus_auth::require_token(v2, validator);

@@ -9,9 +9,13 @@ use crate::error::Result;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
     pub host: String,
+    /// What the agent reports: `dhcp` or `l2`.
     pub agent_type: String,
     pub alive: bool,
     pub heartbeat_at: String,
+    pub created_at: String,
+    pub admin_state_up: bool,
+    pub description: String,
 }
 
 pub async fn agent_report(
@@ -37,7 +41,8 @@ pub async fn agent_report(
 
 pub async fn agent_list(conn: &mut AnyConnection) -> Result<Vec<Agent>> {
     let rows = sqlx::query(
-        "SELECT host, agent_type, alive, heartbeat_at FROM agents ORDER BY host, agent_type",
+        "SELECT host, agent_type, alive, heartbeat_at, created_at, admin_state_up, description \
+         FROM agents ORDER BY host, agent_type",
     )
     .fetch_all(conn)
     .await?;
@@ -48,7 +53,41 @@ pub async fn agent_list(conn: &mut AnyConnection) -> Result<Vec<Agent>> {
                 agent_type: r.try_get("agent_type")?,
                 alive: stratus_db::i2b(r.try_get("alive")?),
                 heartbeat_at: r.try_get("heartbeat_at")?,
+                created_at: r.try_get("created_at")?,
+                admin_state_up: stratus_db::i2b(r.try_get("admin_state_up")?),
+                description: r.try_get("description")?,
             })
         })
         .collect()
+}
+
+/// Sets what an admin may change; false when the agent is not there.
+pub async fn agent_set(
+    conn: &mut AnyConnection,
+    host: &str,
+    agent_type: &str,
+    admin_state_up: bool,
+    description: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE agents SET admin_state_up = $1, description = $2 \
+         WHERE host = $3 AND agent_type = $4",
+    )
+    .bind(b2i(admin_state_up))
+    .bind(description)
+    .bind(host)
+    .bind(agent_type)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Forgets an agent (it comes back with its next report, as in Neutron).
+pub async fn agent_delete(conn: &mut AnyConnection, host: &str, agent_type: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM agents WHERE host = $1 AND agent_type = $2")
+        .bind(host)
+        .bind(agent_type)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

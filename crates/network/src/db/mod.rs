@@ -173,6 +173,13 @@ CREATE TABLE agents (
         name: "security_group_rules_remote_group",
         sql: "CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id)",
     },
+    // `/v2.0/agents`: what an admin may set on an agent.
+    Migration {
+        version: 3,
+        name: "agents_admin_state",
+        sql: "ALTER TABLE agents ADD COLUMN admin_state_up BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE agents ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+    },
 ];
 
 /// True for a foreign-key violation on either engine: the row it points at

@@ -255,6 +255,7 @@ async fn agents_contract_with_linuxbridge() {
         )
         .await
         .expect("report");
+        agents_api_shows_what_reported(&c).await;
 
         // A rule change re-sends the bound port's rules.
         let (st, _) = c
@@ -499,4 +500,66 @@ async fn sg_member_updates_are_cast_once_per_host() {
         c.stop().await;
         t.cleanup().await;
     }
+}
+
+/// `/v2.0/agents` after the L2 agent of hostA reported: admins see it (as
+/// `openstack network agent list/show/set/delete` need), others see none.
+async fn agents_api_shows_what_reported(c: &Cloud) {
+    let (st, b) = c.call("GET", "/v2.0/agents", Some(ADMIN), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let agents = b["agents"].as_array().expect("agents").clone();
+    let l2 = agents
+        .iter()
+        .find(|a| a["host"] == "hostA" && a["agent_type"] == "Linux bridge agent")
+        .unwrap_or_else(|| panic!("hostA's L2 agent in {b}"))
+        .clone();
+    assert_eq!(l2["alive"], true, "{l2}");
+    assert_eq!(l2["admin_state_up"], true, "{l2}");
+    assert_eq!(l2["binary"], "neutron-linuxbridge-agent", "{l2}");
+    let id = l2["id"].as_str().expect("id").to_owned();
+    let path = format!("/v2.0/agents/{id}");
+
+    let (st, b) = c.call("GET", "/v2.0/agents", Some(ALICE), None).await;
+    assert_eq!((st, b["agents"].clone()), (StatusCode::OK, json!([])));
+    let (st, b) = c.call("GET", &path, Some(ALICE), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(b["NeutronError"]["type"], "AgentNotFound", "{b}");
+
+    let (st, b) = c
+        .call(
+            "PUT",
+            &path,
+            Some(ADMIN),
+            Some(json!({"agent": {"admin_state_up": false, "description": "drained"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["agent"]["admin_state_up"], false);
+    assert_eq!(b["agent"]["description"], "drained");
+    let (st, b) = c
+        .call(
+            "GET",
+            &format!("{path}?fields=description"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, b["agent"].clone()),
+        (StatusCode::OK, json!({"description": "drained"}))
+    );
+    let (st, b) = c
+        .call(
+            "PUT",
+            &path,
+            Some(ADMIN),
+            Some(json!({"agent": {"host": "elsewhere"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+
+    let (st, _) = c.call("DELETE", &path, Some(ADMIN), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = c.call("GET", &path, Some(ADMIN), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 }

@@ -357,6 +357,17 @@ fn up_with_linuxbridge_plugs_servers_into_bridges_and_cleans_up() {
     });
     // The bridge carries guests only: it is not on any uplink.
     assert_eq!(link_master("eth0"), None, "eth0 must stay off our bridges");
+    // The agents that did it report in, as Neutron's do.
+    let agents = cloud.openstack_json(&["network", "agent", "list"]);
+    let mut kinds = column(&agents, "Agent Type");
+    kinds.sort();
+    assert_eq!(kinds, ["DHCP agent", "Linux bridge agent"], "{agents}");
+    assert!(
+        agents
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a["Alive"] == true && a["State"] == true)),
+        "{agents}"
+    );
 
     cloud.openstack_ok(&["server", "delete", "--wait", &server_id]);
     eventually("the tap goes with the server", || !link_exists(&tap));
