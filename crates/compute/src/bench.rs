@@ -47,7 +47,7 @@ use crate::db::hosts::{Claim, ComputeNode, NodeReport};
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
 use crate::scheduler::select::{self, HostState, Request, Weights};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{read_host_states, Scheduler};
 
 /// The token the benchmark's validator accepts (an admin of `bench`).
 const TOKEN: &str = "stratus-bench-token";
@@ -180,8 +180,11 @@ pub struct SchedulerOptions {
     pub pure_decisions: usize,
     /// Decisions followed by a claim on SQLite.
     pub claim_decisions: usize,
-    /// Whole decisions as the scheduler makes them (host states from the
-    /// database each time); 0 skips.
+    /// Whole decisions as the scheduler makes them: its host cache brought
+    /// up to date from the database, select, claim; 0 skips.
+    pub cached_decisions: usize,
+    /// Whole decisions reading every host from the database each time (as
+    /// the scheduler did before it kept a cache); 0 skips.
     pub full_decisions: usize,
 }
 
@@ -191,6 +194,7 @@ impl Default for SchedulerOptions {
             hosts: 10_000,
             pure_decisions: 200,
             claim_decisions: 200,
+            cached_decisions: 200,
             full_decisions: 5,
         }
     }
@@ -868,6 +872,10 @@ fn account(hosts: &mut [HostState], host: &str, r: &Request) {
     }
 }
 
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 fn figures(what: &str, hosts: usize, mut lat: Vec<Duration>, total: Duration) -> DecisionFigures {
     lat.sort();
     let seconds = total.as_secs_f64();
@@ -887,8 +895,12 @@ fn figures(what: &str, hosts: usize, mut lat: Vec<Duration>, total: Duration) ->
 }
 
 /// Claims on the first candidate that fits, as `ops::place` does.
-async fn claim_first(store: &Store, candidates: &[String], r: &Request) -> Result<Option<String>> {
-    let id = uuid::Uuid::new_v4().to_string();
+async fn claim_first(
+    store: &Store,
+    id: &str,
+    candidates: &[String],
+    r: &Request,
+) -> Result<Option<String>> {
     for host in candidates {
         let c = Claim {
             host: host.clone(),
@@ -896,7 +908,7 @@ async fn claim_first(store: &Store, candidates: &[String], r: &Request) -> Resul
             memory_mb: r.memory_mb,
             disk_gb: r.disk_gb,
         };
-        if store.claim(&id, &c).await? {
+        if store.claim(id, &c).await? {
             return Ok(Some(host.clone()));
         }
     }
@@ -995,14 +1007,17 @@ async fn db_decisions(
     // The snapshot as the scheduler reads it.
     // Nobody heartbeats here, and one slow decision can outlast the default
     // down time: every host counts as up for the whole run.
-    let sched = Scheduler {
-        store: store.clone(),
-        bus: Bus::in_memory(),
-        cfg: ComputeConfig {
-            service_down_time_secs: 7 * 24 * 3600,
+    let down_after = 7 * 24 * 3600;
+    let sched = Scheduler::new(
+        store.clone(),
+        Bus::in_memory(),
+        ComputeConfig {
+            service_down_time_secs: down_after,
+            ram_weight_multiplier: SPREAD.ram,
+            cpu_weight_multiplier: SPREAD.cpu,
             ..ComputeConfig::default()
         },
-    };
+    );
     let mut hosts = sched.host_states().await?;
     if hosts.iter().any(|h| !h.up) {
         out.notes.push("some hosts read back as down".into());
@@ -1014,7 +1029,7 @@ async fn db_decisions(
     for _ in 0..opts.claim_decisions {
         let t = Instant::now();
         let c = select::select(&hosts, req, SPREAD);
-        let won = claim_first(store, &c, req).await?;
+        let won = claim_first(store, &new_id(), &c, req).await?;
         lat.push(t.elapsed());
         match won {
             Some(h) => account(&mut hosts, &h, req),
@@ -1024,15 +1039,46 @@ async fn db_decisions(
     out.runs
         .push(figures("select + claim (SQLite)", n, lat, t0.elapsed()));
 
-    // 3. As the scheduler does it per request today: read every host.
+    // 3. As the scheduler does it per request: its host cache brought up to
+    // date (the rows changed since its last read), select, claim, and the
+    // claim taken into the cache.
+    if opts.cached_decisions > 0 {
+        let mut lat = Vec::with_capacity(opts.cached_decisions);
+        let t0 = Instant::now();
+        for _ in 0..opts.cached_decisions {
+            let t = Instant::now();
+            let id = new_id();
+            let c = sched.candidates(req).await?;
+            let won = claim_first(store, &id, &c, req).await?;
+            if won.is_some() {
+                sched.claimed(&id).await?;
+            }
+            lat.push(t.elapsed());
+            if won.is_none() {
+                out.notes.push("cached: no host fits".into());
+            }
+        }
+        out.runs.push(figures(
+            "host cache (delta read) + select + claim (SQLite)",
+            n,
+            lat,
+            t0.elapsed(),
+        ));
+        if sched.cache_stats().await.full_loads != 1 {
+            out.notes
+                .push("cached: the host cache reloaded everything".into());
+        }
+    }
+
+    // 4. As the scheduler did it before it kept a cache: read every host.
     if opts.full_decisions > 0 {
         let mut lat = Vec::with_capacity(opts.full_decisions);
         let t0 = Instant::now();
         for _ in 0..opts.full_decisions {
             let t = Instant::now();
-            let hs = sched.host_states().await?;
+            let hs = read_host_states(store, down_after).await?;
             let c = select::select(&hs, req, SPREAD);
-            let won = claim_first(store, &c, req).await?;
+            let won = claim_first(store, &new_id(), &c, req).await?;
             lat.push(t.elapsed());
             if won.is_none() {
                 out.notes.push("full: no host fits".into());

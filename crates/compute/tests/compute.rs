@@ -10,5 +10,6 @@ mod compute {
     mod launch;
     mod power;
     mod sagas;
+    mod scheduler_cache;
     mod store;
 }

@@ -6,6 +6,11 @@
 //! (PostgreSQL re-checks the guard on the locked row; SQLite has one writer).
 //! Releasing deletes the allocation and lowers the usage by what it held, so
 //! release is idempotent.
+//!
+//! Every write to a node (report, claim, release) or a service (heartbeat,
+//! update) stamps its `updated_at`: the scheduler's host cache reads only the
+//! rows stamped since its last read (`node_changes`, `compute_service_changes`)
+//! and notices deletions by the counts (`host_counts`).
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -173,6 +178,39 @@ impl Store {
         row_node(&row)
     }
 
+    /// Nodes stamped at or after `since` (an `updated_at` value; `""` for all).
+    pub async fn node_changes(&self, since: &str) -> Result<Vec<ComputeNode>> {
+        let rows = sqlx::query("SELECT * FROM compute_nodes WHERE updated_at >= $1")
+            .bind(since)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(row_node).collect()
+    }
+
+    /// The node that holds an instance's allocation, as it is now.
+    pub async fn node_of_allocation(&self, instance_id: &str) -> Result<Option<ComputeNode>> {
+        let row = sqlx::query(
+            "SELECT n.* FROM compute_nodes n JOIN allocations a ON a.host = n.host \
+             WHERE a.instance_id = $1",
+        )
+        .bind(instance_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(row_node).transpose()
+    }
+
+    /// How many compute nodes and `nova-compute` services there are (the
+    /// host cache's way of noticing deletions, which leave no row behind).
+    pub async fn host_counts(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM compute_nodes) AS nodes, \
+             (SELECT COUNT(*) FROM services WHERE binary_name = 'nova-compute') AS services",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok((get_i(&row, "nodes")?, get_i(&row, "services")?))
+    }
+
     /// Records that a service is alive (creates its row the first time).
     pub async fn service_heartbeat(&self, host: &str, binary: &str, topic: &str) -> Result<()> {
         let now = now_db();
@@ -200,6 +238,17 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM services ORDER BY binary_name, host")
             .fetch_all(self.pool())
             .await?;
+        rows.iter().map(row_service).collect()
+    }
+
+    /// `nova-compute` services stamped at or after `since` (`""` for all).
+    pub async fn compute_service_changes(&self, since: &str) -> Result<Vec<Service>> {
+        let rows = sqlx::query(
+            "SELECT * FROM services WHERE binary_name = 'nova-compute' AND updated_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(row_service).collect()
     }
 
@@ -280,7 +329,7 @@ impl Store {
         }
         let updated = sqlx::query(
             "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
-             local_gb_used = local_gb_used + $3, running_vms = running_vms + 1 \
+             local_gb_used = local_gb_used + $3, running_vms = running_vms + 1, updated_at = $5 \
              WHERE host = $4 AND vcpus_used + $1 <= vcpus * cpu_allocation_ratio \
              AND memory_mb_used + $2 <= memory_mb * ram_allocation_ratio \
              AND local_gb_used + $3 <= local_gb * disk_allocation_ratio",
@@ -289,6 +338,7 @@ impl Store {
         .bind(c.memory_mb)
         .bind(c.disk_gb)
         .bind(&c.host)
+        .bind(now_db())
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -318,12 +368,13 @@ impl Store {
         };
         sqlx::query(
             "UPDATE compute_nodes SET vcpus_used = vcpus_used - $1, memory_mb_used = memory_mb_used - $2, \
-             local_gb_used = local_gb_used - $3, running_vms = running_vms - 1 WHERE host = $4",
+             local_gb_used = local_gb_used - $3, running_vms = running_vms - 1, updated_at = $5 WHERE host = $4",
         )
         .bind(c.vcpus)
         .bind(c.memory_mb)
         .bind(c.disk_gb)
         .bind(&c.host)
+        .bind(now_db())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -98,4 +98,14 @@ ALTER TABLE instances ADD COLUMN network_info_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE instances ADD COLUMN password TEXT
 ",
     },
+    // The scheduler's host cache reads the nodes and services written since
+    // its last read (`updated_at >= $1`) before every decision.
+    Migration {
+        version: 3,
+        name: "host_change_indexes",
+        sql: "
+CREATE INDEX compute_nodes_updated ON compute_nodes (updated_at);
+CREATE INDEX services_updated ON services (updated_at)
+",
+    },
 ];

@@ -1,14 +1,15 @@
-//! The scheduler worker: consumes `scheduler.select_and_build`, reads the
-//! host states, filters and weighs them (`select`), claims on the best host
-//! in one transaction and casts the build to that host's agent with
-//! alternates.
+//! The scheduler worker: consumes `scheduler.select_and_build`, brings its
+//! host cache up to date (`host_cache`), filters and weighs the hosts
+//! (`select`), claims on the best host in one transaction and casts the
+//! build to that host's agent with alternates.
 
+pub mod host_cache;
 pub mod select;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::config::ComputeConfig;
@@ -18,52 +19,115 @@ use crate::error::{ComputeError, Result};
 use crate::ops;
 use crate::rpc;
 use crate::state::{task, vm};
+use host_cache::{CacheOptions, CacheStats, HostCache};
 use select::{HostState, Request, Weights};
 
 pub struct Scheduler {
     pub store: Store,
     pub bus: Bus,
     pub cfg: ComputeConfig,
+    /// This scheduler's own snapshot of the hosts; other schedulers keep
+    /// theirs, and the claim transaction settles any disagreement.
+    cache: HostCache,
+}
+
+/// The oldest heartbeat that still counts as up at `now`.
+pub fn up_since(now: DateTime<Utc>, down_after_secs: u64) -> DateTime<Utc> {
+    let limit = Duration::seconds(i64::try_from(down_after_secs).unwrap_or(i64::MAX / 1000));
+    now.checked_sub_signed(limit)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Whether a service with this heartbeat counts as up, given `up_since`.
+pub fn is_up(forced_down: bool, last_seen_up: Option<DateTime<Utc>>, since: DateTime<Utc>) -> bool {
+    !forced_down && last_seen_up.is_some_and(|seen| seen >= since)
 }
 
 /// Whether a service's last heartbeat is recent enough.
 pub fn service_is_up(s: &Service, down_after_secs: u64) -> bool {
-    if s.forced_down {
-        return false;
-    }
-    let Some(seen) = s
+    let seen = s
         .last_seen_up
         .as_deref()
-        .and_then(stratus_common::time::from_db)
-    else {
-        return false;
-    };
-    let limit = Duration::seconds(i64::try_from(down_after_secs).unwrap_or(i64::MAX / 1000));
-    stratus_common::time::now() - seen <= limit
+        .and_then(stratus_common::time::from_db);
+    is_up(
+        s.forced_down,
+        seen,
+        up_since(stratus_common::time::now(), down_after_secs),
+    )
+}
+
+/// Every host read from the database now (no cache): what the scheduler
+/// did per decision before it kept a snapshot.
+pub async fn read_host_states(store: &Store, down_after_secs: u64) -> Result<Vec<HostState>> {
+    let services = store.service_list().await?;
+    // Indexed by host: a linear search per node was quadratic at 10,000 hosts.
+    let by_host: std::collections::HashMap<&str, _> = services
+        .iter()
+        .filter(|s| s.binary == "nova-compute")
+        .map(|s| (s.host.as_str(), s))
+        .collect();
+    let nodes = store.node_list().await?;
+    Ok(nodes
+        .into_iter()
+        .map(|node| {
+            let svc = by_host.get(node.host.as_str()).copied();
+            HostState {
+                up: svc.is_some_and(|s| service_is_up(s, down_after_secs)),
+                enabled: svc.is_some_and(|s| !s.disabled),
+                node,
+            }
+        })
+        .collect())
 }
 
 impl Scheduler {
-    /// The current host snapshot.
+    pub fn new(store: Store, bus: Bus, cfg: ComputeConfig) -> Self {
+        Self::with_cache_options(store, bus, cfg, CacheOptions::default())
+    }
+
+    pub fn with_cache_options(
+        store: Store,
+        bus: Bus,
+        cfg: ComputeConfig,
+        opts: CacheOptions,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            cfg,
+            cache: HostCache::new(opts),
+        }
+    }
+
+    /// The current host snapshot (brought up to date first).
     pub async fn host_states(&self) -> Result<Vec<HostState>> {
-        let services = self.store.service_list().await?;
-        // Indexed by host: a linear search per node was quadratic at 10,000 hosts.
-        let by_host: std::collections::HashMap<&str, _> = services
-            .iter()
-            .filter(|s| s.binary == "nova-compute")
-            .map(|s| (s.host.as_str(), s))
-            .collect();
-        let nodes = self.store.node_list().await?;
-        Ok(nodes
-            .into_iter()
-            .map(|node| {
-                let svc = by_host.get(node.host.as_str()).copied();
-                HostState {
-                    up: svc.is_some_and(|s| service_is_up(s, self.cfg.service_down_time_secs)),
-                    enabled: svc.is_some_and(|s| !s.disabled),
-                    node,
-                }
+        self.cache
+            .with_hosts(&self.store, self.cfg.service_down_time_secs, <[_]>::to_vec)
+            .await
+    }
+
+    /// The hosts that fit a request, best first, over the snapshot brought
+    /// up to date.
+    pub async fn candidates(&self, req: &Request) -> Result<Vec<String>> {
+        let weights = Weights {
+            ram: self.cfg.ram_weight_multiplier,
+            cpu: self.cfg.cpu_weight_multiplier,
+        };
+        self.cache
+            .with_hosts(&self.store, self.cfg.service_down_time_secs, |hosts| {
+                select::select(hosts, req, weights)
             })
-            .collect())
+            .await
+    }
+
+    /// Takes an instance's claim (won by this scheduler) into the snapshot at
+    /// once.
+    pub async fn claimed(&self, instance_id: &str) -> Result<()> {
+        self.cache.claimed(&self.store, instance_id).await
+    }
+
+    pub async fn cache_stats(&self) -> CacheStats {
+        self.cache.stats().await
     }
 
     async fn select_and_build(&self, env: &Envelope, instance_id: &str) -> Result<()> {
@@ -101,17 +165,27 @@ impl Scheduler {
                 req.group_hosts = self.store.server_group_hosts(g, instance_id).await?;
             }
         }
-        let weights = Weights {
-            ram: self.cfg.ram_weight_multiplier,
-            cpu: self.cfg.cpu_weight_multiplier,
-        };
         self.store
             .action_event_start(instance_id, rid, "scheduler_select_destinations", None)
             .await?;
-        let candidates = select::select(&self.host_states().await?, &req, weights);
         let alternates = (self.cfg.max_attempts as usize).saturating_sub(1);
-        let placed =
+        let candidates = self.candidates(&req).await?;
+        let mut placed =
             ops::place(&self.store, &self.bus, ctx, &inst, &candidates, alternates).await?;
+        if !placed && !candidates.is_empty() {
+            // Every claim lost: the snapshot was behind (other schedulers
+            // took the room). Once more over a fresh one.
+            let again = self.candidates(&req).await?;
+            if !again.is_empty() {
+                placed = ops::place(&self.store, &self.bus, ctx, &inst, &again, alternates).await?;
+            }
+        }
+        if placed {
+            if let Err(e) = self.claimed(instance_id).await {
+                // Only the snapshot is behind; the next read catches up.
+                tracing::warn!(instance = instance_id, error = %e, "host cache after claim");
+            }
+        }
         if !placed {
             let msg = ops::NO_VALID_HOST;
             self.store
@@ -164,7 +238,7 @@ impl Handler for Scheduler {
 }
 
 pub fn handler(store: Store, bus: Bus, cfg: ComputeConfig) -> Arc<Scheduler> {
-    Arc::new(Scheduler { store, bus, cfg })
+    Arc::new(Scheduler::new(store, bus, cfg))
 }
 
 #[cfg(test)]
@@ -194,5 +268,7 @@ mod tests {
         let mut never = svc(0, false);
         never.last_seen_up = None;
         assert!(!service_is_up(&never, 60));
+        // A down time too long to subtract from now: every heartbeat counts.
+        assert!(service_is_up(&svc(5, false), u64::MAX));
     }
 }

@@ -48,6 +48,6 @@ async fn bench_scheduler() {
         .await
         .expect("scheduler benchmark runs");
     println!("{figures}");
-    assert_eq!(figures.runs.len(), 4, "{figures}");
+    assert_eq!(figures.runs.len(), 5, "{figures}");
     assert!(figures.notes.is_empty(), "{figures}");
 }
