@@ -274,6 +274,20 @@ fn netns_exists(name: &str) -> bool {
     std::path::Path::new("/run/netns").join(name).exists()
 }
 
+/// Whether a dnsmasq runs in network namespace `namespace`.
+fn runs_dnsmasq(namespace: &str) -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", namespace])
+        .output()
+        .expect("ip netns pids");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "dnsmasq")
+        })
+}
+
 /// Waits up to a minute for `done`; fails with `what` after that.
 fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -345,15 +359,7 @@ fn up_with_linuxbridge_plugs_servers_into_bridges_and_cleans_up() {
     assert!(link_exists(&bridge), "bridge {bridge}");
     assert_eq!(link_master(&tap).as_deref(), Some(bridge.as_str()), "{tap}");
     eventually("the DHCP namespace runs dnsmasq", || {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "pids", &namespace])
-            .output()
-            .expect("ip netns pids");
-        let pids = String::from_utf8_lossy(&out.stdout).into_owned();
-        pids.split_whitespace().any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "dnsmasq")
-        })
+        runs_dnsmasq(&namespace)
     });
     // The bridge carries guests only: it is not on any uplink.
     assert_eq!(link_master("eth0"), None, "eth0 must stay off our bridges");
@@ -468,15 +474,7 @@ fn up_with_linuxbridge_and_three_fake_hosts_plugs_every_server() {
 
     let namespace = format!("qdhcp-{net_id}");
     eventually("the DHCP namespace runs dnsmasq", || {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "pids", &namespace])
-            .output()
-            .expect("ip netns pids");
-        let pids = String::from_utf8_lossy(&out.stdout).into_owned();
-        pids.split_whitespace().any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "dnsmasq")
-        })
+        runs_dnsmasq(&namespace)
     });
     assert_eq!(link_master("eth0"), None, "eth0 must stay off our bridges");
 
