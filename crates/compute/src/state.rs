@@ -57,6 +57,34 @@ pub fn status(vm_state: &str, task_state: Option<&str>) -> &'static str {
 }
 
 /// The vm_states a `status` filter selects; `None` for an unknown status.
+/// Whether Nova knows `status` as a server status (its `_STATE_MAP`),
+/// whatever this cloud can put a server in.
+pub fn is_known_status(status: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        "ACTIVE",
+        "BUILD",
+        "DELETED",
+        "ERROR",
+        "HARD_REBOOT",
+        "MIGRATING",
+        "PASSWORD",
+        "PAUSED",
+        "REBOOT",
+        "REBUILD",
+        "RESCUE",
+        "RESIZE",
+        "REVERT_RESIZE",
+        "SHELVED",
+        "SHELVED_OFFLOADED",
+        "SHUTOFF",
+        "SOFT_DELETED",
+        "SUSPENDED",
+        "UNKNOWN",
+        "VERIFY_RESIZE",
+    ];
+    KNOWN.contains(&status.to_ascii_uppercase().as_str())
+}
+
 pub fn vm_states_for_status(status: &str) -> Option<Vec<String>> {
     let s = status.to_ascii_uppercase();
     let v: &[&str] = match s.as_str() {

@@ -673,7 +673,11 @@ fn filters(
     }
     f.name = first(&q, "name").map(str::to_owned);
     if let Some(st) = first(&q, "status") {
-        // Nova: an unknown status matches nothing (empty list).
+        // Nova: an unknown status is a 400 from 2.38 on, before that it
+        // matches nothing (an empty list).
+        if v.at_least(38) && !state::is_known_status(st) {
+            return Err(ComputeError::bad("Invalid status value"));
+        }
         f.vm_states = Some(state::vm_states_for_status(st).unwrap_or_default());
     }
     f.reservation_id = first(&q, "reservation_id").map(str::to_owned);

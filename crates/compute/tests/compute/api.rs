@@ -379,6 +379,28 @@ async fn list_queries_are_validated_as_nova_does() {
         let bad =
             |v: &serde_json::Value| v["badRequest"]["message"].as_str().unwrap_or("").to_owned();
 
+        // status: an unknown one matches nothing before 2.38, then is a 400;
+        // a status Nova knows but no server here has is just empty.
+        let (s, v) = c.get("/v2.1/servers/detail?status=bogus", ALICE).await;
+        assert_eq!(
+            (s, v["servers"].clone()),
+            (StatusCode::OK, serde_json::json!([]))
+        );
+        let (s, v) = c
+            .get_v("/v2.1/servers/detail?status=bogus", ALICE, "2.38")
+            .await;
+        assert_eq!(
+            (s, bad(&v)),
+            (StatusCode::BAD_REQUEST, "Invalid status value".to_owned())
+        );
+        let (s, v) = c
+            .get_v("/v2.1/servers/detail?status=resize", ALICE, "2.38")
+            .await;
+        assert_eq!(
+            (s, v["servers"].clone()),
+            (StatusCode::OK, serde_json::json!([]))
+        );
+
         // sort_key: an enum from 2.1; Nova's ignored keys pass until 2.75.
         let (s, v) = c.get("/v2.1/servers/detail?sort_key=bogus", ALICE).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
