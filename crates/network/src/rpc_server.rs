@@ -125,6 +125,23 @@ impl NetworkRpc {
                 a.status
             )));
         }
+        // As Neutron's `update_device_up/down`: an agent speaks only for
+        // ports bound to its host; a late report from the host a port left
+        // must not change the status its new host reports.
+        if !a.host.is_empty() {
+            let mut c = self.state.db.pool().acquire().await?;
+            let port = dbp::port_get(&mut c, &a.port_id).await?;
+            drop(c);
+            match port {
+                None => return Err(NetworkError::PortNotFound(a.port_id.to_string())),
+                Some(p) if !p.binding_host.is_empty() && p.binding_host != a.host => {
+                    tracing::debug!(port = %a.port_id, agent_host = %a.host, bound_to = %p.binding_host,
+                        "port status from a host the port is not bound to; ignored");
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
+        }
         self.state
             .agents
             .set_port_status(&a.port_id, &a.status)

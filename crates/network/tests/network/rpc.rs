@@ -165,6 +165,20 @@ async fn agents_contract_with_linuxbridge() {
         assert_eq!(b["port"]["status"], "ACTIVE");
         let events = c.compute.wait_for(1).await;
         assert_eq!(events[0].0, server);
+        // Another host's agent does not speak for the port (Neutron ignores
+        // devices not bound to the reporting host).
+        let r: Value = call(
+            &bus,
+            "port_status",
+            json!({"port_id": port, "status": "DOWN", "host": "hostB"}),
+        )
+        .await
+        .expect("port_status from another host");
+        assert_eq!(r, Value::Null);
+        let (_, b) = c
+            .call("GET", &format!("/v2.0/ports/{port}"), Some(ALICE), None)
+            .await;
+        assert_eq!(b["port"]["status"], "ACTIVE", "hostB's report was ignored");
         let e = call::<Value>(
             &bus,
             "port_status",
