@@ -178,27 +178,7 @@ impl Neighbours {
 
     /// An active raw image of ALICE's project.
     async fn image(&self, name: &str) -> String {
-        let (s, v) = self
-            .call(
-                reqwest::Method::POST,
-                format!("{}/v2/images", self.image_url),
-                ALICE,
-                Some(json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let id = v["id"].as_str().expect("image id").to_owned();
-        let r = self
-            .http
-            .put(format!("{}/v2/images/{id}/file", self.image_url))
-            .header("x-auth-token", ALICE)
-            .header("content-type", "application/octet-stream")
-            .body(vec![7u8; 64 * 1024])
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(r.status().as_u16(), 204);
-        id
+        self.upload_image(name, "raw", vec![7u8; 64 * 1024]).await
     }
 
     /// An active qcow2 image of ALICE's project, made by `qemu-img`.
@@ -213,12 +193,17 @@ impl Neighbours {
             .expect("qemu-img create");
         assert!(out.status.success(), "{out:?}");
         let bits = tokio::fs::read(&file).await.expect("qcow2 bits");
+        self.upload_image(name, "qcow2", bits).await
+    }
+
+    /// Creates an image of ALICE's project and uploads `bits`; its id.
+    async fn upload_image(&self, name: &str, disk_format: &str, bits: Vec<u8>) -> String {
         let (s, v) = self
             .call(
                 reqwest::Method::POST,
                 format!("{}/v2/images", self.image_url),
                 ALICE,
-                Some(json!({"name": name, "disk_format": "qcow2", "container_format": "bare"})),
+                Some(json!({"name": name, "disk_format": disk_format, "container_format": "bare"})),
             )
             .await;
         assert_eq!(s, 201, "{v}");
