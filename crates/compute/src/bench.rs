@@ -487,7 +487,7 @@ async fn launch_run(
     let agents = crate::start_agents_with(
         &config,
         &bus,
-        crate::fake_drivers(&cfg),
+        crate::fake_drivers(&cfg, &config.data_dir)?,
         AgentServices::accept_all(dir.0.join("instances")),
     )
     .await?;

@@ -51,6 +51,13 @@ pub struct ComputeConfig {
     /// Seconds between runs of each agent's power-state sync (Nova's
     /// `sync_power_state_interval`, 600 there too); 0 disables it.
     pub sync_power_state_interval_secs: u64,
+    /// A server still in BUILD this many seconds after it was created goes
+    /// to ERROR (Nova's `instance_build_timeout`); 0 disables it.
+    pub build_timeout_secs: u64,
+    /// Seconds between runs of the reconcilers (build timeout and claims
+    /// with no instance in the conductor, guests with no instance in each
+    /// agent); 0 disables them.
+    pub reconcile_interval_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -113,6 +120,8 @@ impl Default for ComputeConfig {
             agent_concurrency: 64,
             agent_event_concurrency: 8,
             sync_power_state_interval_secs: 600,
+            build_timeout_secs: 600,
+            reconcile_interval_secs: 60,
         }
     }
 }

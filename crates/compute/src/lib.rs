@@ -26,11 +26,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metadata;
-pub mod ops;
+pub mod model;
+
 pub mod rpc;
 pub mod saga;
 pub mod scheduler;
-pub mod state;
+
 pub mod virt;
 
 use std::sync::Arc;
@@ -164,14 +165,25 @@ pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, Compu
 pub async fn start_conductor(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
     let store = open_store(config).await?;
-    let h = conductor::handler(store.clone(), bus.clone(), cfg);
+    let h = conductor::handler(store.clone(), bus.clone(), cfg.clone());
     let c = bus
         .serve(rpc::CONDUCTOR, h, ServeOptions { concurrency: 8 })
         .await?;
-    let hb = tokio::spawn(service_heartbeat(store, "nova-conductor", "conductor"));
+    let mut tasks = vec![tokio::spawn(service_heartbeat(
+        store.clone(),
+        "nova-conductor",
+        "conductor",
+    ))];
+    if cfg.reconcile_interval_secs > 0 {
+        tasks.push(tokio::spawn(conductor::reconcile::reconcile_loop(
+            store,
+            cfg.build_timeout_secs,
+            Duration::from_secs(cfg.reconcile_interval_secs),
+        )));
+    }
     Ok(Worker {
         consumers: vec![c],
-        tasks: vec![hb],
+        tasks,
     })
 }
 
@@ -185,19 +197,32 @@ async fn service_heartbeat(store: Store, binary: &'static str, topic: &'static s
     }
 }
 
-/// The fake drivers `[compute]` asks for, one per agent host.
-pub fn fake_drivers(cfg: &ComputeConfig) -> Vec<(String, Arc<dyn VirtDriver>)> {
-    cfg.agent_hosts()
+/// Each agent host with its driver.
+pub type HostDrivers = Vec<(String, Arc<dyn VirtDriver>)>;
+
+/// The fake drivers `[compute]` asks for, one per agent host, each
+/// keeping its guests in `<data_dir>/fake-virt/<host>.json` (as a
+/// hypervisor keeps them across an agent restart).
+pub fn fake_drivers(
+    cfg: &ComputeConfig,
+    data_dir: &std::path::Path,
+) -> Result<HostDrivers, ComputeError> {
+    let dir = data_dir.join("fake-virt");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ComputeError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(cfg
+        .agent_hosts()
         .into_iter()
         .map(|h| {
             let fail = cfg.fake_fail_hosts.contains(&h);
             let d: Arc<dyn VirtDriver> = Arc::new(
                 FakeDriver::new(&h, cfg.fake_vcpus, cfg.fake_ram_mb, cfg.fake_disk_gb, fail)
-                    .with_disks(cfg.fake_disks),
+                    .with_disks(cfg.fake_disks)
+                    .with_state_file(dir.join(format!("{h}.json"))),
             );
             (h, d)
         })
-        .collect()
+        .collect())
 }
 
 /// What the agents of this process use: the image and network services at
@@ -233,7 +258,13 @@ pub async fn start_agents(config: &Config, bus: &Bus) -> Result<Worker, ComputeE
             cfg.virt_driver
         )));
     }
-    start_agents_with(config, bus, fake_drivers(&cfg), agent_services(config)?).await
+    start_agents_with(
+        config,
+        bus,
+        fake_drivers(&cfg, &config.data_dir)?,
+        agent_services(config)?,
+    )
+    .await
 }
 
 /// Agents over the given drivers and services; starts the image cache's
@@ -243,6 +274,18 @@ pub async fn start_agents_with(
     bus: &Bus,
     drivers: Vec<(String, Arc<dyn VirtDriver>)>,
     services: AgentServices,
+) -> Result<Worker, ComputeError> {
+    start_agents_injecting(config, bus, drivers, services, saga::Inject::default()).await
+}
+
+/// [`start_agents_with`], with failures injected into every build (the
+/// standard saga tests).
+pub async fn start_agents_injecting(
+    config: &Config,
+    bus: &Bus,
+    drivers: Vec<(String, Arc<dyn VirtDriver>)>,
+    services: AgentServices,
+    inject: saga::Inject,
 ) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
     let mut w = Worker::default();
@@ -257,9 +300,11 @@ pub async fn start_agents_with(
             services: services.clone(),
             cfg: cfg.clone(),
             waiters: agent::events::Waiters::default(),
+            builds: agent::BuildGates::default(),
+            inject,
         });
         a.report().await?;
-        a.reconcile().await?;
+        let resume = a.reconcile().await?;
         // Events first: a build the other consumer starts must be able to
         // receive its events at once.
         w.consumers.push(
@@ -288,6 +333,24 @@ pub async fn start_agents_with(
                     a.clone(),
                     Duration::from_secs(cfg.sync_power_state_interval_secs),
                 )));
+        }
+        if cfg.reconcile_interval_secs > 0 {
+            w.tasks.push(tokio::spawn(agent::reconcile_loop(
+                a.clone(),
+                Duration::from_secs(cfg.reconcile_interval_secs),
+            )));
+        }
+        // The builds the restart interrupted go on (their messages, when
+        // the bus redelivers them, find them done).
+        for args in resume {
+            let a = a.clone();
+            w.tasks.push(tokio::spawn(async move {
+                let ctx = stratus_common::RequestContext::internal();
+                let id = args.instance_id.clone();
+                if let Err(e) = a.build(&ctx, args).await {
+                    tracing::warn!(instance = %id, error = %e, "cannot resume an interrupted build");
+                }
+            }));
         }
         w.tasks.push(tokio::spawn(agent::heartbeat_loop(
             a,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::hosts::NodeReport;
 use crate::db::instances::{Expected, InstanceUpdate};
+use crate::db::sagas::{SagaRecord, SagaState, StepRecord};
 
 pub const SCHEDULER: &str = "scheduler";
 pub const CONDUCTOR: &str = "conductor";
@@ -48,6 +49,14 @@ pub const INSTANCES_ON_HOST: &str = "instances_on_host";
 /// power-state sync calls it: records the `stop` action and claims
 /// `powering-off`; the agent then powers the guest off.
 pub const INSTANCE_STOP: &str = "instance_stop";
+/// The build saga's log, kept by the conductor for agents (1.0 each):
+/// open (create unless it exists; returns it and its steps), record a
+/// step, set the saga's state.
+pub const SAGA_OPEN: &str = "saga_open";
+pub const SAGA_RECORD: &str = "saga_record";
+pub const SAGA_STATE: &str = "saga_state";
+/// The unfinished build sagas of a host (an agent resumes them on start).
+pub const BUILDS_ON_HOST: &str = "builds_on_host";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceArgs {
@@ -59,6 +68,10 @@ pub struct BuildArgs {
     pub instance_id: String,
     /// Hosts already claimed for nothing yet, to try if this one fails.
     pub alternates: Vec<String>,
+    /// Which placement of the instance this build is (its build saga is
+    /// `build-<id>-<attempt>`); absent from older schedulers.
+    #[serde(default)]
+    pub attempt: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +107,32 @@ pub struct RescheduleArgs {
     pub failed_host: String,
     pub alternates: Vec<String>,
     pub error: String,
+    /// The placement whose build failed (absent from older agents).
+    #[serde(default)]
+    pub attempt: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaOpenArgs {
+    pub saga: SagaRecord,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaOpened {
+    pub saga: SagaRecord,
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaRecordArgs {
+    pub saga_id: String,
+    pub step: StepRecord,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaStateArgs {
+    pub saga_id: String,
+    pub state: SagaState,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 mod compute {
     mod api;
     mod bench;
+    mod build_saga;
     pub mod harness;
     mod integration;
     mod launch;

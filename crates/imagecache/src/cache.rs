@@ -30,8 +30,9 @@ use crate::stats::{CacheStats, Counters};
 
 const GIB: u64 = 1 << 30;
 
-/// An image present in the cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An image present in the cache (serialisable: a build saga records it
+/// as its `fetch_image` step's output).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CachedImage {
     pub image_id: ImageId,
     /// The verified image file: the backing file of instance overlays.

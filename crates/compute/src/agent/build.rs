@@ -1,14 +1,21 @@
-//! The agent's build saga (seed steps 19–38): fetch the image into the
-//! host's cache, make the instance's disk when the driver needs one,
-//! create and bind one port per requested network (a `network-vif-plugged`
-//! waiter registered before each binding), spawn, wait for the events, and
-//! mark the server ACTIVE. Any failure undoes every step run so far, the
-//! failing one included (each undo tolerates partial or absent work), so a
-//! failed build leaves no port, overlay or guest behind.
+//! The agent's build saga (seed steps 13–47), `build-<instance>-<attempt>`,
+//! its log kept by the conductor:
 //!
-//! Agents never open the database, so this saga's log is not persisted:
-//! after an agent restart `Agent::reconcile` finds the BUILDING instance
-//! and cleans up the same things before rescheduling it.
+//! ```text
+//!  take            scheduling -> spawning (the build is ours)
+//!  fetch_image  ↔  release the cache's hold        output: the cached image
+//!  allocate_network ↔ delete/unbind the ports      output: the VIFs
+//!  create_disks ↔  remove the instance's folder    output: the disks
+//!  define_guest ↔  destroy the guest               (from the GuestSpec)
+//!  start_guest  ↔  power it off                    (then wait for vif-plugged)
+//!  mark_active     spawning -> active (a lost reply is not undone)
+//! ```
+//!
+//! A redelivered or repeated `build_and_run_instance` resumes at the first
+//! unfinished step; an agent that restarts resumes its builds. A failure
+//! undoes every step run so far, the failing one included, and then the
+//! conductor reschedules. The `GuestSpec` the driver gets is assembled
+//! from the outputs of the steps before, never from the database row.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -25,19 +32,29 @@ use super::{exp, Agent};
 use crate::clients::VifInfo;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, Result};
-use crate::saga::Step;
-use crate::state::{power, task, vm};
+use crate::model::guest::{device_name, GuestImage};
+use crate::model::state::{PowerState, TaskState, VmState};
+use crate::model::{DiskSource, DiskSpec, GuestSpec};
+use crate::saga::{output, Outputs, Step};
 
 pub const VIF_PLUGGED: &str = "network-vif-plugged";
+pub const KIND: &str = "build";
+
+pub fn saga_id(instance: &str, attempt: u32) -> String {
+    format!("build-{instance}-{attempt}")
+}
 
 /// What the steps share while one build runs.
 pub struct Build<'a> {
     pub agent: &'a Agent,
     pub ctx: &'a RequestContext,
+    /// The instance as read when this run began: what the request asked
+    /// for (flavor, image, networks, user data), which a build never changes.
     pub inst: &'a Instance,
-    /// The user's token, or the service token when none came along.
+    /// The user's token from the message, or the service token.
     pub token: String,
-    cached: Mutex<Option<CachedImage>>,
+    /// `network-vif-plugged` waiters registered before binding; empty
+    /// when the build resumed past its binding (the events came already).
     waiters: Mutex<Vec<Waiter>>,
 }
 
@@ -53,13 +70,16 @@ impl<'a> Build<'a> {
             ctx,
             inst,
             token,
-            cached: Mutex::new(None),
             waiters: Mutex::new(Vec::new()),
         }
     }
 
     fn id(&self) -> String {
         self.inst.id.to_string()
+    }
+
+    fn image(&self) -> Option<ImageId> {
+        self.inst.image_ref.parse().ok()
     }
 }
 
@@ -84,23 +104,57 @@ pub fn instance_dir(agent: &Agent, id: &str) -> PathBuf {
     agent.services.instances_dir.join(id)
 }
 
+struct Take;
 struct FetchImage;
-struct CreateDisk;
 struct AllocateNetwork;
-struct Spawn;
+struct CreateDisks;
+struct DefineGuest;
+struct StartGuest;
 struct MarkActive;
+
+#[async_trait]
+impl<'a> Step<Build<'a>> for Take {
+    fn name(&self) -> &'static str {
+        "take"
+    }
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
+        let take = InstanceUpdate {
+            task_state: Some(Some(TaskState::Spawning)),
+            ..InstanceUpdate::default()
+        };
+        let id = b.id();
+        match b
+            .agent
+            .update(b.ctx, &id, exp(&[Some(TaskState::Scheduling)]), take)
+            .await
+        {
+            Ok(_) => Ok(Value::Null),
+            // Taken by an earlier run whose record was lost: still ours.
+            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, &id).await? {
+                i if b.agent.is_building_here(&i) => Ok(Value::Null),
+                _ => Err(ComputeError::Conflict(e)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+    async fn undo(&self, _b: &Build<'a>, _done: &Outputs) -> Result<()> {
+        // The conductor's reschedule or failure sets the state.
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl<'a> Step<Build<'a>> for FetchImage {
     fn name(&self) -> &'static str {
         "fetch_image"
     }
-    async fn run(&self, b: &Build<'a>) -> Result<()> {
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let image = b.inst.image_ref.as_str();
         if image.is_empty() {
-            return Ok(());
+            return Ok(Value::Null);
         }
         let id = b.id();
+        let mut cached: Option<CachedImage> = None;
         b.agent
             .with_event(b.ctx, &id, "compute__fetch_image", || async {
                 let info = b.agent.services.images.image_get(&b.token, image).await?;
@@ -113,83 +167,19 @@ impl<'a> Step<Build<'a>> for FetchImage {
                         .ensure(image_id, &b.token)
                         .await
                         .map_err(|e| cache_err(image, e))?;
-                    *lock(&b.cached) = Some(c);
+                    cached = Some(c);
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        output(&cached)
     }
-    async fn undo(&self, b: &Build<'a>) -> Result<()> {
-        release_image(b.agent, b.inst).await;
-        Ok(())
-    }
-}
-
-/// Drops the instance's hold on its cached image (and its overlay folder).
-pub async fn release_image(agent: &Agent, inst: &Instance) {
-    if let (Some(cache), Ok(image)) = (&agent.services.cache, inst.image_ref.parse::<ImageId>()) {
-        cache.release(image, inst.id).await;
-    }
-    let dir = instance_dir(agent, &inst.id.to_string());
-    if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove instance folder");
+    async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
+        if let (Some(cache), Some(image)) = (&b.agent.services.cache, b.image()) {
+            cache.release(image, b.inst.id).await;
         }
-    }
-}
-
-#[async_trait]
-impl<'a> Step<Build<'a>> for CreateDisk {
-    fn name(&self) -> &'static str {
-        "create_disk"
-    }
-    async fn run(&self, b: &Build<'a>) -> Result<()> {
-        if !b.agent.driver.needs_disk() {
-            return Ok(());
-        }
-        let Some(cache) = &b.agent.services.cache else {
-            return Ok(());
-        };
-        let cached = lock(&b.cached).clone();
-        let Some(cached) = cached else {
-            // Boot from volume: no local root disk from an image.
-            return Ok(());
-        };
-        let dir = instance_dir(b.agent, &b.id());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| ComputeError::Internal(format!("{}: {e}", dir.display())))?;
-        let size = u64::try_from(b.inst.flavor.disk).unwrap_or(0);
-        cache
-            .create_overlay(&cached, &dir, size)
-            .await
-            .map_err(|e| ComputeError::Internal(format!("disk of {}: {e}", b.id())))?;
         Ok(())
     }
-    async fn undo(&self, b: &Build<'a>) -> Result<()> {
-        release_image(b.agent, b.inst).await;
-        Ok(())
-    }
-}
-
-/// The requested networks: `(network id, None)` for a new port,
-/// `(network id, Some(port))` for a port the user brought.
-pub fn requested(networks: &Value) -> Vec<(String, Option<String>)> {
-    networks
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(|n| {
-                    let port = n.get("port").and_then(Value::as_str).map(str::to_owned);
-                    let net = n.get("uuid").and_then(Value::as_str).unwrap_or("");
-                    if port.is_none() && net.is_empty() {
-                        return None;
-                    }
-                    Some((net.to_owned(), port))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -197,12 +187,12 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
     fn name(&self) -> &'static str {
         "allocate_network"
     }
-    async fn run(&self, b: &Build<'a>) -> Result<()> {
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let a = b.agent;
         let id = b.id();
-        let wanted = requested(&b.inst.networks);
+        let wanted = b.inst.networks.entries();
         if wanted.is_empty() {
-            return Ok(());
+            return output(&Vec::<VifInfo>::new());
         }
         let service = a.services.tokens.token().await?;
         let az = b
@@ -213,14 +203,22 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
         let owner = format!("compute:{az}");
         let wait = a.cfg.vif_plugging_timeout > 0;
         let mut vifs: Vec<VifInfo> = Vec::new();
-        for (net, port) in wanted {
-            let (port_id, preexisting) = match port {
-                Some(p) => (p, true),
-                None => match a.services.networks.port_create(&b.token, &net, &id).await? {
-                    Some(p) => (p.id, false),
-                    // No network service behind this agent: no port.
-                    None => continue,
-                },
+        for n in wanted {
+            let (port_id, preexisting) = match (n.port, n.network) {
+                (Some(p), _) => (p.to_string(), true),
+                (None, Some(net)) => {
+                    match a
+                        .services
+                        .networks
+                        .port_create(&b.token, &net.to_string(), &id)
+                        .await?
+                    {
+                        Some(p) => (p.id, false),
+                        // No network service behind this agent: no port.
+                        None => continue,
+                    }
+                }
+                (None, None) => continue,
             };
             if wait {
                 let w = a.waiters.register(&id, VIF_PLUGGED, &port_id);
@@ -238,14 +236,14 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
         // Saved through the conductor: the API's `addresses` and the
         // metadata service read it from the database.
         let u = InstanceUpdate {
-            network_info: Some(vifs),
+            network_info: Some(vifs.clone()),
             ..InstanceUpdate::default()
         };
-        a.update(b.ctx, &id, exp(&[Some(task::SPAWNING)]), u)
+        a.update(b.ctx, &id, exp(&[Some(TaskState::Spawning)]), u)
             .await?;
-        Ok(())
+        output(&vifs)
     }
-    async fn undo(&self, b: &Build<'a>) -> Result<()> {
+    async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
         b.agent.waiters.clear(&b.id());
         lock(&b.waiters).clear();
         b.agent.deallocate_network(b.ctx, b.inst).await?;
@@ -263,25 +261,136 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
 }
 
 #[async_trait]
-impl<'a> Step<Build<'a>> for Spawn {
+impl<'a> Step<Build<'a>> for CreateDisks {
     fn name(&self) -> &'static str {
-        "spawn"
+        "create_disks"
     }
-    async fn run(&self, b: &Build<'a>) -> Result<()> {
+    async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
+        let dir = instance_dir(b.agent, &b.id());
+        let cached: Option<CachedImage> = done.get("fetch_image")?;
+        let root_gb = b.inst.flavor.disk;
+        let mut disks = Vec::new();
+        match (
+            &cached,
+            &b.agent.services.cache,
+            b.agent.driver.needs_disk(),
+        ) {
+            (Some(cached), Some(cache), true) => {
+                tokio::fs::create_dir_all(&dir)
+                    .await
+                    .map_err(|e| ComputeError::Internal(format!("{}: {e}", dir.display())))?;
+                let size = u64::try_from(root_gb).unwrap_or(0);
+                let path = cache
+                    .create_overlay(cached, &dir, size)
+                    .await
+                    .map_err(|e| ComputeError::Internal(format!("disk of {}: {e}", b.id())))?;
+                disks.push(DiskSpec {
+                    device: device_name(0),
+                    source: DiskSource::Image {
+                        image: cached.image_id,
+                        path,
+                        base: cached.path.clone(),
+                    },
+                    size_gb: root_gb,
+                    boot_index: Some(0),
+                });
+            }
+            // No local disk to make (the fake driver, or no image cache);
+            // boot from volume has no local root disk.
+            _ if !b.inst.image_ref.is_empty() => disks.push(DiskSpec {
+                device: device_name(0),
+                source: DiskSource::Local {
+                    path: dir.join("disk"),
+                },
+                size_gb: root_gb,
+                boot_index: Some(0),
+            }),
+            _ => {}
+        }
+        output(&disks)
+    }
+    async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
+        remove_instance_dir(b.agent, &b.id()).await;
+        Ok(())
+    }
+}
+
+/// Removes the instance's folder on this host (its overlay disk).
+pub async fn remove_instance_dir(agent: &Agent, id: &str) {
+    let dir = instance_dir(agent, id);
+    if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove instance folder");
+        }
+    }
+}
+
+/// The guest as the earlier steps made it ready.
+pub fn guest_spec(b: &Build<'_>, done: &Outputs) -> Result<GuestSpec> {
+    let inst = b.inst;
+    Ok(GuestSpec {
+        id: inst.id,
+        name: inst.name.clone(),
+        hostname: inst.hostname.clone(),
+        project_id: inst.project_id.clone(),
+        vcpus: inst.flavor.vcpus,
+        memory_mb: inst.flavor.ram,
+        image: b.image().map(|id| GuestImage {
+            id,
+            properties: inst.image_properties.clone(),
+        }),
+        disks: done.get("create_disks")?.unwrap_or_default(),
+        vifs: done.get("allocate_network")?.unwrap_or_default(),
+        user_data: inst.user_data.clone(),
+        key_data: inst.key_data.clone(),
+        metadata: inst.metadata.clone(),
+        dir: instance_dir(b.agent, &b.id()),
+    })
+}
+
+#[async_trait]
+impl<'a> Step<Build<'a>> for DefineGuest {
+    fn name(&self) -> &'static str {
+        "define_guest"
+    }
+    async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
+        let spec = guest_spec(b, done)?;
+        b.agent
+            .driver
+            .define(&spec)
+            .await
+            .map_err(|e| ComputeError::Internal(e.to_string()))?;
+        Ok(Value::Null)
+    }
+    async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
+        b.agent
+            .driver
+            .destroy(b.inst.id)
+            .await
+            .map_err(|e| ComputeError::Internal(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl<'a> Step<Build<'a>> for StartGuest {
+    fn name(&self) -> &'static str {
+        "start_guest"
+    }
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let a = b.agent;
         a.driver
-            .spawn(b.inst)
+            .start(b.inst.id)
             .await
             .map_err(|e| ComputeError::Internal(e.to_string()))?;
         let waiters = std::mem::take(&mut *lock(&b.waiters));
         if waiters.is_empty() {
-            return Ok(());
+            return Ok(Value::Null);
         }
         let timeout = Duration::from_secs(a.cfg.vif_plugging_timeout);
         let outcome = events::wait_all(waiters, timeout).await;
         a.waiters.clear(&b.id());
         match outcome {
-            Outcome::Completed => Ok(()),
+            Outcome::Completed => Ok(Value::Null),
             Outcome::Failed(tag, status) => Err(ComputeError::Internal(format!(
                 "Virtual Interface creation failed: port {tag} reported {status}"
             ))),
@@ -295,13 +404,15 @@ impl<'a> Step<Build<'a>> for Spawn {
             }
             Outcome::TimedOut(tags) => {
                 tracing::warn!(instance = %b.id(), ports = ?tags, "vif plugging timed out; going on (vif_plugging_is_fatal = false)");
-                Ok(())
+                Ok(Value::Null)
             }
         }
     }
-    async fn undo(&self, b: &Build<'a>) -> Result<()> {
-        let _ = b.agent.driver.destroy(&b.id()).await;
-        Ok(())
+    async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
+        match b.agent.driver.power_off(b.inst.id).await {
+            Ok(()) | Err(crate::virt::VirtError::NotFound(_)) => Ok(()),
+            Err(e) => Err(ComputeError::Internal(e.to_string())),
+        }
     }
 }
 
@@ -310,25 +421,44 @@ impl<'a> Step<Build<'a>> for MarkActive {
     fn name(&self) -> &'static str {
         "mark_active"
     }
-    async fn run(&self, b: &Build<'a>) -> Result<()> {
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let id = b.id();
-        let console = b.agent.driver.console_output(&id).await.unwrap_or_default();
+        let console = b
+            .agent
+            .driver
+            .console_output(b.inst.id)
+            .await
+            .unwrap_or_default();
         let u = InstanceUpdate {
-            vm_state: Some(vm::ACTIVE.to_owned()),
+            vm_state: Some(VmState::Active),
             task_state: Some(None),
-            power_state: Some(power::RUNNING),
+            power_state: Some(PowerState::Running),
             launched_at: Some(Some(stratus_common::time::to_db(
                 stratus_common::time::now(),
             ))),
             console_log: Some(console),
             ..InstanceUpdate::default()
         };
-        b.agent
-            .update(b.ctx, &id, exp(&[Some(task::SPAWNING)]), u)
-            .await?;
-        Ok(())
+        match b
+            .agent
+            .update(b.ctx, &id, exp(&[Some(TaskState::Spawning)]), u)
+            .await
+        {
+            Ok(_) => Ok(Value::Null),
+            // The reply to an earlier run that committed was lost: done.
+            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, &id).await? {
+                i if !i.deleted
+                    && i.vm_state == VmState::Active
+                    && i.host.as_deref() == Some(b.agent.host.as_str()) =>
+                {
+                    Ok(Value::Null)
+                }
+                _ => Err(ComputeError::Conflict(e)),
+            },
+            Err(e) => Err(e),
+        }
     }
-    async fn undo(&self, _b: &Build<'a>) -> Result<()> {
+    async fn undo(&self, _b: &Build<'a>, _done: &Outputs) -> Result<()> {
         // The last step: nothing after it can fail.
         Ok(())
     }
@@ -336,10 +466,12 @@ impl<'a> Step<Build<'a>> for MarkActive {
 
 pub fn steps<'a>() -> Vec<Box<dyn Step<Build<'a>>>> {
     vec![
+        Box::new(Take),
         Box::new(FetchImage),
-        Box::new(CreateDisk),
         Box::new(AllocateNetwork),
-        Box::new(Spawn),
+        Box::new(CreateDisks),
+        Box::new(DefineGuest),
+        Box::new(StartGuest),
         Box::new(MarkActive),
     ]
 }

@@ -24,10 +24,14 @@ use crate::clients::{AcceptAll, ImageApi, NetworkApi, StaticToken, TokenSource};
 use crate::config::ComputeConfig;
 use crate::db::hosts::NodeReport;
 use crate::db::instances::{Expected, Instance, InstanceUpdate};
+use crate::db::sagas::{SagaRecord, SagaState};
 use crate::error::{ComputeError, Result};
+use crate::model::state::{PowerState, TaskState, VmState};
 use crate::rpc;
-use crate::state::{power, task, vm};
+use crate::saga::build_log::ConductorLog;
+use crate::saga::{Ended, Inject, SagaLog};
 use crate::virt::VirtDriver;
+use stratus_common::ids::{ImageId, InstanceId};
 
 /// What an agent uses besides its driver: the image and network services,
 /// the host's image cache and a source of service tokens.
@@ -64,6 +68,26 @@ pub struct Agent {
     pub cfg: ComputeConfig,
     /// Builds waiting for external events (`network-vif-plugged`).
     pub waiters: events::Waiters,
+    /// One build at a time per instance.
+    pub builds: BuildGates,
+    /// Failures to inject into builds (the standard saga tests).
+    pub inject: Inject,
+}
+
+/// A lock per instance being built, so that a redelivered message and a
+/// resumed build never run one saga at once.
+#[derive(Default)]
+pub struct BuildGates(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl BuildGates {
+    fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Gates nobody holds or waits for are dropped as we go.
+        m.retain(|_, g| Arc::strong_count(g) > 1);
+        m.entry(id.to_owned()).or_default().clone()
+    }
 }
 
 fn args<T: DeserializeOwned>(env: &Envelope) -> Result<T> {
@@ -71,8 +95,8 @@ fn args<T: DeserializeOwned>(env: &Envelope) -> Result<T> {
         .map_err(|e| ComputeError::BadRequest(format!("bad arguments: {e}")))
 }
 
-fn exp(states: &[Option<&str>]) -> Expected {
-    Some(states.iter().map(|s| s.map(str::to_owned)).collect())
+fn exp(states: &[Option<TaskState>]) -> Expected {
+    Some(states.to_vec())
 }
 
 impl Agent {
@@ -141,6 +165,21 @@ impl Agent {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
+        self.with_event_out(ctx, id, event, work).await
+    }
+
+    /// [`Self::with_event`] for work with an outcome.
+    async fn with_event_out<T, F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        event: &str,
+        work: F,
+    ) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         self.event(ctx, id, event, false, None).await?;
         let r = work().await;
         self.event(
@@ -180,54 +219,86 @@ impl Agent {
             .await
     }
 
-    async fn build(&self, ctx: &RequestContext, a: rpc::BuildArgs) -> Result<()> {
+    /// Whether the instance is in a build on this host.
+    fn is_building_here(&self, i: &Instance) -> bool {
+        !i.deleted
+            && i.vm_state == VmState::Building
+            && i.host.as_deref() == Some(self.host.as_str())
+    }
+
+    /// Runs (or resumes) the build of an instance; one at a time per
+    /// instance, so that a redelivered message and a resumed build never
+    /// run the same saga at once.
+    pub async fn build(&self, ctx: &RequestContext, a: rpc::BuildArgs) -> Result<()> {
+        let gate = self.builds.gate(&a.instance_id);
+        let _held = gate.lock().await;
         let id = a.instance_id.as_str();
         let inst = match self.instance(ctx, id).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        if inst.deleted
-            || inst.host.as_deref() != Some(self.host.as_str())
-            || inst.vm_state != vm::BUILDING
-        {
-            // Deleted, moved or already built: a stale or repeated cast.
+        let attempt = a
+            .attempt
+            .unwrap_or_else(|| u32::try_from(inst.attempts.max(1) - 1).unwrap_or(0));
+        let rec = SagaRecord {
+            id: build::saga_id(id, attempt),
+            kind: build::KIND.to_owned(),
+            instance_id: id.to_owned(),
+            state: SagaState::Running,
+            params: serde_json::json!({
+                "host": self.host,
+                "attempt": attempt,
+                "alternates": a.alternates,
+                "context": crate::saga::loggable(ctx),
+            }),
+        };
+        let log = ConductorLog {
+            bus: &self.bus,
+            ctx,
+        };
+        if !self.is_building_here(&inst) {
+            // Deleted, moved, failed or built: a stale or repeated cast.
+            // A build of ours it interrupted still unwinds.
+            let probe = SagaRecord {
+                kind: String::new(),
+                ..rec.clone()
+            };
+            let stored = match log.open(&probe).await {
+                Ok((stored, _)) => stored.state,
+                Err(ComputeError::NotFound(_)) => SagaState::Done,
+                Err(e) => return Err(e),
+            };
+            if matches!(stored, SagaState::Running | SagaState::Unwinding) {
+                let token = self.token_for(ctx).await?;
+                let b = build::Build::new(self, ctx, &inst, token);
+                crate::saga::unwind(&log, &rec.id, &build::steps(), &b).await?;
+            }
             return Ok(());
         }
-        // Take the build (scheduling -> spawning). Losing this swap means the
-        // server was deleted or another delivery of this cast already has it;
-        // either way there is nothing of ours to clean up.
-        let take = InstanceUpdate {
-            task_state: Some(Some(task::SPAWNING.to_owned())),
-            ..InstanceUpdate::default()
-        };
-        match self
-            .update(ctx, id, exp(&[Some(task::SCHEDULING)]), take)
-            .await
-        {
-            Ok(_) => {}
-            Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        let spawned = self
-            .with_event(ctx, id, "compute__do_build_and_run_instance", || {
-                self.spawn(ctx, &inst)
+        let token = self.token_for(ctx).await?;
+        let b = build::Build::new(self, ctx, &inst, token);
+        let ended = self
+            .with_event_out(ctx, id, "compute__do_build_and_run_instance", || async {
+                crate::saga::execute(&log, &rec, &build::steps(), &b, self.inject).await
             })
             .await;
-        match spawned {
-            Ok(()) => Ok(()),
-            Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => {
-                // Deleted while we spawned: leave nothing running.
-                let _ = self.driver.destroy(id).await;
-                Ok(())
-            }
+        match ended {
+            Ok(Ended::Done | Ended::Crashed) => Ok(()),
+            // This attempt failed before (and was rescheduled then).
+            Ok(Ended::AlreadyFailed) => Ok(()),
             Err(e) => {
-                let _ = self.driver.destroy(id).await;
+                // Unwound already. Deleted, timed out or taken meanwhile:
+                // nothing more to do; else the conductor tries elsewhere.
+                if self.is_gone(ctx, id).await {
+                    return Ok(());
+                }
                 let r = rpc::RescheduleArgs {
                     instance_id: id.to_owned(),
                     failed_host: self.host.clone(),
                     alternates: a.alternates,
-                    error: e.to_string(),
+                    error: format!("Build of instance {id} failed: {e}"),
+                    attempt: Some(attempt),
                 };
                 self.conductor::<()>(ctx, rpc::RESCHEDULE, &r).await
             }
@@ -242,30 +313,11 @@ impl Agent {
         }
     }
 
-    async fn spawn(&self, ctx: &RequestContext, inst: &Instance) -> Result<()> {
-        let id = inst.id.to_string();
-        let token = self.token_for(ctx).await?;
-        let b = build::Build::new(self, ctx, inst, token);
-        match crate::saga::run_local("build", &build::steps(), &b).await {
-            Ok(()) => Ok(()),
-            // The final swap lost: deleted meanwhile (already unwound).
-            Err(e @ (ComputeError::NotFound(_) | ComputeError::Conflict(_)))
-                if self.is_gone(ctx, &id).await =>
-            {
-                Err(e)
-            }
-            // Anything else is a build failure (reschedule), never to be
-            // mistaken for the "deleted meanwhile" above.
-            Err(e) => Err(ComputeError::Internal(format!(
-                "Build of instance {id} failed: {e}"
-            ))),
-        }
-    }
-
-    /// Deleted, or taken out of this build (a delete set `deleting`).
+    /// Deleted, or out of this host's build (a delete set `deleting`, the
+    /// build timed out, or it moved).
     async fn is_gone(&self, ctx: &RequestContext, id: &str) -> bool {
         match self.instance(ctx, id).await {
-            Ok(i) => i.deleted || i.task_state.as_deref() != Some(task::SPAWNING),
+            Ok(i) => !self.is_building_here(&i) || i.task_state == Some(TaskState::Deleting),
             Err(ComputeError::NotFound(_)) => true,
             Err(_) => false,
         }
@@ -288,11 +340,10 @@ impl Agent {
                 unbind.push(v.port_id.clone());
             }
         }
-        for (_, port) in build::requested(&inst.networks) {
-            if let Some(p) = port {
-                if !unbind.contains(&p) {
-                    unbind.push(p);
-                }
+        for p in inst.networks.user_ports() {
+            let p = p.to_string();
+            if !unbind.contains(&p) {
+                unbind.push(p);
             }
         }
         for p in &unbind {
@@ -306,47 +357,33 @@ impl Agent {
         Ok(())
     }
 
-    async fn power(&self, ctx: &RequestContext, id: &str, method: &str, hard: bool) -> Result<()> {
-        let (event, during, vm_after, power_after) = match method {
-            rpc::STOP => (
-                "compute_stop_instance",
-                task::POWERING_OFF,
-                vm::STOPPED,
-                power::SHUTDOWN,
-            ),
-            rpc::START => (
-                "compute_start_instance",
-                task::POWERING_ON,
-                vm::ACTIVE,
-                power::RUNNING,
-            ),
-            _ if hard => (
-                "compute_reboot_instance",
-                task::REBOOTING_HARD,
-                vm::ACTIVE,
-                power::RUNNING,
-            ),
-            _ => (
-                "compute_reboot_instance",
-                task::REBOOTING,
-                vm::ACTIVE,
-                power::RUNNING,
-            ),
+    async fn power(&self, ctx: &RequestContext, id: &str, during: TaskState) -> Result<()> {
+        let event = match during {
+            TaskState::PoweringOff => "compute_stop_instance",
+            TaskState::PoweringOn => "compute_start_instance",
+            _ => "compute_reboot_instance",
         };
+        let (vm_after, power_after) = during
+            .done_state()
+            .ok_or_else(|| ComputeError::BadRequest(format!("{during} is no power action")))?;
+        let iid: InstanceId = id
+            .parse()
+            .map_err(|_| ComputeError::BadRequest(format!("bad instance id {id}")))?;
         self.with_event(ctx, id, event, || async {
-            let r = match method {
-                rpc::STOP => self.driver.power_off(id).await,
-                rpc::START => self.driver.power_on(id).await,
-                _ => self.driver.reboot(id, hard).await,
+            let r = match during {
+                TaskState::PoweringOff => self.driver.power_off(iid).await,
+                TaskState::PoweringOn => self.driver.power_on(iid).await,
+                TaskState::RebootingHard => self.driver.reboot(iid, true).await,
+                _ => self.driver.reboot(iid, false).await,
             };
-            let console = self.driver.console_output(id).await.ok();
+            let console = self.driver.console_output(iid).await.ok();
             let u = InstanceUpdate {
-                vm_state: Some(if r.is_ok() { vm_after } else { vm::ERROR }.to_owned()),
+                vm_state: Some(if r.is_ok() { vm_after } else { VmState::Error }),
                 task_state: Some(None),
                 power_state: Some(if r.is_ok() {
                     power_after
                 } else {
-                    power::NOSTATE
+                    PowerState::NoState
                 }),
                 console_log: console,
                 ..InstanceUpdate::default()
@@ -363,14 +400,17 @@ impl Agent {
             Err(ComputeError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
+        let iid: InstanceId = id
+            .parse()
+            .map_err(|_| ComputeError::BadRequest(format!("bad instance id {id}")))?;
         self.with_event(ctx, id, "compute_terminate_instance", || async {
             self.driver
-                .destroy(id)
+                .destroy(iid)
                 .await
                 .map_err(|e| ComputeError::Internal(e.to_string()))?;
             if let Some(inst) = &inst {
                 self.deallocate_network(ctx, inst).await?;
-                build::release_image(self, inst).await;
+                self.release_image(inst).await;
             }
             Ok(())
         })
@@ -381,27 +421,35 @@ impl Agent {
         self.conductor::<()>(ctx, rpc::INSTANCE_DESTROYED, &a).await
     }
 
-    /// Makes the database and the driver agree after a restart.
-    pub async fn reconcile(&self) -> Result<()> {
+    /// Drops the instance's hold on its cached image and its folder.
+    pub async fn release_image(&self, inst: &Instance) {
+        if let (Some(cache), Ok(image)) = (&self.services.cache, inst.image_ref.parse::<ImageId>())
+        {
+            cache.release(image, inst.id).await;
+        }
+        build::remove_instance_dir(self, &inst.id.to_string()).await;
+    }
+
+    /// Makes the database and the driver agree after a restart: interrupted
+    /// deletes and power actions finish, builds resume (returned, for the
+    /// caller to run once the agent consumes its topics: a redelivered
+    /// message for the same build waits for them and finds them done),
+    /// guests with no instance behind them go.
+    pub async fn reconcile(&self) -> Result<Vec<rpc::BuildArgs>> {
         let ctx = RequestContext::internal();
         let a = rpc::HostArgs {
             host: self.host.clone(),
         };
         let mine: Vec<Instance> = self.conductor(&ctx, rpc::INSTANCES_ON_HOST, &a).await?;
         let running = self.driver.list().await;
-        for (vm_id, _) in &running {
-            if !mine
-                .iter()
-                .any(|i| &i.id.to_string() == vm_id && !i.deleted)
-            {
-                tracing::info!(host = %self.host, instance = %vm_id, "destroying a guest the database does not know");
-                let _ = self.driver.destroy(vm_id).await;
-            }
-        }
+        self.reap_guests(&mine, &running).await;
+        // Builds begun here and not finished: they resume, or unwind when
+        // their server left BUILD meanwhile (timed out, deleted).
+        let mut resume: Vec<rpc::BuildArgs> = self.conductor(&ctx, rpc::BUILDS_ON_HOST, &a).await?;
         for inst in &mine {
             let id = inst.id.to_string();
-            let actual = running.iter().find(|(v, _)| v == &id).map(|(_, p)| *p);
-            if inst.task_state.as_deref() == Some(task::DELETING) {
+            let actual = running.iter().find(|(v, _)| *v == inst.id).map(|(_, p)| *p);
+            if inst.task_state == Some(TaskState::Deleting) {
                 // A failure here (say, the network service is down) must
                 // not keep the agent from starting: the instance stays
                 // `deleting` and the next reconcile or delete retries.
@@ -410,51 +458,79 @@ impl Agent {
                 }
                 continue;
             }
-            let u = match (inst.vm_state.as_str(), actual) {
-                // A build the restart interrupted.
-                (vm::BUILDING, _) => {
-                    let _ = self.driver.destroy(&id).await;
-                    if let Err(e) = self.deallocate_network(&ctx, inst).await {
-                        tracing::warn!(instance = %id, error = %e, "cannot remove the ports of an interrupted build");
+            let u = match (inst.vm_state, actual) {
+                // A build the restart interrupted, or one not begun: its
+                // saga knows where it stopped.
+                (VmState::Building, _) => {
+                    if !resume.iter().any(|b| b.instance_id == id) {
+                        resume.push(rpc::BuildArgs {
+                            instance_id: id,
+                            alternates: Vec::new(),
+                            attempt: None,
+                        });
                     }
-                    build::release_image(self, inst).await;
-                    let a = rpc::RescheduleArgs {
-                        instance_id: id.clone(),
-                        failed_host: self.host.clone(),
-                        alternates: Vec::new(),
-                        error: "Instance build was interrupted by a compute agent restart."
-                            .to_owned(),
-                    };
-                    self.conductor::<()>(&ctx, rpc::RESCHEDULE, &a).await?;
                     continue;
                 }
-                (vm::ACTIVE, None) | (vm::ACTIVE, Some(power::SHUTDOWN)) => InstanceUpdate {
-                    vm_state: Some(vm::STOPPED.to_owned()),
-                    task_state: Some(None),
-                    power_state: Some(power::SHUTDOWN),
+                (VmState::Active, None) => InstanceUpdate {
+                    // The hypervisor lost the guest (a host reboot):
+                    // Nova's NOSTATE, the power sync then stops it.
+                    power_state: Some(PowerState::NoState),
                     ..InstanceUpdate::default()
                 },
-                (vm::STOPPED, Some(power::RUNNING)) => InstanceUpdate {
-                    vm_state: Some(vm::ACTIVE.to_owned()),
+                (VmState::Stopped, Some(PowerState::Running)) => InstanceUpdate {
+                    vm_state: Some(VmState::Active),
                     task_state: Some(None),
-                    power_state: Some(power::RUNNING),
+                    power_state: Some(PowerState::Running),
                     ..InstanceUpdate::default()
                 },
                 (_, _) if inst.task_state.is_some() => InstanceUpdate {
                     // An interrupted stop/start/reboot: settle on what is real.
                     task_state: Some(None),
-                    power_state: Some(actual.unwrap_or(power::SHUTDOWN)),
+                    power_state: Some(actual.unwrap_or(PowerState::Shutdown)),
                     ..InstanceUpdate::default()
                 },
                 _ => continue,
             };
             self.update(&ctx, &id, None, u).await?;
         }
-        Ok(())
+        Ok(resume)
     }
 
-    /// Wakes the build waiting for this event (dropped when none waits,
-    /// as Nova drops unexpected events).
+    /// Destroys guests that no live instance on this host stands behind
+    /// (deleted meanwhile, or moved away). Returns how many went.
+    pub async fn reap_guests(
+        &self,
+        mine: &[Instance],
+        running: &[(InstanceId, PowerState)],
+    ) -> usize {
+        let mut reaped = 0;
+        for (vm_id, _) in running {
+            if !mine.iter().any(|i| i.id == *vm_id && !i.deleted) {
+                tracing::info!(host = %self.host, instance = %vm_id, "reconciler: destroying a guest with no instance behind it");
+                match self.driver.destroy(*vm_id).await {
+                    Ok(()) => reaped += 1,
+                    Err(e) => {
+                        tracing::warn!(instance = %vm_id, error = %e, "cannot destroy a guest with no instance")
+                    }
+                }
+            }
+        }
+        reaped
+    }
+
+    /// One run of the agent's reconciler: guests with no instance go.
+    pub async fn reconcile_guests(&self) -> Result<usize> {
+        let ctx = RequestContext::internal();
+        let a = rpc::HostArgs {
+            host: self.host.clone(),
+        };
+        // Listed first: a guest defined after the instances were read
+        // belongs to one of them.
+        let running = self.driver.list().await;
+        let mine: Vec<Instance> = self.conductor(&ctx, rpc::INSTANCES_ON_HOST, &a).await?;
+        Ok(self.reap_guests(&mine, &running).await)
+    }
+
     fn external_event(&self, a: rpc::ExternalEventArgs) {
         if !self
             .waiters
@@ -468,13 +544,24 @@ impl Agent {
         let ctx = &env.context;
         match env.method.as_str() {
             rpc::BUILD_AND_RUN => self.build(ctx, args(env)?).await?,
-            rpc::STOP | rpc::START => {
+            rpc::STOP => {
                 let a: rpc::InstanceArgs = args(env)?;
-                self.power(ctx, &a.instance_id, &env.method, false).await?
+                self.power(ctx, &a.instance_id, TaskState::PoweringOff)
+                    .await?
+            }
+            rpc::START => {
+                let a: rpc::InstanceArgs = args(env)?;
+                self.power(ctx, &a.instance_id, TaskState::PoweringOn)
+                    .await?
             }
             rpc::REBOOT => {
                 let a: rpc::RebootArgs = args(env)?;
-                self.power(ctx, &a.instance_id, rpc::REBOOT, a.hard).await?
+                let during = if a.hard {
+                    TaskState::RebootingHard
+                } else {
+                    TaskState::Rebooting
+                };
+                self.power(ctx, &a.instance_id, during).await?
             }
             rpc::TERMINATE => {
                 let a: rpc::InstanceArgs = args(env)?;
@@ -484,9 +571,13 @@ impl Agent {
             rpc::EXTERNAL_EVENT => self.external_event(args(env)?),
             rpc::CONSOLE => {
                 let a: rpc::ConsoleArgs = args(env)?;
+                let iid: InstanceId = a
+                    .instance_id
+                    .parse()
+                    .map_err(|_| ComputeError::BadRequest("bad instance id".into()))?;
                 let text = self
                     .driver
-                    .console_output(&a.instance_id)
+                    .console_output(iid)
                     .await
                     .map_err(|e| ComputeError::Conflict(e.to_string()))?;
                 return Ok(serde_json::Value::String(tail_lines(&text, a.length)));
@@ -546,6 +637,20 @@ impl Handler for EventHandler {
             tracing::warn!(host = %self.0.host, method = %env.method, error = %e, "compute agent events");
             e.to_remote()
         })
+    }
+}
+
+/// Runs the agent's reconciler every `every` until the task is aborted.
+pub async fn reconcile_loop(agent: Arc<Agent>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match agent.reconcile_guests().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(host = %agent.host, reaped = n, "reconciler run destroyed guests with no instance")
+            }
+            Err(e) => tracing::warn!(host = %agent.host, error = %e, "agent reconciler run failed"),
+        }
     }
 }
 

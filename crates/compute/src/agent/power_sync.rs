@@ -29,8 +29,9 @@ use stratus_common::RequestContext;
 use super::{exp, Agent};
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, Result};
+use crate::model::state::{PowerState, TaskState, VmState};
 use crate::rpc;
-use crate::state::{power, vm};
+use stratus_common::ids::InstanceId;
 
 /// What the sync does about one instance after the power_state update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,19 +44,20 @@ pub enum Correction {
 }
 
 /// Nova's decision table for a (vm_state, driver power_state) pair.
-pub fn correction(vm_state: &str, vm_power: i64) -> Correction {
+pub fn correction(vm_state: VmState, vm_power: PowerState) -> Correction {
+    use PowerState as P;
     match vm_state {
-        vm::ACTIVE => match vm_power {
-            power::SHUTDOWN | power::CRASHED | power::SUSPENDED => Correction::Stop,
+        VmState::Active => match vm_power {
+            P::Shutdown | P::Crashed | P::Suspended => Correction::Stop,
             // PAUSED: ignored; NOSTATE: "unexpectedly not found", ignored.
             _ => Correction::None,
         },
-        vm::STOPPED => match vm_power {
-            power::NOSTATE | power::SHUTDOWN | power::CRASHED => Correction::None,
+        VmState::Stopped => match vm_power {
+            P::NoState | P::Shutdown | P::Crashed => Correction::None,
             _ => Correction::ForceStop,
         },
-        "paused" => match vm_power {
-            power::SHUTDOWN | power::CRASHED => Correction::ForceStop,
+        VmState::Paused => match vm_power {
+            P::Shutdown | P::Crashed => Correction::ForceStop,
             _ => Correction::None,
         },
         // building, rescued, resized, suspended, error, deleted: nothing.
@@ -63,12 +65,12 @@ pub fn correction(vm_state: &str, vm_power: i64) -> Correction {
     }
 }
 
-fn driver_state(guests: &[(String, i64)], id: &str) -> i64 {
+fn driver_state(guests: &[(InstanceId, PowerState)], id: InstanceId) -> PowerState {
     guests
         .iter()
-        .find(|(g, _)| g == id)
+        .find(|(g, _)| *g == id)
         .map(|(_, p)| *p)
-        .unwrap_or(power::NOSTATE)
+        .unwrap_or(PowerState::NoState)
 }
 
 impl Agent {
@@ -90,10 +92,9 @@ impl Agent {
                 tracing::info!(instance = %inst.id, task = %t, "during sync_power_state the instance has a pending task; skip");
                 continue;
             }
-            let id = inst.id.to_string();
-            let vm_power = driver_state(&guests, &id);
-            if let Err(e) = self.sync_instance_power_state(&id, vm_power).await {
-                tracing::warn!(instance = %id, error = %e, "periodic sync_power_state failed for an instance");
+            let vm_power = driver_state(&guests, inst.id);
+            if let Err(e) = self.sync_instance_power_state(inst.id, vm_power).await {
+                tracing::warn!(instance = %inst.id, error = %e, "periodic sync_power_state failed for an instance");
             }
         }
         Ok(())
@@ -101,10 +102,10 @@ impl Agent {
 
     /// Nova's `_sync_instance_power_state` for one instance, under its own
     /// request id (so that a stop is an action of its own).
-    async fn sync_instance_power_state(&self, id: &str, vm_power: i64) -> Result<()> {
+    async fn sync_instance_power_state(&self, id: InstanceId, vm_power: PowerState) -> Result<()> {
         let ctx = RequestContext::internal();
         // Nova refreshes the record before it compares.
-        let inst = match self.instance(&ctx, id).await {
+        let inst = match self.instance(&ctx, &id.to_string()).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -116,7 +117,7 @@ impl Agent {
             return Ok(());
         }
         if vm_power != inst.power_state {
-            tracing::info!(instance = %id, db_power_state = inst.power_state, vm_power_state = vm_power,
+            tracing::info!(instance = %id, db_power_state = ?inst.power_state, vm_power_state = ?vm_power,
                 "the DB power_state does not match the hypervisor's; updating the DB");
             let u = InstanceUpdate {
                 power_state: Some(vm_power),
@@ -124,32 +125,32 @@ impl Agent {
             };
             // Only while no task runs: a task that began meanwhile owns
             // the instance now.
-            match self.update(&ctx, id, exp(&[None]), u).await {
+            match self.update(&ctx, &id.to_string(), exp(&[None]), u).await {
                 Ok(_) => {}
                 Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
-        let force = match correction(&inst.vm_state, vm_power) {
+        let force = match correction(inst.vm_state, vm_power) {
             Correction::None => return Ok(()),
             Correction::Stop => {
                 // Nova asks the driver again, uncached, before it stops.
                 let now = driver_state(&self.driver.list().await, id);
-                if !matches!(now, power::SHUTDOWN | power::CRASHED | power::SUSPENDED) {
+                if !now.is_off() {
                     return Ok(());
                 }
-                tracing::warn!(instance = %id, vm_state = %inst.vm_state, db_power_state = inst.power_state,
-                    vm_power_state = now, "instance shutdown by itself; calling the stop API");
+                tracing::warn!(instance = %id, vm_state = %inst.vm_state, db_power_state = ?inst.power_state,
+                    vm_power_state = ?now, "instance shutdown by itself; calling the stop API");
                 false
             }
             Correction::ForceStop => {
-                tracing::warn!(instance = %id, vm_state = %inst.vm_state, db_power_state = inst.power_state,
-                    vm_power_state = vm_power, "instance is not stopped; calling the stop API");
+                tracing::warn!(instance = %id, vm_state = %inst.vm_state, db_power_state = ?inst.power_state,
+                    vm_power_state = ?vm_power, "instance is not stopped; calling the stop API");
                 true
             }
         };
         let a = rpc::StopArgs {
-            instance_id: id.to_owned(),
+            instance_id: id.to_string(),
             host: self.host.clone(),
             force,
         };
@@ -159,7 +160,8 @@ impl Agent {
             Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.power(&ctx, id, rpc::STOP, false).await
+        self.power(&ctx, &id.to_string(), TaskState::PoweringOff)
+            .await
     }
 }
 
@@ -179,17 +181,41 @@ mod tests {
 
     #[test]
     fn corrections_follow_nova() {
-        assert_eq!(correction(vm::ACTIVE, power::SHUTDOWN), Correction::Stop);
-        assert_eq!(correction(vm::ACTIVE, power::CRASHED), Correction::Stop);
-        assert_eq!(correction(vm::ACTIVE, power::NOSTATE), Correction::None);
-        assert_eq!(correction(vm::ACTIVE, power::PAUSED), Correction::None);
         assert_eq!(
-            correction(vm::STOPPED, power::RUNNING),
+            correction(VmState::Active, PowerState::Shutdown),
+            Correction::Stop
+        );
+        assert_eq!(
+            correction(VmState::Active, PowerState::Crashed),
+            Correction::Stop
+        );
+        assert_eq!(
+            correction(VmState::Active, PowerState::NoState),
+            Correction::None
+        );
+        assert_eq!(
+            correction(VmState::Active, PowerState::Paused),
+            Correction::None
+        );
+        assert_eq!(
+            correction(VmState::Stopped, PowerState::Running),
             Correction::ForceStop
         );
-        assert_eq!(correction(vm::STOPPED, power::SHUTDOWN), Correction::None);
-        assert_eq!(correction(vm::STOPPED, power::NOSTATE), Correction::None);
-        assert_eq!(correction(vm::ERROR, power::SHUTDOWN), Correction::None);
-        assert_eq!(correction(vm::BUILDING, power::RUNNING), Correction::None);
+        assert_eq!(
+            correction(VmState::Stopped, PowerState::Shutdown),
+            Correction::None
+        );
+        assert_eq!(
+            correction(VmState::Stopped, PowerState::NoState),
+            Correction::None
+        );
+        assert_eq!(
+            correction(VmState::Error, PowerState::Shutdown),
+            Correction::None
+        );
+        assert_eq!(
+            correction(VmState::Building, PowerState::Running),
+            Correction::None
+        );
     }
 }

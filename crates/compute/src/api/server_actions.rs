@@ -14,8 +14,8 @@ use stratus_common::RequestContext;
 use super::{require_member, servers, AppState};
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, NovaJson, Result};
+use crate::model::state::{TaskState, VmState};
 use crate::rpc;
-use crate::state::{task, vm};
 
 fn wrong_state(action: &str, i: &Instance) -> ComputeError {
     ComputeError::Conflict(format!(
@@ -24,12 +24,12 @@ fn wrong_state(action: &str, i: &Instance) -> ComputeError {
     ))
 }
 
-/// A power action: its instance-action name, the vm_states it may start
-/// from, the task_state while it runs and the agent method that does it.
+/// A power action: its instance-action name, the task_state while it runs
+/// (which says where it may start: `TaskState::allowed_from`) and the
+/// agent method that does it.
 struct Power<'a> {
     action: &'a str,
-    allowed: &'a [&'a str],
-    during: &'a str,
+    during: TaskState,
     method: &'a str,
 }
 
@@ -43,11 +43,10 @@ async fn power_action(
 ) -> Result<()> {
     let Power {
         action,
-        allowed,
         during,
         method,
     } = p;
-    if !allowed.contains(&i.vm_state.as_str()) {
+    if !during.may_begin_in(i.vm_state) {
         return Err(wrong_state(action, i));
     }
     if let Some(t) = &i.task_state {
@@ -59,7 +58,7 @@ async fn power_action(
     let host = i.host.clone().ok_or_else(|| wrong_state(action, i))?;
     let id = i.id.to_string();
     let u = InstanceUpdate {
-        task_state: Some(Some(during.to_owned())),
+        task_state: Some(Some(during)),
         ..InstanceUpdate::default()
     };
     s.store
@@ -90,7 +89,7 @@ async fn power_action(
         };
         let _ = s
             .store
-            .instance_update(&id, &Some(vec![Some(during.to_owned())]), &u)
+            .instance_update(&id, &Some(vec![Some(during)]), &u)
             .await;
         return Err(e.into());
     }
@@ -123,8 +122,7 @@ pub async fn action(
         "os-stop" => {
             let p = Power {
                 action: "stop",
-                allowed: &[vm::ACTIVE, vm::ERROR],
-                during: task::POWERING_OFF,
+                during: TaskState::PoweringOff,
                 method: rpc::STOP,
             };
             power_action(&s, &ctx, &i, p, id_args).await?;
@@ -133,8 +131,7 @@ pub async fn action(
         "os-start" => {
             let p = Power {
                 action: "start",
-                allowed: &[vm::STOPPED],
-                during: task::POWERING_ON,
+                during: TaskState::PoweringOn,
                 method: rpc::START,
             };
             power_action(&s, &ctx, &i, p, id_args).await?;
@@ -159,15 +156,14 @@ pub async fn action(
                     ))
                 }
             };
-            let (allowed, during): (&[&str], &str) = if hard {
-                (&[vm::ACTIVE, vm::STOPPED], task::REBOOTING_HARD)
+            let during = if hard {
+                TaskState::RebootingHard
             } else {
-                (&[vm::ACTIVE], task::REBOOTING)
+                TaskState::Rebooting
             };
             let args = json!({"instance_id": id, "hard": hard});
             let p = Power {
                 action: "reboot",
-                allowed,
                 during,
                 method: rpc::REBOOT,
             };
@@ -198,7 +194,7 @@ pub async fn action(
             let Some(host) = i
                 .host
                 .clone()
-                .filter(|_| i.vm_state == vm::ACTIVE || i.vm_state == vm::STOPPED)
+                .filter(|_| matches!(i.vm_state, VmState::Active | VmState::Stopped))
             else {
                 return Err(ComputeError::Conflict(format!(
                     "Instance {id} is not ready"

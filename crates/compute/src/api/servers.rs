@@ -19,8 +19,9 @@ use super::params::{self, first};
 use super::{require_member, servers_query, views, ApiVersion, AppState};
 use crate::db::instances::{Instance, InstanceUpdate, ListFilter};
 use crate::error::{ComputeError, NovaJson, Result};
+use crate::model::state::{self, PowerState, TaskState, VmState};
+use crate::model::{bdm, RequestedNetworks};
 use crate::saga;
-use crate::state::{self, task, vm};
 
 /// A validated create request.
 #[derive(Clone, Debug)]
@@ -500,6 +501,12 @@ pub async fn create(
             )));
         }
     }
+    let networks = RequestedNetworks::try_from(networks).map_err(ComputeError::BadRequest)?;
+    let bdm = bdm::parse_list(&req.bdm).map_err(|e| {
+        ComputeError::BadRequest(format!(
+            "Invalid input for field/attribute block_device_mapping_v2. {e}"
+        ))
+    })?;
     let count = check_quota(&s, &project, &req, flavor.vcpus, flavor.ram).await?;
     let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let now = stratus_common::time::to_db(stratus_common::time::now());
@@ -517,9 +524,9 @@ pub async fn create(
             hostname: hostname(&name),
             name,
             description: req.description.clone(),
-            vm_state: vm::BUILDING.to_owned(),
-            task_state: Some(task::SCHEDULING.to_owned()),
-            power_state: state::power::NOSTATE,
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            power_state: PowerState::NoState,
             host: None,
             node: None,
             availability_zone: req
@@ -530,7 +537,7 @@ pub async fn create(
             image_ref: req.image_ref.clone(),
             image_properties: image_properties.clone(),
             networks: networks.clone(),
-            bdm: req.bdm.clone(),
+            bdm: bdm.clone(),
             security_groups: req.security_groups.clone(),
             scheduler_hints: req.scheduler_hints.clone(),
             key_name: req.key_name.clone(),

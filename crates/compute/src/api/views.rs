@@ -6,7 +6,7 @@ use stratus_common::RequestContext;
 use super::{ApiVersion, AppState};
 use crate::db::flavors::Flavor;
 use crate::db::instances::Instance;
-use crate::state;
+use crate::model::state;
 
 fn links(s: &AppState, kind: &str, id: &str) -> Value {
     json!([
@@ -79,7 +79,7 @@ pub fn addresses(i: &Instance) -> Value {
 
 pub fn server(s: &AppState, v: ApiVersion, ctx: &RequestContext, i: &Instance) -> Value {
     let id = i.id.to_string();
-    let status = state::status(&i.vm_state, i.task_state.as_deref());
+    let status = state::status(i.vm_state, i.task_state);
     let image = if i.image_ref.is_empty() {
         json!("")
     } else {

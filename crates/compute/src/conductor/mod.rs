@@ -4,6 +4,8 @@
 //! alternate host, finishing a delete, and the stop an agent's power-state
 //! sync asks for.
 
+pub mod reconcile;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,9 +17,9 @@ use crate::config::ComputeConfig;
 use crate::db::instances::InstanceUpdate;
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
-use crate::ops;
+use crate::model::state::{TaskState, VmState};
 use crate::rpc;
-use crate::state::{task, vm};
+use crate::saga::{place, Inject};
 
 pub struct Conductor {
     pub store: Store,
@@ -91,6 +93,38 @@ impl Conductor {
                 }
                 out(v)
             }
+            rpc::BUILDS_ON_HOST => {
+                let a: rpc::HostArgs = args(env)?;
+                let mut builds = Vec::new();
+                for rec in self.store.saga_unfinished().await? {
+                    let p = &rec.params;
+                    if rec.kind != "build" || p["host"].as_str() != Some(a.host.as_str()) {
+                        continue;
+                    }
+                    builds.push(rpc::BuildArgs {
+                        instance_id: rec.instance_id.clone(),
+                        alternates: serde_json::from_value(p["alternates"].clone())
+                            .unwrap_or_default(),
+                        attempt: p["attempt"].as_u64().and_then(|n| u32::try_from(n).ok()),
+                    });
+                }
+                out(builds)
+            }
+            rpc::SAGA_OPEN => {
+                let a: rpc::SagaOpenArgs = args(env)?;
+                let (saga, steps) = self.store.saga_open(&a.saga).await?;
+                out(rpc::SagaOpened { saga, steps })
+            }
+            rpc::SAGA_RECORD => {
+                let a: rpc::SagaRecordArgs = args(env)?;
+                self.store.saga_step_record(&a.saga_id, &a.step).await?;
+                out(())
+            }
+            rpc::SAGA_STATE => {
+                let a: rpc::SagaStateArgs = args(env)?;
+                self.store.saga_set_state(&a.saga_id, a.state).await?;
+                out(())
+            }
             rpc::INSTANCE_STOP => {
                 let a: rpc::StopArgs = args(env)?;
                 self.stop(env, &a).await?;
@@ -121,16 +155,14 @@ impl Conductor {
                 inst.id, a.host
             )));
         }
-        let allowed: &[&str] = if a.force {
-            &[vm::ACTIVE, vm::STOPPED, vm::ERROR]
-        } else {
-            &[vm::ACTIVE, vm::ERROR]
-        };
-        if !allowed.contains(&inst.vm_state.as_str()) {
+        // `force_stop` also stops a STOPPED instance whose guest runs.
+        let may = TaskState::PoweringOff.may_begin_in(inst.vm_state)
+            || (a.force && inst.vm_state == VmState::Stopped);
+        if !may {
             return Err(wrong());
         }
         let u = InstanceUpdate {
-            task_state: Some(Some(task::POWERING_OFF.to_owned())),
+            task_state: Some(Some(TaskState::PoweringOff)),
             ..InstanceUpdate::default()
         };
         self.store
@@ -148,8 +180,9 @@ impl Conductor {
             .await
     }
 
-    /// A build failed on `failed_host`: release its claim and try the
-    /// alternates; after `max_attempts` hosts, ERROR with a fault.
+    /// A build failed on `failed_host` (its build saga has unwound): unwind
+    /// its placement (claim released, host cleared) and run the next one
+    /// over the alternates; after `max_attempts` hosts, ERROR with a fault.
     async fn reschedule(&self, env: &Envelope, a: &rpc::RescheduleArgs) -> Result<()> {
         const EV: &str = "conductor_reschedule";
         let rid = env.context.request_id.0.as_str();
@@ -161,14 +194,20 @@ impl Conductor {
             }
             Err(e) => return Err(e),
         };
-        if inst.host.as_deref() != Some(a.failed_host.as_str()) {
-            // A duplicate report for a host we already moved away from.
+        if inst.host.as_deref() != Some(a.failed_host.as_str())
+            || inst.vm_state != VmState::Building
+        {
+            // A duplicate report for a host we already moved away from, or
+            // a build that was failed meanwhile (timed out, deleted).
             return Ok(());
         }
+        let attempt = a
+            .attempt
+            .unwrap_or_else(|| u32::try_from(inst.attempts.max(1) - 1).unwrap_or(0));
         self.store
             .action_event_start(&a.instance_id, rid, EV, None)
             .await?;
-        self.store.release(&a.instance_id).await?;
+        place::unwind_attempt(&self.store, &self.bus, inst.id, attempt).await?;
         let left = (self.cfg.max_attempts as i64 - inst.attempts).max(0) as usize;
         let candidates: Vec<String> = a
             .alternates
@@ -177,16 +216,24 @@ impl Conductor {
             .take(left)
             .cloned()
             .collect();
-        let placed = !candidates.is_empty()
-            && ops::place(
+        let placed = !candidates.is_empty() && {
+            let p = place::params(
+                &env.context,
+                &inst,
+                attempt + 1,
+                candidates,
+                left.saturating_sub(1),
+            );
+            place::run(
                 &self.store,
                 &self.bus,
                 &env.context,
-                &inst,
-                &candidates,
-                left.saturating_sub(1),
+                p,
+                None,
+                Inject::default(),
             )
-            .await?;
+            .await?
+        };
         if placed {
             self.store
                 .action_event_finish(&a.instance_id, rid, EV, None)
@@ -196,10 +243,10 @@ impl Conductor {
         let msg = format!(
             "{}Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures \
              for instance {}.",
-            ops::NO_VALID_HOST,
+            place::NO_VALID_HOST,
             a.instance_id
         );
-        ops::fail_build(&self.store, &a.instance_id, &msg, &a.error).await?;
+        place::fail_build(&self.store, &a.instance_id, &msg, &a.error).await?;
         self.store
             .action_event_finish(&a.instance_id, rid, EV, Some(&msg))
             .await?;

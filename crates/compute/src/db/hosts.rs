@@ -350,6 +350,31 @@ impl Store {
     }
 
     /// Gives back what an instance holds (nothing if it holds nothing).
+    /// The host an instance holds a claim on, if any.
+    pub async fn allocation_host(&self, instance_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT host FROM allocations WHERE instance_id = $1")
+                .bind(instance_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Claims with no live instance behind them: the instance is gone or
+    /// deleted, or (for claims older than `before`, so that a placement
+    /// between its claim and saving the host is left alone) it is not on
+    /// the claimed host or left BUILD in ERROR without a host.
+    pub async fn allocations_orphaned(&self, before: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.instance_id FROM allocations a LEFT JOIN instances i ON i.id = a.instance_id \
+             WHERE i.id IS NULL OR i.deleted = 1 \
+             OR (a.created_at < $1 AND (i.host IS NULL OR i.host <> a.host))",
+        )
+        .bind(before)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn release(&self, instance_id: &str) -> Result<Option<Claim>> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query("DELETE FROM allocations WHERE instance_id = $1 RETURNING host, vcpus, memory_mb, disk_gb")

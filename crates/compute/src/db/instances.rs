@@ -11,6 +11,8 @@ use super::flavors::Flavor;
 use super::{get_i, get_os, get_s, now_db, Store};
 use crate::clients::VifInfo;
 use crate::error::{ComputeError, Result};
+use crate::model::state::{PowerState, TaskState, VmState};
+use crate::model::{BlockDeviceMapping, RequestedNetworks};
 
 /// Why a server is in ERROR, shown as `fault` in the server view.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -29,9 +31,9 @@ pub struct Instance {
     pub name: String,
     pub hostname: String,
     pub description: Option<String>,
-    pub vm_state: String,
-    pub task_state: Option<String>,
-    pub power_state: i64,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    pub power_state: PowerState,
     pub host: Option<String>,
     pub node: Option<String>,
     pub availability_zone: Option<String>,
@@ -40,9 +42,9 @@ pub struct Instance {
     /// The image's properties at launch (the scheduler filters on them).
     #[serde(default)]
     pub image_properties: BTreeMap<String, String>,
-    /// Requested networks as the API received them (`"auto"`, `"none"` or a list).
-    pub networks: serde_json::Value,
-    pub bdm: serde_json::Value,
+    /// Requested networks, resolved by the API (`auto` became the network).
+    pub networks: RequestedNetworks,
+    pub bdm: Vec<BlockDeviceMapping>,
     pub security_groups: Vec<String>,
     pub scheduler_hints: serde_json::Value,
     pub key_name: Option<String>,
@@ -73,14 +75,14 @@ pub struct Instance {
 /// Columns an update may set; `None` leaves a column as it is.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct InstanceUpdate {
-    pub vm_state: Option<String>,
+    pub vm_state: Option<VmState>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "double_option"
     )]
-    pub task_state: Option<Option<String>>,
-    pub power_state: Option<i64>,
+    pub task_state: Option<Option<TaskState>>,
+    pub power_state: Option<PowerState>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -136,7 +138,7 @@ where
 
 /// `expected_task_state`: the update applies only when the current
 /// task_state is one of these (`None` inside means "no task").
-pub type Expected = Option<Vec<Option<String>>>;
+pub type Expected = Option<Vec<Option<TaskState>>>;
 
 enum Val {
     S(Option<String>),
@@ -148,7 +150,7 @@ pub struct ListFilter {
     pub project_id: Option<String>,
     pub host: Option<String>,
     pub name: Option<String>,
-    pub vm_states: Option<Vec<String>>,
+    pub vm_states: Option<Vec<VmState>>,
     pub reservation_id: Option<String>,
     pub ids: Option<Vec<String>>,
     pub sort_key: String,
@@ -175,17 +177,24 @@ fn row_instance(r: &AnyRow) -> Result<Instance> {
         name: get_s(r, "name")?,
         hostname: get_s(r, "hostname")?,
         description: get_os(r, "description")?,
-        vm_state: get_s(r, "vm_state")?,
-        task_state: get_os(r, "task_state")?,
-        power_state: get_i(r, "power_state")?,
+        vm_state: get_s(r, "vm_state")?
+            .parse()
+            .map_err(ComputeError::Internal)?,
+        task_state: get_os(r, "task_state")?
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(ComputeError::Internal)?,
+        power_state: PowerState::try_from(get_i(r, "power_state")?)
+            .map_err(ComputeError::Internal)?,
         host: get_os(r, "host")?,
         node: get_os(r, "node")?,
         availability_zone: get_os(r, "availability_zone")?,
         flavor: serde_json::from_str(&get_s(r, "flavor_json")?)?,
         image_ref: get_s(r, "image_ref")?,
         image_properties: serde_json::from_str(&get_s(r, "image_props_json")?)?,
-        networks: json("networks_json")?,
-        bdm: json("bdm_json")?,
+        networks: RequestedNetworks::try_from(json("networks_json")?)
+            .map_err(ComputeError::Internal)?,
+        bdm: crate::model::bdm::parse_list(&json("bdm_json")?).map_err(ComputeError::Internal)?,
         security_groups: serde_json::from_str(&get_s(r, "security_groups_json")?)?,
         scheduler_hints: json("scheduler_hints_json")?,
         key_name: get_os(r, "key_name")?,
@@ -280,9 +289,9 @@ impl Store {
         .bind(&i.name)
         .bind(&i.hostname)
         .bind(&i.description)
-        .bind(&i.vm_state)
-        .bind(&i.task_state)
-        .bind(i.power_state)
+        .bind(i.vm_state.as_str())
+        .bind(i.task_state.map(TaskState::as_str))
+        .bind(i.power_state.code())
         .bind(&i.host)
         .bind(&i.node)
         .bind(&i.availability_zone)
@@ -293,8 +302,8 @@ impl Store {
         .bind(i.flavor.disk)
         .bind(&i.image_ref)
         .bind(serde_json::to_string(&i.image_properties)?)
-        .bind(i.networks.to_string())
-        .bind(i.bdm.to_string())
+        .bind(serde_json::to_string(&i.networks)?)
+        .bind(serde_json::to_string(&i.bdm)?)
         .bind(serde_json::to_string(&i.security_groups)?)
         .bind(i.scheduler_hints.to_string())
         .bind(&i.key_name)
@@ -450,14 +459,14 @@ impl Store {
         u: &InstanceUpdate,
     ) -> Result<Instance> {
         let mut sets: Vec<(&str, Val)> = Vec::new();
-        if let Some(v) = &u.vm_state {
-            sets.push(("vm_state", Val::S(Some(v.clone()))));
+        if let Some(v) = u.vm_state {
+            sets.push(("vm_state", Val::S(Some(v.as_str().to_owned()))));
         }
-        if let Some(v) = &u.task_state {
-            sets.push(("task_state", Val::S(v.clone())));
+        if let Some(v) = u.task_state {
+            sets.push(("task_state", Val::S(v.map(|t| t.as_str().to_owned()))));
         }
         if let Some(v) = u.power_state {
-            sets.push(("power_state", Val::I(v)));
+            sets.push(("power_state", Val::I(v.code())));
         }
         if let Some(v) = &u.host {
             sets.push(("host", Val::S(v.clone())));
@@ -516,7 +525,7 @@ impl Store {
                     Some(s) => {
                         n += 1;
                         alts.push(format!("task_state = ${n}"));
-                        expected_vals.push(s.clone());
+                        expected_vals.push(s.as_str());
                     }
                 }
             }
@@ -671,6 +680,16 @@ impl Store {
     }
 
     /// Live instances on a host (agents reconcile against this).
+    /// Live instances still in BUILD that were created before `before`.
+    pub async fn instance_ids_building_before(&self, before: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM instances WHERE vm_state = 'building' AND deleted = 0 AND created_at < $1",
+        )
+        .bind(before)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn instance_ids_on_host(&self, host: &str) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT id FROM instances WHERE host = $1 AND deleted = 0")

@@ -1,18 +1,60 @@
 //! The saga log: each saga's parameters and, per step, whether its action
-//! finished or its undo ran, so that a restarted service can resume or unwind.
+//! finished (with its output) or its undo ran, so that a restarted service
+//! can resume or unwind.
 
 use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
 
-use super::{get_i, get_s, now_db, Store};
-use crate::error::Result;
+use super::{get_i, get_os, get_s, now_db, Store};
+use crate::error::{ComputeError, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SagaState {
+    Running,
+    Unwinding,
+    Done,
+    Failed,
+}
+
+impl SagaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Unwinding => "unwinding",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "running" => Self::Running,
+            "unwinding" => Self::Unwinding,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            other => {
+                return Err(ComputeError::Internal(format!(
+                    "unknown saga state {other}"
+                )))
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Done,
+    Undone,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SagaRecord {
     pub id: String,
     pub kind: String,
     pub instance_id: String,
-    /// `running`, `unwinding`, `done`, `failed`.
-    pub state: String,
+    pub state: SagaState,
     pub params: serde_json::Value,
 }
 
@@ -20,31 +62,58 @@ pub struct SagaRecord {
 pub struct StepRecord {
     pub step: i64,
     pub name: String,
-    /// `done` or `undone`.
-    pub status: String,
+    pub status: StepStatus,
+    /// What the action returned (`None` once undone).
+    #[serde(default)]
+    pub output: Option<serde_json::Value>,
+}
+
+fn row_saga(r: &AnyRow) -> Result<SagaRecord> {
+    Ok(SagaRecord {
+        id: get_s(r, "id")?,
+        kind: get_s(r, "kind")?,
+        instance_id: get_s(r, "instance_id")?,
+        state: SagaState::parse(&get_s(r, "state")?)?,
+        params: serde_json::from_str(&get_s(r, "params_json")?)?,
+    })
 }
 
 impl Store {
-    pub async fn saga_create(&self, s: &SagaRecord) -> Result<()> {
+    /// Creates the saga unless it exists; returns it as stored with its steps.
+    pub async fn saga_open(&self, s: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)> {
         let now = now_db();
-        sqlx::query(
-            "INSERT INTO sagas (id, kind, instance_id, state, params_json, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$6) ON CONFLICT DO NOTHING",
-        )
-        .bind(&s.id)
-        .bind(&s.kind)
-        .bind(&s.instance_id)
-        .bind(&s.state)
-        .bind(s.params.to_string())
-        .bind(&now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        if !s.kind.is_empty() {
+            sqlx::query(
+                "INSERT INTO sagas (id, kind, instance_id, state, params_json, created_at, updated_at) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$6) ON CONFLICT DO NOTHING",
+            )
+            .bind(&s.id)
+            .bind(&s.kind)
+            .bind(&s.instance_id)
+            .bind(s.state.as_str())
+            .bind(s.params.to_string())
+            .bind(&now)
+            .execute(self.pool())
+            .await?;
+        }
+        let stored = self.saga_get(&s.id).await?;
+        Ok((stored, self.saga_steps(&s.id).await?))
     }
 
-    pub async fn saga_set_state(&self, id: &str, state: &str) -> Result<()> {
+    pub async fn saga_get(&self, id: &str) -> Result<SagaRecord> {
+        let row = sqlx::query(
+            "SELECT id, kind, instance_id, state, params_json FROM sagas WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| ComputeError::NotFound(format!("saga {id} not found")))?;
+        row_saga(&row)
+    }
+
+    pub async fn saga_set_state(&self, id: &str, state: SagaState) -> Result<()> {
         sqlx::query("UPDATE sagas SET state = $1, updated_at = $2 WHERE id = $3")
-            .bind(state)
+            .bind(state.as_str())
             .bind(now_db())
             .bind(id)
             .execute(self.pool())
@@ -52,27 +121,38 @@ impl Store {
         Ok(())
     }
 
-    pub async fn saga_step_set(&self, id: &str, step: i64, name: &str, status: &str) -> Result<()> {
+    pub async fn saga_step_record(&self, id: &str, s: &StepRecord) -> Result<()> {
         let now = now_db();
+        let status = match s.status {
+            StepStatus::Done => "done",
+            StepStatus::Undone => "undone",
+        };
+        let output = s.output.as_ref().map(|o| o.to_string());
+        let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM saga_steps WHERE saga_id = $1 AND step = $2")
             .bind(id)
-            .bind(step)
-            .execute(self.pool())
+            .bind(s.step)
+            .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO saga_steps (saga_id, step, name, status, updated_at) VALUES ($1,$2,$3,$4,$5)")
-            .bind(id)
-            .bind(step)
-            .bind(name)
-            .bind(status)
-            .bind(&now)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO saga_steps (saga_id, step, name, status, output_json, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6)",
+        )
+        .bind(id)
+        .bind(s.step)
+        .bind(&s.name)
+        .bind(status)
+        .bind(output)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     pub async fn saga_steps(&self, id: &str) -> Result<Vec<StepRecord>> {
         let rows = sqlx::query(
-            "SELECT step, name, status FROM saga_steps WHERE saga_id = $1 ORDER BY step",
+            "SELECT step, name, status, output_json FROM saga_steps WHERE saga_id = $1 ORDER BY step",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -82,7 +162,13 @@ impl Store {
                 Ok(StepRecord {
                     step: get_i(r, "step")?,
                     name: get_s(r, "name")?,
-                    status: get_s(r, "status")?,
+                    status: match get_s(r, "status")?.as_str() {
+                        "done" => StepStatus::Done,
+                        _ => StepStatus::Undone,
+                    },
+                    output: get_os(r, "output_json")?
+                        .map(|o| serde_json::from_str(&o))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -96,16 +182,18 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SagaRecord {
-                    id: get_s(r, "id")?,
-                    kind: get_s(r, "kind")?,
-                    instance_id: get_s(r, "instance_id")?,
-                    state: get_s(r, "state")?,
-                    params: serde_json::from_str(&get_s(r, "params_json")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(row_saga).collect()
+    }
+
+    /// Every saga of an instance, oldest first.
+    pub async fn saga_list_for_instance(&self, instance_id: &str) -> Result<Vec<SagaRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, instance_id, state, params_json FROM sagas WHERE instance_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(instance_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(row_saga).collect()
     }
 }

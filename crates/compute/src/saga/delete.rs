@@ -9,15 +9,16 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
 
-use super::{execute, Inject, Step};
+use super::{execute, loggable, Inject, Outputs, Step};
 use crate::bus::Bus;
 use crate::config::ComputeConfig;
 use crate::db::instances::{Instance, InstanceUpdate};
-use crate::db::sagas::SagaRecord;
+use crate::db::sagas::{SagaRecord, SagaState};
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
+use crate::model::state::TaskState;
 use crate::rpc;
-use crate::state::task;
+use serde_json::Value;
 
 pub const KIND: &str = "delete";
 
@@ -25,7 +26,7 @@ pub const KIND: &str = "delete";
 pub struct Params {
     pub context: RequestContext,
     pub instance_id: String,
-    pub previous_task_state: Option<String>,
+    pub previous_task_state: Option<TaskState>,
     /// The agent that must destroy the guest; `None` deletes locally.
     pub host: Option<String>,
 }
@@ -44,7 +45,7 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
     fn name(&self) -> &'static str {
         "mark_deleting"
     }
-    async fn run(&self, c: &Delete<'a>) -> Result<()> {
+    async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
         c.store
             .action_start(
@@ -56,20 +57,20 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
             )
             .await?;
         let u = InstanceUpdate {
-            task_state: Some(Some(task::DELETING.to_owned())),
+            task_state: Some(Some(TaskState::Deleting)),
             ..InstanceUpdate::default()
         };
         match c.store.instance_update(&c.p.instance_id, &None, &u).await {
-            Ok(_) | Err(ComputeError::NotFound(_)) => Ok(()),
+            Ok(_) | Err(ComputeError::NotFound(_)) => Ok(Value::Null),
             Err(e) => Err(e),
         }
     }
-    async fn undo(&self, c: &Delete<'a>) -> Result<()> {
+    async fn undo(&self, c: &Delete<'a>, _done: &Outputs) -> Result<()> {
         let u = InstanceUpdate {
-            task_state: Some(c.p.previous_task_state.clone()),
+            task_state: Some(c.p.previous_task_state),
             ..InstanceUpdate::default()
         };
-        let expected = Some(vec![Some(task::DELETING.to_owned())]);
+        let expected = Some(vec![Some(TaskState::Deleting)]);
         match c
             .store
             .instance_update(&c.p.instance_id, &expected, &u)
@@ -86,20 +87,21 @@ impl<'a> Step<Delete<'a>> for Finish {
     fn name(&self) -> &'static str {
         "destroy"
     }
-    async fn run(&self, c: &Delete<'a>) -> Result<()> {
+    async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         match &c.p.host {
             Some(host) => {
                 let args = rpc::InstanceArgs {
                     instance_id: c.p.instance_id.clone(),
                 };
-                Ok(c.bus
+                c.bus
                     .cast(
                         &rpc::compute_topic(host),
                         rpc::TERMINATE,
                         &c.p.context,
                         &args,
                     )
-                    .await?)
+                    .await?;
+                Ok(Value::Null)
             }
             None => {
                 let rid = c.p.context.request_id.0.as_str();
@@ -110,11 +112,12 @@ impl<'a> Step<Delete<'a>> for Finish {
                 c.store.instance_mark_deleted(&c.p.instance_id).await?;
                 c.store
                     .action_event_finish(&c.p.instance_id, rid, "api_local_delete", None)
-                    .await
+                    .await?;
+                Ok(Value::Null)
             }
         }
     }
-    async fn undo(&self, _c: &Delete<'a>) -> Result<()> {
+    async fn undo(&self, _c: &Delete<'a>, _done: &Outputs) -> Result<()> {
         Ok(())
     }
 }
@@ -162,9 +165,9 @@ pub async fn run_with(
         store,
         bus,
         p: Params {
-            context: ctx.clone(),
+            context: loggable(ctx),
             instance_id: inst.id.to_string(),
-            previous_task_state: inst.task_state.clone(),
+            previous_task_state: inst.task_state,
             host: destroy_host(store, cfg, inst).await?,
         },
     };
@@ -173,10 +176,11 @@ pub async fn run_with(
         id,
         kind: KIND.to_owned(),
         instance_id: inst.id.to_string(),
-        state: "running".to_owned(),
+        state: SagaState::Running,
         params: serde_json::to_value(&c.p)?,
     };
-    execute(store, &rec, &steps(), &c, inject).await
+    execute(store, &rec, &steps(), &c, inject).await?;
+    Ok(())
 }
 
 pub async fn resume(
@@ -187,8 +191,9 @@ pub async fn resume(
 ) -> Result<()> {
     let p: Params = serde_json::from_value(rec.params.clone())?;
     let c = Delete { store, bus, p };
-    if rec.state == "unwinding" {
+    if rec.state == SagaState::Unwinding {
         return super::unwind(store, &rec.id, &steps(), &c).await;
     }
-    execute(store, rec, &steps(), &c, Inject::default()).await
+    execute(store, rec, &steps(), &c, Inject::default()).await?;
+    Ok(())
 }

@@ -17,14 +17,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
 
-use super::{execute, execute_until, unwind, Inject, Step};
+use super::{execute, execute_until, loggable, unwind, Inject, Outputs, Step};
 use crate::bus::Bus;
 use crate::config::QuotaDefaults;
 use crate::db::instances::Instance;
-use crate::db::sagas::SagaRecord;
+use crate::db::sagas::{SagaRecord, SagaState};
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
 use crate::rpc;
+use serde_json::Value;
 
 pub const KIND: &str = "launch";
 
@@ -48,6 +49,9 @@ pub struct Launch<'a> {
     /// The `[compute] quota` defaults (projects without their own limits).
     pub quota: &'a QuotaDefaults,
     pub p: Params,
+    /// The request's own context, with its token, for the cast (the log
+    /// keeps `p.context`, which has none).
+    pub live: RequestContext,
 }
 
 struct WriteInstance;
@@ -65,7 +69,7 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
     fn name(&self) -> &'static str {
         "write_instance"
     }
-    async fn run(&self, c: &Launch<'a>) -> Result<()> {
+    async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         match c.store.instance_create(&c.p.instance).await {
             // Already written by an earlier run of this step.
             Err(ComputeError::Conflict(_))
@@ -74,12 +78,12 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
                     .await
                     .is_ok() =>
             {
-                Ok(())
+                Ok(Value::Null)
             }
-            other => other,
+            other => other.map(|()| Value::Null),
         }
     }
-    async fn undo(&self, c: &Launch<'a>) -> Result<()> {
+    async fn undo(&self, c: &Launch<'a>, _done: &Outputs) -> Result<()> {
         c.store.instance_purge(&c.p.instance.id.to_string()).await
     }
 }
@@ -89,7 +93,7 @@ impl<'a> Step<Launch<'a>> for RecordAction {
     fn name(&self) -> &'static str {
         "record_action"
     }
-    async fn run(&self, c: &Launch<'a>) -> Result<()> {
+    async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
         c.store
             .action_start(
@@ -99,9 +103,10 @@ impl<'a> Step<Launch<'a>> for RecordAction {
                 ctx.user_id.as_ref().map(|u| u.as_str()),
                 ctx.project_id.as_ref().map(|p| p.as_str()),
             )
-            .await
+            .await?;
+        Ok(Value::Null)
     }
-    async fn undo(&self, c: &Launch<'a>) -> Result<()> {
+    async fn undo(&self, c: &Launch<'a>, _done: &Outputs) -> Result<()> {
         c.store
             .action_delete_all(&c.p.instance.id.to_string())
             .await
@@ -127,7 +132,7 @@ impl<'a> Step<Launch<'a>> for RecheckQuota {
     fn name(&self) -> &'static str {
         "recheck_quota"
     }
-    async fn run(&self, c: &Launch<'a>) -> Result<()> {
+    async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let inst = &c.p.instance;
         let project = inst.project_id.as_str();
         let limits = c.store.quota_get(project, c.quota).await?;
@@ -145,13 +150,13 @@ impl<'a> Step<Launch<'a>> for RecheckQuota {
             }
         }
         if overs.is_empty() {
-            Ok(())
+            Ok(Value::Null)
         } else {
             tracing::info!(project, instance = %inst.id, "quota exceeded on recheck; removing the request's instances");
             Err(ComputeError::OverQuota(recheck_message(&overs)))
         }
     }
-    async fn undo(&self, _c: &Launch<'a>) -> Result<()> {
+    async fn undo(&self, _c: &Launch<'a>, _done: &Outputs) -> Result<()> {
         // A count: nothing to undo.
         Ok(())
     }
@@ -162,15 +167,16 @@ impl<'a> Step<Launch<'a>> for CastScheduler {
     fn name(&self) -> &'static str {
         "cast_scheduler"
     }
-    async fn run(&self, c: &Launch<'a>) -> Result<()> {
+    async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let args = rpc::InstanceArgs {
             instance_id: c.p.instance.id.to_string(),
         };
-        Ok(c.bus
-            .cast(rpc::SCHEDULER, rpc::SELECT_AND_BUILD, &c.p.context, &args)
-            .await?)
+        c.bus
+            .cast(rpc::SCHEDULER, rpc::SELECT_AND_BUILD, &c.live, &args)
+            .await?;
+        Ok(Value::Null)
     }
-    async fn undo(&self, _c: &Launch<'a>) -> Result<()> {
+    async fn undo(&self, _c: &Launch<'a>, _done: &Outputs) -> Result<()> {
         // The last step: nothing after it can fail.
         Ok(())
     }
@@ -239,16 +245,17 @@ pub async fn run_all_with(
                 bus,
                 quota,
                 p: Params {
-                    context: ctx.clone(),
+                    context: loggable(ctx),
                     instance: inst.clone(),
                     count,
                 },
+                live: ctx.clone(),
             };
             let rec = SagaRecord {
                 id: format!("launch-{}", inst.id),
                 kind: KIND.to_owned(),
                 instance_id: inst.id.to_string(),
-                state: "running".to_owned(),
+                state: SagaState::Running,
                 params: serde_json::to_value(&c.p)?,
             };
             Ok((rec, c))
@@ -293,10 +300,12 @@ pub async fn resume(
         store,
         bus,
         quota,
+        live: p.context.clone(),
         p,
     };
-    if rec.state == "unwinding" {
+    if rec.state == SagaState::Unwinding {
         return unwind(store, &rec.id, &steps(), &c).await;
     }
-    execute(store, rec, &steps(), &c, Inject::default()).await
+    execute(store, rec, &steps(), &c, Inject::default()).await?;
+    Ok(())
 }

@@ -1,134 +1,269 @@
 //! Sagas: a multi-step operation as a list of steps, each an action and its
-//! undo. Progress is written to the saga log after every step, so that a
-//! restarted service resumes (skipping finished steps) or unwinds. Every
-//! action and undo is idempotent: running one twice is harmless.
+//! undo. The log records every step's outcome and its typed output (later
+//! steps read the outputs of earlier ones), so that a restarted service
+//! resumes at the first unfinished step or unwinds. Every action and undo
+//! is idempotent: running one twice is harmless, and an undo tolerates
+//! work that was only partly done or never done.
 //!
 //! ```text
 //!  running --all steps done--> done
 //!     |
-//!     +--step k fails--> unwinding --undo k-1..0--> failed
+//!     +--step k fails--> unwinding --undo k..0--> failed
 //! ```
+//!
+//! The launch is four sagas over one log, each run where its work is:
+//! `launch` in the API (seed steps 5–6), `place` in the scheduler or the
+//! conductor (8–12; a reschedule unwinds one placement and runs the next),
+//! `build` in the host's agent (13–47), whose log goes through the
+//! conductor because agents never open the database ([`SagaLog`] has
+//! both). `delete` is a saga too.
 
+pub mod build_log;
 pub mod delete;
 pub mod launch;
+pub mod place;
 
-use crate::db::sagas::SagaRecord;
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
-use async_trait::async_trait;
+
+/// The outputs of the steps done so far, by step name.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs(BTreeMap<String, Value>);
+
+impl Outputs {
+    /// The output of step `name`, or `None` when it has not run (or
+    /// output nothing).
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => Ok(Some(serde_json::from_value(v.clone())?)),
+        }
+    }
+
+    /// The output of step `name`, which must have run.
+    pub fn require<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        self.get(name)?.ok_or_else(|| {
+            ComputeError::Internal(format!("saga step {name} has no recorded output"))
+        })
+    }
+}
+
+/// The output a step records (`Value::Null` for none).
+pub fn output<T: Serialize>(v: &T) -> Result<Value> {
+    Ok(serde_json::to_value(v)?)
+}
 
 #[async_trait]
 pub trait Step<C: Sync>: Send + Sync {
     fn name(&self) -> &'static str;
-    async fn run(&self, c: &C) -> Result<()>;
-    async fn undo(&self, c: &C) -> Result<()>;
+    /// Does the step's work and returns its output, which later steps (and
+    /// this step's undo) read from the log.
+    async fn run(&self, c: &C, done: &Outputs) -> Result<Value>;
+    async fn undo(&self, c: &C, done: &Outputs) -> Result<()>;
+}
+
+/// Where a saga's log is kept: the compute database itself, or the
+/// conductor in front of it (for agents).
+#[async_trait]
+pub trait SagaLog: Send + Sync {
+    /// Creates the saga unless it exists; returns it as stored (its state
+    /// and params those of the first creation) with the steps recorded.
+    async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)>;
+    async fn record(&self, saga: &str, step: &StepRecord) -> Result<()>;
+    async fn set_state(&self, saga: &str, state: SagaState) -> Result<()>;
+}
+
+#[async_trait]
+impl SagaLog for Store {
+    async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)> {
+        self.saga_open(rec).await
+    }
+    async fn record(&self, saga: &str, step: &StepRecord) -> Result<()> {
+        self.saga_step_record(saga, step).await
+    }
+    async fn set_state(&self, saga: &str, state: SagaState) -> Result<()> {
+        self.saga_set_state(saga, state).await
+    }
 }
 
 /// Where to make a saga fail, for the standard failure tests.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inject {
     /// Fail instead of running step `n` (0-based).
     pub fail_before: Option<usize>,
+    /// Stop (as a crash would: no undo, the saga stays `running`) instead
+    /// of running step `n`.
+    pub crash_before: Option<usize>,
+    /// Run every step twice (idempotence).
+    pub twice: bool,
 }
 
-/// Runs (or resumes) the saga `rec` (its id, kind, instance and params).
+/// How a run ended when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every step (up to the end asked for) is done.
+    Done,
+    /// The saga had failed before this run: nothing was run.
+    AlreadyFailed,
+    /// An injected crash stopped it (tests only).
+    Crashed,
+}
+
+/// Runs (or resumes) the saga `rec`.
 pub async fn execute<C: Sync>(
-    store: &Store,
+    log: &dyn SagaLog,
     rec: &SagaRecord,
     steps: &[Box<dyn Step<C>>],
     c: &C,
     inject: Inject,
-) -> Result<()> {
-    execute_until(store, rec, steps, c, inject, steps.len()).await
+) -> Result<Ended> {
+    execute_until(log, rec, steps, c, inject, steps.len()).await
+}
+
+fn outputs_of(recorded: &[StepRecord]) -> Outputs {
+    Outputs(
+        recorded
+            .iter()
+            .filter(|s| s.status == StepStatus::Done)
+            .map(|s| (s.name.clone(), s.output.clone().unwrap_or(Value::Null)))
+            .collect(),
+    )
 }
 
 /// Runs (or resumes) the saga `rec` up to, not including, step `end`; the
 /// saga stays `running` until a run reaches its last step, so that a
 /// later call (or recovery after a crash) goes on from there. For work
 /// that must pass a point together, as the instances of one request do.
+///
+/// A step that fails is undone too (it may have done part of its work),
+/// then every step before it. A resumed saga first undoes the step it
+/// stopped at, which a crash may have left half done.
 pub async fn execute_until<C: Sync>(
-    store: &Store,
+    log: &dyn SagaLog,
     rec: &SagaRecord,
     steps: &[Box<dyn Step<C>>],
     c: &C,
     inject: Inject,
     end: usize,
-) -> Result<()> {
-    let (id, kind) = (rec.id.as_str(), rec.kind.as_str());
-    store.saga_create(rec).await?;
-    let done: Vec<i64> = store
-        .saga_steps(id)
-        .await?
-        .into_iter()
-        .filter(|s| s.status == "done")
-        .map(|s| s.step)
-        .collect();
+) -> Result<Ended> {
+    let (stored, recorded) = log.open(rec).await?;
+    match stored.state {
+        SagaState::Done => return Ok(Ended::Done),
+        SagaState::Failed => return Ok(Ended::AlreadyFailed),
+        SagaState::Unwinding => {
+            unwind(log, &rec.id, steps, c).await?;
+            return Ok(Ended::AlreadyFailed);
+        }
+        SagaState::Running => {}
+    }
+    let mut done = outputs_of(&recorded);
+    let resumed = !recorded.is_empty();
+    let mut first = true;
     for (i, step) in steps.iter().enumerate().take(end) {
         let n = i as i64;
-        if done.contains(&n) {
+        if recorded
+            .iter()
+            .any(|s| s.step == n && s.status == StepStatus::Done)
+        {
             continue;
         }
+        if inject.crash_before == Some(i) {
+            return Ok(Ended::Crashed);
+        }
+        if first && resumed {
+            // The step a crash interrupted may be half done.
+            step.undo(c, &done).await?;
+        }
+        first = false;
         let r = if inject.fail_before == Some(i) {
             Err(ComputeError::Internal(format!(
                 "injected failure before step {}",
                 step.name()
             )))
+        } else if inject.twice {
+            match step.run(c, &done).await {
+                Ok(_) => step.run(c, &done).await,
+                Err(e) => Err(e),
+            }
         } else {
-            step.run(c).await
+            step.run(c, &done).await
         };
-        if let Err(e) = r {
-            tracing::warn!(saga = id, kind, step = step.name(), error = %e, "saga step failed; unwinding");
-            unwind(store, id, &steps[..i], c).await?;
-            return Err(e);
+        match r {
+            Ok(out) => {
+                let s = StepRecord {
+                    step: n,
+                    name: step.name().to_owned(),
+                    status: StepStatus::Done,
+                    output: Some(out.clone()),
+                };
+                log.record(&rec.id, &s).await?;
+                done.0.insert(step.name().to_owned(), out);
+            }
+            Err(e) => {
+                tracing::warn!(saga = %rec.id, kind = %rec.kind, step = step.name(), error = %e, "saga step failed; unwinding");
+                unwind(log, &rec.id, &steps[..=i], c).await?;
+                return Err(e);
+            }
         }
-        store.saga_step_set(id, n, step.name(), "done").await?;
     }
     if end >= steps.len() {
-        store.saga_set_state(id, "done").await?;
+        log.set_state(&rec.id, SagaState::Done).await?;
     }
-    Ok(())
+    Ok(Ended::Done)
 }
 
-/// Runs a saga whose log is not persisted (the compute agent, which has no
-/// database): on a failure at step k, undoes steps k..0 — the failing step
-/// too, since it may have done part of its work; every undo tolerates
-/// partial or absent work. Undo failures are logged, not returned: the
-/// step's own error is what the caller must see.
-pub async fn run_local<C: Sync>(name: &str, steps: &[Box<dyn Step<C>>], c: &C) -> Result<()> {
-    for (i, step) in steps.iter().enumerate() {
-        if let Err(e) = step.run(c).await {
-            tracing::warn!(saga = name, step = step.name(), error = %e, "saga step failed; unwinding");
-            for s in steps[..=i].iter().rev() {
-                if let Err(u) = s.undo(c).await {
-                    tracing::warn!(saga = name, step = s.name(), error = %u, "undo failed");
-                }
-            }
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-/// Undoes the given (already run) steps in reverse order.
+/// Undoes the given steps in reverse order, skipping those already undone,
+/// and marks the saga failed. An undo that fails leaves the saga
+/// `unwinding` (the error is returned), so that a later run finishes it.
 pub async fn unwind<C: Sync>(
-    store: &Store,
+    log: &dyn SagaLog,
     id: &str,
     steps: &[Box<dyn Step<C>>],
     c: &C,
 ) -> Result<()> {
-    store.saga_set_state(id, "unwinding").await?;
+    let probe = SagaRecord {
+        id: id.to_owned(),
+        kind: String::new(),
+        instance_id: String::new(),
+        state: SagaState::Unwinding,
+        params: Value::Null,
+    };
+    let (_, recorded) = log.open(&probe).await?;
+    log.set_state(id, SagaState::Unwinding).await?;
+    let done = outputs_of(&recorded);
     for (i, step) in steps.iter().enumerate().rev() {
-        step.undo(c).await?;
-        store
-            .saga_step_set(id, i as i64, step.name(), "undone")
-            .await?;
+        let n = i as i64;
+        if recorded
+            .iter()
+            .any(|s| s.step == n && s.status == StepStatus::Undone)
+        {
+            continue;
+        }
+        step.undo(c, &done).await?;
+        let s = StepRecord {
+            step: n,
+            name: step.name().to_owned(),
+            status: StepStatus::Undone,
+            output: None,
+        };
+        log.record(id, &s).await?;
     }
-    store.saga_set_state(id, "failed").await?;
+    log.set_state(id, SagaState::Failed).await?;
     Ok(())
 }
 
-/// Finishes what a crash interrupted: running sagas resume, unwinding ones
-/// finish unwinding.
+/// Finishes what a crash of the API interrupted: running `launch` and
+/// `delete` sagas resume, unwinding ones finish unwinding. (Placements
+/// resume when the scheduler's message comes back, builds when the agent
+/// starts or its message comes back.)
 pub async fn recover(
     store: &Store,
     bus: &crate::bus::Bus,
@@ -145,4 +280,13 @@ pub async fn recover(
         }
     }
     Ok(())
+}
+
+/// A request context fit for a saga log: everything but the bearer token,
+/// which is never written down (steps that call other services use the
+/// service user, with this context's request id).
+pub fn loggable(ctx: &stratus_common::RequestContext) -> stratus_common::RequestContext {
+    let mut c = ctx.clone();
+    c.auth_token = None;
+    c
 }

@@ -14,11 +14,13 @@ use chrono::{DateTime, Duration, Utc};
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::config::ComputeConfig;
 use crate::db::hosts::Service;
+use crate::db::instances::Instance;
+use crate::db::sagas::SagaState;
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
-use crate::ops;
+use crate::model::state::{TaskState, VmState};
 use crate::rpc;
-use crate::state::{task, vm};
+use crate::saga::{place, Inject};
 use host_cache::{CacheOptions, CacheStats, HostCache};
 use select::{HostState, Request, Weights};
 
@@ -130,26 +132,8 @@ impl Scheduler {
         self.cache.stats().await
     }
 
-    async fn select_and_build(&self, env: &Envelope, instance_id: &str) -> Result<()> {
-        let ctx = &env.context;
-        let rid = ctx.request_id.0.as_str();
-        let inst = match self.store.instance_get(instance_id).await {
-            Ok(i) => i,
-            // Deleted before we got to it: nothing to do.
-            Err(ComputeError::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if inst.vm_state != vm::BUILDING
-            || inst.task_state.as_deref() != Some(task::SCHEDULING)
-            || inst.host.is_some()
-        {
-            // A redelivered cast for work already done.
-            return Ok(());
-        }
-        const EV: &str = "conductor_schedule_and_build_instances";
-        self.store
-            .action_event_start(instance_id, rid, EV, None)
-            .await?;
+    /// The scheduler's request for an instance.
+    async fn request_for(&self, inst: &Instance) -> Result<Request> {
         let mut req = Request {
             vcpus: inst.flavor.vcpus,
             memory_mb: inst.flavor.ram,
@@ -162,54 +146,88 @@ impl Scheduler {
         if let Some(g) = &inst.server_group_id {
             if let Ok(group) = self.store.server_group_get(g).await {
                 req.group_policy = Some(group.policy);
-                req.group_hosts = self.store.server_group_hosts(g, instance_id).await?;
+                req.group_hosts = self
+                    .store
+                    .server_group_hosts(g, &inst.id.to_string())
+                    .await?;
             }
         }
+        Ok(req)
+    }
+
+    async fn select_and_build(&self, env: &Envelope, instance_id: &str) -> Result<()> {
+        let ctx = &env.context;
+        let rid = ctx.request_id.0.as_str();
+        let inst = match self.store.instance_get(instance_id).await {
+            Ok(i) => i,
+            // Deleted before we got to it: nothing to do.
+            Err(ComputeError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let placement = place::saga_id(inst.id, 0);
+        let started = match self.store.saga_get(&placement).await {
+            Ok(rec) => rec.state != SagaState::Running,
+            Err(ComputeError::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if started
+            || inst.vm_state != VmState::Building
+            || inst.task_state != Some(TaskState::Scheduling)
+        {
+            // A redelivered cast for a placement that finished (or a
+            // server that left BUILD): nothing to do. An unfinished
+            // placement resumes below.
+            return Ok(());
+        }
+        const EV: &str = "conductor_schedule_and_build_instances";
+        self.store
+            .action_event_start(instance_id, rid, EV, None)
+            .await?;
         self.store
             .action_event_start(instance_id, rid, "scheduler_select_destinations", None)
             .await?;
         let alternates = (self.cfg.max_attempts as usize).saturating_sub(1);
-        let candidates = self.candidates(&req).await?;
-        let mut placed =
-            ops::place(&self.store, &self.bus, ctx, &inst, &candidates, alternates).await?;
-        if !placed && !candidates.is_empty() {
-            // Every claim lost: the snapshot was behind (other schedulers
-            // took the room). Once more over a fresh one.
-            let again = self.candidates(&req).await?;
-            if !again.is_empty() {
-                placed = ops::place(&self.store, &self.bus, ctx, &inst, &again, alternates).await?;
-            }
-        }
+        let candidates = self.candidates(&self.request_for(&inst).await?).await?;
+        let p = place::params(ctx, &inst, 0, candidates, alternates);
+        let placed = place::run(
+            &self.store,
+            &self.bus,
+            ctx,
+            p,
+            Some(self),
+            Inject::default(),
+        )
+        .await?;
         if placed {
             if let Err(e) = self.claimed(instance_id).await {
                 // Only the snapshot is behind; the next read catches up.
                 tracing::warn!(instance = instance_id, error = %e, "host cache after claim");
             }
         }
-        if !placed {
-            let msg = ops::NO_VALID_HOST;
-            self.store
-                .action_event_finish(instance_id, rid, "scheduler_select_destinations", Some(msg))
-                .await?;
-            ops::fail_build(
+        let failed = (!placed).then_some(place::NO_VALID_HOST);
+        self.store
+            .action_event_finish(instance_id, rid, "scheduler_select_destinations", failed)
+            .await?;
+        if let Some(msg) = failed {
+            place::fail_build(
                 &self.store,
                 instance_id,
                 msg,
                 "There are not enough hosts available.",
             )
             .await?;
-            self.store
-                .action_event_finish(instance_id, rid, EV, Some(msg))
-                .await?;
-            return Ok(());
         }
         self.store
-            .action_event_finish(instance_id, rid, "scheduler_select_destinations", None)
-            .await?;
-        self.store
-            .action_event_finish(instance_id, rid, EV, None)
+            .action_event_finish(instance_id, rid, EV, failed)
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl place::Candidates for Scheduler {
+    async fn fresh(&self, inst: &Instance) -> Result<Vec<String>> {
+        self.candidates(&self.request_for(inst).await?).await
     }
 }
 

@@ -1,17 +1,22 @@
-//! Virt drivers: what a compute agent asks of a hypervisor. The `fake`
-//! driver spawns instantly and keeps its "VMs" in memory, so one process can
-//! run many fake hosts (for scale and tests).
+//! Virt drivers: what a compute agent asks of a hypervisor. A driver is
+//! handed a [`GuestSpec`] that the build assembled from its earlier steps
+//! (image, disks, ports); it never reads the compute database. The `fake`
+//! driver spawns instantly, so one process can run many fake hosts (for
+//! scale and tests), and keeps its guests across an agent restart, as a
+//! hypervisor does.
 
 pub mod fake;
 
 use async_trait::async_trait;
+use stratus_common::ids::InstanceId;
 
-use crate::db::instances::Instance;
+use crate::model::state::PowerState;
+use crate::model::GuestSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VirtError {
     #[error("instance {0} not found on this hypervisor")]
-    NotFound(String),
+    NotFound(InstanceId),
     #[error("{0}")]
     Failed(String),
 }
@@ -34,14 +39,17 @@ pub trait VirtDriver: Send + Sync + 'static {
     fn needs_disk(&self) -> bool {
         true
     }
-    /// Defines and starts the guest.
-    async fn spawn(&self, instance: &Instance) -> Result<(), VirtError>;
+    /// Defines the guest (not started). Defining one that exists with the
+    /// same spec is fine (idempotent).
+    async fn define(&self, spec: &GuestSpec) -> Result<(), VirtError>;
+    /// Starts a defined guest; a running one is fine (idempotent).
+    async fn start(&self, id: InstanceId) -> Result<(), VirtError>;
     /// Removes the guest; absent guests are fine (idempotent).
-    async fn destroy(&self, id: &str) -> Result<(), VirtError>;
-    async fn power_off(&self, id: &str) -> Result<(), VirtError>;
-    async fn power_on(&self, id: &str) -> Result<(), VirtError>;
-    async fn reboot(&self, id: &str, hard: bool) -> Result<(), VirtError>;
-    async fn console_output(&self, id: &str) -> Result<String, VirtError>;
+    async fn destroy(&self, id: InstanceId) -> Result<(), VirtError>;
+    async fn power_off(&self, id: InstanceId) -> Result<(), VirtError>;
+    async fn power_on(&self, id: InstanceId) -> Result<(), VirtError>;
+    async fn reboot(&self, id: InstanceId, hard: bool) -> Result<(), VirtError>;
+    async fn console_output(&self, id: InstanceId) -> Result<String, VirtError>;
     /// Guests the hypervisor has, with their power state.
-    async fn list(&self) -> Vec<(String, i64)>;
+    async fn list(&self) -> Vec<(InstanceId, PowerState)>;
 }

@@ -84,6 +84,8 @@ pub struct Ext {
     pub networks: Arc<dyn NetworkApi>,
     /// `None`: the stand-ins (`AgentServices::accept_all`).
     pub agent: Option<AgentServices>,
+    /// Failures injected into every build (the standard saga tests).
+    pub inject: stratus_compute::saga::Inject,
 }
 
 impl Ext {
@@ -93,6 +95,7 @@ impl Ext {
             images: Arc::new(AcceptAll),
             networks: Arc::new(AcceptAll),
             agent: None,
+            inject: stratus_compute::saga::Inject::default(),
         }
     }
 }
@@ -174,13 +177,16 @@ impl Cloud {
         let scheduler = stratus_compute::start_scheduler(&config, &bus)
             .await
             .expect("scheduler");
-        let drivers = drivers.unwrap_or_else(|| stratus_compute::fake_drivers(&cfg));
+        let drivers = drivers.unwrap_or_else(|| {
+            stratus_compute::fake_drivers(&cfg, &config.data_dir).expect("fake drivers")
+        });
         let services = ext
             .agent
             .unwrap_or_else(|| AgentServices::accept_all(dir.path().join("instances")));
-        let agents = stratus_compute::start_agents_with(&config, &bus, drivers, services)
-            .await
-            .expect("agents");
+        let agents =
+            stratus_compute::start_agents_injecting(&config, &bus, drivers, services, ext.inject)
+                .await
+                .expect("agents");
         let store = stratus_compute::open_store(&config).await.expect("store");
         Cloud {
             router,

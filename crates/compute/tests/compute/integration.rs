@@ -321,6 +321,7 @@ async fn launch_with_real_image_and_network_services() {
             }),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
             agent: Some(n.agent_services(&cache)),
+            inject: Default::default(),
         };
         let c = Cloud::start_custom(engine, cfg(30), None, ext).await;
         slot.set(c.router.clone()).expect("router slot");
@@ -588,6 +589,7 @@ async fn missing_vif_plugged_event_fails_the_build_and_removes_the_port() {
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
             agent: Some(n.agent_services(&cache)),
+            inject: Default::default(),
         };
         let c = Cloud::start_custom(engine, cfg(1), None, ext).await;
         slot.set(c.router.clone()).expect("router slot");
@@ -621,6 +623,7 @@ async fn missing_vif_plugged_event_fails_the_build_and_removes_the_port() {
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
             agent: Some(n.agent_services(&cache)),
+            inject: Default::default(),
         };
         let failing = ComputeConfig {
             fake_fail_hosts: vec!["compute-1".into(), "compute-2".into()],
@@ -665,6 +668,7 @@ async fn vif_events_reach_builds_that_hold_every_agent_slot() {
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
             agent: Some(n.agent_services(&cache)),
+            inject: Default::default(),
         };
         let one_host = ComputeConfig {
             fake_hosts: 1,
@@ -829,6 +833,7 @@ async fn fake_disks_build_the_overlay_on_the_cached_image() {
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
             agent: Some(services),
+            inject: Default::default(),
         };
         let with_disks = ComputeConfig {
             fake_disks: true,

@@ -619,7 +619,8 @@ async fn agent_restart_reconciles_with_its_driver() {
     for engine in engines().await {
         let mut cfg = base_cfg();
         cfg.fake_hosts = 1;
-        let driver: Arc<dyn VirtDriver> = Arc::new(FakeDriver::new("compute", 8, 8192, 100, false));
+        let fake = Arc::new(FakeDriver::new("compute", 8, 8192, 100, false));
+        let driver: Arc<dyn VirtDriver> = fake.clone();
         let mut c = Cloud::start_with(
             engine,
             cfg.clone(),
@@ -636,12 +637,15 @@ async fn agent_restart_reconciles_with_its_driver() {
         if let Some(a) = c.agents.take() {
             a.stop().await;
         }
-        driver.destroy(&lost).await.expect("destroy");
-        let stray = stratus_compute::db::instances::Instance {
+        let lost_id: stratus_common::ids::InstanceId = lost.parse().expect("id");
+        let keep_id: stratus_common::ids::InstanceId = keep.parse().expect("id");
+        let spec = fake.spec(keep_id).expect("spec");
+        driver.destroy(lost_id).await.expect("destroy");
+        let stray = stratus_compute::model::GuestSpec {
             id: stratus_common::ids::InstanceId::new(),
-            ..c.store.instance_get(&keep).await.expect("instance")
+            ..spec
         };
-        driver.spawn(&stray).await.expect("stray");
+        driver.define(&stray).await.expect("stray");
         c.agents = Some(
             stratus_compute::start_agents_with(
                 &c.config,
@@ -653,10 +657,11 @@ async fn agent_restart_reconciles_with_its_driver() {
             .expect("agents again"),
         );
         c.wait_status(&keep, "ACTIVE").await;
-        let srv = c.wait_status(&lost, "SHUTOFF").await;
-        assert_eq!(srv["OS-EXT-STS:power_state"], 4);
-        let guests: Vec<String> = driver.list().await.into_iter().map(|(id, _)| id).collect();
-        assert_eq!(guests, vec![keep.clone()]);
+        // A guest the hypervisor lost: Nova's NOSTATE, still ACTIVE.
+        let srv = c.wait_status(&lost, "ACTIVE").await;
+        assert_eq!(srv["OS-EXT-STS:power_state"], 0);
+        let guests: Vec<_> = driver.list().await.into_iter().map(|(id, _)| id).collect();
+        assert_eq!(guests, vec![keep_id]);
         c.stop().await;
     }
 }

@@ -6,8 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use stratus_common::ids::InstanceId;
 use stratus_compute::db::instances::InstanceUpdate;
-use stratus_compute::state::power;
+use stratus_compute::model::state::{PowerState, TaskState, VmState};
+
+fn iid(s: &str) -> InstanceId {
+    s.parse().expect("instance id")
+}
 use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 
@@ -79,9 +84,10 @@ async fn power_state_sync_follows_the_hypervisor() {
 
         // ACTIVE, but the guest shut itself off: Nova's `stop` (an action
         // without a user, its event on this host), SHUTOFF.
-        fake.set_power_state(&gone, power::SHUTDOWN).expect("guest");
+        fake.set_power_state(iid(&gone), PowerState::Shutdown)
+            .expect("guest");
         let srv = c.wait_status(&gone, "SHUTOFF").await;
-        assert_eq!(srv["OS-EXT-STS:power_state"], power::SHUTDOWN);
+        assert_eq!(srv["OS-EXT-STS:power_state"], 4);
         assert_eq!(srv["OS-EXT-STS:vm_state"], "stopped");
         let s = wait_stops(&c, &gone, 1).await;
         assert_eq!(s.len(), 1, "{s:?}");
@@ -100,29 +106,31 @@ async fn power_state_sync_follows_the_hypervisor() {
             .await;
         assert_eq!(st.as_u16(), 202, "{v}");
         c.wait_status(&woke, "SHUTOFF").await;
-        assert_eq!(fake.power_state(&woke), Some(power::SHUTDOWN));
-        fake.set_power_state(&woke, power::RUNNING).expect("guest");
+        assert_eq!(fake.power_state(iid(&woke)), Some(PowerState::Shutdown));
+        fake.set_power_state(iid(&woke), PowerState::Running)
+            .expect("guest");
         let s = wait_stops(&c, &woke, 2).await;
         assert_eq!(s.len(), 2, "{s:?}");
-        assert_eq!(fake.power_state(&woke), Some(power::SHUTDOWN));
+        assert_eq!(fake.power_state(iid(&woke)), Some(PowerState::Shutdown));
         let srv = c.wait_status(&woke, "SHUTOFF").await;
-        assert_eq!(srv["OS-EXT-STS:power_state"], power::SHUTDOWN);
+        assert_eq!(srv["OS-EXT-STS:power_state"], 4);
 
         // A task in progress: neither power_state nor vm_state touched.
         let mid = InstanceUpdate {
-            task_state: Some(Some("powering-on".to_owned())),
+            task_state: Some(Some(TaskState::PoweringOn)),
             ..InstanceUpdate::default()
         };
         c.store
             .instance_update(&busy, &Some(vec![None]), &mid)
             .await
             .expect("task");
-        fake.set_power_state(&busy, power::SHUTDOWN).expect("guest");
+        fake.set_power_state(iid(&busy), PowerState::Shutdown)
+            .expect("guest");
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let i = c.store.instance_get(&busy).await.expect("instance");
-        assert_eq!(i.vm_state, "active");
-        assert_eq!(i.power_state, power::RUNNING);
-        assert_eq!(i.task_state.as_deref(), Some("powering-on"));
+        assert_eq!(i.vm_state, VmState::Active);
+        assert_eq!(i.power_state, PowerState::Running);
+        assert_eq!(i.task_state, Some(TaskState::PoweringOn));
         assert!(stops(&c, &busy).await.is_empty());
         // Once the task is over, the sync catches up.
         let done = InstanceUpdate {
@@ -146,17 +154,17 @@ async fn power_state_sync_follows_the_hypervisor() {
             .await;
         assert_eq!(st.as_u16(), 202);
         c.wait_status(&gone, "ACTIVE").await;
-        fake.destroy(&gone).await.expect("destroy");
+        fake.destroy(iid(&gone)).await.expect("destroy");
         for _ in 0..300 {
             let i = c.store.instance_get(&gone).await.expect("instance");
-            if i.power_state == power::NOSTATE {
+            if i.power_state == PowerState::NoState {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let i = c.store.instance_get(&gone).await.expect("instance");
-        assert_eq!(i.power_state, power::NOSTATE);
-        assert_eq!(i.vm_state, "active");
+        assert_eq!(i.power_state, PowerState::NoState);
+        assert_eq!(i.vm_state, VmState::Active);
         assert_eq!(stops(&c, &gone).await.len(), 1);
         c.stop().await;
     }

@@ -10,8 +10,9 @@ use stratus_common::RequestContext;
 use stratus_compute::bus::{handler_fn, Bus, ServeOptions};
 use stratus_compute::config::{ComputeConfig, QuotaDefaults};
 use stratus_compute::db::hosts::Claim;
-use stratus_compute::db::sagas::SagaRecord;
-use stratus_compute::saga::{self, launch, Inject};
+use stratus_compute::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
+use stratus_compute::model::state::TaskState;
+use stratus_compute::saga::{self, launch, Inject, Outputs};
 use stratus_compute::ComputeError;
 
 use super::store::{drop_db, instance, two_stores};
@@ -43,6 +44,7 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
                 &inst,
                 Inject {
                     fail_before: Some(k),
+                    ..Inject::default()
                 },
             )
             .await;
@@ -83,18 +85,20 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
                 instance: inst.clone(),
                 count: 1,
             },
+            live: ctx(),
         };
+        let none = Outputs::default();
         for step in launch::steps() {
-            step.run(&c).await.expect("once");
-            step.run(&c).await.expect("twice");
+            step.run(&c, &none).await.expect("once");
+            step.run(&c, &none).await.expect("twice");
         }
         assert_eq!(store.instance_get(&id).await.expect("instance").name, "vm");
         assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
         assert_eq!(store.instance_usage("p").await.expect("usage").0, 1);
         // And every undo twice.
         for step in launch::steps().iter().rev() {
-            step.undo(&c).await.expect("undo once");
-            step.undo(&c).await.expect("undo twice");
+            step.undo(&c, &none).await.expect("undo once");
+            step.undo(&c, &none).await.expect("undo twice");
         }
         assert!(matches!(
             store.instance_get_any(&id).await,
@@ -135,14 +139,15 @@ async fn delete_saga_unwinds_and_releases() {
                 &inst,
                 Inject {
                     fail_before: Some(k),
+                    ..Inject::default()
                 },
             )
             .await;
             assert!(r.is_err(), "step {k}");
             let now = store.instance_get(&id).await.expect("still there");
             assert_eq!(
-                now.task_state.as_deref(),
-                Some("scheduling"),
+                now.task_state,
+                Some(TaskState::Scheduling),
                 "step {k}: task state restored"
             );
             assert!(
@@ -180,20 +185,23 @@ async fn interrupted_launch_resumes_on_recovery() {
         };
         let saga_id = format!("launch-{id}");
         store
-            .saga_create(&SagaRecord {
+            .saga_open(&SagaRecord {
                 id: saga_id.clone(),
                 kind: launch::KIND.into(),
                 instance_id: id.clone(),
-                state: "running".into(),
+                state: SagaState::Running,
                 params: serde_json::to_value(&params).expect("params"),
             })
             .await
             .expect("saga");
         store.instance_create(&inst).await.expect("step 0");
-        store
-            .saga_step_set(&saga_id, 0, "write_instance", "done")
-            .await
-            .expect("log");
+        let step = StepRecord {
+            step: 0,
+            name: "write_instance".into(),
+            status: StepStatus::Done,
+            output: None,
+        };
+        store.saga_step_record(&saga_id, &step).await.expect("log");
 
         saga::recover(&store, &bus, &ComputeConfig::default())
             .await
@@ -202,7 +210,7 @@ async fn interrupted_launch_resumes_on_recovery() {
         assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
         let steps = store.saga_steps(&saga_id).await.expect("steps");
         assert!(
-            steps.iter().all(|s| s.status == "done") && steps.len() == 4,
+            steps.iter().all(|s| s.status == StepStatus::Done) && steps.len() == 4,
             "{steps:?}"
         );
         store.db.close().await;
@@ -275,6 +283,7 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
                 &insts,
                 Inject {
                     fail_before: Some(k),
+                    ..Inject::default()
                 },
             )
             .await;

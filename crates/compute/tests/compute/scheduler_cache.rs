@@ -197,7 +197,7 @@ async fn two_schedulers_with_their_own_caches_never_overcommit_a_host() {
             let i = a.instance_get(id).await.expect("instance");
             match i.host.as_deref() {
                 Some("h1") => placed += 1,
-                None => assert_eq!(i.vm_state, "error", "{engine:?}"),
+                None => assert_eq!(i.vm_state.as_str(), "error", "{engine:?}"),
                 Some(other) => panic!("{engine:?}: placed on {other}"),
             }
         }

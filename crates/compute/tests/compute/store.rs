@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use stratus_compute::model::state::{PowerState, TaskState, VmState};
+use stratus_compute::model::RequestedNetworks;
+
 use stratus_compute::db::flavors::Flavor;
 use stratus_compute::db::hosts::{Claim, NodeReport};
 use stratus_compute::db::instances::{Instance, InstanceUpdate};
@@ -89,17 +92,17 @@ pub fn instance(project: &str) -> Instance {
         name: "vm".into(),
         hostname: "vm".into(),
         description: None,
-        vm_state: "building".into(),
-        task_state: Some("scheduling".into()),
-        power_state: 0,
+        vm_state: VmState::Building,
+        task_state: Some(TaskState::Scheduling),
+        power_state: PowerState::NoState,
         host: None,
         node: None,
         availability_zone: Some("nova".into()),
         flavor: flavor(),
         image_ref: super::harness::IMAGE.into(),
         image_properties: BTreeMap::new(),
-        networks: serde_json::json!("auto"),
-        bdm: serde_json::Value::Null,
+        networks: RequestedNetworks::Auto,
+        bdm: Vec::new(),
         security_groups: vec!["default".into()],
         scheduler_hints: serde_json::json!({}),
         key_name: None,
@@ -202,10 +205,10 @@ async fn instance_updates_are_compare_and_swap() {
         assert_eq!(got.flavor, flavor());
 
         let spawning = InstanceUpdate {
-            task_state: Some(Some("spawning".into())),
+            task_state: Some(Some(TaskState::Spawning)),
             ..InstanceUpdate::default()
         };
-        let expect_sched = Some(vec![Some("scheduling".to_owned())]);
+        let expect_sched = Some(vec![Some(TaskState::Scheduling)]);
         a.instance_update(&id, &expect_sched, &spawning)
             .await
             .expect("first swap wins");

@@ -1,0 +1,338 @@
+//! The standard saga tests for the build (`build-<id>-<attempt>`, run by
+//! the agent with its log in the conductor) and the placement
+//! (`place-<id>-<k>`), plus the reconcilers: every step run twice is
+//! harmless; a failure at each step leaves nothing behind; the agent
+//! dropped before each step and started again ends ACTIVE; a build that
+//! outlives `build_timeout_secs` ends ERROR and stays there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratus_common::ids::InstanceId;
+use stratus_compute::bus::Bus;
+use stratus_compute::conductor::reconcile;
+use stratus_compute::db::hosts::Claim;
+use stratus_compute::db::sagas::SagaState;
+use stratus_compute::saga::Inject;
+use stratus_compute::virt::fake::FakeDriver;
+use stratus_compute::virt::VirtDriver;
+use stratus_compute::AgentServices;
+
+use super::harness::{base_cfg, engines, Cloud, Ext, ALICE};
+
+/// The build saga's steps, in order.
+const BUILD_STEPS: usize = 7;
+
+fn one_host() -> (Arc<FakeDriver>, stratus_compute::HostDrivers) {
+    let fake = Arc::new(FakeDriver::new("compute", 8, 8192, 100, false));
+    let d: Arc<dyn VirtDriver> = fake.clone();
+    (fake, vec![("compute".to_owned(), d)])
+}
+
+async fn cloud_injecting(
+    engine: super::harness::Engine,
+    cfg: stratus_compute::ComputeConfig,
+    drivers: Vec<(String, Arc<dyn VirtDriver>)>,
+    inject: Inject,
+) -> Cloud {
+    let ext = Ext {
+        inject,
+        ..Ext::accept_all(Bus::in_memory())
+    };
+    Cloud::start_custom(engine, cfg, Some(drivers), ext).await
+}
+
+/// No saga of the instance is left running or unwinding (given a moment:
+/// a saga is marked done just after its last step shows).
+async fn no_saga_left(c: &Cloud, id: &str) {
+    let settled = |s: &stratus_compute::db::sagas::SagaRecord| {
+        matches!(s.state, SagaState::Done | SagaState::Failed)
+    };
+    for _ in 0..300 {
+        let sagas = c.store.saga_list_for_instance(id).await.expect("sagas");
+        if sagas.iter().all(settled) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for s in c.store.saga_list_for_instance(id).await.expect("sagas") {
+        assert!(
+            matches!(s.state, SagaState::Done | SagaState::Failed),
+            "{} left {:?}",
+            s.id,
+            s.state
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_build_failing_at_each_step_leaves_nothing_behind() {
+    for engine in engines().await {
+        for k in 0..BUILD_STEPS {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let inject = Inject {
+                fail_before: Some(k),
+                ..Inject::default()
+            };
+            let c = cloud_injecting(engine, cfg, drivers, inject).await;
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let id = c.server(ALICE, "vm", &flavor).await;
+            // One host, no alternate: the reschedule ends in ERROR.
+            let srv = c.wait_status(&id, "ERROR").await;
+            assert!(
+                srv["fault"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("No valid host")),
+                "step {k}: {srv}"
+            );
+            c.wait_ram_used(0).await;
+            assert!(fake.list().await.is_empty(), "step {k}: a guest is left");
+            let inst = c.store.instance_get(&id).await.expect("instance");
+            assert!(inst.network_info.is_empty(), "step {k}");
+            assert!(
+                !c.config.data_dir.join("instances").join(&id).exists(),
+                "step {k}: the instance folder is left"
+            );
+            no_saga_left(&c, &id).await;
+            c.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_build_step_run_twice_is_harmless() {
+    for engine in engines().await {
+        let mut cfg = base_cfg();
+        cfg.fake_hosts = 1;
+        let (fake, drivers) = one_host();
+        let inject = Inject {
+            twice: true,
+            ..Inject::default()
+        };
+        let c = cloud_injecting(engine, cfg, drivers, inject).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let id = c.server(ALICE, "vm", &flavor).await;
+        c.wait_status(&id, "ACTIVE").await;
+        c.wait_ram_used(512).await;
+        assert_eq!(fake.list().await.len(), 1);
+        no_saga_left(&c, &id).await;
+        assert_eq!(
+            c.delete(&format!("/v2.1/servers/{id}"), ALICE)
+                .await
+                .as_u16(),
+            204
+        );
+        c.wait_gone(&id).await;
+        c.wait_ram_used(0).await;
+        assert!(fake.list().await.is_empty());
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_stopped_before_each_build_step_resumes_to_active() {
+    for engine in engines().await {
+        for k in 0..BUILD_STEPS {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let inject = Inject {
+                crash_before: Some(k),
+                ..Inject::default()
+            };
+            let mut c = cloud_injecting(engine, cfg, drivers.clone(), inject).await;
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let id = c.server(ALICE, "vm", &flavor).await;
+            // The build stops where the crash was injected.
+            let saga = format!("build-{id}-0");
+            for _ in 0..500 {
+                let steps = c.store.saga_steps(&saga).await.expect("steps");
+                if steps.len() == k && c.store.saga_get(&saga).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let (_, srv) = c.get(&format!("/v2.1/servers/{id}"), ALICE).await;
+            assert_eq!(srv["server"]["status"], "BUILD", "step {k}");
+            if let Some(a) = c.agents.take() {
+                a.stop().await;
+            }
+            // The agent starts again over the same hypervisor.
+            c.agents = Some(
+                stratus_compute::start_agents_with(
+                    &c.config,
+                    &c.bus,
+                    drivers,
+                    AgentServices::accept_all(c.config.data_dir.join("instances")),
+                )
+                .await
+                .expect("agents again"),
+            );
+            c.wait_status(&id, "ACTIVE").await;
+            c.wait_ram_used(512).await;
+            let guests: Vec<InstanceId> = fake.list().await.into_iter().map(|(g, _)| g).collect();
+            assert_eq!(guests.len(), 1, "step {k}");
+            assert_eq!(guests[0].to_string(), id, "step {k}");
+            no_saga_left(&c, &id).await;
+            c.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_build_past_its_timeout_goes_to_error_and_stays_there() {
+    for engine in engines().await {
+        let mut cfg = base_cfg();
+        cfg.fake_hosts = 1;
+        cfg.build_timeout_secs = 1;
+        cfg.reconcile_interval_secs = 1;
+        let (fake, drivers) = one_host();
+        // The agent stops halfway (as a frozen one would): ports made, no guest.
+        let inject = Inject {
+            crash_before: Some(3),
+            ..Inject::default()
+        };
+        let mut c = cloud_injecting(engine, cfg, drivers.clone(), inject).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let id = c.server(ALICE, "vm", &flavor).await;
+        let srv = c.wait_status(&id, "ERROR").await;
+        assert!(
+            srv["fault"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("timed out")),
+            "{srv}"
+        );
+        c.wait_ram_used(0).await;
+        // The agent comes back and finds its build: it unwinds, the
+        // server stays ERROR.
+        if let Some(a) = c.agents.take() {
+            a.stop().await;
+        }
+        c.agents = Some(
+            stratus_compute::start_agents_with(
+                &c.config,
+                &c.bus,
+                drivers,
+                AgentServices::accept_all(c.config.data_dir.join("instances")),
+            )
+            .await
+            .expect("agents again"),
+        );
+        let saga = format!("build-{id}-0");
+        for _ in 0..500 {
+            if c.store.saga_get(&saga).await.expect("saga").state == SagaState::Failed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        no_saga_left(&c, &id).await;
+        let srv = c.wait_status(&id, "ERROR").await;
+        assert_eq!(srv["status"], "ERROR");
+        assert!(fake.list().await.is_empty());
+        c.wait_ram_used(0).await;
+        assert_eq!(
+            c.delete(&format!("/v2.1/servers/{id}"), ALICE)
+                .await
+                .as_u16(),
+            204
+        );
+        c.wait_gone(&id).await;
+        c.wait_ram_used(0).await;
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_reconciler_releases_claims_with_no_instance() {
+    for engine in engines().await {
+        let mut cfg = base_cfg();
+        cfg.fake_hosts = 1;
+        let (_fake, drivers) = one_host();
+        let c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
+        let ghost = InstanceId::new().to_string();
+        let claim = Claim {
+            host: "compute".into(),
+            vcpus: 1,
+            memory_mb: 256,
+            disk_gb: 1,
+        };
+        assert!(c.store.claim(&ghost, &claim).await.expect("claim"));
+        c.wait_ram_used(256).await;
+        let r = reconcile::run_once(&c.store, 600, 3600)
+            .await
+            .expect("reconcile");
+        assert_eq!(r.released, vec![ghost.clone()]);
+        assert!(r.timed_out.is_empty());
+        c.wait_ram_used(0).await;
+        // A second run finds nothing to do.
+        let r = reconcile::run_once(&c.store, 600, 3600)
+            .await
+            .expect("reconcile");
+        assert_eq!(r, reconcile::Reconciled::default());
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_agent_reconciler_destroys_guests_with_no_instance() {
+    for engine in engines().await {
+        let mut cfg = base_cfg();
+        cfg.fake_hosts = 1;
+        cfg.reconcile_interval_secs = 1;
+        let (fake, drivers) = one_host();
+        let c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let id = c.server(ALICE, "vm", &flavor).await;
+        c.wait_status(&id, "ACTIVE").await;
+        let keep: InstanceId = id.parse().expect("id");
+        let spec = fake.spec(keep).expect("spec");
+        let stray = stratus_compute::model::GuestSpec {
+            id: InstanceId::new(),
+            ..spec
+        };
+        fake.define(&stray).await.expect("stray");
+        for _ in 0..500 {
+            if fake.list().await.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let guests: Vec<InstanceId> = fake.list().await.into_iter().map(|(g, _)| g).collect();
+        assert_eq!(guests, vec![keep]);
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_fake_driver_keeps_its_guests_across_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("compute.json");
+    let a = FakeDriver::new("compute", 8, 8192, 100, false).with_state_file(file.clone());
+    let spec = stratus_compute::model::GuestSpec {
+        id: InstanceId::new(),
+        name: "vm".into(),
+        hostname: "vm".into(),
+        project_id: "p".into(),
+        vcpus: 1,
+        memory_mb: 512,
+        image: None,
+        disks: Vec::new(),
+        vifs: Vec::new(),
+        user_data: None,
+        key_data: None,
+        metadata: Default::default(),
+        dir: dir.path().join("vm"),
+    };
+    a.define(&spec).await.expect("define");
+    a.start(spec.id).await.expect("start");
+    drop(a);
+    let b = FakeDriver::new("compute", 8, 8192, 100, false).with_state_file(file);
+    assert_eq!(
+        b.list().await,
+        vec![(spec.id, stratus_compute::model::state::PowerState::Running)]
+    );
+    assert_eq!(b.spec(spec.id), Some(spec));
+}
