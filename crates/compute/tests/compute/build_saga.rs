@@ -13,7 +13,7 @@ use stratus_compute::bus::Bus;
 use stratus_compute::conductor::reconcile;
 use stratus_compute::db::hosts::Claim;
 use stratus_compute::db::sagas::SagaState;
-use stratus_compute::saga::Inject;
+use stratus_compute::saga::{place, Inject};
 use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 use stratus_compute::AgentServices;
@@ -335,4 +335,86 @@ async fn the_fake_driver_keeps_its_guests_across_a_restart() {
         vec![(spec.id, stratus_compute::model::state::PowerState::Running)]
     );
     assert_eq!(b.spec(spec.id), Some(spec));
+}
+
+/// Puts the instance's placement through `place::run` by hand (the
+/// scheduler is stopped, the API's cast waits for it in the queue).
+async fn placement_by_hand(
+    c: &Cloud,
+    id: &str,
+    inject: Inject,
+) -> Result<bool, stratus_compute::ComputeError> {
+    let inst = c.store.instance_get(id).await.expect("instance");
+    let ctx = stratus_common::RequestContext::internal();
+    let p = place::params(&ctx, &inst, 0, vec!["compute".to_owned()], 0);
+    place::run(&c.store, &c.bus, &ctx, p, None, inject).await
+}
+
+#[tokio::test]
+async fn a_redelivered_placement_resumes_after_each_step() {
+    for engine in engines().await {
+        for k in 0..3 {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let mut c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
+            if let Some(s) = c.scheduler.take() {
+                s.stop().await;
+            }
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let id = c.server(ALICE, "vm", &flavor).await;
+            // A scheduler that died before step k (after the host was saved,
+            // for k = 2: the cast that used to be lost).
+            let crash = Inject {
+                crash_before: Some(k),
+                ..Inject::default()
+            };
+            assert!(!placement_by_hand(&c, &id, crash).await.expect("place"));
+            // The API's cast comes back to a new scheduler: the placement
+            // goes on from step k and the server builds.
+            c.scheduler = Some(
+                stratus_compute::start_scheduler(&c.config, &c.bus)
+                    .await
+                    .expect("scheduler"),
+            );
+            c.wait_status(&id, "ACTIVE").await;
+            c.wait_ram_used(512).await;
+            assert_eq!(fake.list().await.len(), 1, "step {k}");
+            no_saga_left(&c, &id).await;
+            c.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_placement_failing_at_each_step_leaves_nothing_held() {
+    for engine in engines().await {
+        for k in 0..3 {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let mut c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
+            if let Some(s) = c.scheduler.take() {
+                s.stop().await;
+            }
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let id = c.server(ALICE, "vm", &flavor).await;
+            let fail = Inject {
+                fail_before: Some(k),
+                ..Inject::default()
+            };
+            let r = placement_by_hand(&c, &id, fail).await;
+            assert!(matches!(r, Ok(false) | Err(_)), "step {k}: {r:?}");
+            let inst = c.store.instance_get(&id).await.expect("instance");
+            assert_eq!(inst.host, None, "step {k}: host left");
+            assert!(
+                c.store.allocation_get(&id).await.expect("claim").is_none(),
+                "step {k}: claim left"
+            );
+            c.wait_ram_used(0).await;
+            assert!(fake.list().await.is_empty());
+            no_saga_left(&c, &id).await;
+            c.stop().await;
+        }
+    }
 }
