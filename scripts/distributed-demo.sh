@@ -5,12 +5,17 @@
 # scheduler, conductor, metadata and two compute agents with different host
 # names, each its own `stratus serve` process with its own data dir.
 #
-#   scripts/distributed-demo.sh [--servers N] [--keep] [--no-launch]
+#   scripts/distributed-demo.sh [--servers N] [--keep] [--no-launch] [--freeze-check]
 #
 #   --servers N   servers to launch with the openstack CLI (default 4; they
 #                 should land on both compute hosts)
 #   --keep        keep the cloud running until Ctrl-C (prints how to use it)
 #   --no-launch   start and stop the cloud only
+#   --freeze-check  instead of the launches: freeze agent-a (SIGSTOP) with a
+#                 short [compute] build_timeout_secs, launch two servers (one
+#                 lands on node-a), and check that it goes to ERROR within the
+#                 timeout plus a reconciler period, stays ERROR once agent-a
+#                 is resumed, and deletes leaving no port and no claim
 #
 # Needs: PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth; psql),
 # RabbitMQ at 127.0.0.1:5672 (guest/guest; rabbitmqctl to make the vhost),
@@ -24,11 +29,13 @@ cd "$root"
 servers=4
 keep=0
 launch=1
+freeze=0
 while (($#)); do
     case "$1" in
         --servers) servers="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --no-launch) launch=0; shift ;;
+        --freeze-check) freeze=1; launch=0; shift ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -114,6 +121,12 @@ export STRATUS_ENDPOINTS__IMAGE_PORT=$p_image
 export STRATUS_ENDPOINTS__NETWORK_PORT=$p_network
 export STRATUS_ENDPOINTS__VOLUME_PORT=$p_volume
 export RUST_LOG="${RUST_LOG:-info}"
+build_timeout=20
+reconcile_every=5
+if ((freeze)); then
+    export STRATUS_COMPUTE__BUILD_TIMEOUT_SECS=$build_timeout
+    export STRATUS_COMPUTE__RECONCILE_INTERVAL_SECS=$reconcile_every
+fi
 
 # 1. Identity bootstrap: admin, service user, catalog of every service.
 "$stratus" --data-dir "$dir/identity" identity bootstrap > "$dir/bootstrap.out"
@@ -214,6 +227,60 @@ if ((launch)); then
         done
         echo "deleted the servers"
     fi
+fi
+
+if ((freeze)); then
+    [[ -x $root/.venv/bin/openstack ]] || { echo "no .venv/bin/openstack (scripts/setup-venv.sh)" >&2; exit 1; }
+    head -c 1048576 /dev/urandom > "$dir/disk.raw"
+    os image create --file "$dir/disk.raw" --disk-format raw --container-format bare \
+        --public demo-image -f value -c id > /dev/null
+    os network create demo-net -f value -c id > /dev/null
+    os subnet create --network demo-net --subnet-range 10.77.0.0/24 demo-subnet \
+        -f value -c id > /dev/null
+    os flavor create --vcpus 1 --ram 512 --disk 1 demo-flavor -f value -c id > /dev/null
+    agent_a="${pids[${#pids[@]} - 2]}"
+    echo "freezing agent-a (pid $agent_a); build_timeout_secs=$build_timeout, reconciler every ${reconcile_every}s"
+    kill -STOP "$agent_a"
+    start_s=$SECONDS
+    for i in 1 2; do
+        os server create --flavor demo-flavor --image demo-image --network demo-net \
+            "frozen-$i" -f value -c id > /dev/null
+    done
+    stuck=""
+    for _ in $(seq 1 120); do
+        for i in 1 2; do
+            host="$(os server show "frozen-$i" -f value -c OS-EXT-SRV-ATTR:host)"
+            [[ $host == node-a ]] && stuck="frozen-$i"
+        done
+        [[ -n $stuck ]] && break
+        sleep 1
+    done
+    [[ -n $stuck ]] || { kill -CONT "$agent_a"; echo "no server landed on node-a" >&2; exit 1; }
+    echo "$stuck landed on the frozen node-a"
+    limit=$((build_timeout + reconcile_every + 10))
+    status=BUILD
+    while ((SECONDS - start_s <= limit)); do
+        status="$(os server show "$stuck" -f value -c status)"
+        [[ $status == BUILD ]] || break
+        sleep 1
+    done
+    echo "$stuck is $status after $((SECONDS - start_s)) s (limit ${limit} s)"
+    [[ $status == ERROR ]] || { kill -CONT "$agent_a"; exit 1; }
+    os server show "$stuck" -f value -c fault
+    echo "resuming agent-a"
+    kill -CONT "$agent_a"
+    sleep $((reconcile_every * 2))
+    status="$(os server show "$stuck" -f value -c status)"
+    echo "$stuck is $status after agent-a resumed"
+    [[ $status == ERROR ]] || exit 1
+    for i in 1 2; do os server delete --wait "frozen-$i" > /dev/null; done
+    ports="$(os port list --device-owner compute:nova -f value -c ID | wc -l)"
+    # Before 2.88 the hypervisor view still carries the usage (the claims).
+    os --os-compute-api-version 2.87 hypervisor list --long -c 'Hypervisor Hostname' -c 'Memory MB Used' -c 'vCPUs Used'
+    used="$(os --os-compute-api-version 2.87 hypervisor list --long -f value -c 'Memory MB Used' | awk '{s += $1} END {print s + 0}')"
+    echo "after delete: $ports compute ports, memory used on the hypervisors: $used MB"
+    [[ $ports == 0 && $used == 0 ]] || exit 1
+    echo "freeze check passed"
 fi
 
 if ((keep)); then
