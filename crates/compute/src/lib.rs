@@ -18,6 +18,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod app;
 pub mod bench;
 pub mod bus;
 pub mod clients;

@@ -11,6 +11,7 @@ pub mod microversion;
 pub mod params;
 pub mod quotas;
 pub mod server_actions;
+pub mod server_create;
 pub mod server_groups;
 pub mod server_metadata;
 pub mod servers;
@@ -99,7 +100,7 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
         )
         .route("/flavors/{id}/os-flavor-access", get(flavors::access_list))
         .route("/flavors/{id}/action", post(flavors::action))
-        .route("/servers", get(servers::list).post(servers::create))
+        .route("/servers", get(servers::list).post(server_create::create))
         .route("/servers/detail", get(servers::list_detail))
         .route(
             "/servers/{id}",

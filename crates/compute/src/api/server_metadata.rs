@@ -41,7 +41,7 @@ async fn write(
 ) -> Result<BTreeMap<String, String>> {
     require_member(ctx, "os_compute_api:server-metadata:update")?;
     let i = servers::visible(s, ctx, id).await?;
-    let items = servers::metadata_map(
+    let items = super::server_create::metadata_map(
         body.get("metadata")
             .ok_or_else(|| ComputeError::bad("Malformed request body"))?,
     )?;

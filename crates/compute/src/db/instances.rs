@@ -228,6 +228,11 @@ fn row_instance(r: &AnyRow) -> Result<Instance> {
     })
 }
 
+/// The columns an [`Instance`] is read from, named: a `SELECT *` prepared
+/// on a pooled SQLite connection can keep the column count it had before a
+/// migration added columns (seen as a panic inside sqlx-sqlite).
+const INSTANCE_COLUMNS: &str = "id, project_id, user_id, name, hostname, description, vm_state, task_state, power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, image_ref, image_props_json, networks_json, bdm_json, security_groups_json, scheduler_hints_json, key_name, key_data, user_data, config_drive, access_ip_v4, access_ip_v6, reservation_id, launch_index, server_group_id, locked, attempts, tried_hosts, fault_json, console_log, launched_at, terminated_at, created_at, updated_at, deleted, network_info_json";
+
 pub(crate) fn not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Instance {id} could not be found."))
 }
@@ -357,7 +362,8 @@ impl Store {
 
     /// Including deleted ones (the conductor and agents need to see a delete).
     pub async fn instance_get_any(&self, id: &str) -> Result<Instance> {
-        let row = sqlx::query("SELECT * FROM instances WHERE id = $1")
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1");
+        let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -397,7 +403,7 @@ impl Store {
         };
         let dir = if f.sort_desc { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT * FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
              AND ($2 = '' OR host = $2) AND ($4 = '' OR updated_at >= $4) \
              AND ($5 = '' OR updated_at <= $5) ORDER BY {sort_col} {dir}, id {dir}"
         );
