@@ -634,9 +634,13 @@ impl World {
             .to_owned()
     }
 
-    fn build() -> World {
+    /// `stratus up` (with `env` besides the metadata secret) and project
+    /// A's things in it.
+    fn build(env: &[(&str, &str)]) -> World {
         let secret = "authz-metadata-secret";
-        let cloud = Cloud::start_http_only(&[("STRATUS_NETWORK__METADATA_SECRET", secret)]);
+        let mut env = env.to_vec();
+        env.push(("STRATUS_NETWORK__METADATA_SECRET", secret));
+        let cloud = Cloud::start_http_only(&env);
         let admin = cloud.admin_token();
         let mut w = World {
             cloud,
@@ -1140,7 +1144,37 @@ fn every_route_has_an_expectation() {
 /// Every route, four callers that must not get project A's things.
 #[test]
 fn every_route_refuses_what_it_must() {
-    let w = World::build();
+    walk(&[]);
+}
+
+/// The same walk with every service on PostgreSQL.
+#[test]
+fn every_route_refuses_what_it_must_on_postgresql() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (url, name) = match rt.block_on(stratus_db::testing::create_postgres_database()) {
+        Ok(Some(db)) => db,
+        Ok(None) => {
+            eprintln!("PostgreSQL testing is off (STRATUS_TEST_POSTGRES=off); skipping");
+            return;
+        }
+        Err(e) if std::env::var("STRATUS_TEST_REQUIRE_POSTGRES").is_err() => {
+            eprintln!("PostgreSQL not reachable ({e}); skipping");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL is required but not reachable: {e}"),
+    };
+    let result = std::panic::catch_unwind(|| walk(&[("STRATUS_DATABASE__URL", &url)]));
+    rt.block_on(stratus_db::testing::drop_postgres_database(&name));
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn walk(env: &[(&str, &str)]) {
+    let w = World::build(env);
     let mut failures = Vec::new();
     for case in &expectations() {
         failures.extend(w.owner_reads(case));
@@ -1167,7 +1201,7 @@ fn every_route_refuses_what_it_must() {
 /// Issue 9: a user with no role takes an unscoped token and lists servers.
 #[test]
 fn an_unscoped_token_lists_no_servers() {
-    let w = World::build();
+    let w = World::build(&[]);
     for path in [
         "/v2.1/servers",
         "/v2.1/servers/detail",
