@@ -10,6 +10,10 @@
 //! - [`Ctx`]: the extractor handlers use to get the context;
 //! - [`remote`]: [`RemoteValidator`], validation against identity over HTTP
 //!   with a short cache, for services in another process than identity;
+//! - [`scope`]: [`project_scope`], the one rule that turns a caller (and
+//!   whether it asks for every project) into a project filter or a 403;
+//! - [`routes`]: [`Routes`], a router builder that records its route table
+//!   for the authorisation coverage test;
 //! - [`service_auth`]: [`ServiceAuth`], the service user's own token for
 //!   calls made without a user's token.
 //!
@@ -19,12 +23,16 @@
 pub mod middleware;
 pub mod remote;
 pub mod request_id;
+pub mod routes;
+pub mod scope;
 pub mod service_auth;
 pub mod validator;
 
 pub use middleware::{require_token, Ctx};
 pub use remote::{AuthConfig, RemoteValidator};
 pub use request_id::with_request_id;
+pub use routes::{Route, Routes};
+pub use scope::{project_scope, ProjectScope, ScopeDenied};
 pub use service_auth::ServiceAuth;
 pub use stratus_common::RequestContext;
 pub use validator::{AuthError, StaticValidator, TokenValidator, ValidatedToken};

@@ -4,6 +4,7 @@
 
 mod compute {
     mod api;
+    mod authz;
     mod bench;
     mod build_saga;
     pub mod harness;

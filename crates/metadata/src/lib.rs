@@ -47,5 +47,12 @@ pub use signature::{sign_instance_id, verify_instance_id};
 /// `x-openstack-request-id` on each response.
 pub fn router(cfg: MetadataConfig, source: Arc<dyn InstanceSource>) -> axum::Router {
     let state = Arc::new(api::AppState::new(cfg, source));
-    stratus_auth::with_request_id(axum::Router::new().fallback(api::serve).with_state(state))
+    stratus_auth::with_request_id(api::routes().into_router().with_state(state))
+}
+
+/// Every route of the API, as [`router`] mounts it (the authorisation
+/// coverage test holds an expectation for each): one handler resolves every
+/// path of the metadata trees, for every method.
+pub fn route_table() -> Vec<stratus_auth::Route> {
+    api::routes().table().to_vec()
 }

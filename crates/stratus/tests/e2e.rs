@@ -8,6 +8,7 @@
 mod e2e {
     pub mod harness;
 
+    mod authz;
     mod compute;
     mod distributed;
     mod identity;

@@ -13,7 +13,7 @@ use stratus_auth::Ctx;
 use stratus_common::RequestContext;
 
 use super::params::{self, first};
-use super::{require_member, ApiVersion, AppState};
+use super::{ApiVersion, AppState};
 use crate::db::keypairs::KeyPair;
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -88,7 +88,8 @@ pub async fn create(
     ctx: Ctx,
     NovaJson(body): NovaJson<Value>,
 ) -> Result<Response> {
-    require_member(&ctx, "os_compute_api:os-keypairs:create")?;
+    // Nova's keypair policies are admin-or-owner: a key pair is the
+    // user's, whatever the user's roles on the project.
     let k = params::wrapped(&body, "keypair")?;
     let name = params::string(k.get("name"), "name", 255)?;
     if !name
@@ -195,7 +196,6 @@ pub async fn delete(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<StatusCode> {
-    require_member(&ctx, "os_compute_api:os-keypairs:delete")?;
     let q = params::query(raw.as_deref());
     let user = target_user(&ctx, v, first(&q, "user_id"))?;
     s.store.keypair_delete(&user, &name).await?;

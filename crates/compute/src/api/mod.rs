@@ -21,9 +21,9 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
 use axum::Router;
-use stratus_auth::TokenValidator;
+use stratus_auth::routes::{get, post, put, Route, Routes};
+use stratus_auth::{ProjectScope, ScopeDenied, TokenValidator};
 
 use crate::bus::Bus;
 use crate::clients::{ImageApi, NetworkApi};
@@ -55,6 +55,23 @@ impl AppState {
     }
 }
 
+/// Whose resources a request may see ([`stratus_auth::project_scope`]),
+/// with Nova's 403 (`Policy doesn't allow <rule> to be performed.`) when it
+/// may see none; asking for every project without admin is `<rule>:get_all_tenants`.
+pub fn project_scope(
+    ctx: &stratus_common::RequestContext,
+    all_projects: bool,
+    rule: &str,
+) -> Result<ProjectScope> {
+    stratus_auth::project_scope(ctx, all_projects).map_err(|e| {
+        let rule = match e {
+            ScopeDenied::NotAdmin => format!("{rule}:get_all_tenants"),
+            ScopeDenied::NoProject | ScopeDenied::NoRole => rule.to_owned(),
+        };
+        ComputeError::Forbidden(format!("Policy doesn't allow {rule} to be performed."))
+    })
+}
+
 /// Admin-only operations answer 403 with Nova's policy message.
 pub fn require_admin(ctx: &stratus_common::RequestContext, rule: &str) -> Result<()> {
     if ctx.is_admin() {
@@ -79,7 +96,37 @@ pub fn require_member(ctx: &stratus_common::RequestContext, rule: &str) -> Resul
 /// The whole API: version documents open, everything under `/v2.1` behind
 /// the token check, microversions and request ids on every response.
 pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
-    let api = Router::new()
+    let api = api_routes()
+        .into_router()
+        .fallback(not_found)
+        .with_state(state.clone());
+    let api = stratus_auth::require_token(api, validator);
+    let open = open_routes().into_router().with_state(state);
+    let app = open.nest("/v2.1", api).fallback(not_found);
+    stratus_auth::with_request_id(microversion::layer(app))
+}
+
+/// Every route of the API, as [`router`] mounts it (the authorisation
+/// coverage test holds an expectation for each).
+pub fn route_table() -> Vec<Route> {
+    let mut t = open_routes().table().to_vec();
+    t.extend(api_routes().table_under("/v2.1"));
+    t
+}
+
+/// The version documents, open to anyone.
+fn open_routes() -> Routes<AppState> {
+    Routes::new()
+        .route("/", get(versions::index))
+        .route("/v2.1", get(versions::v21))
+        .route("/v2.1/", get(versions::v21))
+        .route("/v2", get(versions::v2))
+        .route("/v2/", get(versions::v2))
+}
+
+/// Everything under `/v2.1`, behind the token check.
+fn api_routes() -> Routes<AppState> {
+    Routes::new()
         .route("/flavors", get(flavors::list).post(flavors::create))
         .route("/flavors/detail", get(flavors::list_detail))
         .route(
@@ -167,18 +214,6 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
             "/os-server-groups/{id}",
             get(server_groups::show).delete(server_groups::delete),
         )
-        .fallback(not_found)
-        .with_state(state.clone());
-    let api = stratus_auth::require_token(api, validator);
-    let open = Router::new()
-        .route("/", get(versions::index))
-        .route("/v2.1", get(versions::v21))
-        .route("/v2.1/", get(versions::v21))
-        .route("/v2", get(versions::v2))
-        .route("/v2/", get(versions::v2))
-        .with_state(state);
-    let app = open.nest("/v2.1", api).fallback(not_found);
-    stratus_auth::with_request_id(microversion::layer(app))
 }
 
 async fn not_found() -> ComputeError {

@@ -146,11 +146,10 @@ pub async fn reset(
 }
 
 pub async fn limits(State(s): State<AppState>, v: ApiVersion, ctx: Ctx) -> Result<Json<Value>> {
-    let project = ctx
-        .project_id
-        .as_ref()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    let project = match super::project_scope(&ctx, false, "os_compute_api:limits")? {
+        stratus_auth::ProjectScope::Project(p) => p.as_str().to_owned(),
+        stratus_auth::ProjectScope::All => String::new(),
+    };
     let l = s.store.quota_get(&project, &s.cfg.quota).await?;
     let used = usage(&s, &project).await?;
     let g = |k: &str| l.get(k).copied().unwrap_or(-1);

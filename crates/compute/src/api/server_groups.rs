@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
 use super::params::{self, first};
-use super::{require_member, ApiVersion, AppState};
+use super::{project_scope, require_member, ApiVersion, AppState};
 use crate::db::server_groups::ServerGroup;
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -100,17 +100,13 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     let q = params::query(raw.as_deref());
+    // Nova checks `index:all_projects` without failing: a non-admin asking
+    // for all projects gets its own.
     let all = ctx.is_admin()
         && first(&q, "all_projects").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
-    let project = ctx
-        .project_id
-        .as_ref()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let groups = s
-        .store
-        .server_group_list(if all { None } else { Some(&project) })
-        .await?;
+    let scope = project_scope(&ctx, all, "os_compute_api:os-server-groups:index")?;
+    let project = scope.filter().map(|p| p.as_str().to_owned());
+    let groups = s.store.server_group_list(project.as_deref()).await?;
     Ok(Json(
         json!({"server_groups": groups.iter().map(|g| view(g, v)).collect::<Vec<_>>()}),
     ))
@@ -121,8 +117,9 @@ async fn visible(
     ctx: &stratus_common::RequestContext,
     id: &str,
 ) -> Result<ServerGroup> {
+    let scope = project_scope(ctx, ctx.is_admin(), "os_compute_api:os-server-groups:show")?;
     let g = s.store.server_group_get(id).await?;
-    if !ctx.owns(&g.project_id.as_str().into()) {
+    if !scope.permits(&g.project_id) {
         return Err(ComputeError::NotFound(format!(
             "Instance group {id} could not be found."
         )));

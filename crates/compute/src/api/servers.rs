@@ -5,24 +5,26 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
-use stratus_auth::Ctx;
+use stratus_auth::{Ctx, ProjectScope};
 use stratus_common::RequestContext;
 
 use super::params::{self, first};
 use super::server_create::is_uuid;
-use super::{require_member, servers_query, views, ApiVersion, AppState};
+use super::{project_scope, require_member, servers_query, views, ApiVersion, AppState};
 use crate::db::instances::{Instance, InstanceUpdate, ListFilter};
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::model::state;
 use crate::saga;
 
-/// The instance if the caller may see it; 404 otherwise (never 403).
+/// The instance if the caller may see it (its project's readers, admins);
+/// 404 for another project's (never 403), 403 for a caller with no project.
 pub async fn visible(s: &AppState, ctx: &RequestContext, id: &str) -> Result<Instance> {
+    let scope = project_scope(ctx, ctx.is_admin(), "os_compute_api:servers:show")?;
     if !is_uuid(id) {
         return Err(crate::db::instances::not_found(id));
     }
     let i = s.store.instance_get(id).await?;
-    if !ctx.owns(&i.project_id.as_str().into()) {
+    if !scope.permits(&i.project_id) {
         return Err(crate::db::instances::not_found(id));
     }
     Ok(i)
@@ -38,16 +40,12 @@ fn filters(
     let admin = ctx.is_admin();
     let checked = servers_query::check(&q, v, admin)?;
     let all_tenants = servers_query::all_tenants(&q)?;
-    if all_tenants && !admin {
-        let rule = if detail {
-            "os_compute_api:servers:detail:get_all_tenants"
-        } else {
-            "os_compute_api:servers:index:get_all_tenants"
-        };
-        return Err(ComputeError::Forbidden(format!(
-            "Policy doesn't allow {rule} to be performed."
-        )));
-    }
+    let rule = if detail {
+        "os_compute_api:servers:detail"
+    } else {
+        "os_compute_api:servers:index"
+    };
+    let scope = project_scope(ctx, all_tenants, rule)?;
     // The first sort key Nova keeps (the ignored ones are dropped).
     let sort_key = params::all(&q, "sort_key").find(|k| !servers_query::is_ignored_sort_key(v, k));
     if let Some(k @ ("host" | "node")) = sort_key {
@@ -72,19 +70,13 @@ fn filters(
             "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'",
         ));
     }
-    f.project_id = if admin && all_tenants {
-        first(&q, "project_id")
+    // Without all_tenants Nova drops `tenant_id` and filters by the
+    // caller's project, whatever `project_id` says.
+    f.project_id = match &scope {
+        ProjectScope::All => first(&q, "project_id")
             .or(first(&q, "tenant_id"))
-            .map(str::to_owned)
-    } else if admin && first(&q, "project_id").is_some() {
-        first(&q, "project_id").map(str::to_owned)
-    } else {
-        Some(
-            ctx.project_id
-                .as_ref()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-        )
+            .map(str::to_owned),
+        ProjectScope::Project(p) => Some(p.as_str().to_owned()),
     };
     if admin {
         f.host = first(&q, "host").map(str::to_owned);

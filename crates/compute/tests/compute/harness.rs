@@ -26,6 +26,10 @@ pub const BOB: &str = "bob-token";
 pub const READER: &str = "reader-token";
 /// The service user (as the network service calls compute).
 pub const SERVICE: &str = "service-token";
+/// A user with no role anywhere, unscoped.
+pub const UNSCOPED: &str = "unscoped-token";
+/// A domain-scoped token of a domain admin: roles, but no project.
+pub const DOMAIN_ADMIN: &str = "domain-admin-token";
 
 fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
     RequestContext {
@@ -67,6 +71,21 @@ pub fn validator() -> StaticValidator {
         .with(ALICE, ctx("u-alice", "p-alice", &["member", "reader"]))
         .with(BOB, ctx("u-bob", "p-bob", &["member", "reader"]))
         .with(READER, ctx("u-reader", "p-alice", &["reader"]))
+        .with(
+            UNSCOPED,
+            RequestContext {
+                project_id: None,
+                ..ctx("u-nora", "", &[])
+            },
+        )
+        .with(
+            DOMAIN_ADMIN,
+            RequestContext {
+                project_id: None,
+                domain_id: Some("default".into()),
+                ..ctx("u-dom", "", &["admin", "member", "reader"])
+            },
+        )
         .with(
             SERVICE,
             ctx(

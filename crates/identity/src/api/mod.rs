@@ -17,16 +17,27 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::{json, Map, Value};
+use stratus_auth::routes::{get, post, put, Methods, Route, Routes};
 
 use crate::error::{IdentityError, Result};
 use crate::Inner;
 use extract::BaseUrl;
 
+/// Every route of the API, as [`router`] mounts it (the authorisation
+/// coverage test holds an expectation for each).
+pub fn route_table() -> Vec<Route> {
+    routes().table().to_vec()
+}
+
 pub fn router(inner: Arc<Inner>) -> Router {
-    let r = Router::new()
+    let r = routes().into_router().fallback(not_found).with_state(inner);
+    stratus_auth::with_request_id(r)
+}
+
+fn routes() -> Routes<Arc<Inner>> {
+    Routes::new()
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::v3))
         .route("/v3/", get(discovery::v3))
@@ -158,12 +169,9 @@ pub fn router(inner: Arc<Inner>) -> Router {
                 .patch(catalog::update_endpoint)
                 .delete(catalog::delete_endpoint),
         )
-        .fallback(not_found)
-        .with_state(inner);
-    stratus_auth::with_request_id(r)
 }
 
-fn grant_routes() -> axum::routing::MethodRouter<Arc<Inner>> {
+fn grant_routes() -> Methods<Arc<Inner>> {
     put(assignments::grant)
         .get(assignments::check)
         .delete(assignments::revoke)

@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
 use stratus_auth::Ctx;
 
-use super::{load_visible, require_read, require_write, AppState};
+use super::{load_visible, require_write, AppState};
 use crate::data::{self, ImportTarget};
 use crate::domain::access::owns;
 use crate::domain::ImageStatus;
@@ -23,8 +23,8 @@ use crate::error::{GlanceJson, GlancePath, ImageError};
 /// network), no copy-image (one store), no glance-download (one region).
 pub const IMPORT_METHODS: &[&str] = &["glance-direct"];
 
-pub async fn info_import(Ctx(ctx): Ctx) -> Result<Json<Value>, ImageError> {
-    require_read(&ctx)?;
+/// Discovery: any valid token may ask (Glance has no policy on it).
+pub async fn info_import(_ctx: Ctx) -> Result<Json<Value>, ImageError> {
     Ok(Json(json!({
         "import-methods": {
             "description": "Import methods available.",
@@ -35,11 +35,11 @@ pub async fn info_import(Ctx(ctx): Ctx) -> Result<Json<Value>, ImageError> {
 }
 
 /// One store, the default. Glance writes `"default": "true"` as a string.
+/// Discovery: any valid token may ask (Glance has no policy on it).
 pub async fn info_stores(
     State(state): State<Arc<AppState>>,
-    Ctx(ctx): Ctx,
+    _ctx: Ctx,
 ) -> Result<Json<Value>, ImageError> {
-    require_read(&ctx)?;
     Ok(Json(json!({
         "stores": [{"id": state.config.store_id(), "default": "true"}]
     })))

@@ -471,3 +471,40 @@ async fn schemas_are_served() {
     })
     .await;
 }
+
+/// A token without a project gets Glance's 403 on images, never "no
+/// project filter" (issue 9), even with the admin role (domain-scoped).
+#[tokio::test]
+async fn tokens_without_a_project_get_403() {
+    each_engine(|env| async move {
+        let id = env.raw_image(ALICE, "mine").await;
+        for token in [UNSCOPED, DOMAIN_ADMIN] {
+            for uri in [
+                "/v2/images".to_owned(),
+                format!("/v2/images/{id}"),
+                format!("/v2/images/{id}/members"),
+            ] {
+                let r = env.get(&uri, token).await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{token} {uri}");
+                assert_eq!(r.json()["error"]["code"], 403);
+                assert!(!r.json().to_string().contains(&id));
+            }
+            env.delete(&id, token)
+                .await
+                .assert_status(StatusCode::FORBIDDEN);
+            env.call(
+                Method::POST,
+                "/v2/images",
+                Some(token),
+                Some(json!({"name": "x", "disk_format": "raw", "container_format": "bare"})),
+            )
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        }
+        // Discovery is open to any token, as in Glance.
+        env.get("/v2/info/import", UNSCOPED)
+            .await
+            .assert_status(StatusCode::OK);
+    })
+    .await;
+}

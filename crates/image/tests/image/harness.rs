@@ -25,6 +25,10 @@ pub const BOB: &str = "bob-token";
 pub const CAROL: &str = "carol-token";
 pub const READER: &str = "reader-token";
 pub const SERVICE: &str = "service-token";
+/// A user with no role anywhere, unscoped.
+pub const UNSCOPED: &str = "unscoped-token";
+/// A domain-scoped token of a domain admin: roles, but no project.
+pub const DOMAIN_ADMIN: &str = "domain-admin-token";
 
 pub const P_ALICE: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const P_BOB: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -49,6 +53,20 @@ pub fn validator() -> StaticValidator {
         .with(
             SERVICE,
             ctx("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", &["service"]),
+        )
+        .with(
+            UNSCOPED,
+            RequestContext {
+                project_id: None,
+                ..ctx("", &[])
+            },
+        )
+        .with(
+            DOMAIN_ADMIN,
+            RequestContext {
+                project_id: None,
+                ..ctx("", &["admin", "member", "reader"])
+            },
         )
 }
 

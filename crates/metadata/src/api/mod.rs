@@ -135,6 +135,15 @@ fn body_response(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// `/` (the version listing) and every path below it, every method: the
+/// trees are resolved by [`lookup`], not by the router.
+pub(crate) fn routes() -> stratus_auth::Routes<Arc<AppState>> {
+    use stratus_auth::routes::any;
+    stratus_auth::Routes::new()
+        .route("/", any(serve))
+        .route("/{*path}", any(serve))
+}
+
 /// Every request lands here.
 pub(crate) async fn serve(State(st): State<Arc<AppState>>, req: Request) -> Result<Response<Body>> {
     let tokens = lookup::normalize(req.uri().path());

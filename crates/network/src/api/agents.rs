@@ -6,10 +6,9 @@
 
 use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::time::{from_db, now};
 use stratus_common::RequestContext;
@@ -25,8 +24,8 @@ use crate::rpc_server::name_uuid;
 /// without a heartbeat (agents report every 30 s).
 const AGENT_DOWN_TIME_SECS: i64 = 75;
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/agents", get(list))
         .route("/v2.0/agents/{id}", get(show).put(update).delete(delete))
 }

@@ -17,11 +17,11 @@ pub mod subnets;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::routing::get;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use stratus_auth::routes::{get, Route, Routes};
 use stratus_auth::TokenValidator;
 use stratus_common::ids::ProjectId;
 use stratus_common::RequestContext;
@@ -42,7 +42,31 @@ pub type State = Arc<AppState>;
 
 /// The whole API: `GET /` without a token, `/v2.0/...` behind the token check.
 pub fn router(state: State, validator: Arc<dyn TokenValidator>) -> Router {
-    let v2 = Router::new()
+    let v2 = v2_routes()
+        .into_router()
+        .fallback(not_found)
+        .with_state(state);
+    let v2 = stratus_auth::require_token(v2, validator);
+    let app = open_routes().into_router().merge(v2).fallback(not_found);
+    stratus_auth::with_request_id(app)
+}
+
+/// Every route of the API, as [`router`] mounts it (the authorisation
+/// coverage test holds an expectation for each).
+pub fn route_table() -> Vec<Route> {
+    let mut t = open_routes().table().to_vec();
+    t.extend_from_slice(v2_routes().table());
+    t
+}
+
+/// Version discovery, open to anyone.
+fn open_routes() -> Routes {
+    Routes::new().route("/", get(extensions::versions))
+}
+
+/// `/v2.0/...`, behind the token check.
+fn v2_routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0", get(extensions::resources))
         .route("/v2.0/", get(extensions::resources))
         .route("/v2.0/extensions", get(extensions::list))
@@ -53,14 +77,6 @@ pub fn router(state: State, validator: Arc<dyn TokenValidator>) -> Router {
         .merge(security_groups::routes())
         .merge(quotas::routes())
         .merge(agents::routes())
-        .fallback(not_found)
-        .with_state(state);
-    let v2 = stratus_auth::require_token(v2, validator);
-    let app = Router::new()
-        .route("/", get(extensions::versions))
-        .merge(v2)
-        .fallback(not_found);
-    stratus_auth::with_request_id(app)
 }
 
 async fn not_found(req: Request) -> NetworkError {
@@ -88,28 +104,25 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Rows a caller may see: `None` is everything (admin), else one project.
-pub fn visible_scope(ctx: &RequestContext) -> Option<ProjectId> {
-    if ctx.is_admin() {
-        None
-    } else {
-        Some(
-            ctx.project_id
-                .clone()
-                .unwrap_or_else(|| ProjectId(String::new())),
-        )
-    }
+/// Rows a caller may see ([`stratus_auth::project_scope`]): `None` is
+/// everything (Neutron's admins see every project), else the caller's
+/// project; a token without a project is Neutron's 403.
+pub fn visible_scope(ctx: &RequestContext, action: &str) -> Result<Option<ProjectId>> {
+    stratus_auth::project_scope(ctx, ctx.is_admin())
+        .map(|scope| scope.filter().cloned())
+        .map_err(|_| NetworkError::PolicyNotAuthorized(action.to_owned()))
 }
 
+/// Readers of a project (and admins); a token without a project gets
+/// nothing.
 pub fn require_read(ctx: &RequestContext, action: &str) -> Result<()> {
-    if ctx.can_read() {
-        Ok(())
-    } else {
-        Err(NetworkError::PolicyNotAuthorized(action.to_owned()))
-    }
+    visible_scope(ctx, action)?;
+    Ok(())
 }
 
+/// Members of a project (and admins).
 pub fn require_write(ctx: &RequestContext, action: &str) -> Result<()> {
+    visible_scope(ctx, action)?;
     if ctx.can_write() {
         Ok(())
     } else {

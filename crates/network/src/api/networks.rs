@@ -2,10 +2,9 @@
 
 use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::{NetworkId, SubnetId};
 use stratus_common::time::now;
@@ -19,8 +18,8 @@ use crate::db::networks::{self as dbn, Network};
 use crate::db::{ports as dbp, subnets as dbs};
 use crate::error::{Json, NetworkError, Result};
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/networks", get(list).post(create))
         .route("/v2.0/networks/{id}", get(show).put(update).delete(delete))
 }
@@ -156,7 +155,7 @@ async fn list(
 ) -> Result<axum::Json<Value>> {
     require_read(&ctx, "get_network")?;
     let q = ListQuery::parse(raw.as_deref())?;
-    let scope = super::visible_scope(&ctx);
+    let scope = super::visible_scope(&ctx, "get_network")?;
     let mut c = state.db.pool().acquire().await?;
     let nets = dbn::network_list(&mut c, scope.as_ref()).await?;
     let subnets = dbs::subnet_ids_by_network(&mut c).await?;

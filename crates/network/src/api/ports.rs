@@ -6,11 +6,10 @@ use std::net::IpAddr;
 
 use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
 use stratus_common::time::now;
@@ -31,8 +30,8 @@ pub const VIF_TYPE_UNBOUND: &str = "unbound";
 pub const VIF_TYPE_BRIDGE: &str = "bridge";
 pub const VNIC_NORMAL: &str = "normal";
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/ports", get(list).post(create))
         .route("/v2.0/ports/{id}", get(show).put(update).delete(delete))
 }
@@ -475,7 +474,7 @@ async fn list(
 ) -> Result<axum::Json<Value>> {
     require_read(&ctx, "get_port")?;
     let q = ListQuery::parse(raw.as_deref())?;
-    let scope = super::visible_scope(&ctx);
+    let scope = super::visible_scope(&ctx, "get_port")?;
     // Narrow in SQL what compute and agents ask for all the time.
     let network: Option<NetworkId> = q.single("network_id").and_then(|n| n.parse().ok());
     let mut c = state.db.pool().acquire().await?;

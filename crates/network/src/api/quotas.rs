@@ -3,10 +3,9 @@
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::ProjectId;
 
@@ -15,8 +14,8 @@ use crate::config::QUOTA_RESOURCES;
 use crate::db::{networks, ports, quotas as dbq, security_groups, subnets};
 use crate::error::{Json, NetworkError, Result};
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/quotas", get(list))
         .route(
             "/v2.0/quotas/{project}",

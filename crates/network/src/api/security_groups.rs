@@ -4,11 +4,10 @@
 
 use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::{ProjectId, SecurityGroupId};
 use stratus_common::time::now;
@@ -23,8 +22,8 @@ use super::{
 use crate::db::security_groups::{self as dbsg, Rule, SecurityGroup};
 use crate::error::{Json, NetworkError, Result};
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/security-groups", get(list).post(create))
         .route(
             "/v2.0/security-groups/{id}",
@@ -214,7 +213,7 @@ async fn list(
     if let Some(p) = &ctx.project_id {
         ensure_default(&state, p).await?;
     }
-    let scope = super::visible_scope(&ctx);
+    let scope = super::visible_scope(&ctx, "get_security_group")?;
     let mut c = state.db.pool().acquire().await?;
     let groups = dbsg::sg_list(&mut c, scope.as_ref()).await?;
     let views = groups.iter().map(view).collect();
@@ -534,7 +533,7 @@ async fn rule_list(
     if let Some(p) = &ctx.project_id {
         ensure_default(&state, p).await?;
     }
-    let scope = super::visible_scope(&ctx);
+    let scope = super::visible_scope(&ctx, "get_security_group_rule")?;
     let mut c = state.db.pool().acquire().await?;
     let rules = dbsg::rule_list(&mut c, scope.as_ref()).await?;
     let views = rules.iter().map(rule_view).collect();

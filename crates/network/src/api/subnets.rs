@@ -5,11 +5,10 @@ use std::net::IpAddr;
 
 use axum::extract::{OriginalUri, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::{NetworkId, SubnetId};
 use stratus_common::time::now;
@@ -31,8 +30,8 @@ const MAX_DNS: usize = 5;
 /// Neutron's `max_subnet_host_routes` default.
 const MAX_ROUTES: usize = 20;
 
-pub fn routes() -> Router<State> {
-    Router::new()
+pub fn routes() -> Routes<State> {
+    Routes::new()
         .route("/v2.0/subnets", get(list).post(create))
         .route("/v2.0/subnets/{id}", get(show).put(update).delete(delete))
 }
@@ -325,7 +324,7 @@ async fn list(
 ) -> Result<axum::Json<Value>> {
     require_read(&ctx, "get_subnet")?;
     let q = ListQuery::parse(raw.as_deref())?;
-    let scope = super::visible_scope(&ctx);
+    let scope = super::visible_scope(&ctx, "get_subnet")?;
     let mut c = state.db.pool().acquire().await?;
     let subnets = dbs::subnet_list(&mut c, scope.as_ref()).await?;
     let views = subnets.iter().map(view).collect();

@@ -237,3 +237,54 @@ async fn shared_networks() {
         t.cleanup().await;
     }
 }
+
+/// A token without a project gets Neutron's 403 on every project resource,
+/// never "no project filter" (issue 9).
+#[tokio::test]
+async fn tokens_without_a_project_get_403() {
+    for t in dbs().await {
+        let c = Cloud::start(&t.db, NetworkConfig::default()).await;
+        let (net, sub) = net_with_subnet(&c, ALICE, "a-net", Some("10.40.0.0/24")).await;
+        let (_, b) = c
+            .call(
+                "POST",
+                "/v2.0/ports",
+                Some(ALICE),
+                Some(json!({"port": {"network_id": net}})),
+            )
+            .await;
+        let port = s(&b["port"]["id"]);
+        let sg = s(&b["port"]["security_groups"][0]);
+        for tok in [UNSCOPED, DOMAIN_MEMBER] {
+            for path in [
+                "/v2.0/networks".to_owned(),
+                "/v2.0/subnets".to_owned(),
+                "/v2.0/ports".to_owned(),
+                "/v2.0/security-groups".to_owned(),
+                "/v2.0/security-group-rules".to_owned(),
+                format!("/v2.0/networks/{net}"),
+                format!("/v2.0/subnets/{sub}"),
+                format!("/v2.0/ports/{port}"),
+                format!("/v2.0/security-groups/{sg}"),
+            ] {
+                let (st, b) = c.call("GET", &path, Some(tok), None).await;
+                assert_neutron_error(st, &b, StatusCode::FORBIDDEN, "PolicyNotAuthorized");
+            }
+            let (st, b) = c
+                .call(
+                    "POST",
+                    "/v2.0/networks",
+                    Some(tok),
+                    Some(json!({"network": {"name": "x", "tenant_id": PROJECT_A}})),
+                )
+                .await;
+            assert_neutron_error(st, &b, StatusCode::FORBIDDEN, "PolicyNotAuthorized");
+            let (st, _) = c
+                .call("DELETE", &format!("/v2.0/ports/{port}"), Some(tok), None)
+                .await;
+            assert_eq!(st, StatusCode::FORBIDDEN);
+        }
+        c.stop().await;
+        t.cleanup().await;
+    }
+}

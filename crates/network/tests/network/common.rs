@@ -22,6 +22,10 @@ pub const ADMIN: &str = "admin-token";
 pub const ALICE: &str = "alice-token";
 pub const BOB: &str = "bob-token";
 pub const READER: &str = "reader-token";
+/// A user with no role anywhere, unscoped.
+pub const UNSCOPED: &str = "unscoped-token";
+/// A domain-scoped member: roles, but no project.
+pub const DOMAIN_MEMBER: &str = "domain-member-token";
 pub const PROJECT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const PROJECT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 pub const PROJECT_ADMIN: &str = "adadadadadadadadadadadadadadadad";
@@ -40,7 +44,21 @@ pub fn validator() -> Arc<StaticValidator> {
             .with(ADMIN, ctx(PROJECT_ADMIN, &["admin", "member", "reader"]))
             .with(ALICE, ctx(PROJECT_A, &["member", "reader"]))
             .with(BOB, ctx(PROJECT_B, &["member", "reader"]))
-            .with(READER, ctx(PROJECT_A, &["reader"])),
+            .with(READER, ctx(PROJECT_A, &["reader"]))
+            .with(
+                UNSCOPED,
+                RequestContext {
+                    project_id: None,
+                    ..ctx("", &[])
+                },
+            )
+            .with(
+                DOMAIN_MEMBER,
+                RequestContext {
+                    project_id: None,
+                    ..ctx("", &["member", "reader"])
+                },
+            ),
     )
 }
 

@@ -57,6 +57,11 @@ impl Cloud {
     pub fn start_with(env: &[(&str, &str)]) -> Cloud {
         // Fail before starting anything when the clients are not installed.
         venv_tool("openstack");
+        Self::start_http_only(env)
+    }
+
+    /// `stratus up` for tests that speak raw HTTP only (no `.venv` needed).
+    pub fn start_http_only(env: &[(&str, &str)]) -> Cloud {
         let mut dir = tempfile::tempdir().expect("temporary data dir");
         let mut env: Vec<(String, String)> = env
             .iter()
