@@ -301,6 +301,7 @@ pub async fn start_agents_injecting(
             services: services.clone(),
             cfg: cfg.clone(),
             waiters: agent::events::Waiters::default(),
+            conductor: rpc::ConductorApi::new(bus.clone()),
             builds: agent::BuildGates::default(),
             inject,
         });
@@ -347,7 +348,7 @@ pub async fn start_agents_injecting(
             let a = a.clone();
             w.tasks.push(tokio::spawn(async move {
                 let ctx = stratus_common::RequestContext::internal();
-                let id = args.instance_id.clone();
+                let id = args.instance_id;
                 if let Err(e) = a.build(&ctx, args).await {
                     tracing::warn!(instance = %id, error = %e, "cannot resume an interrupted build");
                 }

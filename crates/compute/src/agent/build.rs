@@ -122,15 +122,14 @@ impl<'a> Step<Build<'a>> for Take {
             task_state: Some(Some(TaskState::Spawning)),
             ..InstanceUpdate::default()
         };
-        let id = b.id();
         match b
             .agent
-            .update(b.ctx, &id, exp(&[Some(TaskState::Scheduling)]), take)
+            .update(b.ctx, b.inst.id, exp(&[Some(TaskState::Scheduling)]), take)
             .await
         {
             Ok(_) => Ok(Value::Null),
             // Taken by an earlier run whose record was lost: still ours.
-            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, &id).await? {
+            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, b.inst.id).await? {
                 i if b.agent.is_building_here(&i) => Ok(Value::Null),
                 _ => Err(ComputeError::Conflict(e)),
             },
@@ -153,10 +152,9 @@ impl<'a> Step<Build<'a>> for FetchImage {
         if image.is_empty() {
             return Ok(Value::Null);
         }
-        let id = b.id();
         let mut cached: Option<CachedImage> = None;
         b.agent
-            .with_event(b.ctx, &id, "compute__fetch_image", || async {
+            .with_event(b.ctx, b.inst.id, "compute__fetch_image", || async {
                 let info = b.agent.services.images.image_get(&b.token, image).await?;
                 info.require_active()?;
                 if let Some(cache) = &b.agent.services.cache {
@@ -239,7 +237,7 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             network_info: Some(vifs.clone()),
             ..InstanceUpdate::default()
         };
-        a.update(b.ctx, &id, exp(&[Some(TaskState::Spawning)]), u)
+        a.update(b.ctx, b.inst.id, exp(&[Some(TaskState::Spawning)]), u)
             .await?;
         output(&vifs)
     }
@@ -253,7 +251,7 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             network_info: Some(Vec::new()),
             ..InstanceUpdate::default()
         };
-        match b.agent.update(b.ctx, &b.id(), None, u).await {
+        match b.agent.update(b.ctx, b.inst.id, None, u).await {
             Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -422,7 +420,6 @@ impl<'a> Step<Build<'a>> for MarkActive {
         "mark_active"
     }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
-        let id = b.id();
         let console = b
             .agent
             .driver
@@ -441,12 +438,12 @@ impl<'a> Step<Build<'a>> for MarkActive {
         };
         match b
             .agent
-            .update(b.ctx, &id, exp(&[Some(TaskState::Spawning)]), u)
+            .update(b.ctx, b.inst.id, exp(&[Some(TaskState::Spawning)]), u)
             .await
         {
             Ok(_) => Ok(Value::Null),
             // The reply to an earlier run that committed was lost: done.
-            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, &id).await? {
+            Err(ComputeError::Conflict(e)) => match b.agent.instance(b.ctx, b.inst.id).await? {
                 i if !i.deleted
                     && i.vm_state == VmState::Active
                     && i.host.as_deref() == Some(b.agent.host.as_str()) =>

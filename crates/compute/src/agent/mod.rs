@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use stratus_common::RequestContext;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
@@ -68,6 +67,8 @@ pub struct Agent {
     pub cfg: ComputeConfig,
     /// Builds waiting for external events (`network-vif-plugged`).
     pub waiters: events::Waiters,
+    /// The agent's way to the database.
+    pub conductor: rpc::ConductorApi,
     /// One build at a time per instance.
     pub builds: BuildGates,
     /// Failures to inject into builds (the standard saga tests).
@@ -78,15 +79,15 @@ pub struct Agent {
 /// resumed build never run one saga at once.
 #[derive(Default)]
 pub struct BuildGates(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    std::sync::Mutex<std::collections::HashMap<InstanceId, Arc<tokio::sync::Mutex<()>>>>,
 );
 
 impl BuildGates {
-    fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn gate(&self, id: InstanceId) -> Arc<tokio::sync::Mutex<()>> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Gates nobody holds or waits for are dropped as we go.
         m.retain(|_, g| Arc::strong_count(g) > 1);
-        m.entry(id.to_owned()).or_default().clone()
+        m.entry(id).or_default().clone()
     }
 }
 
@@ -100,64 +101,44 @@ fn exp(states: &[Option<TaskState>]) -> Expected {
 }
 
 impl Agent {
-    async fn conductor<R: DeserializeOwned>(
-        &self,
-        ctx: &RequestContext,
-        method: &str,
-        a: &impl Serialize,
-    ) -> Result<R> {
-        Ok(self.bus.call(rpc::CONDUCTOR, method, ctx, a).await?)
-    }
-
-    async fn instance(&self, ctx: &RequestContext, id: &str) -> Result<Instance> {
-        let a = rpc::InstanceArgs {
-            instance_id: id.to_owned(),
-        };
-        self.conductor(ctx, rpc::INSTANCE_GET, &a).await
+    async fn instance(&self, ctx: &RequestContext, id: InstanceId) -> Result<Instance> {
+        self.conductor.instance_get(ctx, id).await
     }
 
     async fn update(
         &self,
         ctx: &RequestContext,
-        id: &str,
+        id: InstanceId,
         expected: Expected,
         updates: InstanceUpdate,
     ) -> Result<Instance> {
-        let a = rpc::UpdateArgs {
-            instance_id: id.to_owned(),
-            expected_task_state: expected,
-            updates,
-        };
-        self.conductor(ctx, rpc::INSTANCE_UPDATE, &a).await
+        self.conductor
+            .instance_update(ctx, id, expected, updates)
+            .await
     }
 
     async fn event(
         &self,
         ctx: &RequestContext,
-        id: &str,
+        id: InstanceId,
         event: &str,
         finish: bool,
         error: Option<String>,
     ) -> Result<()> {
         let a = rpc::EventArgs {
-            instance_id: id.to_owned(),
+            instance_id: id,
             event: event.to_owned(),
             host: Some(self.host.clone()),
             error,
         };
-        let method = if finish {
-            rpc::EVENT_FINISH
-        } else {
-            rpc::EVENT_START
-        };
-        self.conductor::<()>(ctx, method, &a).await
+        self.conductor.action_event(ctx, &a, finish).await
     }
 
     /// Runs `work` between an action event's start and finish.
     async fn with_event<F, Fut>(
         &self,
         ctx: &RequestContext,
-        id: &str,
+        id: InstanceId,
         event: &str,
         work: F,
     ) -> Result<()>
@@ -172,7 +153,7 @@ impl Agent {
     async fn with_event_out<T, F, Fut>(
         &self,
         ctx: &RequestContext,
-        id: &str,
+        id: InstanceId,
         event: &str,
         work: F,
     ) -> Result<T>
@@ -212,11 +193,7 @@ impl Agent {
 
     /// Reports the node and heartbeats (the conductor records both).
     pub async fn report(&self) -> Result<()> {
-        let a = rpc::NodeReportArgs {
-            report: self.node_report(),
-        };
-        self.conductor::<()>(&RequestContext::internal(), rpc::NODE_REPORT, &a)
-            .await
+        self.conductor.node_report(self.node_report()).await
     }
 
     /// Whether the instance is in a build on this host.
@@ -230,9 +207,9 @@ impl Agent {
     /// instance, so that a redelivered message and a resumed build never
     /// run the same saga at once.
     pub async fn build(&self, ctx: &RequestContext, a: rpc::BuildArgs) -> Result<()> {
-        let gate = self.builds.gate(&a.instance_id);
+        let gate = self.builds.gate(a.instance_id);
         let _held = gate.lock().await;
-        let id = a.instance_id.as_str();
+        let id = a.instance_id;
         let inst = match self.instance(ctx, id).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(()),
@@ -242,9 +219,9 @@ impl Agent {
             .attempt
             .unwrap_or_else(|| u32::try_from(inst.attempts.max(1) - 1).unwrap_or(0));
         let rec = SagaRecord {
-            id: build::saga_id(id, attempt),
+            id: build::saga_id(&id.to_string(), attempt),
             kind: build::KIND.to_owned(),
-            instance_id: id.to_owned(),
+            instance_id: id.to_string(),
             state: SagaState::Running,
             params: serde_json::json!({
                 "host": self.host,
@@ -254,7 +231,7 @@ impl Agent {
             }),
         };
         let log = ConductorLog {
-            bus: &self.bus,
+            conductor: &self.conductor,
             ctx,
         };
         if !self.is_building_here(&inst) {
@@ -294,13 +271,13 @@ impl Agent {
                     return Ok(());
                 }
                 let r = rpc::RescheduleArgs {
-                    instance_id: id.to_owned(),
+                    instance_id: id,
                     failed_host: self.host.clone(),
                     alternates: a.alternates,
                     error: format!("Build of instance {id} failed: {e}"),
                     attempt: Some(attempt),
                 };
-                self.conductor::<()>(ctx, rpc::RESCHEDULE, &r).await
+                self.conductor.reschedule(ctx, &r).await
             }
         }
     }
@@ -315,7 +292,7 @@ impl Agent {
 
     /// Deleted, or out of this host's build (a delete set `deleting`, the
     /// build timed out, or it moved).
-    async fn is_gone(&self, ctx: &RequestContext, id: &str) -> bool {
+    async fn is_gone(&self, ctx: &RequestContext, id: InstanceId) -> bool {
         match self.instance(ctx, id).await {
             Ok(i) => !self.is_building_here(&i) || i.task_state == Some(TaskState::Deleting),
             Err(ComputeError::NotFound(_)) => true,
@@ -335,7 +312,7 @@ impl Agent {
         let mut unbind: Vec<String> = Vec::new();
         // The saved info may be stale (the build failed before saving it):
         // the network service's own list is the truth for what to delete.
-        if let Ok(current) = self.instance(ctx, &id).await {
+        if let Ok(current) = self.instance(ctx, inst.id).await {
             for v in current.network_info.iter().filter(|v| v.preexisting) {
                 unbind.push(v.port_id.clone());
             }
@@ -357,7 +334,7 @@ impl Agent {
         Ok(())
     }
 
-    async fn power(&self, ctx: &RequestContext, id: &str, during: TaskState) -> Result<()> {
+    async fn power(&self, ctx: &RequestContext, id: InstanceId, during: TaskState) -> Result<()> {
         let event = match during {
             TaskState::PoweringOff => "compute_stop_instance",
             TaskState::PoweringOn => "compute_start_instance",
@@ -366,9 +343,7 @@ impl Agent {
         let (vm_after, power_after) = during
             .done_state()
             .ok_or_else(|| ComputeError::BadRequest(format!("{during} is no power action")))?;
-        let iid: InstanceId = id
-            .parse()
-            .map_err(|_| ComputeError::BadRequest(format!("bad instance id {id}")))?;
+        let iid = id;
         self.with_event(ctx, id, event, || async {
             let r = match during {
                 TaskState::PoweringOff => self.driver.power_off(iid).await,
@@ -394,18 +369,15 @@ impl Agent {
         .await
     }
 
-    async fn terminate(&self, ctx: &RequestContext, id: &str) -> Result<()> {
+    async fn terminate(&self, ctx: &RequestContext, id: InstanceId) -> Result<()> {
         let inst = match self.instance(ctx, id).await {
             Ok(i) => Some(i),
             Err(ComputeError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
-        let iid: InstanceId = id
-            .parse()
-            .map_err(|_| ComputeError::BadRequest(format!("bad instance id {id}")))?;
         self.with_event(ctx, id, "compute_terminate_instance", || async {
             self.driver
-                .destroy(iid)
+                .destroy(id)
                 .await
                 .map_err(|e| ComputeError::Internal(e.to_string()))?;
             if let Some(inst) = &inst {
@@ -415,10 +387,7 @@ impl Agent {
             Ok(())
         })
         .await?;
-        let a = rpc::InstanceArgs {
-            instance_id: id.to_owned(),
-        };
-        self.conductor::<()>(ctx, rpc::INSTANCE_DESTROYED, &a).await
+        self.conductor.instance_destroyed(ctx, id).await
     }
 
     /// Drops the instance's hold on its cached image and its folder.
@@ -437,23 +406,20 @@ impl Agent {
     /// guests with no instance behind them go.
     pub async fn reconcile(&self) -> Result<Vec<rpc::BuildArgs>> {
         let ctx = RequestContext::internal();
-        let a = rpc::HostArgs {
-            host: self.host.clone(),
-        };
-        let mine: Vec<Instance> = self.conductor(&ctx, rpc::INSTANCES_ON_HOST, &a).await?;
+        let mine = self.conductor.instances_on_host(&self.host).await?;
         let running = self.driver.list().await;
         self.reap_guests(&mine, &running).await;
         // Builds begun here and not finished: they resume, or unwind when
         // their server left BUILD meanwhile (timed out, deleted).
-        let mut resume: Vec<rpc::BuildArgs> = self.conductor(&ctx, rpc::BUILDS_ON_HOST, &a).await?;
+        let mut resume = self.conductor.builds_on_host(&self.host).await?;
         for inst in &mine {
-            let id = inst.id.to_string();
+            let id = inst.id;
             let actual = running.iter().find(|(v, _)| *v == inst.id).map(|(_, p)| *p);
             if inst.task_state == Some(TaskState::Deleting) {
                 // A failure here (say, the network service is down) must
                 // not keep the agent from starting: the instance stays
                 // `deleting` and the next reconcile or delete retries.
-                if let Err(e) = self.terminate(&ctx, &id).await {
+                if let Err(e) = self.terminate(&ctx, id).await {
                     tracing::warn!(instance = %id, error = %e, "cannot finish an interrupted delete");
                 }
                 continue;
@@ -491,7 +457,7 @@ impl Agent {
                 },
                 _ => continue,
             };
-            self.update(&ctx, &id, None, u).await?;
+            self.update(&ctx, id, None, u).await?;
         }
         Ok(resume)
     }
@@ -520,21 +486,17 @@ impl Agent {
 
     /// One run of the agent's reconciler: guests with no instance go.
     pub async fn reconcile_guests(&self) -> Result<usize> {
-        let ctx = RequestContext::internal();
-        let a = rpc::HostArgs {
-            host: self.host.clone(),
-        };
         // Listed first: a guest defined after the instances were read
         // belongs to one of them.
         let running = self.driver.list().await;
-        let mine: Vec<Instance> = self.conductor(&ctx, rpc::INSTANCES_ON_HOST, &a).await?;
+        let mine = self.conductor.instances_on_host(&self.host).await?;
         Ok(self.reap_guests(&mine, &running).await)
     }
 
     fn external_event(&self, a: rpc::ExternalEventArgs) {
         if !self
             .waiters
-            .deliver(&a.instance_id, &a.name, &a.tag, &a.status)
+            .deliver(&a.instance_id.to_string(), &a.name, &a.tag, &a.status)
         {
             tracing::debug!(instance = %a.instance_id, event = %a.name, tag = %a.tag, "external event nobody waits for");
         }
@@ -546,12 +508,12 @@ impl Agent {
             rpc::BUILD_AND_RUN => self.build(ctx, args(env)?).await?,
             rpc::STOP => {
                 let a: rpc::InstanceArgs = args(env)?;
-                self.power(ctx, &a.instance_id, TaskState::PoweringOff)
+                self.power(ctx, a.instance_id, TaskState::PoweringOff)
                     .await?
             }
             rpc::START => {
                 let a: rpc::InstanceArgs = args(env)?;
-                self.power(ctx, &a.instance_id, TaskState::PoweringOn)
+                self.power(ctx, a.instance_id, TaskState::PoweringOn)
                     .await?
             }
             rpc::REBOOT => {
@@ -561,23 +523,19 @@ impl Agent {
                 } else {
                     TaskState::Rebooting
                 };
-                self.power(ctx, &a.instance_id, during).await?
+                self.power(ctx, a.instance_id, during).await?
             }
             rpc::TERMINATE => {
                 let a: rpc::InstanceArgs = args(env)?;
-                self.terminate(ctx, &a.instance_id).await?
+                self.terminate(ctx, a.instance_id).await?
             }
             // Casts from an API older than `compute_events.<host>`.
             rpc::EXTERNAL_EVENT => self.external_event(args(env)?),
             rpc::CONSOLE => {
                 let a: rpc::ConsoleArgs = args(env)?;
-                let iid: InstanceId = a
-                    .instance_id
-                    .parse()
-                    .map_err(|_| ComputeError::BadRequest("bad instance id".into()))?;
                 let text = self
                     .driver
-                    .console_output(iid)
+                    .console_output(a.instance_id)
                     .await
                     .map_err(|e| ComputeError::Conflict(e.to_string()))?;
                 return Ok(serde_json::Value::String(tail_lines(&text, a.length)));

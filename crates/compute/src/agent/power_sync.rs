@@ -27,7 +27,7 @@ use std::time::Duration;
 use stratus_common::RequestContext;
 
 use super::{exp, Agent};
-use crate::db::instances::{Instance, InstanceUpdate};
+use crate::db::instances::InstanceUpdate;
 use crate::error::{ComputeError, Result};
 use crate::model::state::{PowerState, TaskState, VmState};
 use crate::rpc;
@@ -76,11 +76,7 @@ fn driver_state(guests: &[(InstanceId, PowerState)], id: InstanceId) -> PowerSta
 impl Agent {
     /// One run of the sync over every instance the database places here.
     pub async fn sync_power_states(&self) -> Result<()> {
-        let ctx = RequestContext::internal();
-        let a = rpc::HostArgs {
-            host: self.host.clone(),
-        };
-        let mine: Vec<Instance> = self.conductor(&ctx, rpc::INSTANCES_ON_HOST, &a).await?;
+        let mine = self.conductor.instances_on_host(&self.host).await?;
         let guests = self.driver.list().await;
         let live = mine.iter().filter(|i| !i.deleted).count();
         if live != guests.len() {
@@ -105,7 +101,7 @@ impl Agent {
     async fn sync_instance_power_state(&self, id: InstanceId, vm_power: PowerState) -> Result<()> {
         let ctx = RequestContext::internal();
         // Nova refreshes the record before it compares.
-        let inst = match self.instance(&ctx, &id.to_string()).await {
+        let inst = match self.instance(&ctx, id).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -125,7 +121,7 @@ impl Agent {
             };
             // Only while no task runs: a task that began meanwhile owns
             // the instance now.
-            match self.update(&ctx, &id.to_string(), exp(&[None]), u).await {
+            match self.update(&ctx, id, exp(&[None]), u).await {
                 Ok(_) => {}
                 Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
                 Err(e) => return Err(e),
@@ -150,18 +146,17 @@ impl Agent {
             }
         };
         let a = rpc::StopArgs {
-            instance_id: id.to_string(),
+            instance_id: id,
             host: self.host.clone(),
             force,
         };
-        match self.conductor::<()>(&ctx, rpc::INSTANCE_STOP, &a).await {
+        match self.conductor.instance_stop(&ctx, &a).await {
             Ok(()) => {}
             // Deleted, moved or taken by a task meanwhile: theirs now.
             Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.power(&ctx, &id.to_string(), TaskState::PoweringOff)
-            .await
+        self.power(&ctx, id, TaskState::PoweringOff).await
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn create(
                 None => 422,
                 Some(host) => {
                     let a = rpc::ExternalEventArgs {
-                        instance_id: e.server_uuid.clone(),
+                        instance_id: inst.id,
                         name: e.name.clone(),
                         tag: e.tag.clone().unwrap_or_default(),
                         status: e.status.clone(),

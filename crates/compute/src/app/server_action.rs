@@ -157,13 +157,8 @@ pub async fn run(
                     "Instance {id} is not ready"
                 )));
             };
-            let args = rpc::ConsoleArgs {
-                instance_id: id.clone(),
-                length,
-            };
-            let output: String = s
-                .bus
-                .call(&rpc::compute_topic(&host), rpc::CONSOLE, ctx, &args)
+            let output = rpc::AgentApi::new(s.bus.clone())
+                .console_output(ctx, &host, i.id, length)
                 .await?;
             Ok(Outcome::Console(output))
         }

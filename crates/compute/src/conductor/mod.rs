@@ -42,26 +42,43 @@ impl Conductor {
         match env.method.as_str() {
             rpc::INSTANCE_GET => {
                 let a: rpc::InstanceArgs = args(env)?;
-                out(self.store.instance_get_any(&a.instance_id).await?)
+                out(self
+                    .store
+                    .instance_get_any(&a.instance_id.to_string())
+                    .await?)
             }
             rpc::INSTANCE_UPDATE => {
                 let a: rpc::UpdateArgs = args(env)?;
                 out(self
                     .store
-                    .instance_update(&a.instance_id, &a.expected_task_state, &a.updates)
+                    .instance_update(
+                        &a.instance_id.to_string(),
+                        &a.expected_task_state,
+                        &a.updates,
+                    )
                     .await?)
             }
             rpc::EVENT_START => {
                 let a: rpc::EventArgs = args(env)?;
                 self.store
-                    .action_event_start(&a.instance_id, rid, &a.event, a.host.as_deref())
+                    .action_event_start(
+                        &a.instance_id.to_string(),
+                        rid,
+                        &a.event,
+                        a.host.as_deref(),
+                    )
                     .await?;
                 out(())
             }
             rpc::EVENT_FINISH => {
                 let a: rpc::EventArgs = args(env)?;
                 self.store
-                    .action_event_finish(&a.instance_id, rid, &a.event, a.error.as_deref())
+                    .action_event_finish(
+                        &a.instance_id.to_string(),
+                        rid,
+                        &a.event,
+                        a.error.as_deref(),
+                    )
                     .await?;
                 out(())
             }
@@ -81,8 +98,10 @@ impl Conductor {
             rpc::INSTANCE_DESTROYED => {
                 let a: rpc::InstanceArgs = args(env)?;
                 // Release first so that "gone" always means "nothing held".
-                self.store.release(&a.instance_id).await?;
-                self.store.instance_mark_deleted(&a.instance_id).await?;
+                self.store.release(&a.instance_id.to_string()).await?;
+                self.store
+                    .instance_mark_deleted(&a.instance_id.to_string())
+                    .await?;
                 out(())
             }
             rpc::INSTANCES_ON_HOST => {
@@ -101,8 +120,11 @@ impl Conductor {
                     if rec.kind != "build" || p["host"].as_str() != Some(a.host.as_str()) {
                         continue;
                     }
+                    let Ok(instance_id) = rec.instance_id.parse() else {
+                        continue;
+                    };
                     builds.push(rpc::BuildArgs {
-                        instance_id: rec.instance_id.clone(),
+                        instance_id,
                         alternates: serde_json::from_value(p["alternates"].clone())
                             .unwrap_or_default(),
                         attempt: p["attempt"].as_u64().and_then(|n| u32::try_from(n).ok()),
@@ -142,7 +164,7 @@ impl Conductor {
     /// under the caller's request, whose context carries no user (Nova's
     /// periodic tasks run with an admin context without one).
     async fn stop(&self, env: &Envelope, a: &rpc::StopArgs) -> Result<()> {
-        let inst = self.store.instance_get(&a.instance_id).await?;
+        let inst = self.store.instance_get(&a.instance_id.to_string()).await?;
         let wrong = || {
             ComputeError::Conflict(format!(
                 "Cannot 'stop' instance {} while it is in vm_state {}",
@@ -166,12 +188,12 @@ impl Conductor {
             ..InstanceUpdate::default()
         };
         self.store
-            .instance_update(&a.instance_id, &Some(vec![None]), &u)
+            .instance_update(&a.instance_id.to_string(), &Some(vec![None]), &u)
             .await?;
         let ctx = &env.context;
         self.store
             .action_start(
-                &a.instance_id,
+                &a.instance_id.to_string(),
                 "stop",
                 &ctx.request_id.0,
                 ctx.user_id.as_ref().map(|u| u.as_str()),
@@ -186,10 +208,10 @@ impl Conductor {
     async fn reschedule(&self, env: &Envelope, a: &rpc::RescheduleArgs) -> Result<()> {
         const EV: &str = "conductor_reschedule";
         let rid = env.context.request_id.0.as_str();
-        let inst = match self.store.instance_get(&a.instance_id).await {
+        let inst = match self.store.instance_get(&a.instance_id.to_string()).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => {
-                self.store.release(&a.instance_id).await?;
+                self.store.release(&a.instance_id.to_string()).await?;
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -205,7 +227,7 @@ impl Conductor {
             .attempt
             .unwrap_or_else(|| u32::try_from(inst.attempts.max(1) - 1).unwrap_or(0));
         self.store
-            .action_event_start(&a.instance_id, rid, EV, None)
+            .action_event_start(&a.instance_id.to_string(), rid, EV, None)
             .await?;
         place::unwind_attempt(&self.store, &self.bus, inst.id, attempt).await?;
         let left = (self.cfg.max_attempts as i64 - inst.attempts).max(0) as usize;
@@ -236,7 +258,7 @@ impl Conductor {
         };
         if placed {
             self.store
-                .action_event_finish(&a.instance_id, rid, EV, None)
+                .action_event_finish(&a.instance_id.to_string(), rid, EV, None)
                 .await?;
             return Ok(());
         }
@@ -246,9 +268,9 @@ impl Conductor {
             place::NO_VALID_HOST,
             a.instance_id
         );
-        place::fail_build(&self.store, &a.instance_id, &msg, &a.error).await?;
+        place::fail_build(&self.store, &a.instance_id.to_string(), &msg, &a.error).await?;
         self.store
-            .action_event_finish(&a.instance_id, rid, EV, Some(&msg))
+            .action_event_finish(&a.instance_id.to_string(), rid, EV, Some(&msg))
             .await?;
         Ok(())
     }

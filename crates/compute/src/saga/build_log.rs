@@ -5,24 +5,19 @@ use async_trait::async_trait;
 use stratus_common::RequestContext;
 
 use super::SagaLog;
-use crate::bus::Bus;
 use crate::db::sagas::{SagaRecord, SagaState, StepRecord};
 use crate::error::Result;
 use crate::rpc;
 
 pub struct ConductorLog<'a> {
-    pub bus: &'a Bus,
+    pub conductor: &'a rpc::ConductorApi,
     pub ctx: &'a RequestContext,
 }
 
 #[async_trait]
 impl SagaLog for ConductorLog<'_> {
     async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)> {
-        let a = rpc::SagaOpenArgs { saga: rec.clone() };
-        let o: rpc::SagaOpened = self
-            .bus
-            .call(rpc::CONDUCTOR, rpc::SAGA_OPEN, self.ctx, &a)
-            .await?;
+        let o = self.conductor.saga_open(self.ctx, rec.clone()).await?;
         Ok((o.saga, o.steps))
     }
     async fn record(&self, saga: &str, step: &StepRecord) -> Result<()> {
@@ -30,19 +25,13 @@ impl SagaLog for ConductorLog<'_> {
             saga_id: saga.to_owned(),
             step: step.clone(),
         };
-        Ok(self
-            .bus
-            .call(rpc::CONDUCTOR, rpc::SAGA_RECORD, self.ctx, &a)
-            .await?)
+        self.conductor.saga_record(self.ctx, &a).await
     }
     async fn set_state(&self, saga: &str, state: SagaState) -> Result<()> {
         let a = rpc::SagaStateArgs {
             saga_id: saga.to_owned(),
             state,
         };
-        Ok(self
-            .bus
-            .call(rpc::CONDUCTOR, rpc::SAGA_STATE, self.ctx, &a)
-            .await?)
+        self.conductor.saga_state(self.ctx, &a).await
     }
 }

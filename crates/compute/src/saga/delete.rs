@@ -90,16 +90,11 @@ impl<'a> Step<Delete<'a>> for Finish {
     async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         match &c.p.host {
             Some(host) => {
-                let args = rpc::InstanceArgs {
-                    instance_id: c.p.instance_id.clone(),
-                };
-                c.bus
-                    .cast(
-                        &rpc::compute_topic(host),
-                        rpc::TERMINATE,
-                        &c.p.context,
-                        &args,
-                    )
+                let id = c.p.instance_id.parse().map_err(|_| {
+                    ComputeError::Internal(format!("bad instance id {}", c.p.instance_id))
+                })?;
+                rpc::AgentApi::new(c.bus.clone())
+                    .terminate(&c.p.context, host, id)
                     .await?;
                 Ok(Value::Null)
             }

@@ -169,7 +169,7 @@ impl<'a> Step<Launch<'a>> for CastScheduler {
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let args = rpc::InstanceArgs {
-            instance_id: c.p.instance.id.to_string(),
+            instance_id: c.p.instance.id,
         };
         c.bus
             .cast(rpc::SCHEDULER, rpc::SELECT_AND_BUILD, &c.live, &args)

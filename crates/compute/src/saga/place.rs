@@ -210,17 +210,12 @@ impl<'a> Step<Place<'a>> for CastBuild {
     async fn run(&self, c: &Place<'a>, done: &Outputs) -> Result<Value> {
         let claimed: Claimed = done.require("claim")?;
         let args = rpc::BuildArgs {
-            instance_id: c.id(),
+            instance_id: c.p.instance_id,
             alternates: claimed.alternates,
             attempt: Some(c.p.attempt),
         };
-        c.bus
-            .cast(
-                &rpc::compute_topic(&claimed.host),
-                rpc::BUILD_AND_RUN,
-                &c.live,
-                &args,
-            )
+        rpc::AgentApi::new(c.bus.clone())
+            .build_and_run(&c.live, &claimed.host, &args)
             .await?;
         Ok(Value::Null)
     }

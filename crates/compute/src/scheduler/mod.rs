@@ -237,7 +237,10 @@ impl Handler for Scheduler {
         let r = match env.method.as_str() {
             rpc::SELECT_AND_BUILD => {
                 match serde_json::from_value::<rpc::InstanceArgs>(env.args.clone()) {
-                    Ok(a) => self.select_and_build(&env, &a.instance_id).await,
+                    Ok(a) => {
+                        self.select_and_build(&env, &a.instance_id.to_string())
+                            .await
+                    }
                     Err(e) => Err(ComputeError::BadRequest(e.to_string())),
                 }
             }

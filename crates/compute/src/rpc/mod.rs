@@ -1,7 +1,16 @@
 //! The bus contract between the compute services: topics, methods and their
-//! argument types (version 1.0 of each method).
+//! argument types (version 1.0 of each method), with typed callers for the
+//! conductor (`ConductorApi`, what agents ask of it) and for a host's agent
+//! (`AgentApi`, what the API, scheduler and conductor ask of it).
+
+mod agent_api;
+mod conductor_api;
+
+pub use agent_api::AgentApi;
+pub use conductor_api::ConductorApi;
 
 use serde::{Deserialize, Serialize};
+use stratus_common::ids::InstanceId;
 
 use crate::db::hosts::NodeReport;
 use crate::db::instances::{Expected, InstanceUpdate};
@@ -60,12 +69,12 @@ pub const BUILDS_ON_HOST: &str = "builds_on_host";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BuildArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// Hosts already claimed for nothing yet, to try if this one fails.
     pub alternates: Vec<String>,
     /// Which placement of the instance this build is (its build saga is
@@ -76,26 +85,26 @@ pub struct BuildArgs {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RebootArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub hard: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConsoleArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub length: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UpdateArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub expected_task_state: Expected,
     pub updates: InstanceUpdate,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub event: String,
     pub host: Option<String>,
     pub error: Option<String>,
@@ -103,7 +112,7 @@ pub struct EventArgs {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RescheduleArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub failed_host: String,
     pub alternates: Vec<String>,
     pub error: String,
@@ -148,7 +157,7 @@ pub struct NodeReportArgs {
 /// One of Nova's external instance events, for the agent of its host.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExternalEventArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// `network-vif-plugged`, ...
     pub name: String,
     /// The port id for network events.
@@ -159,7 +168,7 @@ pub struct ExternalEventArgs {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StopArgs {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The agent asking: the instance must still be on it.
     pub host: String,
     /// `force_stop`: a STOPPED instance may be stopped again (its guest

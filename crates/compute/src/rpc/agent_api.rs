@@ -1,0 +1,93 @@
+//! What the API, the scheduler and the conductor ask of a host's compute
+//! agent (`compute.<host>`), as typed casts and calls.
+
+use stratus_common::ids::InstanceId;
+use stratus_common::RequestContext;
+
+use super::*;
+use crate::bus::Bus;
+use crate::error::Result;
+use crate::model::state::TaskState;
+
+#[derive(Clone)]
+pub struct AgentApi {
+    bus: Bus,
+}
+
+impl AgentApi {
+    pub fn new(bus: Bus) -> Self {
+        Self { bus }
+    }
+
+    /// Seed step 12: build (or go on building) an instance placed on `host`.
+    pub async fn build_and_run(
+        &self,
+        ctx: &RequestContext,
+        host: &str,
+        a: &BuildArgs,
+    ) -> Result<()> {
+        Ok(self
+            .bus
+            .cast(&compute_topic(host), BUILD_AND_RUN, ctx, a)
+            .await?)
+    }
+
+    /// The power action a task state stands for: stop, start or reboot.
+    pub async fn power(
+        &self,
+        ctx: &RequestContext,
+        host: &str,
+        id: InstanceId,
+        during: TaskState,
+    ) -> Result<()> {
+        let topic = compute_topic(host);
+        let one = InstanceArgs { instance_id: id };
+        let sent = match during {
+            TaskState::PoweringOff => self.bus.cast(&topic, STOP, ctx, &one).await,
+            TaskState::PoweringOn => self.bus.cast(&topic, START, ctx, &one).await,
+            TaskState::Rebooting | TaskState::RebootingHard => {
+                let a = RebootArgs {
+                    instance_id: id,
+                    hard: during == TaskState::RebootingHard,
+                };
+                self.bus.cast(&topic, REBOOT, ctx, &a).await
+            }
+            other => {
+                return Err(crate::error::ComputeError::Internal(format!(
+                    "{other} is no power action"
+                )))
+            }
+        };
+        Ok(sent?)
+    }
+
+    pub async fn terminate(&self, ctx: &RequestContext, host: &str, id: InstanceId) -> Result<()> {
+        Ok(self
+            .bus
+            .cast(
+                &compute_topic(host),
+                TERMINATE,
+                ctx,
+                &InstanceArgs { instance_id: id },
+            )
+            .await?)
+    }
+
+    /// The last `length` lines of the guest's console.
+    pub async fn console_output(
+        &self,
+        ctx: &RequestContext,
+        host: &str,
+        id: InstanceId,
+        length: Option<i64>,
+    ) -> Result<String> {
+        let a = ConsoleArgs {
+            instance_id: id,
+            length,
+        };
+        Ok(self
+            .bus
+            .call(&compute_topic(host), CONSOLE, ctx, &a)
+            .await?)
+    }
+}
