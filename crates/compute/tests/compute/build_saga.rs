@@ -13,7 +13,7 @@ use stratus_compute::bus::Bus;
 use stratus_compute::conductor::reconcile;
 use stratus_compute::db::hosts::Claim;
 use stratus_compute::db::sagas::SagaState;
-use stratus_compute::saga::{place, Inject};
+use stratus_compute::saga::{self, place, Inject};
 use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 use stratus_compute::AgentServices;
@@ -416,5 +416,47 @@ async fn a_placement_failing_at_each_step_leaves_nothing_held() {
             no_saga_left(&c, &id).await;
             c.stop().await;
         }
+    }
+}
+
+#[tokio::test]
+async fn a_delete_stopped_before_each_step_finishes_on_recovery_and_twice_is_harmless() {
+    for engine in engines().await {
+        let mut cfg = base_cfg();
+        cfg.fake_hosts = 1;
+        let (fake, drivers) = one_host();
+        let c = cloud_injecting(engine, cfg.clone(), drivers, Inject::default()).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let ctx = stratus_common::RequestContext::internal();
+        let steps = saga::delete::steps().len();
+        for k in 0..=steps {
+            let id = c.server(ALICE, &format!("vm{k}"), &flavor).await;
+            c.wait_status(&id, "ACTIVE").await;
+            let inst = c.store.instance_get(&id).await.expect("instance");
+            let inject = if k < steps {
+                // The API went away before step k.
+                Inject {
+                    crash_before: Some(k),
+                    ..Inject::default()
+                }
+            } else {
+                Inject {
+                    twice: true,
+                    ..Inject::default()
+                }
+            };
+            saga::delete::run_with(&c.store, &c.bus, &cfg, &ctx, &inst, inject)
+                .await
+                .expect("delete");
+            // A restarted API finishes what it began.
+            saga::recover(&c.store, &c.bus, &cfg)
+                .await
+                .expect("recover");
+            c.wait_gone(&id).await;
+            c.wait_ram_used(0).await;
+            assert!(fake.list().await.is_empty(), "step {k}: a guest is left");
+            no_saga_left(&c, &id).await;
+        }
+        c.stop().await;
     }
 }
