@@ -30,6 +30,9 @@ pub enum ComputeError {
     NotAcceptable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// No host can take the instance (the scheduler's, never an API answer).
+    #[error("{0}")]
+    NoValidHost(String),
     /// Our bug or a broken dependency: the detail is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -46,7 +49,7 @@ impl ComputeError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::NoValidHost(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -59,6 +62,7 @@ impl ComputeError {
             Self::OverQuota(_) => "OverQuota",
             Self::NotAcceptable(_) => "NotAcceptable",
             Self::Unavailable(_) => "Unavailable",
+            Self::NoValidHost(_) => "NoValidHost",
             Self::Internal(_) => "Internal",
         }
     }
@@ -82,6 +86,7 @@ impl ComputeError {
             "Conflict" => Self::Conflict(e.message),
             "OverQuota" => Self::OverQuota(e.message),
             "Unavailable" => Self::Unavailable(e.message),
+            "NoValidHost" => Self::NoValidHost(e.message),
             _ => Self::Internal(format!("{}: {}", e.kind, e.message)),
         }
     }
@@ -140,7 +145,7 @@ impl IntoResponse for ComputeError {
             Self::OverQuota(_) => "forbidden",
             Self::NotAcceptable(_) => "notAcceptable",
             Self::Unavailable(_) => "serviceUnavailable",
-            Self::Internal(_) => "computeFault",
+            Self::Internal(_) | Self::NoValidHost(_) => "computeFault",
         };
         let message = match &self {
             Self::Internal(detail) => {

@@ -24,6 +24,7 @@ pub mod launch;
 pub mod place;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -104,7 +105,19 @@ pub struct Inject {
     pub crash_before: Option<usize>,
     /// Run every step twice (idempotence).
     pub twice: bool,
+    /// Lose the reply of step `n` once after it did its work (its caller
+    /// sees the service as unavailable, as a bus timeout looks).
+    pub lose_reply: Option<usize>,
 }
+
+/// How often a step whose service was unavailable (a bus timeout, a
+/// refused connection) is tried again before the saga unwinds: steps are
+/// idempotent, and a reply lost after the work committed must not undo it.
+const RETRIES: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
 
 /// How a run ended when it did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,19 +196,17 @@ pub async fn execute_until<C: Sync>(
             step.undo(c, &done).await?;
         }
         first = false;
-        let r = if inject.fail_before == Some(i) {
-            Err(ComputeError::Internal(format!(
-                "injected failure before step {}",
-                step.name()
-            )))
-        } else if inject.twice {
-            match step.run(c, &done).await {
-                Ok(_) => step.run(c, &done).await,
-                Err(e) => Err(e),
+        let mut r = run_step(step.as_ref(), i, c, &done, inject).await;
+        for wait in RETRIES {
+            match &r {
+                Err(ComputeError::Unavailable(e)) => {
+                    tracing::info!(saga = %rec.id, step = step.name(), error = %e, "saga step's service unavailable; trying it again");
+                    tokio::time::sleep(wait).await;
+                    r = run_step(step.as_ref(), i, c, &done, Inject::default()).await;
+                }
+                _ => break,
             }
-        } else {
-            step.run(c, &done).await
-        };
+        }
         match r {
             Ok(out) => {
                 let s = StepRecord {
@@ -218,6 +229,33 @@ pub async fn execute_until<C: Sync>(
         log.set_state(&rec.id, SagaState::Done).await?;
     }
     Ok(Ended::Done)
+}
+
+/// One run of a step, with what `inject` asks for.
+async fn run_step<C: Sync>(
+    step: &dyn Step<C>,
+    i: usize,
+    c: &C,
+    done: &Outputs,
+    inject: Inject,
+) -> Result<Value> {
+    if inject.fail_before == Some(i) {
+        return Err(ComputeError::Internal(format!(
+            "injected failure before step {}",
+            step.name()
+        )));
+    }
+    let out = step.run(c, done).await?;
+    if inject.twice {
+        return step.run(c, done).await;
+    }
+    if inject.lose_reply == Some(i) {
+        return Err(ComputeError::Unavailable(format!(
+            "injected lost reply of step {}",
+            step.name()
+        )));
+    }
+    Ok(out)
 }
 
 /// Undoes the given steps in reverse order, skipping those already undone,

@@ -145,7 +145,7 @@ impl<'a> Step<Place<'a>> for ClaimHost {
                 return output(&got);
             }
         }
-        Err(ComputeError::Unavailable(NO_VALID_HOST.to_owned()))
+        Err(ComputeError::NoValidHost(NO_VALID_HOST.to_owned()))
     }
     async fn undo(&self, c: &Place<'a>, _done: &Outputs) -> Result<()> {
         c.store.release(&c.id()).await?;
@@ -286,7 +286,7 @@ pub async fn run(
     match execute(store, &rec, &steps(), &c, inject).await {
         Ok(Ended::Done) => Ok(true),
         Ok(Ended::AlreadyFailed | Ended::Crashed) => Ok(false),
-        Err(ComputeError::Unavailable(_)) => Ok(false),
+        Err(ComputeError::NoValidHost(_)) => Ok(false),
         // Deleted or taken meanwhile (already unwound): nothing to place.
         Err(ComputeError::NotFound(_) | ComputeError::Conflict(_)) => Ok(true),
         Err(e) => Err(e),

@@ -460,3 +460,26 @@ async fn a_delete_stopped_before_each_step_finishes_on_recovery_and_twice_is_har
         c.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_lost_reply_to_a_build_step_that_committed_is_not_undone() {
+    for engine in engines().await {
+        for k in 0..BUILD_STEPS {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let inject = Inject {
+                lose_reply: Some(k),
+                ..Inject::default()
+            };
+            let c = cloud_injecting(engine, cfg, drivers, inject).await;
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let id = c.server(ALICE, "vm", &flavor).await;
+            c.wait_status(&id, "ACTIVE").await;
+            c.wait_ram_used(512).await;
+            assert_eq!(fake.list().await.len(), 1, "step {k}");
+            no_saga_left(&c, &id).await;
+            c.stop().await;
+        }
+    }
+}
