@@ -190,19 +190,23 @@ clouds:
 EOF
 export OS_CLIENT_CONFIG_FILE="$dir/clouds.yaml"
 os() { "$root/.venv/bin/openstack" --os-cloud stratus-demo "$@"; }
+# What a launch needs: an image, a network with a subnet, a flavor.
+demo_resources() {
+    head -c 1048576 /dev/urandom > "$dir/disk.raw"
+    os image create --file "$dir/disk.raw" --disk-format raw --container-format bare \
+        --public demo-image -f value -c id > /dev/null
+    os network create demo-net -f value -c id > /dev/null
+    os subnet create --network demo-net --subnet-range 10.77.0.0/24 demo-subnet \
+        -f value -c id > /dev/null
+    os flavor create --vcpus 1 --ram 512 --disk 1 demo-flavor -f value -c id > /dev/null
+}
 
 if ((launch)); then
     if [[ ! -x $root/.venv/bin/openstack ]]; then
         echo "no .venv/bin/openstack (scripts/setup-venv.sh); skipping the launches" >&2
     else
         echo "launching $servers servers..."
-        head -c 1048576 /dev/urandom > "$dir/disk.raw"
-        os image create --file "$dir/disk.raw" --disk-format raw --container-format bare \
-            --public demo-image -f value -c id > /dev/null
-        os network create demo-net -f value -c id > /dev/null
-        os subnet create --network demo-net --subnet-range 10.77.0.0/24 demo-subnet \
-            -f value -c id > /dev/null
-        os flavor create --vcpus 1 --ram 512 --disk 1 demo-flavor -f value -c id > /dev/null
+        demo_resources
         for i in $(seq 1 "$servers"); do
             os server create --flavor demo-flavor --image demo-image --network demo-net \
                 "demo-$i" -f value -c id > /dev/null
@@ -231,13 +235,7 @@ fi
 
 if ((freeze)); then
     [[ -x $root/.venv/bin/openstack ]] || { echo "no .venv/bin/openstack (scripts/setup-venv.sh)" >&2; exit 1; }
-    head -c 1048576 /dev/urandom > "$dir/disk.raw"
-    os image create --file "$dir/disk.raw" --disk-format raw --container-format bare \
-        --public demo-image -f value -c id > /dev/null
-    os network create demo-net -f value -c id > /dev/null
-    os subnet create --network demo-net --subnet-range 10.77.0.0/24 demo-subnet \
-        -f value -c id > /dev/null
-    os flavor create --vcpus 1 --ram 512 --disk 1 demo-flavor -f value -c id > /dev/null
+    demo_resources
     agent_a="${pids[${#pids[@]} - 2]}"
     echo "freezing agent-a (pid $agent_a); build_timeout_secs=$build_timeout, reconciler every ${reconcile_every}s"
     kill -STOP "$agent_a"

@@ -42,6 +42,49 @@ async fn cloud_injecting(
     Cloud::start_custom(engine, cfg, Some(drivers), ext).await
 }
 
+/// A one-host cloud (agents injecting `inject`), its fake driver and a
+/// 512 MiB flavor.
+async fn one_host_cloud(
+    engine: super::harness::Engine,
+    cfg: stratus_compute::ComputeConfig,
+    inject: Inject,
+) -> (Cloud, Arc<FakeDriver>, stratus_compute::HostDrivers, String) {
+    let (fake, drivers) = one_host();
+    let c = cloud_injecting(engine, one_host_cfg(cfg), drivers.clone(), inject).await;
+    let flavor = c.flavor("small", 1, 512, 1).await;
+    (c, fake, drivers, flavor)
+}
+
+fn one_host_cfg(mut cfg: stratus_compute::ComputeConfig) -> stratus_compute::ComputeConfig {
+    cfg.fake_hosts = 1;
+    cfg
+}
+
+/// A server created while the scheduler is stopped (its cast waits).
+async fn server_unscheduled(c: &mut Cloud, flavor: &str) -> String {
+    if let Some(s) = c.scheduler.take() {
+        s.stop().await;
+    }
+    c.server(ALICE, "vm", flavor).await
+}
+
+/// The agents stop and start again over the same hypervisor.
+async fn restart_agents(c: &mut Cloud, drivers: stratus_compute::HostDrivers) {
+    if let Some(a) = c.agents.take() {
+        a.stop().await;
+    }
+    c.agents = Some(
+        stratus_compute::start_agents_with(
+            &c.config,
+            &c.bus,
+            drivers,
+            AgentServices::accept_all(c.config.data_dir.join("instances")),
+        )
+        .await
+        .expect("agents again"),
+    );
+}
+
 /// No saga of the instance is left running or unwinding (given a moment:
 /// a saga is marked done just after its last step shows).
 async fn no_saga_left(c: &Cloud, id: &str) {
@@ -157,20 +200,8 @@ async fn an_agent_stopped_before_each_build_step_resumes_to_active() {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let (_, srv) = c.get(&format!("/v2.1/servers/{id}"), ALICE).await;
             assert_eq!(srv["server"]["status"], "BUILD", "step {k}");
-            if let Some(a) = c.agents.take() {
-                a.stop().await;
-            }
             // The agent starts again over the same hypervisor.
-            c.agents = Some(
-                stratus_compute::start_agents_with(
-                    &c.config,
-                    &c.bus,
-                    drivers,
-                    AgentServices::accept_all(c.config.data_dir.join("instances")),
-                )
-                .await
-                .expect("agents again"),
-            );
+            restart_agents(&mut c, drivers).await;
             c.wait_status(&id, "ACTIVE").await;
             c.wait_ram_used(512).await;
             let guests: Vec<InstanceId> = fake.list().await.into_iter().map(|(g, _)| g).collect();
@@ -208,19 +239,7 @@ async fn a_build_past_its_timeout_goes_to_error_and_stays_there() {
         c.wait_ram_used(0).await;
         // The agent comes back and finds its build: it unwinds, the
         // server stays ERROR.
-        if let Some(a) = c.agents.take() {
-            a.stop().await;
-        }
-        c.agents = Some(
-            stratus_compute::start_agents_with(
-                &c.config,
-                &c.bus,
-                drivers,
-                AgentServices::accept_all(c.config.data_dir.join("instances")),
-            )
-            .await
-            .expect("agents again"),
-        );
+        restart_agents(&mut c, drivers).await;
         let saga = format!("build-{id}-0");
         for _ in 0..500 {
             if c.store.saga_get(&saga).await.expect("saga").state == SagaState::Failed {
@@ -354,15 +373,9 @@ async fn placement_by_hand(
 async fn a_redelivered_placement_resumes_after_each_step() {
     for engine in engines().await {
         for k in 0..3 {
-            let mut cfg = base_cfg();
-            cfg.fake_hosts = 1;
-            let (fake, drivers) = one_host();
-            let mut c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
-            if let Some(s) = c.scheduler.take() {
-                s.stop().await;
-            }
-            let flavor = c.flavor("small", 1, 512, 1).await;
-            let id = c.server(ALICE, "vm", &flavor).await;
+            let (mut c, fake, _, flavor) =
+                one_host_cloud(engine, base_cfg(), Inject::default()).await;
+            let id = server_unscheduled(&mut c, &flavor).await;
             // A scheduler that died before step k (after the host was saved,
             // for k = 2: the cast that used to be lost).
             let crash = Inject {
@@ -390,15 +403,9 @@ async fn a_redelivered_placement_resumes_after_each_step() {
 async fn a_placement_failing_at_each_step_leaves_nothing_held() {
     for engine in engines().await {
         for k in 0..3 {
-            let mut cfg = base_cfg();
-            cfg.fake_hosts = 1;
-            let (fake, drivers) = one_host();
-            let mut c = cloud_injecting(engine, cfg, drivers, Inject::default()).await;
-            if let Some(s) = c.scheduler.take() {
-                s.stop().await;
-            }
-            let flavor = c.flavor("small", 1, 512, 1).await;
-            let id = c.server(ALICE, "vm", &flavor).await;
+            let (mut c, fake, _, flavor) =
+                one_host_cloud(engine, base_cfg(), Inject::default()).await;
+            let id = server_unscheduled(&mut c, &flavor).await;
             let fail = Inject {
                 fail_before: Some(k),
                 ..Inject::default()
