@@ -37,6 +37,15 @@ impl AgentError {
     }
 }
 
+impl From<stratus_network_rpc::RpcError> for AgentError {
+    fn from(e: stratus_network_rpc::RpcError) -> Self {
+        match e {
+            stratus_network_rpc::RpcError::NotFound(m) => Self::NotFound(m),
+            stratus_network_rpc::RpcError::Unavailable(m) => Self::Unavailable(m),
+        }
+    }
+}
+
 impl From<rtnetlink::Error> for AgentError {
     fn from(e: rtnetlink::Error) -> Self {
         Self::Dataplane(e.to_string())

@@ -1,7 +1,9 @@
 //! Stratus network agents: the DHCP agent, the L2 (Linux bridge) agent, the
 //! metadata proxy and the dataplane primitives they drive.
 //!
-//! - [`rpc`]: the bus messages shared with the Neutron server crate.
+//! - [`rpc`]: the bus contract with the Neutron server
+//!   (`stratus-network-rpc`, re-exported), and [`server`]: the server as
+//!   the agents call it.
 //! - [`dataplane`]: namespaces, bridges, veths, taps, addresses.
 //! - [`dhcp`]: the DHCP agent and its dnsmasq supervisor.
 //! - [`metadata_proxy`]: 169.254.169.254 inside each DHCP namespace.
@@ -16,8 +18,9 @@ pub mod dhcp;
 pub mod error;
 pub mod l2;
 pub mod metadata_proxy;
-pub mod rpc;
 pub mod server;
+
+pub use stratus_network_rpc as rpc;
 
 pub use agent::{start_dhcp_agent, start_l2_agent, Agent, AgentKind};
 pub use config::{AgentSettings, Driver, HostNames};

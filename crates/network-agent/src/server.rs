@@ -1,132 +1,19 @@
-//! The agents' view of the Neutron server: the agent -> server calls of the
-//! contract behind a trait, so agents are tested with a fake server and run
-//! in production over the bus ([`BusServer`]).
+//! The agents' view of the Neutron server. The calls themselves are the
+//! contract's ([`ServerApi`], over the bus as [`BusServer`], both from
+//! `stratus-network-rpc`); what is agent-side is the metadata proxy's
+//! lookup through them.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stratus_bus::{Bus, BusError};
-use stratus_common::context::RequestContext;
-use stratus_common::ids::{NetworkId, PortId};
+use stratus_common::ids::NetworkId;
 
-use crate::error::{AgentError, Result};
+pub use stratus_network_rpc::server::{BusServer, RpcError, ServerApi};
+
+use crate::error::Result;
 use crate::metadata_proxy::PortLookup;
-use crate::rpc::{self, methods, InstanceLookup, NetworkInfo, PortInfo};
-
-#[async_trait]
-pub trait ServerApi: Send + Sync + 'static {
-    /// `port_status`.
-    async fn port_status(&self, port_id: PortId, status: &str, host: &str) -> Result<()>;
-    /// `ensure_dhcp_port`.
-    async fn ensure_dhcp_port(&self, network_id: NetworkId, host: &str) -> Result<PortInfo>;
-    /// `get_network_info`; NotFound when the network is gone.
-    async fn get_network_info(&self, network_id: NetworkId) -> Result<NetworkInfo>;
-    /// `lookup_instance`; `None` when no instance has that address.
-    async fn lookup_instance(
-        &self,
-        network_id: NetworkId,
-        ip: IpAddr,
-    ) -> Result<Option<InstanceLookup>>;
-    /// `agent_report` (heartbeat).
-    async fn agent_report(&self, host: &str, agent_type: &str) -> Result<()>;
-}
-
-/// [`ServerApi`] over the bus (`call` on topic `network`).
-pub struct BusServer {
-    bus: Bus,
-}
-
-impl BusServer {
-    pub fn new(bus: Bus) -> Self {
-        Self { bus }
-    }
-
-    async fn call<R: serde::de::DeserializeOwned>(
-        &self,
-        method: &str,
-        args: &impl serde::Serialize,
-    ) -> Result<R> {
-        let ctx = RequestContext::internal();
-        self.bus
-            .call(rpc::SERVER_TOPIC, method, &ctx, args)
-            .await
-            .map_err(|e| match e {
-                BusError::Remote(r) if r.kind == rpc::KIND_NOT_FOUND => {
-                    AgentError::NotFound(r.message)
-                }
-                BusError::Remote(r) => {
-                    AgentError::Unavailable(format!("{method}: {}: {}", r.kind, r.message))
-                }
-                other => AgentError::Unavailable(format!("{method}: {other}")),
-            })
-    }
-}
-
-/// Replies that carry nothing (`()`) arrive as JSON null; accept anything.
-type Ignored = serde::de::IgnoredAny;
-
-#[async_trait]
-impl ServerApi for BusServer {
-    async fn port_status(&self, port_id: PortId, status: &str, host: &str) -> Result<()> {
-        let args = rpc::PortStatus {
-            port_id,
-            status: status.to_owned(),
-            host: host.to_owned(),
-        };
-        self.call::<Ignored>(methods::PORT_STATUS, &args)
-            .await
-            .map(|_| ())
-    }
-
-    async fn ensure_dhcp_port(&self, network_id: NetworkId, host: &str) -> Result<PortInfo> {
-        self.call(
-            methods::ENSURE_DHCP_PORT,
-            &rpc::EnsureDhcpPort {
-                network_id,
-                host: host.to_owned(),
-            },
-        )
-        .await
-    }
-
-    async fn get_network_info(&self, network_id: NetworkId) -> Result<NetworkInfo> {
-        self.call(
-            methods::GET_NETWORK_INFO,
-            &rpc::GetNetworkInfo { network_id },
-        )
-        .await
-    }
-
-    async fn lookup_instance(
-        &self,
-        network_id: NetworkId,
-        ip: IpAddr,
-    ) -> Result<Option<InstanceLookup>> {
-        match self
-            .call(
-                methods::LOOKUP_INSTANCE,
-                &rpc::LookupInstance { network_id, ip },
-            )
-            .await
-        {
-            Ok(found) => Ok(Some(found)),
-            Err(AgentError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn agent_report(&self, host: &str, agent_type: &str) -> Result<()> {
-        let args = rpc::AgentReport {
-            host: host.to_owned(),
-            agent_type: agent_type.to_owned(),
-            alive: true,
-        };
-        self.call::<Ignored>(methods::AGENT_REPORT, &args)
-            .await
-            .map(|_| ())
-    }
-}
+use crate::rpc::InstanceLookup;
 
 /// The metadata proxy's lookups go to the server.
 pub struct ServerLookup(pub Arc<dyn ServerApi>);
@@ -138,6 +25,6 @@ impl PortLookup for ServerLookup {
         network_id: NetworkId,
         ip: IpAddr,
     ) -> Result<Option<InstanceLookup>> {
-        self.0.lookup_instance(network_id, ip).await
+        Ok(self.0.lookup_instance(network_id, ip).await?)
     }
 }

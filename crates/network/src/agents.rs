@@ -40,13 +40,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use stratus_bus::{Bus, Envelope};
+use stratus_bus::{Bus, BusError};
 use stratus_common::ids::{NetworkId, PortId, SecurityGroupId};
 use stratus_common::RequestContext;
 use stratus_db::Db;
-use stratus_network_agent::rpc::{
-    self, methods, NetworkDelete, NetworkInfo, NetworkSync, PortBind, PortInfo, PortUnbind,
-    SecurityGroupRuleInfo, SgMembersUpdate, SubnetInfo,
+use stratus_network_rpc::{
+    self as rpc, AgentNotifier, NetworkInfo, PortBind, PortInfo, PortUnbind, SecurityGroupRuleInfo,
+    SgMembersUpdate, SubnetInfo,
 };
 
 use crate::config::{DriverKind, NetworkConfig};
@@ -133,7 +133,7 @@ impl ComputeNotifier for NoCompute {
 pub struct Agents {
     db: Db,
     config: NetworkConfig,
-    bus: Bus,
+    notify: AgentNotifier,
     compute: Arc<dyn ComputeNotifier>,
     /// Held while reading members and casting them (see the module doc).
     member_order: tokio::sync::Mutex<()>,
@@ -224,7 +224,7 @@ impl Agents {
         Self {
             db,
             config,
-            bus,
+            notify: AgentNotifier::new(bus),
             compute,
             member_order: tokio::sync::Mutex::new(()),
         }
@@ -234,35 +234,10 @@ impl Agents {
         self.config.driver == DriverKind::Linuxbridge
     }
 
-    async fn cast(&self, topic: &str, method: &str, args: &impl serde::Serialize) {
-        if let Err(e) = self
-            .bus
-            .cast(topic, method, &RequestContext::internal(), args)
-            .await
-        {
-            tracing::warn!(topic, method, error = %e, "cast to agent failed; the agent will resync");
-        }
-    }
-
-    /// A cast with an explicit API version (methods newer than 1.0).
-    async fn cast_versioned(
-        &self,
-        topic: &str,
-        method: &str,
-        version: &str,
-        args: &impl serde::Serialize,
-    ) {
-        let args = match serde_json::to_value(args) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(topic, method, error = %e, "cast not encoded");
-                return;
-            }
-        };
-        let mut env = Envelope::new(method, &RequestContext::internal(), args);
-        env.version = version.to_owned();
-        if let Err(e) = self.bus.cast_envelope(topic, env).await {
-            tracing::warn!(topic, method, error = %e, "cast to agent failed; the agent will resync");
+    /// A failed cast is only logged: the agent resyncs from the database.
+    fn cast_failed(what: &str, host: &str, r: std::result::Result<(), BusError>) {
+        if let Err(e) = r {
+            tracing::warn!(method = what, host, error = %e, "cast to agent failed; the agent will resync");
         }
     }
 
@@ -356,12 +331,9 @@ impl Agents {
             return Ok(());
         };
         let network = self.network_info(net).await?;
-        self.cast(
-            &rpc::dhcp_topic(&host),
-            methods::NETWORK_SYNC,
-            &NetworkSync { network },
-        )
-        .await;
+        let ctx = RequestContext::internal();
+        let r = self.notify.network_sync(&ctx, &host, network).await;
+        Self::cast_failed(rpc::methods::NETWORK_SYNC, &host, r);
         Ok(())
     }
 
@@ -395,8 +367,9 @@ impl Agents {
                     port_id: o.id,
                     network_id: o.network_id,
                 };
-                self.cast(&rpc::l2_topic(&o.binding_host), methods::PORT_UNBIND, &args)
-                    .await;
+                let ctx = RequestContext::internal();
+                let r = self.notify.port_unbind(&ctx, &o.binding_host, &args).await;
+                Self::cast_failed(rpc::methods::PORT_UNBIND, &o.binding_host, r);
             }
         }
         if let Some(p) = new {
@@ -421,8 +394,9 @@ impl Agents {
     async fn bind(&self, p: &Port) -> Result<()> {
         if !p.binding_host.is_empty() && p.device_owner != DEVICE_OWNER_DHCP {
             let args = self.port_bind_args(p).await?;
-            self.cast(&rpc::l2_topic(&p.binding_host), methods::PORT_BIND, &args)
-                .await;
+            let ctx = RequestContext::internal();
+            let r = self.notify.port_bind(&ctx, &p.binding_host, &args).await;
+            Self::cast_failed(rpc::methods::PORT_BIND, &p.binding_host, r);
         }
         Ok(())
     }
@@ -477,14 +451,10 @@ impl Agents {
             .collect();
         drop(c);
         let args = SgMembersUpdate { members };
+        let ctx = RequestContext::internal();
         for h in &hosts {
-            self.cast_versioned(
-                &rpc::l2_topic(h),
-                methods::SG_MEMBERS_UPDATE,
-                rpc::L2_API_VERSION,
-                &args,
-            )
-            .await;
+            let r = self.notify.sg_members_update(&ctx, h, &args).await;
+            Self::cast_failed(rpc::methods::SG_MEMBERS_UPDATE, h, r);
         }
         Ok(())
     }
@@ -504,14 +474,14 @@ impl Agents {
         if !self.linuxbridge() {
             return;
         }
-        let args = NetworkDelete { network_id: *net };
+        let ctx = RequestContext::internal();
         let mut dhcp: BTreeSet<String> = hosts.iter().cloned().collect();
         if !self.config.dhcp_host.is_empty() {
             dhcp.insert(self.config.dhcp_host.clone());
         }
         for h in &dhcp {
-            self.cast(&rpc::dhcp_topic(h), methods::NETWORK_DELETE, &args)
-                .await;
+            let r = self.notify.dhcp_network_delete(&ctx, h, *net).await;
+            Self::cast_failed(rpc::methods::NETWORK_DELETE, h, r);
         }
         // Every L2 agent that reported in may hold the bridge.
         let mut l2: BTreeSet<String> = hosts.iter().cloned().collect();
@@ -526,8 +496,8 @@ impl Agents {
             }
         }
         for h in &l2 {
-            self.cast(&rpc::l2_topic(h), methods::NETWORK_DELETE, &args)
-                .await;
+            let r = self.notify.l2_network_delete(&ctx, h, *net).await;
+            Self::cast_failed(rpc::methods::NETWORK_DELETE, h, r);
         }
     }
 

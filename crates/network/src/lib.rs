@@ -9,14 +9,12 @@
 //!   and the port status machine; [`rpc_server`]: the `network` topic the
 //!   agents call;
 //! - [`client`]: a small HTTP client for compute;
-//! - [`bench`]: the network benchmark (`stratus bench network`).
 //!
 //! The binary calls [`start`], mounts [`NetworkService::router`] on the
 //! network port, and [`NetworkService::stop`]s it at shutdown.
 
 pub mod agents;
 pub mod api;
-pub mod bench;
 pub mod client;
 pub mod config;
 pub mod db;
@@ -106,7 +104,7 @@ pub async fn start_with(
     });
     let consumer = bus
         .serve(
-            stratus_network_agent::rpc::SERVER_TOPIC,
+            stratus_network_rpc::SERVER_TOPIC,
             Arc::new(rpc_server::NetworkRpc {
                 state: state.clone(),
             }),

@@ -1,5 +1,5 @@
 //! The `network` bus topic: what agents ask the server (see the contract in
-//! `stratus_network_agent::rpc`). Every method is idempotent.
+//! `stratus_network_rpc`). Every method is idempotent.
 
 use std::net::IpAddr;
 
@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use stratus_bus::{Envelope, Handler, RemoteError};
 use stratus_common::ids::{NetworkId, SubnetId};
-use stratus_network_agent::rpc::{
+use stratus_network_rpc::{
     methods, AgentReport, EnsureDhcpPort, GetNetworkInfo, InstanceLookup, LookupInstance, PortInfo,
     PortStatus, KIND_NOT_FOUND,
 };

@@ -9,8 +9,6 @@ mod common;
 mod api_flow;
 #[path = "network/authz.rs"]
 mod authz;
-#[path = "network/bench.rs"]
-mod bench;
 #[path = "network/http.rs"]
 mod http;
 #[path = "network/ipam.rs"]

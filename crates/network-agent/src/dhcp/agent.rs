@@ -36,7 +36,7 @@ use crate::dhcp::dnsmasq::{self, Dnsmasq, DnsmasqSpec, METADATA_IP};
 use crate::error::{AgentError, Result};
 use crate::metadata_proxy::{MetadataProxy, ProxyConfig};
 use crate::rpc::{NetworkInfo, PortInfo};
-use crate::server::{ServerApi, ServerLookup};
+use crate::server::{RpcError, ServerApi, ServerLookup};
 
 struct Served {
     dhcp_port: Option<PortInfo>,
@@ -120,7 +120,7 @@ impl DhcpAgent {
         let _latest = self.latest.lock().await;
         match self.server.get_network_info(net.id).await {
             Ok(current) => self.network_sync(current).await,
-            Err(AgentError::NotFound(_)) => self.network_delete(net.id).await,
+            Err(RpcError::NotFound(_)) => self.network_delete(net.id).await,
             Err(e) => {
                 tracing::warn!(network = %net.id, error = %e,
                     "cannot fetch the network's current state; applying the message's");
@@ -256,8 +256,8 @@ impl DhcpAgent {
             let _latest = self.latest.lock().await;
             match self.server.get_network_info(id).await {
                 Ok(net) => self.network_sync(net).await?,
-                Err(AgentError::NotFound(_)) => self.network_delete(id).await?,
-                Err(e) => return Err(e),
+                Err(RpcError::NotFound(_)) => self.network_delete(id).await?,
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())

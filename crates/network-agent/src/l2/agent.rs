@@ -32,7 +32,7 @@ use crate::dhcp::dnsmasq::write_atomic;
 use crate::error::{AgentError, Result};
 use crate::l2::firewall::{Firewall, PortFirewall};
 use crate::rpc::{PortBind, DEVICE_OWNER_DHCP};
-use crate::server::ServerApi;
+use crate::server::{RpcError, ServerApi};
 
 /// The MTU a bridge made for a port gets (the DHCP agent, which knows the
 /// network's MTU, may have made it first).
@@ -172,7 +172,7 @@ impl L2Agent {
         self.save(&bound).await?;
         drop(bound);
         let status = if up { "ACTIVE" } else { "DOWN" };
-        self.server.port_status(id, status, &host).await
+        Ok(self.server.port_status(id, status, &host).await?)
     }
 
     /// `sg_members_update`: the member sets of the groups this host's rules
@@ -275,8 +275,8 @@ impl L2Agent {
         for (net_id, binds) in networks {
             let live = match self.server.get_network_info(net_id).await {
                 Ok(net) => net.ports,
-                Err(AgentError::NotFound(_)) => Vec::new(),
-                Err(e) => return Err(e),
+                Err(RpcError::NotFound(_)) => Vec::new(),
+                Err(e) => return Err(e.into()),
             };
             for mut b in binds {
                 let already = self.bound.lock().await.contains_key(&b.port.id);

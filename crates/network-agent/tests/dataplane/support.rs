@@ -11,10 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use stratus_common::ids::{NetworkId, PortId};
-use stratus_network_agent::error::{AgentError, Result};
 use stratus_network_agent::metadata_proxy::sign;
 use stratus_network_agent::rpc::{InstanceLookup, NetworkInfo, PortInfo};
+use stratus_network_agent::server::RpcError as AgentError;
 use stratus_network_agent::server::ServerApi;
+
+type Result<T> = std::result::Result<T, AgentError>;
 
 /// A Neutron server in memory.
 #[derive(Default)]

@@ -1,5 +1,7 @@
-//! The network benchmark (`stratus bench network` in the binary; this
-//! module only measures and returns figures, it parses no command line).
+//! The network benchmark's measurements (the command line and the tables
+//! are the parent module's). It lives in the binary because its
+//! create-to-ACTIVE half starts the real agents, and the network server
+//! crate does not depend on the agent crate.
 //!
 //! - Port creation rate with IP allocation, through the REST API over
 //!   loopback (`POST /v2.0/ports` with reqwest), `noop` driver, on a fresh
@@ -40,9 +42,10 @@ use stratus_network_agent::dataplane::names;
 use stratus_network_agent::server::BusServer;
 use tokio::sync::mpsc;
 
-use crate::agents::ComputeNotifier;
-use crate::config::{DriverKind, NetworkConfig, QuotaDefaults};
-use crate::error::{NetworkError, Result};
+use stratus_network::config::{DriverKind, NetworkConfig, QuotaDefaults};
+use stratus_network::{ComputeNotifier, NetworkError};
+
+type Result<T, E = NetworkError> = std::result::Result<T, E>;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -167,7 +170,7 @@ async fn create_runs(db: &Db, engine: &str, opts: &BenchOptions) -> Result<Vec<C
         db.clone(),
         config,
         &Bus::in_memory(),
-        Arc::new(crate::NoCompute),
+        Arc::new(stratus_network::NoCompute),
     )
     .await?;
     let mut figures = Vec::new();
@@ -470,7 +473,7 @@ async fn measure_active(
 
 /// The network API on an ephemeral loopback port, with one admin token.
 struct Api {
-    svc: crate::NetworkService,
+    svc: stratus_network::NetworkService,
     task: tokio::task::JoinHandle<()>,
     handle: ApiHandle,
 }
@@ -497,7 +500,7 @@ impl Api {
             ..RequestContext::internal()
         };
         let validator = Arc::new(StaticValidator::new().with(&token, ctx));
-        let svc = crate::start_with(db, config, bus, validator, compute).await?;
+        let svc = stratus_network::start_with(db, config, bus, validator, compute).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| NetworkError::internal(format!("bind: {e}")))?;

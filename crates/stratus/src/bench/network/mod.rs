@@ -1,13 +1,15 @@
 //! `stratus bench network`: port creation rate with IP allocation through
 //! the Neutron API (SQLite, and PostgreSQL when reachable), and port create
 //! to ACTIVE with the Linux-bridge agents (root only; skipped otherwise).
-//! The measuring is `stratus_network::bench`'s; this only turns the command
-//! line into its options and prints the tables.
+//! The measuring is [`measure`]'s; this only turns the command line into
+//! its options and prints the tables.
+
+mod measure;
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use stratus_network::bench::NetworkBench;
+use measure::NetworkBench;
 
 use crate::bench::compute::build;
 use crate::cli::BenchNetworkArgs;
@@ -20,7 +22,7 @@ pub async fn run(args: BenchNetworkArgs) -> anyhow::Result<()> {
         .cidr
         .parse()
         .with_context(|| format!("--cidr {} is not an IPv4 CIDR", args.cidr))?;
-    let opts = stratus_network::bench::BenchOptions {
+    let opts = measure::BenchOptions {
         ports: args.ports,
         cidr,
         concurrency: args.concurrency.clone(),
@@ -33,9 +35,7 @@ pub async fn run(args: BenchNetworkArgs) -> anyhow::Result<()> {
         build(),
         opts.ports
     );
-    let figures = stratus_network::bench::run(&opts)
-        .await
-        .context("network bench")?;
+    let figures = measure::run(&opts).await.context("network bench")?;
     print!("{}", table(&figures));
     Ok(())
 }

@@ -1,10 +1,10 @@
-//! Bus messages between the Neutron server (`crates/network`) and its agents.
+//! The messages of the contract: topics, method names, versions and the
+//! argument and reply shapes (field names are the JSON names).
 //!
-//! This is the contract of /work/briefs/network-contract.md: field names are
-//! the JSON names. The server casts `network_sync` / `network_delete` to
-//! `dhcp.<host>` and `port_bind` / `port_unbind` / `network_delete` /
-//! `sg_members_update` to `l2.<host>`; agents `call` the server on
-//! [`SERVER_TOPIC`].
+//! The server casts `network_sync` / `network_delete` to `dhcp.<host>` and
+//! `port_bind` / `port_unbind` / `network_delete` / `sg_members_update` to
+//! `l2.<host>` (see [`crate::agents::AgentNotifier`]); agents `call` the
+//! server on [`SERVER_TOPIC`] (see [`crate::server::ServerApi`]).
 //!
 //! Versions (the envelope's `version`, as Nova versions its RPC APIs): the
 //! L2 API is [`L2_API_VERSION`]; 1.1 added `sg_members_update`. An agent
