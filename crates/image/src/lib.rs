@@ -8,14 +8,12 @@
 //! - [`data`]: streaming uploads and glance-direct imports with hashing and
 //!   undo;
 //! - [`inspect`]: `virtual_size` from the head of the data (qcow2, vmdk, ...);
-//! - [`client`]: what other services (the compute agent) use to fetch images;
 //! - [`bench`]: upload/download throughput and memory (`stratus bench image`).
 //!
 //! The binary calls [`start`] and mounts [`ImageService::router`].
 
 pub mod api;
 pub mod bench;
-pub mod client;
 pub mod config;
 pub mod data;
 pub mod db;

@@ -23,10 +23,10 @@ use crate::config::S3ReadConfig;
 use crate::download::{verify, Digest, TempFile, TransferError};
 use crate::entry::{base_path, entry_path, unix_now, EndpointFrom, Entry, StoreEndpoint, User};
 use crate::error::CacheError;
-use crate::glance::{GlanceClient, ImageMeta};
 use crate::qemu;
 use crate::source::{self, Attempt, Source};
 use crate::stats::{CacheStats, Counters};
+use stratus_image_client::{Image as ImageMeta, ImageClient, ImageStatus};
 
 const GIB: u64 = 1 << 30;
 
@@ -58,7 +58,7 @@ struct Inner {
     /// Absolute, so that overlays name their backing file absolutely.
     dir: PathBuf,
     tmp: PathBuf,
-    glance: GlanceClient,
+    glance: ImageClient,
     locks: Mutex<HashMap<ImageId, Arc<AsyncMutex<()>>>>,
     stats: Counters,
     /// The radosgw endpoints from the Ceph monitors, when `[imagecache.ceph]` is set.
@@ -87,7 +87,7 @@ impl ImageCache {
             .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs.max(1)))
             .build()
             .map_err(|e| CacheError::Config(format!("HTTP client: {e}")))?;
-        let glance = GlanceClient::new(http, &image_api_base_url);
+        let glance = ImageClient::with_http(http, &image_api_base_url);
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
@@ -125,9 +125,9 @@ impl ImageCache {
     /// allowed to see it), then returns it from the cache, fetching and
     /// verifying it first when it is not there.
     pub async fn ensure(&self, image_id: ImageId, token: &str) -> Result<CachedImage, CacheError> {
-        let meta = self.inner.glance.image(image_id, token).await?;
-        if meta.status != "active" {
-            return Err(CacheError::NotActive(meta.status));
+        let meta = self.inner.glance.image(&image_id, token).await?;
+        if meta.status != ImageStatus::Active {
+            return Err(CacheError::NotActive(meta.status.to_string()));
         }
         let disk_format = meta
             .disk_format

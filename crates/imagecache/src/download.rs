@@ -13,7 +13,7 @@ use sha2::Sha512;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::CacheError;
-use crate::glance::ImageMeta;
+use stratus_image_client::Image as ImageMeta;
 
 /// A file under the cache's `tmp/` folder, removed on drop unless persisted.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use stratus_common::ids::{ImageId, InstanceId};
 
-use crate::glance::ImageMeta;
 use crate::source::Source;
+use stratus_image_client::Image as ImageMeta;
 
 /// An instance disk built on a cached image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -50,6 +50,32 @@ pub enum CacheError {
     Io(#[from] std::io::Error),
 }
 
+impl From<stratus_image_client::ClientError> for CacheError {
+    fn from(e: stratus_image_client::ClientError) -> Self {
+        use stratus_image_client::ClientError as C;
+        match e {
+            // Glance answers 404 for images the caller may not see.
+            C::NotFound(_) => CacheError::NotFound,
+            C::Api {
+                status: status @ (401 | 403),
+                ..
+            } => CacheError::Unauthorized(
+                reqwest::StatusCode::from_u16(status)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| status.to_string()),
+            ),
+            C::Api { status, message } => {
+                CacheError::Unavailable(format!("image API answered {status}: {message}"))
+            }
+            C::NoData(_) => CacheError::Unavailable("the image has no data".to_owned()),
+            C::Transport(e) => CacheError::Unavailable(format!("image API {e}")),
+            C::Decode(e) => {
+                CacheError::Unavailable(format!("image API answered an unreadable image: {e}"))
+            }
+        }
+    }
+}
+
 impl CacheError {
     /// Whether trying again later, or on another host, may succeed (the
     /// compute agent reschedules on these and fails the build otherwise).

@@ -14,6 +14,8 @@
 //! Wiring: `ImageCache::new(cfg.resolve(&data_dir), image_url)` once per
 //! host, `spawn_cleanup_task()`, then per instance `ensure` →
 //! `create_overlay`, and `release` when the instance is deleted.
+//!
+//! The image API is read with `stratus-image-client`.
 
 mod cache;
 mod ceph;
@@ -21,7 +23,6 @@ mod config;
 mod download;
 mod entry;
 mod error;
-mod glance;
 mod qemu;
 mod source;
 mod stats;

@@ -1,20 +1,63 @@
-//! The client other services use, against the API served on a real socket.
+//! The client other services use (`stratus-image-client`), against the
+//! API served on a real socket, and reading the locations it shows straight
+//! from the store, as the compute host's image cache does.
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde_json::json;
 use stratus_common::ids::ImageId;
-use stratus_image::client::{ClientError, ImageClient};
+use stratus_image::config::S3Config;
+use stratus_image::store::{ByteStream, S3Store, Store, StoreError};
+use stratus_image_client::{ClientError, ImageClient, ImageStatus};
+use tokio_util::io::ReaderStream;
 
 use crate::harness::*;
 
-async fn collect(mut s: stratus_image::store::ByteStream) -> Vec<u8> {
+async fn collect<E: std::fmt::Debug>(
+    mut s: impl Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+) -> Vec<u8> {
     let mut v = Vec::new();
     while let Some(c) = s.next().await {
         v.extend_from_slice(&c.expect("chunk"));
     }
     v
+}
+
+/// Why a location cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    #[error("unsupported image location {0}")]
+    BadLocation(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Reads a location (`file:///...`, or `s3://bucket/key` with `s3`'s
+/// credentials) straight from its store.
+pub async fn open_location(s3: Option<&S3Config>, uri: &str) -> Result<ByteStream, LocationError> {
+    if let Some(path) = uri.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(LocationError::BadLocation(uri.to_owned()));
+        }
+        let f = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| LocationError::Store(StoreError::Io(e.to_string())))?;
+        return Ok(Box::pin(ReaderStream::with_capacity(f, 256 * 1024)));
+    }
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| LocationError::BadLocation(uri.to_owned()))?;
+        let mut cfg = s3
+            .cloned()
+            .ok_or_else(|| LocationError::BadLocation(format!("{uri} (no S3 credentials)")))?;
+        cfg.bucket = bucket.to_owned();
+        let store = S3Store::open(&cfg).map_err(LocationError::Store)?;
+        return store.get(key).await.map_err(LocationError::Store);
+    }
+    Err(LocationError::BadLocation(uri.to_owned()))
 }
 
 #[tokio::test]
@@ -35,7 +78,7 @@ async fn client_reads_records_data_and_locations() {
         )
         .await;
     let image_id: ImageId = id.parse().expect("uuid");
-    let client = ImageClient::new(format!("http://{addr}"));
+    let client = ImageClient::new(&format!("http://{addr}"));
     assert!(matches!(
         client.download(&image_id, ALICE).await,
         Err(ClientError::NoData(_))
@@ -43,8 +86,8 @@ async fn client_reads_records_data_and_locations() {
     let data = pseudo_random(3 << 20, 11);
     env.upload(&id, ALICE, data.clone()).await;
 
-    let info = client.get_image(&image_id, ALICE).await.expect("record");
-    assert_eq!(info.status, "active");
+    let info = client.image(&image_id, ALICE).await.expect("record");
+    assert_eq!(info.status, ImageStatus::Active);
     assert_eq!(info.checksum.as_deref(), Some(md5_hex(&data).as_str()));
     assert_eq!(info.other.get("hw_rng_model"), Some(&json!("virtio")));
     assert!(info.direct_url.is_none());
@@ -53,28 +96,28 @@ async fn client_reads_records_data_and_locations() {
         data
     );
 
-    let info = client.get_image(&image_id, SERVICE).await.expect("record");
+    let info = client.image(&image_id, SERVICE).await.expect("record");
     let url = info.direct_url.expect("direct_url for a service");
     assert_eq!(
-        collect(client.open_location(&url).await.expect("open")).await,
+        collect(open_location(None, &url).await.expect("open")).await,
         data
     );
 
     assert!(matches!(
-        client.get_image(&ImageId::new(), ALICE).await,
+        client.image(&ImageId::new(), ALICE).await,
         Err(ClientError::NotFound(_))
     ));
     assert!(matches!(
-        client.get_image(&image_id, "bogus").await,
+        client.image(&image_id, "bogus").await,
         Err(ClientError::Api { status: 401, .. })
     ));
     assert!(matches!(
-        client.open_location("http://x/y").await,
-        Err(ClientError::BadLocation(_))
+        open_location(None, "http://x/y").await,
+        Err(LocationError::BadLocation(_))
     ));
     assert!(matches!(
-        client.open_location("s3://b/k").await,
-        Err(ClientError::BadLocation(_))
+        open_location(None, "s3://b/k").await,
+        Err(LocationError::BadLocation(_))
     ));
     server.abort();
     t.cleanup().await;

@@ -93,11 +93,8 @@ async fn s3_store_through_the_api() {
     }
     assert_eq!(n, data.len());
 
-    // The client reads the location as the compute agent will.
-    let client =
-        stratus_image::client::ImageClient::new("http://unused.invalid").with_s3(s3.clone());
-    let mut s = client
-        .open_location(v["direct_url"].as_str().expect("url"))
+    // The location read straight from the store, as the image cache does.
+    let mut s = crate::client::open_location(Some(&s3), v["direct_url"].as_str().expect("url"))
         .await
         .expect("open");
     let mut got = Vec::new();

@@ -4,14 +4,14 @@ use std::path::Path;
 
 use crate::download::{consume, Digest};
 use crate::error::CacheError;
-use crate::glance::{GlanceClient, ImageMeta};
+use stratus_image_client::{Image as ImageMeta, ImageClient};
 
 pub async fn fetch_api(
-    glance: &GlanceClient,
+    glance: &ImageClient,
     meta: &ImageMeta,
     token: &str,
     dest: &Path,
 ) -> Result<Digest, CacheError> {
-    let stream = glance.download(meta.id, token).await?;
+    let stream = glance.download(&meta.id, token).await?;
     Ok(consume(stream, Some(dest), meta.size).await?)
 }
