@@ -8,14 +8,12 @@
 //! - [`agents`]: what the server casts to the DHCP and L2 agents per driver,
 //!   and the port status machine; [`rpc_server`]: the `network` topic the
 //!   agents call;
-//! - [`client`]: a small HTTP client for compute;
 //!
 //! The binary calls [`start`], mounts [`NetworkService::router`] on the
 //! network port, and [`NetworkService::stop`]s it at shutdown.
 
 pub mod agents;
 pub mod api;
-pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -65,52 +65,13 @@ pub struct PortInfo {
     pub binding_host_id: Option<String>,
 }
 
-/// One fixed IP of a VIF.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FixedIpInfo {
-    pub subnet_id: String,
-    pub address: String,
-}
-
-/// A subnet a VIF has an address on (what the metadata service needs to
-/// write `network_data.json`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SubnetInfo {
-    pub id: String,
-    pub cidr: String,
-    pub gateway_ip: Option<String>,
-    #[serde(default)]
-    pub dns_nameservers: Vec<String>,
-    /// `(destination, nexthop)` pairs.
-    #[serde(default)]
-    pub host_routes: Vec<(String, String)>,
-    pub enable_dhcp: bool,
-    #[serde(default)]
-    pub ipv6_address_mode: Option<String>,
-}
-
 /// A server's network interface as saved in its network info (Nova's
-/// `instance_info_caches`): enough for the `addresses` view and the
-/// metadata service without asking the network service again.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct VifInfo {
-    pub port_id: String,
-    pub network_id: String,
-    pub network_name: String,
-    pub mac_address: String,
-    #[serde(default)]
-    pub mtu: Option<u32>,
-    #[serde(default)]
-    pub vif_type: String,
-    #[serde(default)]
-    pub fixed_ips: Vec<FixedIpInfo>,
-    #[serde(default)]
-    pub subnets: Vec<SubnetInfo>,
-    /// The user brought this port (`networks: [{"port": ..}]`): unbind it
-    /// on delete instead of deleting it, as Nova does.
-    #[serde(default)]
-    pub preexisting: bool,
-}
+/// `instance_info_caches`): the one VIF type, `stratus_network_client::Vif`.
+pub use stratus_network_client::Vif as VifInfo;
+/// One fixed IP of a VIF (the network client's).
+pub use stratus_network_client::VifFixedIp as FixedIpInfo;
+/// A subnet of a VIF (the network client's).
+pub use stratus_network_client::VifSubnet as SubnetInfo;
 
 #[async_trait]
 pub trait NetworkApi: Send + Sync + 'static {

@@ -1,100 +1,23 @@
-//! The network service over HTTP (`stratus_network::client::NetworkClient`,
-//! plus the few calls it lacks: listing networks, reading subnets and a
-//! binding that names the availability zone in `device_owner`), its
-//! answers turned into Nova's errors.
-
-use std::time::Duration;
+//! The network service over HTTP (`stratus_network_client::NetworkClient`),
+//! its answers turned into Nova's errors.
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
 use stratus_common::ids::{NetworkId, PortId};
 use stratus_common::RequestContext;
-use stratus_network::client::{ClientError, ClientPort, NetworkClient};
+use stratus_network_client::{ClientError, NetworkClient, Port, PortUpdate, Subnet};
 
-use super::{FixedIpInfo, NetworkApi, PortInfo, SubnetInfo, VifInfo};
+use super::{NetworkApi, PortInfo, VifInfo};
 use crate::error::{ComputeError, Result};
 
 pub struct NeutronNetworks {
     client: NetworkClient,
-    http: reqwest::Client,
-    /// `http://host:9696`
-    base: String,
 }
 
 impl NeutronNetworks {
     pub fn new(base_url: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            // Only TLS set-up can fail, and this client has none.
-            .unwrap_or_default();
         Self {
             client: NetworkClient::new(base_url),
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
         }
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder, token: &str) -> Result<Value> {
-        let resp = req
-            .header("X-Auth-Token", token)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e.to_string()))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let msg = body["NeutronError"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            return Err(match status.as_u16() {
-                404 => ComputeError::NotFound(msg),
-                409 => ComputeError::Conflict(msg),
-                s => ComputeError::Internal(format!("network API {s}: {msg}")),
-            });
-        }
-        Ok(body)
-    }
-
-    async fn subnet(&self, token: &str, id: &str) -> Result<SubnetInfo> {
-        let v = self
-            .send(
-                self.http.get(format!("{}/v2.0/subnets/{id}", self.base)),
-                token,
-            )
-            .await?;
-        let s = &v["subnet"];
-        let strs = |k: &str| -> Vec<String> {
-            s[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        Ok(SubnetInfo {
-            id: id.to_owned(),
-            cidr: s["cidr"].as_str().unwrap_or("").to_owned(),
-            gateway_ip: s["gateway_ip"].as_str().map(str::to_owned),
-            dns_nameservers: strs("dns_nameservers"),
-            host_routes: s["host_routes"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|r| {
-                            Some((
-                                r["destination"].as_str()?.to_owned(),
-                                r["nexthop"].as_str()?.to_owned(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            enable_dhcp: s["enable_dhcp"].as_bool().unwrap_or(true),
-            ipv6_address_mode: s["ipv6_address_mode"].as_str().map(str::to_owned),
-        })
     }
 }
 
@@ -119,14 +42,14 @@ fn client_err(e: ClientError) -> ComputeError {
     }
 }
 
-fn port_info(p: ClientPort) -> PortInfo {
+fn port_info(p: Port) -> PortInfo {
     PortInfo {
+        binding_host_id: p.bound_host().map(str::to_owned),
         id: p.id.to_string(),
         network_id: p.network_id.to_string(),
         mac_address: p.mac_address,
         status: p.status,
         device_id: p.device_id,
-        binding_host_id: p.binding_host_id.filter(|h| !h.is_empty()),
     }
 }
 
@@ -150,7 +73,7 @@ impl NetworkApi for NeutronNetworks {
         for id in ids {
             let net = self
                 .client
-                .get_network(&network_id(id)?, token_of(ctx))
+                .network(&network_id(id)?, token_of(ctx))
                 .await
                 .map_err(|e| match e {
                     e if e.is_not_found() => {
@@ -168,37 +91,30 @@ impl NetworkApi for NeutronNetworks {
     }
 
     async fn network_auto(&self, ctx: &RequestContext) -> Result<Option<String>> {
-        let v = self
-            .send(
-                self.http.get(format!("{}/v2.0/networks", self.base)),
-                token_of(ctx),
-            )
-            .await?;
+        let nets = self
+            .client
+            .networks(token_of(ctx))
+            .await
+            .map_err(client_err)?;
         let project = ctx
             .project_id
             .as_ref()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
-        let nets = v["networks"].as_array().cloned().unwrap_or_default();
-        let usable = |n: &&Value| {
-            n["subnets"].as_array().is_some_and(|s| !s.is_empty())
-                && n["router:external"].as_bool() != Some(true)
-        };
-        let own: Vec<&Value> = nets
+        let usable =
+            |n: &&stratus_network_client::Network| !n.subnets.is_empty() && !n.router_external;
+        let own: Vec<_> = nets
             .iter()
             .filter(usable)
-            .filter(|n| n["project_id"] == json!(project) && n["shared"] != json!(true))
+            .filter(|n| n.project_id == project && !n.shared)
             .collect();
         let pick = if own.is_empty() {
-            nets.iter()
-                .filter(usable)
-                .filter(|n| n["shared"] == json!(true))
-                .collect()
+            nets.iter().filter(usable).filter(|n| n.shared).collect()
         } else {
             own
         };
         match pick.as_slice() {
-            [one] => Ok(one["id"].as_str().map(str::to_owned)),
+            [one] => Ok(Some(one.id.to_string())),
             [] => Err(ComputeError::BadRequest(format!(
                 "Unable to automatically allocate a network for project {project}"
             ))),
@@ -212,7 +128,7 @@ impl NetworkApi for NeutronNetworks {
     async fn port_check(&self, ctx: &RequestContext, id: &str) -> Result<String> {
         let p = self
             .client
-            .get_port(&port_id(id)?, token_of(ctx))
+            .port(&port_id(id)?, token_of(ctx))
             .await
             .map_err(|e| match e {
                 e if e.is_not_found() => {
@@ -220,7 +136,7 @@ impl NetworkApi for NeutronNetworks {
                 }
                 e => client_err(e),
             })?;
-        if !p.device_id.is_empty() || p.binding_host_id.as_deref().is_some_and(|h| !h.is_empty()) {
+        if !p.device_id.is_empty() || p.bound_host().is_some() {
             return Err(ComputeError::Conflict(format!(
                 "Port {id} is still in use."
             )));
@@ -236,7 +152,7 @@ impl NetworkApi for NeutronNetworks {
     ) -> Result<Option<PortInfo>> {
         let p = self
             .client
-            .create_port(&network_id(net)?, instance_id, None, token)
+            .port_create(&network_id(net)?, instance_id, None, token)
             .await
             .map_err(client_err)?;
         Ok(Some(port_info(p)))
@@ -250,38 +166,29 @@ impl NetworkApi for NeutronNetworks {
         instance_id: &str,
         device_owner: &str,
     ) -> Result<PortInfo> {
-        let body = json!({"port": {"binding:host_id": host, "device_id": instance_id,
-                                   "device_owner": device_owner}});
-        let v = self
-            .send(
-                self.http
-                    .put(format!("{}/v2.0/ports/{id}", self.base))
-                    .json(&body),
-                token,
-            )
-            .await?;
-        let p: ClientPort = serde_json::from_value(v["port"].clone())?;
+        let update = PortUpdate::bind(host, instance_id, device_owner);
+        let p = self
+            .client
+            .port_update(&port_id(id)?, &update, token)
+            .await
+            .map_err(client_err)?;
         Ok(port_info(p))
     }
 
     async fn port_unbind(&self, token: &str, id: &str) -> Result<()> {
-        let body = json!({"port": {"binding:host_id": "", "device_id": "", "device_owner": ""}});
         match self
-            .send(
-                self.http
-                    .put(format!("{}/v2.0/ports/{id}", self.base))
-                    .json(&body),
-                token,
-            )
+            .client
+            .port_update(&port_id(id)?, &PortUpdate::unbind(), token)
             .await
         {
-            Ok(_) | Err(ComputeError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(client_err(e)),
         }
     }
 
     async fn port_delete(&self, token: &str, id: &str) -> Result<()> {
-        match self.client.delete_port(&port_id(id)?, token).await {
+        match self.client.port_delete(&port_id(id)?, token).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(client_err(e)),
@@ -291,7 +198,7 @@ impl NetworkApi for NeutronNetworks {
     async fn ports_of(&self, token: &str, instance_id: &str) -> Result<Vec<String>> {
         Ok(self
             .client
-            .list_ports(instance_id, token)
+            .ports_of_device(instance_id, token)
             .await
             .map_err(client_err)?
             .into_iter()
@@ -302,37 +209,25 @@ impl NetworkApi for NeutronNetworks {
     async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo> {
         let p = self
             .client
-            .get_port(&port_id(&port.id)?, token)
+            .port(&port_id(&port.id)?, token)
             .await
             .map_err(client_err)?;
         let net = self
             .client
-            .get_network(&p.network_id, token)
+            .network(&p.network_id, token)
             .await
             .map_err(client_err)?;
-        let mut subnets: Vec<SubnetInfo> = Vec::new();
+        let mut subnets: Vec<Subnet> = Vec::new();
         for ip in &p.fixed_ips {
             if !subnets.iter().any(|s| s.id == ip.subnet_id) {
-                subnets.push(self.subnet(token, &ip.subnet_id).await?);
+                subnets.push(
+                    self.client
+                        .subnet(&ip.subnet_id, token)
+                        .await
+                        .map_err(client_err)?,
+                );
             }
         }
-        Ok(VifInfo {
-            port_id: p.id.to_string(),
-            network_id: p.network_id.to_string(),
-            network_name: net.name,
-            mac_address: p.mac_address,
-            mtu: Some(net.mtu),
-            vif_type: p.binding_vif_type.unwrap_or_default(),
-            fixed_ips: p
-                .fixed_ips
-                .iter()
-                .map(|f| FixedIpInfo {
-                    subnet_id: f.subnet_id.clone(),
-                    address: f.ip_address.clone(),
-                })
-                .collect(),
-            subnets,
-            preexisting: false,
-        })
+        Ok(VifInfo::from_port(&p, &net, &subnets))
     }
 }

@@ -1,27 +1,12 @@
 //! Kernel object names. Linux interface names are at most 15 characters, so,
-//! as Neutron does, they carry the first 11 characters of the id.
+//! as Neutron does, they carry the first 11 characters of the id. The
+//! bridge and tap names are shared with compute, which plugs guests into
+//! them, and so are defined in `stratus_network_client::ifname`; the DHCP
+//! namespace and its veth end are the DHCP agent's own.
 
 use stratus_common::ids::{NetworkId, PortId};
-
-/// Longest interface name Linux accepts (IFNAMSIZ - 1).
-pub const IFNAME_MAX: usize = 15;
-
-fn short(id: &impl ToString) -> String {
-    let mut s = id.to_string();
-    s.truncate(11);
-    s
-}
-
-/// The bridge of a network: `brq<11>`.
-pub fn bridge(network: &NetworkId) -> String {
-    format!("brq{}", short(network))
-}
-
-/// The host side of a port: `tap<11>` (a tap for a guest, the bridge end of a
-/// veth for the DHCP port).
-pub fn tap(port: &PortId) -> String {
-    format!("tap{}", short(port))
-}
+use stratus_network_client::ifname::short_id as short;
+pub use stratus_network_client::ifname::{bridge, tap, IFNAME_MAX};
 
 /// The namespace end of the DHCP port's veth: `ns-<11>`.
 pub fn ns_end(port: &PortId) -> String {

@@ -55,9 +55,10 @@ fn valid_mac(s: &str) -> bool {
         && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
-/// The Linux bridge of a network, as Neutron names it.
+/// The Linux bridge of a network, as Neutron names it (the name the L2
+/// agent gives it).
 pub fn bridge_name(net: &NetworkId) -> String {
-    format!("brq{}", &net.to_string()[..11])
+    stratus_network_client::ifname::bridge(net)
 }
 
 pub fn view(p: &Port, admin: bool) -> Value {

@@ -1,4 +1,5 @@
-//! Over real sockets on loopback: compute's `NetworkClient` against the
+//! Over real sockets on loopback: compute's `NetworkClient`
+//! (`stratus-network-client`) against the
 //! API, and the HTTP compute notifier against a stub identity + compute.
 
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,8 @@ use serde_json::{json, Value};
 use stratus_auth::ServiceAuth;
 use stratus_common::config::ServiceUserConfig;
 use stratus_common::ids::{NetworkId, PortId};
-use stratus_network::client::NetworkClient;
 use stratus_network::{ComputeNotifier, HttpComputeNotifier, NetworkConfig};
+use stratus_network_client::{ClientError, NetworkClient, PortUpdate};
 
 use crate::common::*;
 
@@ -35,54 +36,59 @@ async fn compute_client_over_http() {
         let (base, server) = serve(c.router.clone()).await;
         let client = NetworkClient::new(&base);
         let net_id: NetworkId = net.parse().expect("id");
-        let n = client
-            .get_network(&net_id, ALICE)
-            .await
-            .expect("get network");
+        let n = client.network(&net_id, ALICE).await.expect("get network");
         assert_eq!(n.name, "vm-net");
         assert_eq!(n.mtu, 1500);
         let missing = client
-            .get_network(&NetworkId::new(), ALICE)
+            .network(&NetworkId::new(), ALICE)
             .await
             .expect_err("404");
         assert!(missing.is_not_found(), "{missing}");
 
         let instance = uuid::Uuid::new_v4().to_string();
         let p = client
-            .create_port(&net_id, &instance, None, ALICE)
+            .port_create(&net_id, &instance, None, ALICE)
             .await
             .expect("create port");
         assert_eq!(p.status, "DOWN");
         assert_eq!(p.device_owner, "compute:nova");
-        assert_eq!(p.fixed_ips[0].ip_address, "10.70.0.2");
+        assert_eq!(p.fixed_ips[0].ip_address.to_string(), "10.70.0.2");
         let err = client
-            .update_port_binding(&p.id, "h1", None, ALICE)
+            .port_update(
+                &p.id,
+                &PortUpdate {
+                    binding_host_id: Some("h1".into()),
+                    ..PortUpdate::default()
+                },
+                ALICE,
+            )
             .await
             .expect_err("binding is admin-only");
-        assert!(
-            matches!(
-                err,
-                stratus_network::client::ClientError::Api { status: 403, .. }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, ClientError::Api { status: 403, .. }), "{err}");
         let bound = client
-            .update_port_binding(&p.id, "h1", Some(&instance), ADMIN)
+            .port_update(
+                &p.id,
+                &PortUpdate::bind("h1", &instance, "compute:nova"),
+                ADMIN,
+            )
             .await
             .expect("bind");
         assert_eq!(bound.binding_host_id.as_deref(), Some("h1"));
         assert_eq!(bound.binding_vif_type.as_deref(), Some("bridge"));
         assert_eq!(bound.status, "ACTIVE");
-        let listed = client.list_ports(&instance, ALICE).await.expect("list");
+        let listed = client
+            .ports_of_device(&instance, ALICE)
+            .await
+            .expect("list");
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, p.id);
         assert!(client
-            .list_ports("other", ALICE)
+            .ports_of_device("other", ALICE)
             .await
             .expect("list")
             .is_empty());
-        client.delete_port(&p.id, ALICE).await.expect("delete");
-        let gone = client.get_port(&p.id, ALICE).await.expect_err("gone");
+        client.port_delete(&p.id, ALICE).await.expect("delete");
+        let gone = client.port(&p.id, ALICE).await.expect_err("gone");
         assert!(gone.is_not_found());
         server.abort();
         c.stop().await;
