@@ -13,8 +13,9 @@
 //! never do. The binary wires the pieces with [`api_router`],
 //! [`start_scheduler`], [`start_conductor`], [`start_agents`] (image and
 //! network services at their configured endpoints, the `[imagecache]`
-//! cache, the service user's tokens) and [`metadata_router`] (the metadata
-//! port, keyed with `[compute] metadata_secret`).
+//! cache, the service user's tokens) and [`metadata_source`] (the instances
+//! the metadata API serves on the metadata port, keyed with
+//! [`metadata_secret`]).
 
 pub mod agent;
 pub mod api;
@@ -53,7 +54,7 @@ use crate::virt::VirtDriver;
 
 pub use config::ComputeConfig;
 pub use error::ComputeError;
-pub use metadata::metadata_router;
+pub use metadata::{metadata_secret, metadata_source};
 
 /// Running workers: bus consumers and periodic tasks. `stop` ends them.
 #[derive(Default)]

@@ -1,18 +1,17 @@
 //! The metadata API's view of compute (seed steps 52–54): an
-//! [`InstanceSource`] over the compute database, and the router the binary
-//! mounts on the metadata port, keyed with `[compute] metadata_secret`.
+//! [`InstanceSource`] (the `stratus-metadata-api` contract) over the compute
+//! database. The binary mounts `stratus_metadata::router` with it on the
+//! metadata port, keyed with [`metadata_secret`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Router;
 use base64::Engine;
 use stratus_common::ids::{InstanceId, ProjectId};
 use stratus_common::Config;
-use stratus_metadata::{
-    FixedIp, HostRoute, InstanceMetadata, InstanceSource, MetadataConfig, SourceError, Vif,
-    VifSubnet,
+use stratus_metadata_api::{
+    FixedIp, HostRoute, InstanceMetadata, InstanceSource, SourceError, Vif, VifSubnet,
 };
 
 use crate::clients::VifInfo;
@@ -152,24 +151,14 @@ impl InstanceSource for DbInstanceSource {
     }
 }
 
-/// The metadata settings: the `[metadata]` section, keyed with
-/// `[compute] metadata_secret` when that is set.
-pub fn metadata_config(config: &Config) -> Result<MetadataConfig> {
-    let mut m: MetadataConfig = config
-        .section("metadata")
-        .map_err(|e| ComputeError::Internal(e.to_string()))?;
-    let secret = crate::compute_config(config)?.metadata_secret;
-    if !secret.is_empty() {
-        m.shared_secret = secret;
-    }
-    Ok(m)
+/// The key the metadata API checks the proxy's signature with:
+/// `[compute] metadata_secret` (empty: the `[metadata]` section's own).
+pub fn metadata_secret(config: &Config) -> Result<String> {
+    Ok(crate::compute_config(config)?.metadata_secret)
 }
 
-/// The metadata API over the compute database, for the metadata port.
-pub async fn metadata_router(config: &Config) -> Result<Router> {
+/// The instances of the compute database, for the metadata API.
+pub async fn metadata_source(config: &Config) -> Result<Arc<dyn InstanceSource>> {
     let store = crate::open_store(config).await?;
-    Ok(stratus_metadata::router(
-        metadata_config(config)?,
-        Arc::new(DbInstanceSource { store }),
-    ))
+    Ok(Arc::new(DbInstanceSource { store }))
 }

@@ -55,6 +55,20 @@ pub(crate) const STATIC_JSON: &str = "StaticJSON";
 pub(crate) const DYNAMIC_JSON: &str = "DynamicJSON";
 
 impl MetadataConfig {
+    /// The `[metadata]` section of `config`, keyed with `shared_secret`
+    /// when that is not empty (the binary passes compute's
+    /// `[compute] metadata_secret`).
+    pub fn from_config(
+        config: &stratus_common::Config,
+        shared_secret: &str,
+    ) -> Result<Self, stratus_common::config::ConfigError> {
+        let mut m: MetadataConfig = config.section("metadata")?;
+        if !shared_secret.is_empty() {
+            m.shared_secret = shared_secret.to_owned();
+        }
+        Ok(m)
+    }
+
     pub(crate) fn static_json_enabled(&self) -> bool {
         self.vendordata_providers.iter().any(|p| p == STATIC_JSON)
     }

@@ -9,7 +9,9 @@
 //! The compute service implements [`InstanceSource`] over its database and
 //! mounts [`router`] on the metadata port (8775). Layout: `api/` (HTTP and
 //! proxy-header checks), `lookup` (path resolution), `content/` (the
-//! documents, pure functions), `cache`, `password`, `signature`, `versions`.
+//! documents, pure functions), `cache`, `password`, `versions`. The
+//! instance model, [`InstanceSource`] and the signature are the contract
+//! crate's (`stratus-metadata-api`), re-exported here.
 //!
 //! Wiring (in the compute service or the binary):
 //!
@@ -29,10 +31,13 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod lookup;
-pub mod model;
 pub mod password;
-pub mod signature;
 pub mod versions;
+
+/// The instance model and the source trait (`stratus-metadata-api`).
+pub use stratus_metadata_api::model;
+/// The proxy's request signature (`stratus-metadata-api`).
+pub use stratus_metadata_api::signature;
 
 use std::sync::Arc;
 

@@ -20,8 +20,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use stratus_common::ids::NetworkId;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -44,16 +42,9 @@ pub trait PortLookup: Send + Sync + 'static {
     ) -> Result<Option<InstanceLookup>>;
 }
 
-/// `X-Instance-ID-Signature`: hex(HMAC-SHA256(key = secret, msg = instance id)).
-pub fn sign(secret: &str, instance_id: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(instance_id.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
+/// `X-Instance-ID-Signature`: hex(HMAC-SHA256(key = secret, msg = instance
+/// id)), the metadata API's own function.
+pub use stratus_metadata_api::sign_instance_id as sign;
 
 #[derive(Clone)]
 struct ProxyState {

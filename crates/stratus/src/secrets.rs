@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(section_str(&c, "compute", "metadata_secret"), net);
         let net_cfg: stratus_network::NetworkConfig = c.section("network").expect("network");
         assert_eq!(net_cfg.metadata_secret, net);
-        let meta = stratus_compute::metadata::metadata_config(&c).expect("metadata");
+        let meta = crate::services::compute::metadata_config(&c).expect("metadata");
         assert_eq!(meta.shared_secret, net);
 
         let mut again = config_in(dir.path(), "");

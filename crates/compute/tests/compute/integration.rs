@@ -528,9 +528,13 @@ async fn launch_with_real_image_and_network_services() {
         assert!(events.contains(&"compute__fetch_image"), "{v}");
 
         // The metadata API serves the instance to a correctly signed request.
-        let md = stratus_compute::metadata_router(&c.config)
-            .await
-            .expect("metadata router");
+        let secret = stratus_compute::metadata_secret(&c.config).expect("secret");
+        let md = stratus_metadata::router(
+            stratus_metadata::MetadataConfig::from_config(&c.config, &secret).expect("config"),
+            stratus_compute::metadata_source(&c.config)
+                .await
+                .expect("metadata source"),
+        );
         let id = &ids[0];
         let get = |sig: String| {
             Request::get("/openstack/latest/meta_data.json")

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stratus_common::config::ServiceKind;
+use stratus_common::Config;
 use stratus_compute::ComputeError;
 
 use crate::services::{Platform, Running};
@@ -64,10 +65,19 @@ pub async fn start_agents(platform: &Platform) -> anyhow::Result<Running> {
     Ok(Running::workers().on_stop(move || worker.stop()))
 }
 
-/// The metadata API, keyed with `[compute] metadata_secret`.
+/// The metadata settings: the `[metadata]` section, keyed with
+/// `[compute] metadata_secret` when that is set.
+pub fn metadata_config(config: &Config) -> anyhow::Result<stratus_metadata::MetadataConfig> {
+    let secret = stratus_compute::metadata_secret(config).context("[compute]")?;
+    stratus_metadata::MetadataConfig::from_config(config, &secret).context("[metadata]")
+}
+
+/// The metadata API over compute's instances, keyed with
+/// `[compute] metadata_secret`.
 pub async fn start_metadata(platform: &Platform) -> anyhow::Result<Running> {
-    let router = stratus_compute::metadata_router(&platform.config)
+    let source = stratus_compute::metadata_source(&platform.config)
         .await
         .context("opening the metadata API")?;
+    let router = stratus_metadata::router(metadata_config(&platform.config)?, source);
     Ok(Running::api(ServiceKind::Metadata, "metadata", router))
 }

@@ -40,7 +40,7 @@ pub struct InstanceMetadata {
     pub created_at: DateTime<Utc>,
     pub vifs: Vec<Vif>,
     /// The password the guest posted (Nova's system_metadata
-    /// `password_0..3` joined, see [`crate::password`]).
+    /// `password_0..3` joined, see `stratus_metadata::password`).
     pub password: Option<String>,
     /// The guest's root device (`/dev/vda`); `None` gives EC2's default
     /// block-device mapping, as Nova does.
@@ -138,6 +138,6 @@ pub trait InstanceSource: Send + Sync + 'static {
     /// was already set (the API answers 409). Must be atomic (a
     /// compare-and-swap in SQL): two racing POSTs may both pass the API's
     /// own check against its cached copy. Store it as Nova does, in
-    /// system_metadata `password_0..3` (see [`crate::password::to_chunks`]).
+    /// system_metadata `password_0..3` (see `stratus_metadata::password::to_chunks`).
     async fn set_password(&self, id: InstanceId, password: String) -> Result<bool, SourceError>;
 }
