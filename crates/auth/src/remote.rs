@@ -89,12 +89,13 @@ impl RemoteValidator {
 
     async fn ask_identity(&self, token: &str) -> Result<ValidatedToken, AuthError> {
         let url = format!("{}/auth/tokens?nocatalog", self.identity_url);
-        let resp = self
+        let req = self
             .client
             .get(&url)
             .header("x-auth-token", token)
             .header("x-subject-token", token)
-            .header("accept", "application/json")
+            .header("accept", "application/json");
+        let resp = forward_request_id(req)
             .send()
             .await
             .map_err(|e| AuthError::Unavailable(format!("GET {url}: {e}")))?;
@@ -248,6 +249,15 @@ fn split(n: Option<Named>) -> Parts {
     match n {
         Some(n) => (Some(n.id), n.name, n.domain.map(|d| d.id)),
         None => (None, None, None),
+    }
+}
+
+/// Adds the current request id (`X-OpenStack-Request-ID`) to a call to
+/// another service.
+pub(crate) fn forward_request_id(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match stratus_common::request_id_header() {
+        Some((name, value)) => req.header(name, value),
+        None => req,
     }
 }
 

@@ -1,5 +1,7 @@
 //! `x-openstack-request-id` on every response. A caller's id in OpenStack form
-//! (`req-<uuid>`) is kept so that one request can be followed across services.
+//! (`req-<uuid>`) is kept so that one request can be followed across services,
+//! and the request is served in a `stratus_common::with_request_id` scope so
+//! that the calls it makes to other services carry the same id.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -30,7 +32,9 @@ async fn assign(mut req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path()
     );
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = stratus_common::with_request_id(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
     span.in_scope(|| tracing::debug!(status = resp.status().as_u16(), "response"));
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert(HEADER, v);

@@ -103,10 +103,8 @@ impl ServiceAuth {
             }}},
             "scope": {"project": {"name": self.user.project, "domain": {"name": SERVICE_DOMAIN}}},
         }});
-        let resp = self
-            .client
-            .post(&url)
-            .json(&body)
+        let req = self.client.post(&url).json(&body);
+        let resp = crate::remote::forward_request_id(req)
             .send()
             .await
             .map_err(|e| AuthError::Unavailable(format!("POST {url}: {e}")))?;

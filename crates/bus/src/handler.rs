@@ -2,11 +2,17 @@
 //! a closure adapter, and how both transports run one handler invocation
 //! (in its own task, so that a panic is caught and the message requeued
 //! instead of taking the consumer down).
+//!
+//! Each invocation runs in a `bus` tracing span with the envelope's method,
+//! version and request id, and in a `stratus_common::with_request_id` scope,
+//! so that the calls the handler makes to other services and the casts it
+//! sends carry the request id of the message.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use crate::{Envelope, RemoteError, Reply};
 
@@ -48,7 +54,18 @@ pub(crate) struct Panicked;
 pub(crate) async fn run(handler: &Arc<dyn Handler>, env: Envelope) -> Result<Reply, Panicked> {
     let handler = handler.clone();
     let method = env.method.clone();
-    let task = AbortOnDrop(tokio::spawn(async move { handler.handle(env).await }));
+    let span = tracing::info_span!(
+        "bus",
+        method = %env.method,
+        version = %env.version,
+        request_id = %env.context.request_id,
+        message_id = %env.id,
+    );
+    let request_id = env.context.request_id.clone();
+    let task = AbortOnDrop(tokio::spawn(
+        stratus_common::with_request_id(request_id, async move { handler.handle(env).await })
+            .instrument(span),
+    ));
     match task.join().await {
         Ok(reply) => Ok(reply),
         Err(e) => {
@@ -84,5 +101,36 @@ pub(crate) fn log_unanswered(topic: &str, env: &Envelope, reply: &Reply) {
             error = %e.message,
             "bus cast handler failed"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stratus_common::RequestContext;
+
+    use crate::{Bus, ServeOptions};
+
+    #[tokio::test]
+    async fn a_handler_runs_under_the_request_id_of_its_message() {
+        let bus = Bus::in_memory();
+        let consumer = bus
+            .serve(
+                "rid",
+                super::handler_fn(|_env| async {
+                    Ok(serde_json::json!(
+                        stratus_common::current_request_id().map(|id| id.0)
+                    ))
+                }),
+                ServeOptions::default(),
+            )
+            .await
+            .expect("serve");
+        let ctx = RequestContext::internal();
+        let seen: Option<String> = bus
+            .call("rid", "which", &ctx, &serde_json::json!({}))
+            .await
+            .expect("call");
+        assert_eq!(seen, Some(ctx.request_id.0.clone()));
+        consumer.stop().await;
     }
 }

@@ -1,10 +1,42 @@
 //! The request context: who is asking, on behalf of which project, with which
 //! roles. The auth layer builds it from a validated token; the bus carries it in
 //! every envelope so that work done by workers is attributed to the caller.
+//!
+//! The request id also travels implicitly: the API layer and the bus run
+//! each request's work in a [`with_request_id`] scope, and every
+//! service-to-service client reads [`current_request_id`] and sends it as
+//! [`REQUEST_ID_HEADER`], as Nova forwards its global request id, so that one
+//! launch can be followed across services. A task spawned from a request
+//! leaves the scope: capture the id first and scope the task again.
+
+use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DomainId, ProjectId, RequestId, UserId};
+
+/// The header a service-to-service call carries the caller's request id in.
+pub const REQUEST_ID_HEADER: &str = "X-OpenStack-Request-ID";
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: RequestId;
+}
+
+/// Runs `f` with `id` as the current request id.
+pub async fn with_request_id<F: Future>(id: RequestId, f: F) -> F::Output {
+    CURRENT_REQUEST_ID.scope(id, f).await
+}
+
+/// The id of the request whose work is running, if any.
+pub fn current_request_id() -> Option<RequestId> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The header (name, value) an outgoing service-to-service call adds: the
+/// current request id, if any.
+pub fn request_id_header() -> Option<(&'static str, String)> {
+    current_request_id().map(|id| (REQUEST_ID_HEADER, id.0))
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RequestContext {
@@ -40,6 +72,16 @@ impl RequestContext {
             roles: vec!["admin".to_owned()],
             auth_token: None,
         }
+    }
+
+    /// [`RequestContext::internal`] for work a request caused (a cast to an
+    /// agent after an API call): it carries the current request id, if any.
+    pub fn internal_for_current() -> Self {
+        let mut ctx = Self::internal();
+        if let Some(id) = current_request_id() {
+            ctx.request_id = id;
+        }
+        ctx
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -86,6 +128,22 @@ mod tests {
         assert!(!ctx(&["reader"], "a").can_write());
         assert!(ctx(&["reader"], "a").can_read());
         assert!(!ctx(&[], "a").can_read());
+    }
+
+    #[tokio::test]
+    async fn the_current_request_id_is_scoped() {
+        assert_eq!(current_request_id(), None);
+        let id = RequestId::generate();
+        let inner = with_request_id(id.clone(), async {
+            (
+                current_request_id(),
+                RequestContext::internal_for_current().request_id,
+            )
+        })
+        .await;
+        assert_eq!(inner, (Some(id.clone()), id.clone()));
+        assert_eq!(current_request_id(), None);
+        assert_ne!(RequestContext::internal_for_current().request_id, id);
     }
 
     #[test]

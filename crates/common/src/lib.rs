@@ -7,4 +7,6 @@ pub mod ids;
 pub mod time;
 
 pub use config::Config;
-pub use context::RequestContext;
+pub use context::{
+    current_request_id, request_id_header, with_request_id, RequestContext, REQUEST_ID_HEADER,
+};

@@ -1,5 +1,7 @@
 //! [`ImageClient`]: `GET /v2/images/{id}` and its data, with the caller's
-//! token; Glance's error answers become a [`ClientError`].
+//! token and request id (`X-OpenStack-Request-ID`, from
+//! `stratus_common::current_request_id`); Glance's error answers become a
+//! [`ClientError`].
 
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
@@ -59,10 +61,11 @@ impl ImageClient {
         token: &str,
     ) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}/v2/images/{id}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .header("X-Auth-Token", token)
+        let mut req = self.http.get(&url).header("X-Auth-Token", token);
+        if let Some((name, value)) = stratus_common::request_id_header() {
+            req = req.header(name, value);
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;

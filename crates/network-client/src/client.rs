@@ -1,7 +1,8 @@
 //! [`NetworkClient`]: the Neutron calls compute makes (look up networks
 //! and subnets, create, bind, unbind, list and delete a server's ports).
 //! Every call takes the token to send: the user's, or the service user's
-//! for binding, which is admin-only.
+//! for binding, which is admin-only; and sends the current request id
+//! (`X-OpenStack-Request-ID`, from `stratus_common::current_request_id`).
 
 use std::time::Duration;
 
@@ -62,8 +63,11 @@ impl NetworkClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, token: &str) -> Result<Value, ClientError> {
+        let mut req = req.header("X-Auth-Token", token);
+        if let Some((name, value)) = stratus_common::request_id_header() {
+            req = req.header(name, value);
+        }
         let resp = req
-            .header("X-Auth-Token", token)
             .send()
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -193,5 +197,47 @@ impl NetworkClient {
         self.send(self.http.delete(self.url(&format!("ports/{id}"))), token)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::HeaderMap;
+    use stratus_common::ids::RequestId;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_carry_the_current_request_id() {
+        let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let record = record.clone();
+            async move {
+                let rid = headers
+                    .get("x-openstack-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                record.lock().expect("lock").push(rid);
+                axum::Json(json!({"ports": []}))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let client = NetworkClient::new(&format!("http://{addr}"));
+        let id = RequestId::generate();
+        stratus_common::with_request_id(id.clone(), client.ports_of_device("d", "t"))
+            .await
+            .expect("in a request");
+        client.ports_of_device("d", "t").await.expect("outside");
+        assert_eq!(*seen.lock().expect("lock"), vec![Some(id.0), None]);
+        server.abort();
     }
 }

@@ -57,7 +57,8 @@ impl BusServer {
         method: &str,
         args: &impl serde::Serialize,
     ) -> Result<R> {
-        let ctx = RequestContext::internal();
+        // The request (a bus message from the server) this call serves.
+        let ctx = RequestContext::internal_for_current();
         self.bus
             .call(rpc::SERVER_TOPIC, method, &ctx, args)
             .await

@@ -101,11 +101,17 @@ impl ComputeNotifier for HttpComputeNotifier {
             "tag": port_id,
             "status": "completed",
         }]});
-        let resp = self
+        let mut req = self
             .client
             .post(&self.url)
             .header("X-Auth-Token", token)
-            .json(&body)
+            .json(&body);
+        // The event answers the request that bound the port (Nova's
+        // global request id).
+        if let Some((name, value)) = stratus_common::request_id_header() {
+            req = req.header(name, value);
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| NetworkError::internal(format!("compute events: {e}")))?;
@@ -331,7 +337,7 @@ impl Agents {
             return Ok(());
         };
         let network = self.network_info(net).await?;
-        let ctx = RequestContext::internal();
+        let ctx = RequestContext::internal_for_current();
         let r = self.notify.network_sync(&ctx, &host, network).await;
         Self::cast_failed(rpc::methods::NETWORK_SYNC, &host, r);
         Ok(())
@@ -367,7 +373,7 @@ impl Agents {
                     port_id: o.id,
                     network_id: o.network_id,
                 };
-                let ctx = RequestContext::internal();
+                let ctx = RequestContext::internal_for_current();
                 let r = self.notify.port_unbind(&ctx, &o.binding_host, &args).await;
                 Self::cast_failed(rpc::methods::PORT_UNBIND, &o.binding_host, r);
             }
@@ -394,7 +400,7 @@ impl Agents {
     async fn bind(&self, p: &Port) -> Result<()> {
         if !p.binding_host.is_empty() && p.device_owner != DEVICE_OWNER_DHCP {
             let args = self.port_bind_args(p).await?;
-            let ctx = RequestContext::internal();
+            let ctx = RequestContext::internal_for_current();
             let r = self.notify.port_bind(&ctx, &p.binding_host, &args).await;
             Self::cast_failed(rpc::methods::PORT_BIND, &p.binding_host, r);
         }
@@ -451,7 +457,7 @@ impl Agents {
             .collect();
         drop(c);
         let args = SgMembersUpdate { members };
-        let ctx = RequestContext::internal();
+        let ctx = RequestContext::internal_for_current();
         for h in &hosts {
             let r = self.notify.sg_members_update(&ctx, h, &args).await;
             Self::cast_failed(rpc::methods::SG_MEMBERS_UPDATE, h, r);
@@ -474,7 +480,7 @@ impl Agents {
         if !self.linuxbridge() {
             return;
         }
-        let ctx = RequestContext::internal();
+        let ctx = RequestContext::internal_for_current();
         let mut dhcp: BTreeSet<String> = hosts.iter().cloned().collect();
         if !self.config.dhcp_host.is_empty() {
             dhcp.insert(self.config.dhcp_host.clone());
@@ -527,12 +533,13 @@ impl Agents {
                 let compute = self.compute.clone();
                 let port = p.id;
                 let server = p.device_id.clone();
+                let request_id = RequestContext::internal_for_current().request_id;
                 // Not awaited: compute may be the caller of this very request.
-                tokio::spawn(async move {
+                tokio::spawn(stratus_common::with_request_id(request_id, async move {
                     if let Err(e) = compute.vif_plugged(&server, &port).await {
                         tracing::warn!(%server, %port, error = %e, "network-vif-plugged not delivered");
                     }
-                });
+                }));
             }
         }
         Ok(())

@@ -98,7 +98,7 @@ async fn compute_client_over_http() {
 
 #[tokio::test]
 async fn vif_plugged_reaches_compute_with_a_service_token() {
-    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
     let record = seen.clone();
     let stub = Router::new()
         .route(
@@ -118,12 +118,18 @@ async fn vif_plugged_reaches_compute_with_a_service_token() {
                 move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
                     let record = record.clone();
                     async move {
-                        let token = headers
-                            .get("x-auth-token")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        record.lock().expect("lock").push((token, body.clone()));
+                        let header = |name: &str| {
+                            headers
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        record.lock().expect("lock").push((
+                            header("x-auth-token"),
+                            header("x-openstack-request-id"),
+                            body.clone(),
+                        ));
                         (StatusCode::OK, axum::Json(body))
                     }
                 },
@@ -137,15 +143,17 @@ async fn vif_plugged_reaches_compute_with_a_service_token() {
     let auth = Arc::new(ServiceAuth::new(&format!("{base}/v3"), user));
     let notifier = HttpComputeNotifier::new(&base, auth);
     let port = PortId::new();
-    notifier
-        .vif_plugged("server-1", &port)
+    // Under the request id of the request that made the port ACTIVE.
+    let rid = stratus_common::ids::RequestId::generate();
+    stratus_common::with_request_id(rid.clone(), notifier.vif_plugged("server-1", &port))
         .await
         .expect("delivered");
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0, "service-token");
+    assert_eq!(seen[0].1, rid.0);
     assert_eq!(
-        seen[0].1,
+        seen[0].2,
         json!({"events": [{"name": "network-vif-plugged", "server_uuid": "server-1",
             "tag": port.to_string(), "status": "completed"}]})
     );
