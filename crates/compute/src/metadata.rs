@@ -3,18 +3,14 @@
 //! database. The binary mounts `stratus_metadata::router` with it on the
 //! metadata port, keyed with [`metadata_secret`].
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
 use stratus_common::ids::{InstanceId, ProjectId};
 use stratus_common::Config;
-use stratus_metadata_api::{
-    FixedIp, HostRoute, InstanceMetadata, InstanceSource, SourceError, Vif, VifSubnet,
-};
+use stratus_metadata_api::{InstanceMetadata, InstanceSource, SourceError};
 
-use crate::clients::VifInfo;
 use crate::db::instances::Instance;
 use crate::db::Store;
 use crate::error::{ComputeError, Result};
@@ -23,63 +19,6 @@ use crate::error::{ComputeError, Result};
 #[derive(Clone)]
 pub struct DbInstanceSource {
     pub store: Store,
-}
-
-/// One saved VIF as the metadata model wants it; parts that do not parse
-/// (which the network service never sends) are left out rather than
-/// failing the guest's whole request.
-pub fn vif(v: &VifInfo) -> Option<Vif> {
-    let subnets = v
-        .subnets
-        .iter()
-        .filter_map(|s| {
-            Some(VifSubnet {
-                cidr: s.cidr.parse().ok()?,
-                gateway: s.gateway_ip.as_deref().and_then(|g| g.parse().ok()),
-                dns_nameservers: s
-                    .dns_nameservers
-                    .iter()
-                    .filter_map(|d| d.parse().ok())
-                    .collect(),
-                host_routes: s
-                    .host_routes
-                    .iter()
-                    .filter_map(|(d, n)| {
-                        Some(HostRoute {
-                            destination: d.parse().ok()?,
-                            nexthop: n.parse().ok()?,
-                        })
-                    })
-                    .collect(),
-                enable_dhcp: s.enable_dhcp,
-                dhcp_server: None,
-                ipv6_address_mode: s.ipv6_address_mode.clone(),
-                ips: v
-                    .fixed_ips
-                    .iter()
-                    .filter(|f| f.subnet_id == s.id)
-                    .filter_map(|f| f.address.parse::<IpAddr>().ok())
-                    .map(|address| FixedIp {
-                        address,
-                        floating_ips: Vec::new(),
-                    })
-                    .collect(),
-            })
-        })
-        .collect();
-    Some(Vif {
-        port_id: v.port_id.parse().ok()?,
-        mac: v.mac_address.clone(),
-        mtu: v.mtu,
-        network_id: v.network_id.parse().ok()?,
-        vif_type: if v.vif_type.is_empty() {
-            "bridge".to_owned()
-        } else {
-            v.vif_type.clone()
-        },
-        devname: None,
-        subnets,
-    })
 }
 
 /// The instance as the metadata API wants it.
@@ -108,7 +47,7 @@ pub fn instance_metadata(i: &Instance, password: Option<String>) -> InstanceMeta
         security_groups: i.security_groups.clone(),
         created_at: stratus_common::time::from_db(&i.created_at)
             .unwrap_or_else(stratus_common::time::now),
-        vifs: i.network_info.iter().filter_map(vif).collect(),
+        vifs: i.network_info.clone(),
         password,
         root_device_name: Some("/dev/vda".to_owned()),
         volume_device_names: Vec::new(),

@@ -11,7 +11,5 @@
 pub mod model;
 pub mod signature;
 
-pub use model::{
-    FixedIp, HostRoute, InstanceMetadata, InstanceSource, SourceError, Vif, VifSubnet,
-};
+pub use model::{InstanceMetadata, InstanceSource, SourceError, Vif, VifFixedIp, VifSubnet};
 pub use signature::{sign_instance_id, verify_instance_id};

@@ -1,16 +1,16 @@
 //! What the metadata API knows about an instance, and the trait through which
-//! the compute service hands it over. The shapes follow Nova's instance object
-//! and network model (`nova/network/model.py`): a VIF carries its network's
-//! subnets, and each subnet the port's fixed IPs on it.
+//! the compute service hands it over. The shapes follow Nova's instance
+//! object; its interfaces are the one VIF type, compute's saved network info
+//! (`stratus_network_client::Vif`: the port, its fixed IPs and their
+//! subnets).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use stratus_common::ids::{ImageId, InstanceId, NetworkId, PortId, ProjectId};
+use stratus_common::ids::{ImageId, InstanceId, ProjectId};
+pub use stratus_network_client::{Vif, VifFixedIp, VifSubnet};
 
 /// Everything the metadata API needs about one instance; compute fills it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,70 +49,6 @@ pub struct InstanceMetadata {
     /// Device names of attached volumes (EC2 `ebsN`).
     #[serde(default)]
     pub volume_device_names: Vec<String>,
-}
-
-/// One virtual interface: a Neutron port bound to the instance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Vif {
-    pub port_id: PortId,
-    /// `fa:16:3e:..`
-    pub mac: String,
-    /// The network's MTU.
-    pub mtu: Option<u32>,
-    pub network_id: NetworkId,
-    /// The port's `binding:vif_type` (`bridge`, `ovs`, `tap`, ...).
-    pub vif_type: String,
-    /// Host device name; `None` means Nova's `tap` + the first 11 characters
-    /// of the port id.
-    #[serde(default)]
-    pub devname: Option<String>,
-    /// The subnets the port has fixed IPs on, in the port's order.
-    pub subnets: Vec<VifSubnet>,
-}
-
-/// A subnet as seen from one port.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct VifSubnet {
-    pub cidr: IpNet,
-    pub gateway: Option<IpAddr>,
-    pub dns_nameservers: Vec<IpAddr>,
-    pub host_routes: Vec<HostRoute>,
-    pub enable_dhcp: bool,
-    /// Address of the network's DHCP port on this subnet, if any. As in
-    /// Nova, a DHCP server makes the link MTU `null` (DHCP delivers it).
-    #[serde(default)]
-    pub dhcp_server: Option<IpAddr>,
-    /// IPv6 subnets: `slaac`, `dhcpv6-stateful` or `dhcpv6-stateless`.
-    #[serde(default)]
-    pub ipv6_address_mode: Option<String>,
-    /// The port's fixed IPs on this subnet.
-    pub ips: Vec<FixedIp>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FixedIp {
-    pub address: IpAddr,
-    /// Floating IPs associated with this fixed IP (EC2 `public-ipv4`).
-    #[serde(default)]
-    pub floating_ips: Vec<IpAddr>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HostRoute {
-    pub destination: IpNet,
-    pub nexthop: IpAddr,
-}
-
-impl Vif {
-    /// The link id in `network_data.json` (Nova's `devname`).
-    pub fn link_name(&self) -> String {
-        match &self.devname {
-            Some(d) if !d.is_empty() => d.clone(),
-            // Nova: ("tap" + port id)[:NIC_NAME_LEN], NIC_NAME_LEN = 14. A
-            // hyphenated UUID is 36 ASCII characters, so the slice is safe.
-            _ => format!("tap{}", &self.port_id.to_string()[..11]),
-        }
-    }
 }
 
 /// The source failed (database or bus down); the guest gets a 500 and

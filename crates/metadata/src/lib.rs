@@ -43,9 +43,7 @@ use std::sync::Arc;
 
 pub use config::MetadataConfig;
 pub use error::MetadataError;
-pub use model::{
-    FixedIp, HostRoute, InstanceMetadata, InstanceSource, SourceError, Vif, VifSubnet,
-};
+pub use model::{InstanceMetadata, InstanceSource, SourceError, Vif, VifFixedIp, VifSubnet};
 pub use signature::{sign_instance_id, verify_instance_id};
 
 /// The metadata API: every path, every method, with

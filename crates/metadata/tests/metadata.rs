@@ -13,10 +13,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
-use stratus_common::ids::{ImageId, InstanceId, NetworkId, PortId, ProjectId};
+use stratus_common::ids::{ImageId, InstanceId, NetworkId, ProjectId};
 use stratus_metadata::{
-    router, sign_instance_id, FixedIp, HostRoute, InstanceMetadata, InstanceSource, MetadataConfig,
-    SourceError, Vif, VifSubnet,
+    router, sign_instance_id, InstanceMetadata, InstanceSource, MetadataConfig, SourceError, Vif,
+    VifFixedIp, VifSubnet,
 };
 use tower::ServiceExt;
 
@@ -62,10 +62,6 @@ impl InstanceSource for MemSource {
     }
 }
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
-
 fn instance() -> InstanceMetadata {
     InstanceMetadata {
         uuid: IID.parse().expect("uuid"),
@@ -84,64 +80,71 @@ fn instance() -> InstanceMetadata {
         created_at: chrono::Utc::now(),
         vifs: vec![
             Vif {
-                port_id: PORT1.parse::<PortId>().expect("port"),
-                mac: "fa:16:3e:9c:bf:3d".into(),
+                port_id: PORT1.into(),
+                network_id: NET1.into(),
+                network_name: "net1".into(),
+                mac_address: "fa:16:3e:9c:bf:3d".into(),
                 mtu: Some(1450),
-                network_id: NET1.parse::<NetworkId>().expect("net"),
                 vif_type: "bridge".into(),
-                devname: None,
+                fixed_ips: vec![
+                    VifFixedIp {
+                        subnet_id: "s1".into(),
+                        address: "10.0.0.5".into(),
+                        floating_ips: vec!["203.0.113.7".into()],
+                    },
+                    VifFixedIp {
+                        subnet_id: "s2".into(),
+                        address: "fd00::5".into(),
+                        floating_ips: vec![],
+                    },
+                ],
                 subnets: vec![
                     VifSubnet {
-                        cidr: "10.0.0.0/24".parse().expect("cidr"),
-                        gateway: Some(ip("10.0.0.1")),
-                        dns_nameservers: vec![ip("8.8.8.8")],
+                        id: "s1".into(),
+                        cidr: "10.0.0.0/24".into(),
+                        gateway_ip: Some("10.0.0.1".into()),
+                        dns_nameservers: vec!["8.8.8.8".into()],
                         host_routes: vec![],
                         enable_dhcp: true,
-                        dhcp_server: Some(ip("10.0.0.2")),
+                        dhcp_server: Some("10.0.0.2".into()),
                         ipv6_address_mode: None,
-                        ips: vec![FixedIp {
-                            address: ip("10.0.0.5"),
-                            floating_ips: vec![ip("203.0.113.7")],
-                        }],
                     },
                     VifSubnet {
-                        cidr: "fd00::/64".parse().expect("cidr"),
-                        gateway: Some(ip("fd00::1")),
-                        dns_nameservers: vec![ip("8.8.8.8"), ip("2001:4860:4860::8888")],
+                        id: "s2".into(),
+                        cidr: "fd00::/64".into(),
+                        gateway_ip: Some("fd00::1".into()),
+                        dns_nameservers: vec!["8.8.8.8".into(), "2001:4860:4860::8888".into()],
                         host_routes: vec![],
                         enable_dhcp: true,
                         dhcp_server: None,
                         ipv6_address_mode: Some("slaac".into()),
-                        ips: vec![FixedIp {
-                            address: ip("fd00::5"),
-                            floating_ips: vec![],
-                        }],
                     },
                 ],
+                ..Vif::default()
             },
             Vif {
-                port_id: PORT2.parse::<PortId>().expect("port"),
-                mac: "fa:16:3e:00:00:02".into(),
+                port_id: PORT2.into(),
+                network_id: NET2.into(),
+                network_name: "net2".into(),
+                mac_address: "fa:16:3e:00:00:02".into(),
                 mtu: Some(1500),
-                network_id: NET2.parse::<NetworkId>().expect("net"),
                 vif_type: "unbound".into(),
-                devname: None,
+                fixed_ips: vec![VifFixedIp {
+                    subnet_id: "s3".into(),
+                    address: "192.168.5.10".into(),
+                    floating_ips: vec![],
+                }],
                 subnets: vec![VifSubnet {
-                    cidr: "192.168.5.0/24".parse().expect("cidr"),
-                    gateway: Some(ip("192.168.5.1")),
-                    dns_nameservers: vec![ip("8.8.8.8")],
-                    host_routes: vec![HostRoute {
-                        destination: "172.16.0.0/16".parse().expect("cidr"),
-                        nexthop: ip("192.168.5.254"),
-                    }],
+                    id: "s3".into(),
+                    cidr: "192.168.5.0/24".into(),
+                    gateway_ip: Some("192.168.5.1".into()),
+                    dns_nameservers: vec!["8.8.8.8".into()],
+                    host_routes: vec![("172.16.0.0/16".into(), "192.168.5.254".into())],
                     enable_dhcp: false,
                     dhcp_server: None,
                     ipv6_address_mode: None,
-                    ips: vec![FixedIp {
-                        address: ip("192.168.5.10"),
-                        floating_ips: vec![],
-                    }],
                 }],
+                ..Vif::default()
             },
         ],
         password: None,

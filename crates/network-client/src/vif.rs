@@ -1,6 +1,7 @@
 //! The one VIF type: a port bound to a server, as compute saves it in the
 //! server's network info (Nova's `instance_info_caches`), shows it in
-//! `addresses`, hands it to the metadata service and plugs it on the host.
+//! `addresses`, hands it to the metadata service (the `vifs` of
+//! `stratus_metadata_api::InstanceMetadata`) and plugs it on the host.
 //!
 //! The ids and addresses are kept as the strings Neutron sent: this is the
 //! shape compute persists (`network_info_json`) and reads back, so it must
@@ -21,6 +22,9 @@ pub const VIF_TYPE_BRIDGE: &str = "bridge";
 pub struct VifFixedIp {
     pub subnet_id: String,
     pub address: String,
+    /// Floating IPs associated with this fixed IP (EC2 `public-ipv4`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floating_ips: Vec<String>,
 }
 
 /// A subnet a VIF has an address on (what the metadata service needs to
@@ -38,6 +42,11 @@ pub struct VifSubnet {
     pub enable_dhcp: bool,
     #[serde(default)]
     pub ipv6_address_mode: Option<String>,
+    /// Address of the network's DHCP port on this subnet, if known. As in
+    /// Nova, a DHCP server makes the guest's link MTU `null` in
+    /// `network_data.json` (DHCP delivers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_server: Option<String>,
 }
 
 /// A server's network interface.
@@ -94,6 +103,7 @@ impl Vif {
                 .map(|f| VifFixedIp {
                     subnet_id: f.subnet_id.to_string(),
                     address: f.ip_address.to_string(),
+                    floating_ips: Vec::new(),
                 })
                 .collect(),
             subnets: subnets.iter().map(VifSubnet::from).collect(),
@@ -146,6 +156,7 @@ impl From<&Subnet> for VifSubnet {
                 .collect(),
             enable_dhcp: s.enable_dhcp,
             ipv6_address_mode: s.ipv6_address_mode.clone(),
+            dhcp_server: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! data, and the EC2 tree. No I/O here.
 
 pub mod ec2;
+mod guest_net;
 pub mod meta_data;
 pub mod network_data;
 pub mod vendor;

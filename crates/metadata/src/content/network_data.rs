@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::model::{InstanceMetadata, Vif, VifSubnet};
+use super::guest_net::{guest_vifs, GuestSubnet as VifSubnet, GuestVif as Vif};
+use crate::model::InstanceMetadata;
 
 #[derive(Serialize, Debug, PartialEq)]
 pub struct NetworkData {
@@ -81,13 +82,14 @@ const EXPOSED_VIF_TYPES: [&str; 8] = [
 
 /// `None` when the instance has no VIFs: the API then serves `{}`.
 pub fn network_data(inst: &InstanceMetadata) -> Option<NetworkData> {
-    if inst.vifs.is_empty() {
+    let vifs = guest_vifs(inst);
+    if vifs.is_empty() {
         return None;
     }
     let mut links = Vec::new();
     let mut networks = Vec::new();
     let mut services: Vec<Service> = Vec::new();
-    for vif in &inst.vifs {
+    for vif in &vifs {
         if vif.subnets.is_empty() {
             continue;
         }
@@ -134,7 +136,7 @@ fn link(vif: &Vif) -> Link {
         vif.mtu
     };
     Link {
-        id: vif.link_name(),
+        id: vif.link_name.clone(),
         vif_id: vif.port_id.to_string(),
         link_type,
         mtu,
@@ -164,11 +166,16 @@ fn network(vif: &Vif, subnet: &VifSubnet, net_num: usize, link_id: &str) -> Netw
         .map(|ip| ip.address.to_string())
         .unwrap_or_default();
     let mut routes = default_route(subnet);
-    routes.extend(subnet.host_routes.iter().map(|r| Route {
-        network: r.destination.network().to_string(),
-        netmask: r.destination.netmask().to_string(),
-        gateway: r.nexthop.to_string(),
-    }));
+    routes.extend(
+        subnet
+            .host_routes
+            .iter()
+            .map(|(destination, nexthop)| Route {
+                network: destination.network().to_string(),
+                netmask: destination.netmask().to_string(),
+                gateway: nexthop.to_string(),
+            }),
+    );
     Network::Static {
         id,
         net_type: format!("ipv{version}{suffix}"),
@@ -212,8 +219,8 @@ pub struct IpInfo {
 }
 
 pub fn ip_info(inst: &InstanceMetadata) -> IpInfo {
-    let fixed = inst
-        .vifs
+    let vifs = guest_vifs(inst);
+    let fixed = vifs
         .iter()
         .flat_map(|v| v.subnets.iter())
         .flat_map(|s| s.ips.iter());
