@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use stratus_bus::{handler_fn, Bus, BusError, Envelope, ServeOptions};
 use stratus_common::RequestContext;
 use stratus_network::{DriverKind, NetworkConfig};
-use stratus_network_agent::rpc::{
-    InstanceLookup, NetworkInfo, PortBind, PortInfo, SgMembersUpdate,
-};
+use stratus_network_rpc::{InstanceLookup, NetworkInfo, PortBind, PortInfo, SgMembersUpdate};
 use tokio::sync::mpsc;
 
 use crate::common::*;
