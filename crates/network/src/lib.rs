@@ -16,6 +16,7 @@ pub mod agents;
 pub mod api;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod ipam;
 pub mod rpc_server;

@@ -13,12 +13,12 @@ use stratus_network_rpc::{
 };
 
 use crate::agents::{port_info_of, DEVICE_OWNER_DHCP, STATUS_ACTIVE, STATUS_BUILD, STATUS_DOWN};
-use crate::api::ports::{create_port, PortSpec, VNIC_NORMAL};
 use crate::api::State;
 use crate::db::ports::{self as dbp, PortScope};
 use crate::db::{agents as dba, networks as dbn, subnets as dbs};
+use crate::domain::port::{create_port, update_port, PortSpec, VNIC_NORMAL};
 use crate::error::{NetworkError, Result};
-use crate::ipam::allocate::{self, IpRequest};
+use crate::ipam::allocate::IpRequest;
 
 pub struct NetworkRpc {
     pub state: State,
@@ -211,11 +211,9 @@ impl NetworkRpc {
                 .collect();
             reqs.extend(missing.into_iter().map(|s| IpRequest::AnyOf(vec![s])));
             let by_id = subnets.into_iter().map(|s| (s.id, s)).collect();
-            port.updated_at = stratus_common::time::now();
-            allocate::update_port(&state.db, &port, Some((&reqs, &by_id))).await?;
-            let p = crate::api::ports::load_port(state, &port.id).await?;
-            state.agents.port_changed(Some(&port), Some(&p)).await;
-            port = p;
+            let mut grown = port.clone();
+            grown.updated_at = stratus_common::time::now();
+            port = update_port(state, &port, &grown, Some((&reqs, &by_id))).await?;
         }
         Ok(port_info_of(&port))
     }

@@ -75,7 +75,9 @@ pub async fn create_port(
         match try_create(db, &port, requests, subnets, attempt > 0).await? {
             Attempt::Done(p) => return Ok(*p),
             Attempt::Retry => tokio::task::yield_now().await,
-            Attempt::NewMac if mac_generated => port.mac_address = crate::api::ports::random_mac(),
+            Attempt::NewMac if mac_generated => {
+                port.mac_address = crate::domain::port::random_mac()
+            }
             Attempt::NewMac => {
                 return Err(NetworkError::MacAddressInUse {
                     net: port.network_id.to_string(),

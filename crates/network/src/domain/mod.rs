@@ -1,0 +1,4 @@
+//! The network service's domain: what its API and its agents' RPC server
+//! both do, apart from HTTP and the bus.
+
+pub mod port;
