@@ -10,6 +10,12 @@
 //!   because the `Any` driver decodes only the types both engines share;
 //! - no autoincrement: ids are UUIDs made by the service;
 //! - `INSERT ... ON CONFLICT DO NOTHING` and `RETURNING` are fine on both.
+//!
+//! One access style, in every service: a `db` module per service with one
+//! file per resource and free functions named `<resource>_<verb>` that take
+//! `conn: &mut Conn` first and return the service's own error. A caller runs
+//! one with `&mut *db.conn().await?`, or several in one transaction with
+//! `&mut *tx`, so that a multi-row change is never left half-written.
 
 mod migrate;
 pub mod testing;
@@ -23,6 +29,12 @@ use sqlx::{AnyPool, Executor};
 
 pub use migrate::Migration;
 pub use sqlx;
+
+/// The connection every service's `db` functions take (see the module doc).
+pub type Conn = sqlx::AnyConnection;
+
+/// A connection borrowed from the pool; `&mut *c` gives a [`Conn`].
+pub type PoolConn = sqlx::pool::PoolConnection<sqlx::Any>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -142,6 +154,16 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Borrows one connection from the pool for a `db` function call.
+    pub async fn conn(&self) -> Result<PoolConn, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    /// Opens a transaction for several `db` function calls at once.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.pool.begin().await
     }
 
     pub fn engine(&self) -> Engine {

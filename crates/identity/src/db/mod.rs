@@ -25,7 +25,7 @@ use stratus_db::Migration;
 
 use crate::error::{IdentityError, Result};
 
-pub type Conn = sqlx::AnyConnection;
+pub use stratus_db::Conn;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
