@@ -10,6 +10,8 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use stratus_compute_rpc::RpcError;
+
 use crate::bus::{BusError, RemoteError};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,42 +55,24 @@ impl ComputeError {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    /// The bus contract's error for this one (same kind, same message).
+    pub fn to_rpc(&self) -> RpcError {
         match self {
-            Self::NotFound(_) => "NotFound",
-            Self::BadRequest(_) => "BadRequest",
-            Self::Forbidden(_) => "Forbidden",
-            Self::Conflict(_) => "Conflict",
-            Self::OverQuota(_) => "OverQuota",
-            Self::NotAcceptable(_) => "NotAcceptable",
-            Self::Unavailable(_) => "Unavailable",
-            Self::NoValidHost(_) => "NoValidHost",
-            Self::Internal(_) => "Internal",
+            Self::NotFound(m) => RpcError::NotFound(m.clone()),
+            Self::BadRequest(m) => RpcError::BadRequest(m.clone()),
+            Self::Forbidden(m) => RpcError::Forbidden(m.clone()),
+            Self::Conflict(m) => RpcError::Conflict(m.clone()),
+            Self::OverQuota(m) => RpcError::OverQuota(m.clone()),
+            Self::NotAcceptable(m) => RpcError::NotAcceptable(m.clone()),
+            Self::Unavailable(m) => RpcError::Unavailable(m.clone()),
+            Self::NoValidHost(m) => RpcError::NoValidHost(m.clone()),
+            Self::Internal(m) => RpcError::Internal(m.clone()),
         }
     }
 
     /// What the bus carries back to a caller.
     pub fn to_remote(&self) -> RemoteError {
-        RemoteError {
-            kind: self.kind().to_owned(),
-            message: match self {
-                Self::Internal(m) => m.clone(),
-                other => other.to_string(),
-            },
-        }
-    }
-
-    pub fn from_remote(e: RemoteError) -> Self {
-        match e.kind.as_str() {
-            "NotFound" => Self::NotFound(e.message),
-            "BadRequest" => Self::BadRequest(e.message),
-            "Forbidden" => Self::Forbidden(e.message),
-            "Conflict" => Self::Conflict(e.message),
-            "OverQuota" => Self::OverQuota(e.message),
-            "Unavailable" => Self::Unavailable(e.message),
-            "NoValidHost" => Self::NoValidHost(e.message),
-            _ => Self::Internal(format!("{}: {}", e.kind, e.message)),
-        }
+        self.to_rpc().to_remote()
     }
 
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -115,15 +99,25 @@ impl From<stratus_db::DbError> for ComputeError {
     }
 }
 
+impl From<RpcError> for ComputeError {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::NotFound(m) => Self::NotFound(m),
+            RpcError::BadRequest(m) => Self::BadRequest(m),
+            RpcError::Forbidden(m) => Self::Forbidden(m),
+            RpcError::Conflict(m) => Self::Conflict(m),
+            RpcError::OverQuota(m) => Self::OverQuota(m),
+            RpcError::NotAcceptable(m) => Self::NotAcceptable(m),
+            RpcError::Unavailable(m) => Self::Unavailable(m),
+            RpcError::NoValidHost(m) => Self::NoValidHost(m),
+            RpcError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
 impl From<BusError> for ComputeError {
     fn from(e: BusError) -> Self {
-        match e {
-            BusError::Remote(r) => Self::from_remote(r),
-            BusError::Timeout => {
-                Self::Unavailable("A compute service did not answer in time.".to_owned())
-            }
-            other => Self::Internal(other.to_string()),
-        }
+        RpcError::from(e).into()
     }
 }
 

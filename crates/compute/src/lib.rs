@@ -28,9 +28,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metadata;
-pub mod model;
+pub use stratus_compute_rpc::model;
 
-pub mod rpc;
+pub use stratus_compute_rpc as rpc;
 pub mod saga;
 pub mod scheduler;
 

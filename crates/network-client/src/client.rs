@@ -148,13 +148,14 @@ impl NetworkClient {
     }
 
     /// `POST /v2.0/ports`: a port for a server (`device_owner`
-    /// `compute:nova`), bound to `host` when given (binding needs an admin
-    /// token).
+    /// `compute:nova`), bound to `host` when given and owned by
+    /// `project_id` when given (both need an admin token).
     pub async fn port_create(
         &self,
         network_id: &NetworkId,
         device_id: &str,
         host: Option<&str>,
+        project_id: Option<&str>,
         token: &str,
     ) -> Result<Port, ClientError> {
         let port = PortCreate {
@@ -162,6 +163,7 @@ impl NetworkClient {
             device_id: device_id.to_owned(),
             device_owner: DEVICE_OWNER_COMPUTE.to_owned(),
             binding_host_id: host.map(str::to_owned),
+            project_id: project_id.map(str::to_owned),
         };
         let v = self
             .send(

@@ -124,6 +124,10 @@ pub struct PortCreate {
     pub device_owner: String,
     #[serde(rename = "binding:host_id", skip_serializing_if = "Option::is_none")]
     pub binding_host_id: Option<String>,
+    /// The owner when an admin (a service user) creates the port for a
+    /// project other than its token's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 #[cfg(test)]

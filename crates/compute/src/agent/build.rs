@@ -51,7 +51,9 @@ pub struct Build<'a> {
     /// The instance as read when this run began: what the request asked
     /// for (flavor, image, networks, user data), which a build never changes.
     pub inst: &'a Instance,
-    /// The user's token from the message, or the service token.
+    /// The service user's token: a build calls the image and network
+    /// services as compute itself (resumes and reschedules have no user
+    /// token, and none is ever kept), on the instance's project's behalf.
     pub token: String,
     /// `network-vif-plugged` waiters registered before binding; empty
     /// when the build resumed past its binding (the events came already).
@@ -192,7 +194,6 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
         if wanted.is_empty() {
             return output(&Vec::<VifInfo>::new());
         }
-        let service = a.services.tokens.token().await?;
         let az = b
             .inst
             .availability_zone
@@ -208,7 +209,7 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
                     match a
                         .services
                         .networks
-                        .port_create(&b.token, &net.to_string(), &id)
+                        .port_create(&b.token, &net.to_string(), &id, &b.inst.project_id)
                         .await?
                     {
                         Some(p) => (p.id, false),
@@ -225,9 +226,9 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             let bound = a
                 .services
                 .networks
-                .port_bind(&service, &port_id, &a.host, &id, &owner)
+                .port_bind(&b.token, &port_id, &a.host, &id, &owner)
                 .await?;
-            let mut vif = a.services.networks.vif_info(&service, &bound).await?;
+            let mut vif = a.services.networks.vif_info(&b.token, &bound).await?;
             vif.preexisting = preexisting;
             vifs.push(vif);
         }

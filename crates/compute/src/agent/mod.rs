@@ -102,7 +102,7 @@ fn exp(states: &[Option<TaskState>]) -> Expected {
 
 impl Agent {
     async fn instance(&self, ctx: &RequestContext, id: InstanceId) -> Result<Instance> {
-        self.conductor.instance_get(ctx, id).await
+        Ok(self.conductor.instance_get(ctx, id).await?)
     }
 
     async fn update(
@@ -112,9 +112,10 @@ impl Agent {
         expected: Expected,
         updates: InstanceUpdate,
     ) -> Result<Instance> {
-        self.conductor
+        Ok(self
+            .conductor
             .instance_update(ctx, id, expected, updates)
-            .await
+            .await?)
     }
 
     async fn event(
@@ -131,7 +132,7 @@ impl Agent {
             host: Some(self.host.clone()),
             error,
         };
-        self.conductor.action_event(ctx, &a, finish).await
+        Ok(self.conductor.action_event(ctx, &a, finish).await?)
     }
 
     /// Runs `work` between an action event's start and finish.
@@ -193,7 +194,7 @@ impl Agent {
 
     /// Reports the node and heartbeats (the conductor records both).
     pub async fn report(&self) -> Result<()> {
-        self.conductor.node_report(self.node_report()).await
+        Ok(self.conductor.node_report(self.node_report()).await?)
     }
 
     /// Whether the instance is in a build on this host.
@@ -247,13 +248,13 @@ impl Agent {
                 Err(e) => return Err(e),
             };
             if matches!(stored, SagaState::Running | SagaState::Unwinding) {
-                let token = self.token_for(ctx).await?;
+                let token = self.service_token().await?;
                 let b = build::Build::new(self, ctx, &inst, token);
                 crate::saga::unwind(&log, &rec.id, &build::steps(), &b).await?;
             }
             return Ok(());
         }
-        let token = self.token_for(ctx).await?;
+        let token = self.service_token().await?;
         let b = build::Build::new(self, ctx, &inst, token);
         let ended = self
             .with_event_out(ctx, id, "compute__do_build_and_run_instance", || async {
@@ -277,17 +278,15 @@ impl Agent {
                     error: format!("Build of instance {id} failed: {e}"),
                     attempt: Some(attempt),
                 };
-                self.conductor.reschedule(ctx, &r).await
+                Ok(self.conductor.reschedule(ctx, &r).await?)
             }
         }
     }
 
-    /// The user's token from the message, else the service token.
-    async fn token_for(&self, ctx: &RequestContext) -> Result<String> {
-        match ctx.auth_token.as_deref() {
-            Some(t) if !t.is_empty() => Ok(t.to_owned()),
-            _ => self.services.tokens.token().await,
-        }
+    /// The service user's token, for every call an agent makes to another
+    /// service (the request's id still travels with `ctx`).
+    async fn service_token(&self) -> Result<String> {
+        self.services.tokens.token().await
     }
 
     /// Deleted, or out of this host's build (a delete set `deleting`, the
@@ -304,11 +303,7 @@ impl Agent {
     /// user brought are unbound (as Nova's `deallocate_for_instance`).
     pub async fn deallocate_network(&self, ctx: &RequestContext, inst: &Instance) -> Result<()> {
         let id = inst.id.to_string();
-        let token = self.services.tokens.token().await;
-        let token = match token {
-            Ok(t) if !t.is_empty() => t,
-            _ => self.token_for(ctx).await?,
-        };
+        let token = self.service_token().await?;
         let mut unbind: Vec<String> = Vec::new();
         // The saved info may be stale (the build failed before saving it):
         // the network service's own list is the truth for what to delete.
@@ -387,7 +382,7 @@ impl Agent {
             Ok(())
         })
         .await?;
-        self.conductor.instance_destroyed(ctx, id).await
+        Ok(self.conductor.instance_destroyed(ctx, id).await?)
     }
 
     /// Drops the instance's hold on its cached image and its folder.

@@ -30,7 +30,7 @@ use super::{exp, Agent};
 use crate::db::instances::InstanceUpdate;
 use crate::error::{ComputeError, Result};
 use crate::model::state::{PowerState, TaskState, VmState};
-use crate::rpc;
+use crate::rpc::{self, RpcError};
 use stratus_common::ids::InstanceId;
 
 /// What the sync does about one instance after the power_state update.
@@ -153,8 +153,8 @@ impl Agent {
         match self.conductor.instance_stop(&ctx, &a).await {
             Ok(()) => {}
             // Deleted, moved or taken by a task meanwhile: theirs now.
-            Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => return Ok(()),
-            Err(e) => return Err(e),
+            Err(RpcError::NotFound(_)) | Err(RpcError::Conflict(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
         self.power(&ctx, id, TaskState::PoweringOff).await
     }

@@ -88,13 +88,15 @@ pub trait NetworkApi: Send + Sync + 'static {
     /// Returns its network id.
     async fn port_check(&self, ctx: &RequestContext, port_id: &str) -> Result<String>;
 
-    /// Creates a port for the instance on `network_id` (unbound). `Ok(None)`
+    /// Creates a port for the instance on `network_id` (unbound), owned by
+    /// the instance's project (the token is the service user's). `Ok(None)`
     /// when there is no network service (no port is made).
     async fn port_create(
         &self,
         token: &str,
         network_id: &str,
         instance_id: &str,
+        project_id: &str,
     ) -> Result<Option<PortInfo>>;
 
     /// Binds the port to `host` for the instance (`device_owner`
@@ -148,7 +150,7 @@ impl NetworkApi for AcceptAll {
     async fn port_check(&self, _ctx: &RequestContext, _port_id: &str) -> Result<String> {
         Ok(String::new())
     }
-    async fn port_create(&self, _: &str, _: &str, _: &str) -> Result<Option<PortInfo>> {
+    async fn port_create(&self, _: &str, _: &str, _: &str, _: &str) -> Result<Option<PortInfo>> {
         Ok(None)
     }
     async fn port_bind(

@@ -149,10 +149,17 @@ impl NetworkApi for NeutronNetworks {
         token: &str,
         net: &str,
         instance_id: &str,
+        project_id: &str,
     ) -> Result<Option<PortInfo>> {
         let p = self
             .client
-            .port_create(&network_id(net)?, instance_id, None, token)
+            .port_create(
+                &network_id(net)?,
+                instance_id,
+                None,
+                Some(project_id),
+                token,
+            )
             .await
             .map_err(client_err)?;
         Ok(Some(port_info(p)))

@@ -2,28 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
 use super::{get_f, get_i, get_os, get_s, now_db, Store};
 use crate::error::{ComputeError, Result};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Flavor {
-    pub id: String,
-    pub name: String,
-    pub ram: i64,
-    pub vcpus: i64,
-    pub disk: i64,
-    pub ephemeral: i64,
-    pub swap: i64,
-    pub rxtx_factor: f64,
-    pub is_public: bool,
-    pub disabled: bool,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub extra_specs: BTreeMap<String, String>,
-}
+pub use stratus_compute_rpc::flavor::Flavor;
 
 /// Which flavors a list shows (`is_public` query parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

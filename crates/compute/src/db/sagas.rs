@@ -2,78 +2,19 @@
 //! finished (with its output) or its undo ran, so that a restarted service
 //! can resume or unwind.
 
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
 use super::{get_i, get_os, get_s, now_db, Store};
 use crate::error::{ComputeError, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SagaState {
-    Running,
-    Unwinding,
-    Done,
-    Failed,
-}
-
-impl SagaState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Unwinding => "unwinding",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "running" => Self::Running,
-            "unwinding" => Self::Unwinding,
-            "done" => Self::Done,
-            "failed" => Self::Failed,
-            other => {
-                return Err(ComputeError::Internal(format!(
-                    "unknown saga state {other}"
-                )))
-            }
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    Done,
-    Undone,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SagaRecord {
-    pub id: String,
-    pub kind: String,
-    pub instance_id: String,
-    pub state: SagaState,
-    pub params: serde_json::Value,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct StepRecord {
-    pub step: i64,
-    pub name: String,
-    pub status: StepStatus,
-    /// What the action returned (`None` once undone).
-    #[serde(default)]
-    pub output: Option<serde_json::Value>,
-}
+pub use stratus_compute_rpc::saga::{SagaRecord, SagaState, StepRecord, StepStatus};
 
 fn row_saga(r: &AnyRow) -> Result<SagaRecord> {
     Ok(SagaRecord {
         id: get_s(r, "id")?,
         kind: get_s(r, "kind")?,
         instance_id: get_s(r, "instance_id")?,
-        state: SagaState::parse(&get_s(r, "state")?)?,
+        state: get_s(r, "state")?.parse().map_err(ComputeError::Internal)?,
         params: serde_json::from_str(&get_s(r, "params_json")?)?,
     })
 }

@@ -25,13 +25,13 @@ impl SagaLog for ConductorLog<'_> {
             saga_id: saga.to_owned(),
             step: step.clone(),
         };
-        self.conductor.saga_record(self.ctx, &a).await
+        Ok(self.conductor.saga_record(self.ctx, &a).await?)
     }
     async fn set_state(&self, saga: &str, state: SagaState) -> Result<()> {
         let a = rpc::SagaStateArgs {
             saga_id: saga.to_owned(),
             state,
         };
-        self.conductor.saga_state(self.ctx, &a).await
+        Ok(self.conductor.saga_state(self.ctx, &a).await?)
     }
 }

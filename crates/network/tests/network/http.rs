@@ -47,7 +47,7 @@ async fn compute_client_over_http() {
 
         let instance = uuid::Uuid::new_v4().to_string();
         let p = client
-            .port_create(&net_id, &instance, None, ALICE)
+            .port_create(&net_id, &instance, None, None, ALICE)
             .await
             .expect("create port");
         assert_eq!(p.status, "DOWN");

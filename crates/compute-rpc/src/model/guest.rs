@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use stratus_common::ids::{ImageId, InstanceId};
 
-use crate::clients::VifInfo;
+use stratus_network_client::Vif as VifInfo;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuestSpec {

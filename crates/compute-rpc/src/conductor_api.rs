@@ -4,10 +4,14 @@
 use stratus_common::ids::InstanceId;
 use stratus_common::RequestContext;
 
-use super::*;
-use crate::bus::Bus;
-use crate::db::instances::{Expected, Instance, InstanceUpdate};
+use stratus_bus::Bus;
+
 use crate::error::Result;
+use crate::instance::{Expected, Instance, InstanceUpdate};
+use crate::messages::*;
+use crate::node::NodeReport;
+use crate::saga::SagaRecord;
+use serde::Serialize;
 
 #[derive(Clone)]
 pub struct ConductorApi {

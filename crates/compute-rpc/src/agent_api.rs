@@ -4,9 +4,10 @@
 use stratus_common::ids::InstanceId;
 use stratus_common::RequestContext;
 
-use super::*;
-use crate::bus::Bus;
-use crate::error::Result;
+use stratus_bus::Bus;
+
+use crate::error::{Result, RpcError};
+use crate::messages::*;
 use crate::model::state::TaskState;
 
 #[derive(Clone)]
@@ -52,11 +53,7 @@ impl AgentApi {
                 };
                 self.bus.cast(&topic, REBOOT, ctx, &a).await
             }
-            other => {
-                return Err(crate::error::ComputeError::Internal(format!(
-                    "{other} is no power action"
-                )))
-            }
+            other => return Err(RpcError::Internal(format!("{other} is no power action"))),
         };
         Ok(sent?)
     }

@@ -1,20 +1,11 @@
-//! The bus contract between the compute services: topics, methods and their
-//! argument types (version 1.0 of each method), with typed callers for the
-//! conductor (`ConductorApi`, what agents ask of it) and for a host's agent
-//! (`AgentApi`, what the API, scheduler and conductor ask of it).
-
-mod agent_api;
-mod conductor_api;
-
-pub use agent_api::AgentApi;
-pub use conductor_api::ConductorApi;
+//! Topics, methods and their argument types (version 1.0 of each method).
 
 use serde::{Deserialize, Serialize};
 use stratus_common::ids::InstanceId;
 
-use crate::db::hosts::NodeReport;
-use crate::db::instances::{Expected, InstanceUpdate};
-use crate::db::sagas::{SagaRecord, SagaState, StepRecord};
+use crate::instance::{Expected, InstanceUpdate};
+use crate::node::NodeReport;
+use crate::saga::{SagaRecord, SagaState, StepRecord};
 
 pub const SCHEDULER: &str = "scheduler";
 pub const CONDUCTOR: &str = "conductor";
