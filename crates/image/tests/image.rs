@@ -13,6 +13,8 @@ mod bench;
 mod client;
 #[path = "image/data.rs"]
 mod data;
+#[path = "image/db.rs"]
+mod db;
 #[path = "image/import.rs"]
 mod import;
 #[path = "image/inspect.rs"]

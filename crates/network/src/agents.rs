@@ -249,7 +249,7 @@ impl Agents {
 
     /// The full state of a network, as agents converge to it.
     pub async fn network_info(&self, id: &NetworkId) -> Result<NetworkInfo> {
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let n = dbn::network_get(&mut c, id)
             .await?
             .ok_or_else(|| NetworkError::NetworkNotFound(id.to_string()))?;
@@ -277,7 +277,7 @@ impl Agents {
         if !self.config.dhcp_host.is_empty() {
             return Ok(Some(self.config.dhcp_host.clone()));
         }
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let ports = dbp::port_list(
             &mut c,
             PortScope {
@@ -295,7 +295,7 @@ impl Agents {
     /// The rules of a port's groups and the members of the remote groups
     /// they name.
     pub async fn port_bind_args(&self, p: &Port) -> Result<PortBind> {
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let mut rules = Vec::new();
         let mut remotes: BTreeSet<SecurityGroupId> = BTreeSet::new();
         for g in &p.security_groups {
@@ -413,7 +413,7 @@ impl Agents {
         if groups.is_empty() {
             return Ok(());
         }
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let ports = dbp::port_list(&mut c, PortScope::default()).await?;
         drop(c);
         for p in ports.iter().filter(|p| {
@@ -437,7 +437,7 @@ impl Agents {
             return Ok(());
         }
         let groups: Vec<SecurityGroupId> = groups.iter().copied().collect();
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let refs = dbsg::rules_naming_remote_groups(&mut c, &groups).await?;
         if refs.is_empty() {
             return Ok(());
@@ -491,7 +491,7 @@ impl Agents {
         }
         // Every L2 agent that reported in may hold the bridge.
         let mut l2: BTreeSet<String> = hosts.iter().cloned().collect();
-        if let Ok(mut c) = self.db.pool().acquire().await {
+        if let Ok(mut c) = self.db.conn().await {
             if let Ok(agents) = crate::db::agents::agent_list(&mut c).await {
                 l2.extend(
                     agents
@@ -521,7 +521,7 @@ impl Agents {
 
     /// Moves a port's status; entering ACTIVE with a compute owner tells compute.
     pub async fn set_port_status(&self, id: &PortId, status: &str) -> Result<()> {
-        let mut c = self.db.pool().acquire().await?;
+        let mut c = self.db.conn().await?;
         let old = dbp::port_set_status(&mut c, id, status)
             .await?
             .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))?;

@@ -76,13 +76,7 @@ impl Handler for NetworkRpc {
             }
             methods::AGENT_REPORT => {
                 let a: AgentReport = msg.args()?;
-                let mut c = self
-                    .state
-                    .db
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(|e| remote(e.into()))?;
+                let mut c = self.state.db.conn().await.map_err(|e| remote(e.into()))?;
                 dba::agent_report(&mut c, &a.host, &a.agent_type, a.alive)
                     .await
                     .map_err(remote)?;
@@ -129,7 +123,7 @@ impl NetworkRpc {
         // ports bound to its host; a late report from the host a port left
         // must not change the status its new host reports.
         if !a.host.is_empty() {
-            let mut c = self.state.db.pool().acquire().await?;
+            let mut c = self.state.db.conn().await?;
             let port = dbp::port_get(&mut c, &a.port_id).await?;
             drop(c);
             match port {
@@ -153,7 +147,7 @@ impl NetworkRpc {
     pub async fn ensure_dhcp_port(&self, net_id: &NetworkId, host: &str) -> Result<PortInfo> {
         let state = &self.state;
         let device_id = dhcp_device_id(host, net_id);
-        let mut c = state.db.pool().acquire().await?;
+        let mut c = state.db.conn().await?;
         let network = dbn::network_get(&mut c, net_id)
             .await?
             .ok_or_else(|| NetworkError::NetworkNotFound(net_id.to_string()))?;
@@ -219,7 +213,7 @@ impl NetworkRpc {
     }
 
     async fn lookup_instance(&self, net: &NetworkId, ip: IpAddr) -> Result<InstanceLookup> {
-        let mut c = self.state.db.pool().acquire().await?;
+        let mut c = self.state.db.conn().await?;
         let ports = dbp::port_list(
             &mut c,
             PortScope {

@@ -65,7 +65,7 @@ pub async fn create(
     let id = patch::requested_id(&body)?.unwrap_or_default();
     let mut image = Image::new(id, project(&ctx).map(str::to_owned), time::now());
     patch::apply_create(&ctx, &mut image, &body, quotas(&state))?;
-    db::image_insert(&state.db, &image).await?;
+    db::image_insert(&mut *state.db.conn().await?, &image).await?;
     let location = format!("{}/v2/images/{}", base_url(&state, &headers), image.id);
     let mut resp = (
         StatusCode::CREATED,
@@ -131,7 +131,7 @@ pub async fn list(
         state.config.limit_default,
         state.config.limit_max,
     )?;
-    let mut images = db::image_list(&state.db, &q.filter).await?;
+    let mut images = db::image_list(&mut *state.db.conn().await?, &q.filter).await?;
     images.sort_by(|a, b| compare(a, b, &q.sort));
     if let Some(marker) = &q.marker {
         let marker_image = load_visible(&state, &ctx, marker)
@@ -140,7 +140,7 @@ pub async fn list(
         images.retain(|i| compare(i, &marker_image, &q.sort) == std::cmp::Ordering::Greater);
     }
     images.truncate(q.limit);
-    db::images_load_extras(&state.db, &mut images).await?;
+    db::images_load_extras(&mut *state.db.conn().await?, &mut images).await?;
 
     let show_locations = sees_locations(&ctx);
     let mut rest: Vec<(String, String)> = params
@@ -204,7 +204,7 @@ pub async fn update(
     let changes = patch::parse_patch(&raw)?;
     patch::apply_patch(&ctx, &mut image, &changes, quotas(&state))?;
     image.updated_at = time::now();
-    if !db::image_save(&state.db, &image).await? {
+    if !db::image_save(&mut *state.db.conn().await?, &image).await? {
         return Err(ImageError::Conflict(
             "The image was changed by another request; retry.".to_owned(),
         ));
@@ -225,9 +225,11 @@ pub async fn delete(
             "Image {id} is protected and cannot be deleted."
         )));
     }
-    let Some(_locations) = db::image_mark_deleted(&state.db, &image.id).await? else {
+    let marked = db::image_mark_deleted(&mut *state.db.conn().await?, &image.id).await?;
+    let Some(_locations) = marked else {
         // Deleted meanwhile, or protected meanwhile: look again to say which.
-        return match db::image_get(&state.db, &image.id).await? {
+        let again = db::image_get(&mut *state.db.conn().await?, &image.id).await?;
+        return match again {
             Some(i) if i.protected => Err(ImageError::Forbidden(format!(
                 "Image {id} is protected and cannot be deleted."
             ))),
@@ -285,7 +287,7 @@ async fn set_active_state(
             image.status
         )));
     }
-    if !db::image_set_status(&state.db, &image.id, from, to).await? {
+    if !db::image_set_status(&mut *state.db.conn().await?, &image.id, from, to).await? {
         return Err(ImageError::Conflict(
             "The image status changed meanwhile; retry.".to_owned(),
         ));
@@ -334,7 +336,7 @@ async fn change_tags(
         }
     }
     image.updated_at = time::now();
-    if !db::image_save(&state.db, &image).await? {
+    if !db::image_save(&mut *state.db.conn().await?, &image).await? {
         return Err(ImageError::Conflict(
             "The image was changed by another request; retry.".to_owned(),
         ));

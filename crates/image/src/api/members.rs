@@ -67,7 +67,12 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    db::member_insert(&state.db, &member, state.config.member_quota).await?;
+    db::member_insert(
+        &mut *state.db.conn().await?,
+        &member,
+        state.config.member_quota,
+    )
+    .await?;
     Ok(Json(member_json(&member)))
 }
 
@@ -84,7 +89,7 @@ pub async fn list(
     require_read(&ctx)?;
     let image = load_visible(&state, &ctx, &id).await?;
     require_shared(&image)?;
-    let members: Vec<Value> = db::member_list(&state.db, &image.id)
+    let members: Vec<Value> = db::member_list(&mut *state.db.conn().await?, &image.id)
         .await?
         .iter()
         .filter(|m| may_see_member(&ctx, &image, &m.member_id))
@@ -106,7 +111,7 @@ pub async fn show(
     if !may_see_member(&ctx, &image, &member) {
         return Err(member_not_found(&member, &image));
     }
-    let m = db::member_get(&state.db, &image.id, &member)
+    let m = db::member_get(&mut *state.db.conn().await?, &image.id, &member)
         .await?
         .ok_or_else(|| member_not_found(&member, &image))?;
     Ok(Json(member_json(&m)))
@@ -139,7 +144,7 @@ pub async fn update(
             "You are not permitted to modify 'status' on this image member.".to_owned(),
         ));
     }
-    let m = db::member_update(&state.db, &image.id, &member, status)
+    let m = db::member_update(&mut *state.db.conn().await?, &image.id, &member, status)
         .await?
         .ok_or_else(|| member_not_found(&member, &image))?;
     Ok(Json(member_json(&m)))
@@ -161,7 +166,7 @@ pub async fn delete(
         }
         return Err(member_not_found(&member, &image));
     }
-    if !db::member_delete(&state.db, &image.id, &member).await? {
+    if !db::member_delete(&mut *state.db.conn().await?, &image.id, &member).await? {
         return Err(member_not_found(&member, &image));
     }
     Ok(StatusCode::NO_CONTENT)

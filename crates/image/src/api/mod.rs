@@ -170,11 +170,12 @@ async fn load_visible(
 ) -> Result<Image, ImageError> {
     image_scope(ctx, "get_image")?;
     let parsed: ImageId = id.parse().map_err(|_| ImageError::image_not_found(id))?;
-    let image = db::image_get(&state.db, &parsed)
+    let mut conn = state.db.conn().await?;
+    let image = db::image_get(&mut conn, &parsed)
         .await?
         .ok_or_else(|| ImageError::image_not_found(id))?;
     let is_member = match (image.visibility, project(ctx)) {
-        (Visibility::Shared, Some(p)) => db::member_get(&state.db, &parsed, p).await?.is_some(),
+        (Visibility::Shared, Some(p)) => db::member_get(&mut conn, &parsed, p).await?.is_some(),
         _ => false,
     };
     if can_see(ctx, &image, is_member) {

@@ -56,7 +56,7 @@ pub(super) async fn claim(
     to: ImageStatus,
     undo: Undo,
 ) -> Result<(Guard, AbortOnDrop), ImageError> {
-    if !db::image_set_status(db, &id, ImageStatus::Queued, to).await? {
+    if !db::image_set_status(&mut *db.conn().await?, &id, ImageStatus::Queued, to).await? {
         return Err(ImageError::Conflict(format!(
             "Image status transition to {to} is not allowed: another upload is in progress"
         )));
@@ -87,14 +87,23 @@ pub(super) async fn remove(store: &Arc<dyn Store>, id: ImageId, what: &str) {
 }
 
 async fn run_undo(db: Db, id: ImageId, undo: Undo) {
-    let reset = match undo {
+    if let Err(e) = undo_and_reset(&db, id, undo).await {
+        tracing::warn!(image = %id, error = %e, "resetting image to queued failed");
+    }
+}
+
+/// Removes what `undo` names, then puts the image back to queued.
+async fn undo_and_reset(db: &Db, id: ImageId, undo: Undo) -> Result<bool, ImageError> {
+    match undo {
         Undo::Upload { store } => {
             remove(&store, id, "partial image data").await;
-            db::image_set_status(&db, &id, ImageStatus::Saving, ImageStatus::Queued).await
+            let (from, to) = (ImageStatus::Saving, ImageStatus::Queued);
+            db::image_set_status(&mut *db.conn().await?, &id, from, to).await
         }
         Undo::Stage { staging } => {
             remove(&staging, id, "partial staged data").await;
-            db::image_set_status(&db, &id, ImageStatus::Uploading, ImageStatus::Queued).await
+            let (from, to) = (ImageStatus::Uploading, ImageStatus::Queued);
+            db::image_set_status(&mut *db.conn().await?, &id, from, to).await
         }
         Undo::Import {
             store,
@@ -103,11 +112,8 @@ async fn run_undo(db: Db, id: ImageId, undo: Undo) {
         } => {
             remove(&store, id, "partial image data").await;
             remove(&staging, id, "staged data").await;
-            db::image_fail_import(&db, &id, store_id, None).await
+            db::image_fail_import(&mut *db.conn().await?, &id, store_id, None).await
         }
-    };
-    if let Err(e) = reset {
-        tracing::warn!(image = %id, error = %e, "resetting image to queued failed");
     }
 }
 
@@ -165,7 +171,9 @@ pub(super) fn heartbeat(db: &Db, id: ImageId, status: ImageStatus) -> AbortOnDro
     AbortOnDrop(tokio::spawn(async move {
         loop {
             tokio::time::sleep(HEARTBEAT).await;
-            if let Err(e) = db::image_touch(&db, &id, status).await {
+            let touched: Result<(), ImageError> =
+                async { db::image_touch(&mut *db.conn().await?, &id, status).await }.await;
+            if let Err(e) = touched {
                 tracing::warn!(image = %id, error = %e, "heartbeat failed");
             }
         }

@@ -45,7 +45,10 @@ pub async fn stage(
         return Err(put_error(e, capped.over_cap(), cap));
     }
     let size = capped.size();
-    match db::image_set_staged_size(db, &id, i64::try_from(size).unwrap_or(i64::MAX)).await {
+    let size_db = i64::try_from(size).unwrap_or(i64::MAX);
+    let recorded: Result<bool, ImageError> =
+        async { db::image_set_staged_size(&mut *db.conn().await?, &id, size_db).await }.await;
+    match recorded {
         Ok(true) => {
             guard.disarm();
             Ok(size)
@@ -84,7 +87,7 @@ pub async fn start_import(
 ) -> Result<(String, tokio::task::JoinHandle<()>), ImageError> {
     let id = image.id;
     let task = uuid::Uuid::new_v4().to_string();
-    if !db::image_begin_import(db, &id, &task, target.store_id).await? {
+    if !db::image_begin_import(&mut *db.conn().await?, &id, &task, target.store_id).await? {
         return Err(ImageError::Conflict(format!(
             "New operation on image '{id}' is not permitted as prior operation is still in progress"
         )));
@@ -133,7 +136,7 @@ async fn run_import(
         )
         .await?;
         let result = upload_result(&target.store, &key, measured);
-        db::image_finish_import(&db, &id, &result).await
+        db::image_finish_import(&mut *db.conn().await?, &id, &result).await
     }
     .await;
     match outcome {

@@ -23,8 +23,11 @@ use super::guard::{remove, HEARTBEAT, STALE_AFTER};
 pub async fn reset_stale_uploads(db: &Db, store: &Arc<dyn Store>) -> Result<usize, ImageError> {
     let cutoff = stratus_common::time::now() - STALE_AFTER;
     let mut n = 0;
-    for id in db::images_stale(db, ImageStatus::Saving, cutoff).await? {
-        if db::image_reset_stale(db, &id, ImageStatus::Saving, cutoff).await? {
+    let stale = db::images_stale(&mut *db.conn().await?, ImageStatus::Saving, cutoff).await?;
+    for id in stale {
+        let reset =
+            db::image_reset_stale(&mut *db.conn().await?, &id, ImageStatus::Saving, cutoff).await?;
+        if reset {
             remove(store, id, "abandoned image data").await;
             tracing::info!(image = %id, "abandoned upload reset to queued");
             n += 1;
@@ -50,19 +53,28 @@ pub async fn reset_stale_imports(
 ) -> Result<usize, ImageError> {
     let cutoff = stratus_common::time::now() - STALE_AFTER;
     let mut n = 0;
-    for id in db::images_stale(db, ImageStatus::Importing, cutoff).await? {
-        if db::image_fail_import(db, &id, store_id, Some(cutoff)).await? {
+    let stale = db::images_stale(&mut *db.conn().await?, ImageStatus::Importing, cutoff).await?;
+    for id in stale {
+        let failed =
+            db::image_fail_import(&mut *db.conn().await?, &id, store_id, Some(cutoff)).await?;
+        if failed {
             remove(store, id, "abandoned image data").await;
             remove(staging, id, "abandoned staged data").await;
             tracing::warn!(image = %id, "abandoned import reset to queued");
             n += 1;
         }
     }
-    for id in db::images_stale(db, ImageStatus::Uploading, cutoff).await? {
-        let staged = db::image_get(db, &id)
-            .await?
-            .is_some_and(|i| i.size.is_some());
-        if !staged && db::image_reset_stale(db, &id, ImageStatus::Uploading, cutoff).await? {
+    let stale = db::images_stale(&mut *db.conn().await?, ImageStatus::Uploading, cutoff).await?;
+    for id in stale {
+        // The connection goes back before the store is touched.
+        let reset = {
+            let conn = &mut *db.conn().await?;
+            let staged = db::image_get(conn, &id)
+                .await?
+                .is_some_and(|i| i.size.is_some());
+            !staged && db::image_reset_stale(conn, &id, ImageStatus::Uploading, cutoff).await?
+        };
+        if reset {
             remove(staging, id, "abandoned staged data").await;
             tracing::info!(image = %id, "abandoned stage reset to queued");
             n += 1;

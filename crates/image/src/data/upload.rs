@@ -64,7 +64,9 @@ pub async fn upload(
         }
     };
     let result = upload_result(store, &key, measured);
-    match db::image_finish_upload(db, &id, &result).await {
+    let finished: Result<bool, ImageError> =
+        async { db::image_finish_upload(&mut *db.conn().await?, &id, &result).await }.await;
+    match finished {
         Ok(true) => {
             guard.disarm();
             Ok(result)

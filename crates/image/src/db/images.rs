@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use stratus_common::ids::ImageId;
 use stratus_common::time;
 use stratus_db::sqlx::any::AnyRow;
-use stratus_db::sqlx::{self, Row};
-use stratus_db::{b2i, i2b, Db};
+use stratus_db::sqlx::{self, Connection, Row};
+use stratus_db::{b2i, i2b};
 
+use super::Conn;
 use crate::domain::{Image, ImageStatus, Location};
 use crate::error::ImageError;
 
@@ -54,25 +55,22 @@ pub(crate) fn image_from_row(r: &AnyRow) -> Result<Image, ImageError> {
     })
 }
 
-async fn write_extras(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    image: &Image,
-) -> Result<(), ImageError> {
+async fn write_extras(conn: &mut Conn, image: &Image) -> Result<(), ImageError> {
     let id = image.id.to_string();
     sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
         .bind(&id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
         .bind(&id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     for (k, v) in &image.properties {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(&id)
             .bind(k)
             .bind(v)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     for (i, t) in image.tags.iter().enumerate() {
@@ -80,7 +78,7 @@ async fn write_extras(
             .bind(&id)
             .bind(t)
             .bind(i as i64)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())
@@ -88,8 +86,8 @@ async fn write_extras(
 
 /// Inserts a new image with its properties and tags; an existing id (even
 /// of a deleted image, as in Glance) is a conflict.
-pub async fn image_insert(db: &Db, image: &Image) -> Result<(), ImageError> {
-    let mut tx = db.pool().begin().await?;
+pub async fn image_insert(conn: &mut Conn, image: &Image) -> Result<(), ImageError> {
+    let mut tx = conn.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO images (id, name, status, visibility, protected, os_hidden, disk_format, \
          container_format, min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, \
@@ -130,21 +128,21 @@ pub async fn image_insert(db: &Db, image: &Image) -> Result<(), ImageError> {
 }
 
 /// A live (not deleted) image with everything attached, or `None`.
-pub async fn image_get(db: &Db, id: &ImageId) -> Result<Option<Image>, ImageError> {
+pub async fn image_get(conn: &mut Conn, id: &ImageId) -> Result<Option<Image>, ImageError> {
     let row = sqlx::query(&format!(
         "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1 AND deleted = 0"
     ))
     .bind(id.to_string())
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut images = vec![image_from_row(&row)?];
-    images_load_extras(db, &mut images).await?;
+    images_load_extras(conn, &mut images).await?;
     Ok(images.pop())
 }
 
 /// Fills in properties, tags and active locations of `images`.
-pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), ImageError> {
+pub async fn images_load_extras(conn: &mut Conn, images: &mut [Image]) -> Result<(), ImageError> {
     if images.is_empty() {
         return Ok(());
     }
@@ -162,7 +160,7 @@ pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), Ima
     for id in &ids {
         q = q.bind(id);
     }
-    for r in q.fetch_all(db.pool()).await? {
+    for r in q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get("image_id")?;
         if let Some(&i) = index.get(&id) {
             images[i]
@@ -178,7 +176,7 @@ pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), Ima
     for id in &ids {
         q = q.bind(id);
     }
-    for r in q.fetch_all(db.pool()).await? {
+    for r in q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get("image_id")?;
         if let Some(&i) = index.get(&id) {
             images[i].tags.push(r.try_get("value")?);
@@ -193,7 +191,7 @@ pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), Ima
     for id in &ids {
         q = q.bind(id);
     }
-    for r in q.fetch_all(db.pool()).await? {
+    for r in q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get("image_id")?;
         if let Some(&i) = index.get(&id) {
             images[i].locations.push(Location {
@@ -207,8 +205,8 @@ pub async fn images_load_extras(db: &Db, images: &mut [Image]) -> Result<(), Ima
 
 /// Saves the changeable attributes, properties and tags of `image` if nobody
 /// saved it since it was read (`image.generation`); false when someone did.
-pub async fn image_save(db: &Db, image: &Image) -> Result<bool, ImageError> {
-    let mut tx = db.pool().begin().await?;
+pub async fn image_save(conn: &mut Conn, image: &Image) -> Result<bool, ImageError> {
+    let mut tx = conn.begin().await?;
     let r = sqlx::query(
         "UPDATE images SET name = $1, visibility = $2, protected = $3, os_hidden = $4, \
          disk_format = $5, container_format = $6, min_disk = $7, min_ram = $8, owner = $9, \
@@ -239,7 +237,7 @@ pub async fn image_save(db: &Db, image: &Image) -> Result<bool, ImageError> {
 
 /// Compare-and-swap of the status: true when the image was in `from`.
 pub async fn image_set_status(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     from: ImageStatus,
     to: ImageStatus,
@@ -252,7 +250,7 @@ pub async fn image_set_status(
     .bind(time::to_db(time::now()))
     .bind(id.to_string())
     .bind(from.as_str())
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -275,9 +273,9 @@ pub const IMPORT_TASK: &str = "os_glance_import_task";
 pub const IMPORTING_TO_STORES: &str = "os_glance_importing_to_stores";
 pub const FAILED_IMPORT: &str = "os_glance_failed_import";
 
-/// Sets (`Some`) or removes (`None`) one property inside a transaction.
+/// Sets (`Some`) or removes (`None`) one property, in the caller's transaction.
 async fn property_put(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut Conn,
     id: &ImageId,
     name: &str,
     value: Option<&str>,
@@ -285,23 +283,23 @@ async fn property_put(
     sqlx::query("DELETE FROM image_properties WHERE image_id = $1 AND name = $2")
         .bind(id.to_string())
         .bind(name)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     if let Some(v) = value {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(id.to_string())
             .bind(name)
             .bind(v)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())
 }
 
 /// Makes an image in `from` (saving, or importing) `active` with its data,
-/// inside `tx`; false when the image is no longer in `from`.
+/// in the caller's transaction; false when the image is no longer in `from`.
 async fn finish_data(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut Conn,
     id: &ImageId,
     from: ImageStatus,
     up: &UploadResult,
@@ -320,7 +318,7 @@ async fn finish_data(
     .bind(&now)
     .bind(id.to_string())
     .bind(from.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     if r.rows_affected() == 0 {
         return Ok(false);
@@ -334,7 +332,7 @@ async fn finish_data(
     .bind(&up.location.url)
     .bind(&up.location.metadata)
     .bind(&now)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(true)
 }
@@ -342,11 +340,11 @@ async fn finish_data(
 /// Makes a `saving` image `active` with its data; false when the image is no
 /// longer saving (deleted meanwhile), in which case nothing changed.
 pub async fn image_finish_upload(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     up: &UploadResult,
 ) -> Result<bool, ImageError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = conn.begin().await?;
     if !finish_data(&mut tx, id, ImageStatus::Saving, up).await? {
         return Ok(false);
     }
@@ -356,7 +354,11 @@ pub async fn image_finish_upload(
 
 /// Records the size of the data staged for an `uploading` image; false when
 /// the image is no longer uploading (deleted meanwhile).
-pub async fn image_set_staged_size(db: &Db, id: &ImageId, size: i64) -> Result<bool, ImageError> {
+pub async fn image_set_staged_size(
+    conn: &mut Conn,
+    id: &ImageId,
+    size: i64,
+) -> Result<bool, ImageError> {
     let r = sqlx::query(
         "UPDATE images SET size = $1, updated_at = $2, generation = generation + 1 \
          WHERE id = $3 AND status = 'uploading' AND deleted = 0",
@@ -364,7 +366,7 @@ pub async fn image_set_staged_size(db: &Db, id: &ImageId, size: i64) -> Result<b
     .bind(size)
     .bind(time::to_db(time::now()))
     .bind(id.to_string())
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
 }
@@ -373,12 +375,12 @@ pub async fn image_set_staged_size(db: &Db, id: &ImageId, size: i64) -> Result<b
 /// properties (`task` holds the lock, `store` is being written, no failure
 /// recorded for it). False when the image was not uploading.
 pub async fn image_begin_import(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     task: &str,
     store: &str,
 ) -> Result<bool, ImageError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = conn.begin().await?;
     let r = sqlx::query(
         "UPDATE images SET status = 'importing', updated_at = $1, generation = generation + 1 \
          WHERE id = $2 AND status = 'uploading' AND deleted = 0",
@@ -401,11 +403,11 @@ pub async fn image_begin_import(
 /// dropped and no store left importing. False when the image is no longer
 /// importing (deleted meanwhile).
 pub async fn image_finish_import(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     up: &UploadResult,
 ) -> Result<bool, ImageError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = conn.begin().await?;
     if !finish_data(&mut tx, id, ImageStatus::Importing, up).await? {
         return Ok(false);
     }
@@ -420,12 +422,12 @@ pub async fn image_finish_import(
 /// only if the image was not marked alive since then. False when the image
 /// was not (or no longer) importing.
 pub async fn image_fail_import(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     store: &str,
     stale_before: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<bool, ImageError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = conn.begin().await?;
     let now = time::to_db(time::now());
     let base = "UPDATE images SET status = 'queued', updated_at = $1, \
                 generation = generation + 1 \
@@ -460,11 +462,11 @@ pub async fn image_fail_import(
 /// Soft-deletes an image (Glance keeps the row, so the id cannot be reused)
 /// and marks its locations deleted; returns the locations that held data.
 pub async fn image_mark_deleted(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
 ) -> Result<Option<Vec<Location>>, ImageError> {
     let now = time::to_db(time::now());
-    let mut tx = db.pool().begin().await?;
+    let mut tx = conn.begin().await?;
     let r = sqlx::query(
         "UPDATE images SET status = 'deleted', deleted = 1, deleted_at = $1, updated_at = $1, \
          generation = generation + 1 WHERE id = $2 AND deleted = 0 AND protected = 0",
@@ -499,19 +501,23 @@ pub async fn image_mark_deleted(
 
 /// Marks a running upload, stage or import (an image in `status`) as alive
 /// (see `data::reset_stale_uploads`).
-pub async fn image_touch(db: &Db, id: &ImageId, status: ImageStatus) -> Result<(), ImageError> {
+pub async fn image_touch(
+    conn: &mut Conn,
+    id: &ImageId,
+    status: ImageStatus,
+) -> Result<(), ImageError> {
     sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2 AND status = $3 AND deleted = 0")
         .bind(time::to_db(time::now()))
         .bind(id.to_string())
         .bind(status.as_str())
-        .execute(db.pool())
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
 /// Images in `status` not marked alive since `cutoff`.
 pub async fn images_stale(
-    db: &Db,
+    conn: &mut Conn,
     status: ImageStatus,
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<ImageId>, ImageError> {
@@ -519,7 +525,7 @@ pub async fn images_stale(
         sqlx::query("SELECT id FROM images WHERE status = $1 AND deleted = 0 AND updated_at < $2")
             .bind(status.as_str())
             .bind(time::to_db(cutoff))
-            .fetch_all(db.pool())
+            .fetch_all(&mut *conn)
             .await?;
     let mut ids = Vec::new();
     for r in rows {
@@ -531,7 +537,7 @@ pub async fn images_stale(
 
 /// Compare-and-swap `status` → queued for an image still stale at `cutoff`.
 pub async fn image_reset_stale(
-    db: &Db,
+    conn: &mut Conn,
     id: &ImageId,
     status: ImageStatus,
     cutoff: chrono::DateTime<chrono::Utc>,
@@ -544,7 +550,7 @@ pub async fn image_reset_stale(
     .bind(id.to_string())
     .bind(status.as_str())
     .bind(time::to_db(cutoff))
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
 }

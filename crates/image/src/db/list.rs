@@ -3,10 +3,10 @@
 //! paging are done by the caller over the result, so that NULL ordering is
 //! the same on both engines.
 
+use stratus_db::b2i;
 use stratus_db::sqlx;
-use stratus_db::{b2i, Db};
 
-use super::{bind_all, image_from_row, Arg, IMAGE_COLUMNS};
+use super::{bind_all, image_from_row, Arg, Conn, IMAGE_COLUMNS};
 use crate::domain::{Image, MemberStatus};
 use crate::error::ImageError;
 
@@ -74,7 +74,7 @@ impl Where {
 }
 
 /// Images matching `f`, unsorted, without properties, tags or locations.
-pub async fn image_list(db: &Db, f: &ListFilter) -> Result<Vec<Image>, ImageError> {
+pub async fn image_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Image>, ImageError> {
     let mut w = Where {
         clauses: vec!["deleted = 0".to_owned()],
         args: Vec::new(),
@@ -125,7 +125,7 @@ pub async fn image_list(db: &Db, f: &ListFilter) -> Result<Vec<Image>, ImageErro
         w.clauses.join(" AND ")
     );
     let rows = bind_all(sqlx::query(&sql), &w.args)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(image_from_row).collect()
 }

@@ -3,9 +3,9 @@
 use stratus_common::ids::ImageId;
 use stratus_common::time;
 use stratus_db::sqlx::any::AnyRow;
-use stratus_db::sqlx::{self, Row};
-use stratus_db::Db;
+use stratus_db::sqlx::{self, Connection, Row};
 
+use super::Conn;
 use crate::domain::{Member, MemberStatus};
 use crate::error::ImageError;
 
@@ -26,8 +26,8 @@ fn member_from_row(r: &AnyRow) -> Result<Member, ImageError> {
 
 /// Adds a member unless the image already has `quota` members; a duplicate
 /// is a conflict.
-pub async fn member_insert(db: &Db, m: &Member, quota: usize) -> Result<(), ImageError> {
-    let mut tx = db.pool().begin().await?;
+pub async fn member_insert(conn: &mut Conn, m: &Member, quota: usize) -> Result<(), ImageError> {
+    let mut tx = conn.begin().await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM image_members WHERE image_id = $1")
         .bind(m.image_id.to_string())
         .fetch_one(&mut *tx)
@@ -60,7 +60,7 @@ pub async fn member_insert(db: &Db, m: &Member, quota: usize) -> Result<(), Imag
 }
 
 pub async fn member_get(
-    db: &Db,
+    conn: &mut Conn,
     image: &ImageId,
     member: &str,
 ) -> Result<Option<Member>, ImageError> {
@@ -70,18 +70,18 @@ pub async fn member_get(
     )
     .bind(image.to_string())
     .bind(member)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(member_from_row).transpose()
 }
 
-pub async fn member_list(db: &Db, image: &ImageId) -> Result<Vec<Member>, ImageError> {
+pub async fn member_list(conn: &mut Conn, image: &ImageId) -> Result<Vec<Member>, ImageError> {
     sqlx::query(
         "SELECT image_id, member, status, created_at, updated_at FROM image_members \
          WHERE image_id = $1 ORDER BY created_at, member",
     )
     .bind(image.to_string())
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(member_from_row)
@@ -90,7 +90,7 @@ pub async fn member_list(db: &Db, image: &ImageId) -> Result<Vec<Member>, ImageE
 
 /// Sets a member's status; `None` when there is no such member.
 pub async fn member_update(
-    db: &Db,
+    conn: &mut Conn,
     image: &ImageId,
     member: &str,
     status: MemberStatus,
@@ -102,20 +102,24 @@ pub async fn member_update(
     .bind(time::to_db(time::now()))
     .bind(image.to_string())
     .bind(member)
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     if r.rows_affected() == 0 {
         return Ok(None);
     }
-    member_get(db, image, member).await
+    member_get(conn, image, member).await
 }
 
 /// True when a member was removed.
-pub async fn member_delete(db: &Db, image: &ImageId, member: &str) -> Result<bool, ImageError> {
+pub async fn member_delete(
+    conn: &mut Conn,
+    image: &ImageId,
+    member: &str,
+) -> Result<bool, ImageError> {
     let r = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
         .bind(image.to_string())
         .bind(member)
-        .execute(db.pool())
+        .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() == 1)
 }

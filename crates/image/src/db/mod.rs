@@ -1,6 +1,9 @@
 //! The image service's own schema and the SQL over it, one module per
 //! resource with functions named `<resource>_<verb>`. Portable SQL only (see
 //! stratus-db): TEXT/BIGINT columns, `$n` placeholders, booleans as 0/1.
+//!
+//! Access style as in [`stratus_db`]: `<resource>_<verb>(conn: &mut Conn, ..)`
+//! returning `ImageError`; a multi-row write opens its own transaction on `conn`.
 
 pub mod images;
 pub mod list;
@@ -11,6 +14,7 @@ use stratus_db::Migration;
 pub use images::*;
 pub use list::*;
 pub use members::*;
+pub use stratus_db::Conn;
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,

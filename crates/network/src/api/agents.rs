@@ -92,7 +92,7 @@ async fn find(state: &State, ctx: &RequestContext, id: &str) -> Result<Agent> {
     if !ctx.is_admin() {
         return Err(not_found());
     }
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dba::agent_list(&mut c)
         .await?
         .into_iter()
@@ -109,7 +109,7 @@ async fn list(
 ) -> Result<axum::Json<Value>> {
     let q = ListQuery::parse(raw.as_deref())?;
     let views = if ctx.is_admin() {
-        let mut c = state.db.pool().acquire().await?;
+        let mut c = state.db.conn().await?;
         dba::agent_list(&mut c).await?.iter().map(view).collect()
     } else {
         Vec::new()
@@ -156,7 +156,7 @@ async fn update(
         Some(d) => d.unwrap_or_default(),
         None => a.description.clone(),
     };
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     if !dba::agent_set(&mut c, &a.host, &a.agent_type, admin_state_up, &description).await? {
         return Err(NetworkError::AgentNotFound(id));
     }
@@ -175,7 +175,7 @@ async fn delete(
 ) -> Result<StatusCode> {
     let a = find(&state, &ctx, &id).await?;
     require_admin(&ctx, "delete_agent")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     if !dba::agent_delete(&mut c, &a.host, &a.agent_type).await? {
         return Err(NetworkError::AgentNotFound(id));
     }

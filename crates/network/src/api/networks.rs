@@ -15,7 +15,7 @@ use super::{
     owner_for_create, parse_path_id, require_read, require_write, resource_body, ts, State,
 };
 use crate::db::networks::{self as dbn, Network};
-use crate::db::{ports as dbp, subnets as dbs};
+use crate::db::{ports as dbp, subnets as dbs, Write};
 use crate::error::{Json, NetworkError, Result};
 
 pub fn routes() -> Routes<State> {
@@ -83,7 +83,7 @@ fn check_mtu(mtu: i64, max: u32) -> Result<()> {
 
 /// A network the caller may see, else its 404.
 pub async fn visible(state: &State, ctx: &RequestContext, id: &NetworkId) -> Result<Network> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     match dbn::network_get(&mut c, id).await? {
         Some(n) if ctx.is_admin() || n.shared || ctx.project_id.as_ref() == Some(&n.project_id) => {
             Ok(n)
@@ -122,7 +122,7 @@ async fn create(
     }
     let mtu = b.mtu.unwrap_or(i64::from(state.config.mtu));
     check_mtu(mtu, state.config.mtu)?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     super::quotas::check(&state, &mut c, &project, "network").await?;
     let t = now();
     let n = Network {
@@ -156,7 +156,7 @@ async fn list(
     require_read(&ctx, "get_network")?;
     let q = ListQuery::parse(raw.as_deref())?;
     let scope = super::visible_scope(&ctx, "get_network")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let nets = dbn::network_list(&mut c, scope.as_ref()).await?;
     let subnets = dbs::subnet_ids_by_network(&mut c).await?;
     let views = nets
@@ -181,7 +181,7 @@ async fn show(
     require_read(&ctx, "get_network")?;
     let id: NetworkId = parse_path_id(&id, NetworkError::NetworkNotFound)?;
     let n = visible(&state, &ctx, &id).await?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let subnets: Vec<SubnetId> = dbs::subnet_list_by_network(&mut c, &id)
         .await?
         .iter()
@@ -237,7 +237,7 @@ async fn update(
         n.port_security_enabled = v;
     }
     n.updated_at = now();
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dbn::network_update(&mut c, &n).await?;
     let n = dbn::network_get(&mut c, &id)
         .await?
@@ -294,14 +294,10 @@ pub async fn delete_network(state: &State, id: &NetworkId) -> Result<Vec<String>
         dbs::subnet_delete(&mut tx, &s.id).await?;
     }
     // A port created meanwhile makes this fail on its foreign key.
-    let in_use = |e: sqlx::Error| {
-        if crate::db::is_fk_violation(&e) {
-            NetworkError::NetworkInUse(id.to_string())
-        } else {
-            e.into()
-        }
-    };
-    dbn::network_delete(&mut tx, id).await.map_err(in_use)?;
-    tx.commit().await.map_err(in_use)?;
-    Ok(hosts)
+    dbn::network_delete(&mut tx, id).await?;
+    match crate::db::commit(tx).await? {
+        Write::Done => Ok(hosts),
+        Write::Dangling => Err(NetworkError::NetworkInUse(id.to_string())),
+        w @ (Write::Duplicate | Write::Busy) => Err(w.unexpected("deleting a network")),
+    }
 }

@@ -285,7 +285,7 @@ async fn list(
     let scope = super::visible_scope(&ctx, "get_port")?;
     // Narrow in SQL what compute and agents ask for all the time.
     let network: Option<NetworkId> = q.single("network_id").and_then(|n| n.parse().ok());
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let ports = dbp::port_list(
         &mut c,
         dbp::PortScope {
@@ -403,7 +403,7 @@ async fn update(
         None => None,
         Some(f) => {
             let asked = parse_fixed_ips(f)?;
-            let mut c = state.db.pool().acquire().await?;
+            let mut c = state.db.conn().await?;
             let net = crate::db::networks::network_get(&mut c, &p.network_id).await?;
             let net_owner = net.is_some_and(|n| ctx.owns(&n.project_id));
             if !net_owner && asked.iter().any(|(_, ip)| ip.is_some()) {
@@ -455,7 +455,7 @@ async fn delete(
     require_write(&ctx, "delete_port")?;
     let id: PortId = parse_path_id(&id, NetworkError::PortNotFound)?;
     let p = visible(&state, &ctx, &id).await?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dbp::port_delete(&mut c, &id).await?;
     drop(c);
     state.agents.port_changed(Some(&p), None).await;

@@ -4,14 +4,13 @@
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
-use sqlx::AnyConnection;
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
 use stratus_common::ids::ProjectId;
 
 use super::{require_admin, require_read, State};
 use crate::config::QUOTA_RESOURCES;
-use crate::db::{networks, ports, quotas as dbq, security_groups, subnets};
+use crate::db::{networks, ports, quotas as dbq, security_groups, subnets, Conn};
 use crate::error::{Json, NetworkError, Result};
 
 pub fn routes() -> Routes<State> {
@@ -28,7 +27,7 @@ pub fn routes() -> Routes<State> {
 /// The effective limits of a project, in Neutron's resource order.
 pub async fn limits(
     state: &State,
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project: &ProjectId,
 ) -> Result<Vec<(&'static str, i64)>> {
     let overrides = dbq::quota_get(conn, project).await?;
@@ -46,7 +45,7 @@ pub async fn limits(
         .collect())
 }
 
-async fn used(conn: &mut AnyConnection, project: &ProjectId, resource: &str) -> Result<i64> {
+async fn used(conn: &mut Conn, project: &ProjectId, resource: &str) -> Result<i64> {
     match resource {
         "network" => networks::network_count(conn, project).await,
         "subnet" => subnets::subnet_count(conn, project).await,
@@ -60,7 +59,7 @@ async fn used(conn: &mut AnyConnection, project: &ProjectId, resource: &str) -> 
 /// 409 OverQuota when one more `resource` would pass the project's limit.
 pub async fn check(
     state: &State,
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project: &ProjectId,
     resource: &str,
 ) -> Result<()> {
@@ -96,7 +95,7 @@ fn may_see(ctx: &stratus_common::RequestContext, project: &ProjectId) -> Result<
 
 async fn list(AxState(state): AxState<State>, ctx: Ctx) -> Result<axum::Json<Value>> {
     require_admin(&ctx, "get_quota")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let mut out = Vec::new();
     for p in dbq::quota_projects(&mut c).await? {
         let mut m = quota_map(&limits(&state, &mut c, &p).await?);
@@ -114,7 +113,7 @@ async fn show(
 ) -> Result<axum::Json<Value>> {
     let project = ProjectId(project);
     may_see(&ctx, &project)?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     Ok(axum::Json(
         json!({"quota": quota_map(&limits(&state, &mut c, &project).await?)}),
     ))
@@ -141,7 +140,7 @@ async fn details(
 ) -> Result<axum::Json<Value>> {
     let project = ProjectId(project);
     may_see(&ctx, &project)?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let mut m = Map::new();
     for (r, limit) in limits(&state, &mut c, &project).await? {
         let u = used(&mut c, &project, r).await?;
@@ -200,7 +199,7 @@ async fn reset(
     Path(project): Path<String>,
 ) -> Result<StatusCode> {
     require_admin(&ctx, "delete_quota")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dbq::quota_delete(&mut c, &ProjectId(project)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

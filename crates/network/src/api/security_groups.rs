@@ -114,7 +114,7 @@ fn new_group(project: &ProjectId, name: &str, description: &str) -> SecurityGrou
 
 /// The project's default group, made (once, whatever the concurrency) if missing.
 pub async fn ensure_default(state: &State, project: &ProjectId) -> Result<SecurityGroupId> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     if let Some(id) = dbsg::default_sg_get(&mut c, project).await? {
         return Ok(id);
     }
@@ -129,7 +129,7 @@ pub async fn ensure_default(state: &State, project: &ProjectId) -> Result<Securi
     if !dbsg::default_sg_claim(&mut tx, project, &g.id).await? {
         // Another request made it first; ours is rolled back.
         drop(tx);
-        let mut c = state.db.pool().acquire().await?;
+        let mut c = state.db.conn().await?;
         return dbsg::default_sg_get(&mut c, project)
             .await?
             .ok_or_else(|| NetworkError::internal("default security group vanished"));
@@ -146,7 +146,7 @@ async fn visible(
     ctx: &RequestContext,
     id: &SecurityGroupId,
 ) -> Result<SecurityGroup> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     match dbsg::sg_get(&mut c, id).await? {
         Some(g) if ctx.owns(&g.project_id) => Ok(g),
         _ => Err(NetworkError::SecurityGroupNotFound(id.to_string())),
@@ -182,7 +182,7 @@ async fn create(
         return Err(NetworkError::SecurityGroupDefaultAlreadyExists);
     }
     ensure_default(&state, &project).await?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     super::quotas::check(&state, &mut c, &project, "security_group").await?;
     drop(c);
     let mut g = new_group(&project, &name, &b.description.unwrap_or_default());
@@ -214,7 +214,7 @@ async fn list(
         ensure_default(&state, p).await?;
     }
     let scope = super::visible_scope(&ctx, "get_security_group")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let groups = dbsg::sg_list(&mut c, scope.as_ref()).await?;
     let views = groups.iter().map(view).collect();
     Ok(axum::Json(respond(
@@ -250,7 +250,7 @@ async fn update(
     let id: SecurityGroupId = parse_path_id(&id, NetworkError::SecurityGroupNotFound)?;
     let b: UpdateGroup = resource_body(body, "security_group")?;
     let mut g = visible(&state, &ctx, &id).await?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     if dbsg::sg_is_default(&mut c, &id).await? && b.name.as_deref().is_some_and(|n| n != "default")
     {
         return Err(NetworkError::SecurityGroupCannotUpdateDefault);
@@ -510,7 +510,7 @@ async fn rule_create(
     if let Some(dup) = group.rules.iter().find(|r| same_rule(r, &rule)) {
         return Err(NetworkError::SecurityGroupRuleExists(dup.id.to_string()));
     }
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     super::quotas::check(&state, &mut c, &rule.project_id, "security_group_rule").await?;
     dbsg::rule_insert(&mut c, &rule).await?;
     drop(c);
@@ -534,7 +534,7 @@ async fn rule_list(
         ensure_default(&state, p).await?;
     }
     let scope = super::visible_scope(&ctx, "get_security_group_rule")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let rules = dbsg::rule_list(&mut c, scope.as_ref()).await?;
     let views = rules.iter().map(rule_view).collect();
     Ok(axum::Json(respond(
@@ -548,7 +548,7 @@ async fn rule_list(
 
 async fn visible_rule(state: &State, ctx: &RequestContext, raw: &str) -> Result<Rule> {
     let id: Uuid = parse_path_id(raw, NetworkError::SecurityGroupRuleNotFound)?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let Some(r) = dbsg::rule_get(&mut c, &id).await? else {
         return Err(NetworkError::SecurityGroupRuleNotFound(raw.to_owned()));
     };
@@ -581,7 +581,7 @@ async fn rule_delete(
 ) -> Result<StatusCode> {
     require_write(&ctx, "delete_security_group_rule")?;
     let r = visible_rule(&state, &ctx, &id).await?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dbsg::rule_delete(&mut c, &r.id).await?;
     drop(c);
     state

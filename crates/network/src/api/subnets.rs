@@ -201,7 +201,7 @@ fn parse_gateway(cidr: &IpNet, g: &str) -> Result<IpAddr> {
 
 /// A subnet the caller may see, else its 404.
 pub async fn visible(state: &State, ctx: &RequestContext, id: &SubnetId) -> Result<Subnet> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let Some(s) = dbs::subnet_get(&mut c, id).await? else {
         return Err(NetworkError::SubnetNotFound(id.to_string()));
     };
@@ -325,7 +325,7 @@ async fn list(
     require_read(&ctx, "get_subnet")?;
     let q = ListQuery::parse(raw.as_deref())?;
     let scope = super::visible_scope(&ctx, "get_subnet")?;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     let subnets = dbs::subnet_list(&mut c, scope.as_ref()).await?;
     let views = subnets.iter().map(view).collect();
     Ok(axum::Json(respond(

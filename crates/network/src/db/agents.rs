@@ -1,9 +1,10 @@
 //! Agents that reported in (DHCP and L2, per host).
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use stratus_common::time::{now, to_db};
 use stratus_db::b2i;
 
+use super::Conn;
 use crate::error::Result;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct Agent {
 }
 
 pub async fn agent_report(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     host: &str,
     agent_type: &str,
     alive: bool,
@@ -39,7 +40,7 @@ pub async fn agent_report(
     Ok(())
 }
 
-pub async fn agent_list(conn: &mut AnyConnection) -> Result<Vec<Agent>> {
+pub async fn agent_list(conn: &mut Conn) -> Result<Vec<Agent>> {
     let rows = sqlx::query(
         "SELECT host, agent_type, alive, heartbeat_at, created_at, admin_state_up, description \
          FROM agents ORDER BY host, agent_type",
@@ -63,7 +64,7 @@ pub async fn agent_list(conn: &mut AnyConnection) -> Result<Vec<Agent>> {
 
 /// Sets what an admin may change; false when the agent is not there.
 pub async fn agent_set(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     host: &str,
     agent_type: &str,
     admin_state_up: bool,
@@ -83,7 +84,7 @@ pub async fn agent_set(
 }
 
 /// Forgets an agent (it comes back with its next report, as in Neutron).
-pub async fn agent_delete(conn: &mut AnyConnection, host: &str, agent_type: &str) -> Result<bool> {
+pub async fn agent_delete(conn: &mut Conn, host: &str, agent_type: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM agents WHERE host = $1 AND agent_type = $2")
         .bind(host)
         .bind(agent_type)

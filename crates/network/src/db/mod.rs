@@ -1,6 +1,9 @@
 //! The network service's database: schema (portable SQL, see `stratus_db`)
 //! and one module per resource with functions named `<resource>_<verb>`.
 //!
+//! Access style as in [`stratus_db`]: `<resource>_<verb>(conn: &mut Conn, ..)`
+//! returning `NetworkError`, or a [`Write`] where the caller answers a lost race.
+//!
 //! Integrity lives in the schema where it can: `ip_allocations` has the
 //! primary key `(subnet_id, ip_address)`, so no two ports can ever hold the
 //! same address even when two API processes race (the IPAM retries on the
@@ -23,6 +26,8 @@ use sqlx::Row;
 use stratus_db::Migration;
 
 use crate::error::{NetworkError, Result};
+
+pub use stratus_db::Conn;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -182,13 +187,65 @@ ALTER TABLE agents ADD COLUMN description TEXT NOT NULL DEFAULT ''",
     },
 ];
 
+/// How a write that can lose a race to another request came out. The
+/// schema's refusals are outcomes, not errors, for the callers that race
+/// (the IPAM's port writes, network delete's commit): each answers them in
+/// its own way, with a 409, a 404 or another attempt. Any other failure is
+/// an error.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    Done,
+    /// A unique key is held by another row (a port's MAC on its network, an
+    /// address in `ip_allocations`).
+    Duplicate,
+    /// A foreign key would dangle: the row referred to is gone (insert), or
+    /// rows still refer to this one (delete).
+    Dangling,
+    /// A transient write conflict (SQLite busy, PostgreSQL serialization
+    /// failure or deadlock): the transaction is lost; start it again.
+    Busy,
+}
+
+impl Write {
+    /// Sorts a statement's result into the outcomes above.
+    fn of<T>(r: std::result::Result<T, sqlx::Error>) -> Result<Self> {
+        match r {
+            Ok(_) => Ok(Self::Done),
+            Err(e) if stratus_db::is_unique_violation(&e) => Ok(Self::Duplicate),
+            Err(e) if is_fk_violation(&e) => Ok(Self::Dangling),
+            Err(e) if is_transient(&e) => Ok(Self::Busy),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A refusal the caller has no answer for: a 500, as any other
+    /// database failure.
+    pub fn unexpected(self, what: &str) -> NetworkError {
+        NetworkError::internal(format!("database: {what}: {self:?}"))
+    }
+}
+
 /// True for a foreign-key violation on either engine: the row it points at
 /// went away under a concurrent request.
-pub fn is_fk_violation(e: &sqlx::Error) -> bool {
+fn is_fk_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             matches!(d.code().as_deref(), Some("23503") | Some("787"))
                 || d.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// True for a transient write conflict worth a retry.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(
+                d.code().as_deref(),
+                Some("5") | Some("517") | Some("40001") | Some("40P01")
+            ) || d.message().contains("database is locked")
         }
         _ => false,
     }
@@ -248,11 +305,15 @@ pub(crate) fn bind_all<'q>(
 /// the write lock (SQLite answers "database is locked" at once when another
 /// writer committed since the read), so every write transaction takes the
 /// lock up front, waiting up to the busy timeout. PostgreSQL: plain `BEGIN`.
-pub async fn begin_write(
-    db: &stratus_db::Db,
-) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    match db.engine() {
-        stratus_db::Engine::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await,
-        stratus_db::Engine::Postgres => db.pool().begin().await,
-    }
+pub async fn begin_write(db: &stratus_db::Db) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    Ok(match db.engine() {
+        stratus_db::Engine::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await?,
+        stratus_db::Engine::Postgres => db.begin().await?,
+    })
+}
+
+/// Commits a transaction whose writes can lose a race: a refusal at commit
+/// (a deferred check, a serialization failure) is a [`Write`] as well.
+pub async fn commit(tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<Write> {
+    Write::of(tx.commit().await)
 }

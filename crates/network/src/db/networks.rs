@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use stratus_common::ids::{NetworkId, ProjectId};
 use stratus_common::time::to_db;
 use stratus_db::b2i;
 
-use super::{flag, parse, ts};
-use crate::error::Result;
+use super::{flag, is_fk_violation, parse, ts, Conn};
+use crate::error::{NetworkError, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
@@ -47,7 +46,7 @@ fn from_row(r: &AnyRow) -> Result<Network> {
     })
 }
 
-pub async fn network_insert(conn: &mut AnyConnection, n: &Network) -> Result<()> {
+pub async fn network_insert(conn: &mut Conn, n: &Network) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO networks ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
@@ -68,7 +67,7 @@ pub async fn network_insert(conn: &mut AnyConnection, n: &Network) -> Result<()>
     Ok(())
 }
 
-pub async fn network_get(conn: &mut AnyConnection, id: &NetworkId) -> Result<Option<Network>> {
+pub async fn network_get(conn: &mut Conn, id: &NetworkId) -> Result<Option<Network>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM networks WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(conn)
@@ -77,10 +76,7 @@ pub async fn network_get(conn: &mut AnyConnection, id: &NetworkId) -> Result<Opt
 }
 
 /// Every network (`None`), or those a project owns plus the shared ones.
-pub async fn network_list(
-    conn: &mut AnyConnection,
-    visible_to: Option<&ProjectId>,
-) -> Result<Vec<Network>> {
+pub async fn network_list(conn: &mut Conn, visible_to: Option<&ProjectId>) -> Result<Vec<Network>> {
     let rows = match visible_to {
         None => {
             sqlx::query(&format!(
@@ -103,7 +99,7 @@ pub async fn network_list(
 }
 
 /// Writes the mutable attributes and bumps the revision.
-pub async fn network_update(conn: &mut AnyConnection, n: &Network) -> Result<()> {
+pub async fn network_update(conn: &mut Conn, n: &Network) -> Result<()> {
     sqlx::query(
         "UPDATE networks SET name = $2, description = $3, admin_state_up = $4, shared = $5, \
          mtu = $6, port_security_enabled = $7, updated_at = $8, \
@@ -122,20 +118,24 @@ pub async fn network_update(conn: &mut AnyConnection, n: &Network) -> Result<()>
     Ok(())
 }
 
-/// Hands back the raw database error so that the caller can tell a
-/// foreign-key violation (ports appeared meanwhile) apart.
-pub async fn network_delete(
-    conn: &mut AnyConnection,
-    id: &NetworkId,
-) -> std::result::Result<(), sqlx::Error> {
+/// Deletes the network row; `NetworkInUse` when a port or subnet still
+/// refers to it (one created meanwhile: the caller removed those it saw).
+pub async fn network_delete(conn: &mut Conn, id: &NetworkId) -> Result<()> {
     sqlx::query("DELETE FROM networks WHERE id = $1")
         .bind(id.to_string())
         .execute(conn)
-        .await?;
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                NetworkError::NetworkInUse(id.to_string())
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
-pub async fn network_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i64> {
+pub async fn network_count(conn: &mut Conn, project: &ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM networks WHERE project_id = $1")
             .bind(project.as_str())

@@ -6,12 +6,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
 use stratus_common::time::to_db;
 use stratus_db::b2i;
 
-use super::{bind_all, flag, parse, placeholders, ts};
+use super::{bind_all, flag, parse, placeholders, ts, Conn, Write};
 use crate::error::{NetworkError, Result};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,9 +82,10 @@ fn from_row(r: &AnyRow) -> Result<Port> {
 }
 
 /// Inserts the port row only; addresses and groups are added by the caller
-/// in the same transaction.
-pub async fn port_insert(conn: &mut AnyConnection, p: &Port) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
+/// in the same transaction. `Duplicate`: the MAC is taken on the network;
+/// `Dangling`: the network is gone.
+pub async fn port_insert(conn: &mut Conn, p: &Port) -> Result<Write> {
+    let r = sqlx::query(&format!(
         "INSERT INTO ports ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
          $13, $14, $15, $16, $17, $18, $19)"
     ))
@@ -108,19 +109,20 @@ pub async fn port_insert(conn: &mut AnyConnection, p: &Port) -> Result<(), sqlx:
     .bind(to_db(p.created_at))
     .bind(to_db(p.updated_at))
     .execute(conn)
-    .await?;
-    Ok(())
+    .await;
+    Write::of(r)
 }
 
-/// Claims an address; a unique violation means someone else holds it.
+/// Claims an address. `Duplicate`: someone else holds it; `Dangling`: the
+/// subnet (or the port) is gone.
 pub async fn allocation_insert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     network: &NetworkId,
     subnet: &SubnetId,
     ip: IpAddr,
     port: &PortId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Write> {
+    let r = sqlx::query(
         "INSERT INTO ip_allocations (subnet_id, ip_address, network_id, port_id) \
          VALUES ($1, $2, $3, $4)",
     )
@@ -129,14 +131,11 @@ pub async fn allocation_insert(
     .bind(network.to_string())
     .bind(port.to_string())
     .execute(conn)
-    .await?;
-    Ok(())
+    .await;
+    Write::of(r)
 }
 
-pub async fn allocations_for_subnet(
-    conn: &mut AnyConnection,
-    subnet: &SubnetId,
-) -> Result<Vec<IpAddr>> {
+pub async fn allocations_for_subnet(conn: &mut Conn, subnet: &SubnetId) -> Result<Vec<IpAddr>> {
     let rows = sqlx::query("SELECT ip_address FROM ip_allocations WHERE subnet_id = $1")
         .bind(subnet.to_string())
         .fetch_all(conn)
@@ -145,7 +144,7 @@ pub async fn allocations_for_subnet(
 }
 
 pub async fn allocation_delete(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     port: &PortId,
     subnet: &SubnetId,
     ip: IpAddr,
@@ -161,7 +160,7 @@ pub async fn allocation_delete(
     Ok(())
 }
 
-pub async fn allocations_delete_for_port(conn: &mut AnyConnection, port: &PortId) -> Result<()> {
+pub async fn allocations_delete_for_port(conn: &mut Conn, port: &PortId) -> Result<()> {
     sqlx::query("DELETE FROM ip_allocations WHERE port_id = $1")
         .bind(port.to_string())
         .execute(conn)
@@ -171,7 +170,7 @@ pub async fn allocations_delete_for_port(conn: &mut AnyConnection, port: &PortId
 
 /// Drops a port's addresses on one subnet.
 pub async fn allocation_delete_on_subnet(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     port: &PortId,
     subnet: &SubnetId,
 ) -> Result<()> {
@@ -184,10 +183,7 @@ pub async fn allocation_delete_on_subnet(
 }
 
 /// Ports holding an address on a subnet, with their device owner.
-pub async fn ports_on_subnet(
-    conn: &mut AnyConnection,
-    subnet: &SubnetId,
-) -> Result<Vec<(PortId, String)>> {
+pub async fn ports_on_subnet(conn: &mut Conn, subnet: &SubnetId) -> Result<Vec<(PortId, String)>> {
     let rows = sqlx::query(
         "SELECT p.id, p.device_owner FROM ports p JOIN ip_allocations a ON a.port_id = p.id \
          WHERE a.subnet_id = $1",
@@ -201,7 +197,7 @@ pub async fn ports_on_subnet(
 }
 
 pub async fn port_sg_replace(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     port: &PortId,
     groups: &[SecurityGroupId],
 ) -> Result<()> {
@@ -225,7 +221,7 @@ pub async fn port_sg_replace(
 /// The hosts with a bound port in one of `groups`, each once, sorted;
 /// ports owned by `except_owner`, and `except_port`, do not count.
 pub async fn port_hosts_in_groups(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     groups: &[SecurityGroupId],
     except_owner: &str,
     except_port: Option<&PortId>,
@@ -254,7 +250,7 @@ pub async fn port_hosts_in_groups(
 }
 
 /// Fills `fixed_ips` and `security_groups` of `ports`.
-async fn attach_children(conn: &mut AnyConnection, ports: &mut [Port]) -> Result<()> {
+async fn attach_children(conn: &mut Conn, ports: &mut [Port]) -> Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
@@ -295,7 +291,7 @@ async fn attach_children(conn: &mut AnyConnection, ports: &mut [Port]) -> Result
     Ok(())
 }
 
-pub async fn port_get(conn: &mut AnyConnection, id: &PortId) -> Result<Option<Port>> {
+pub async fn port_get(conn: &mut Conn, id: &PortId) -> Result<Option<Port>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM ports WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -314,7 +310,7 @@ pub struct PortScope<'a> {
     pub device_id: Option<&'a str>,
 }
 
-pub async fn port_list(conn: &mut AnyConnection, scope: PortScope<'_>) -> Result<Vec<Port>> {
+pub async fn port_list(conn: &mut Conn, scope: PortScope<'_>) -> Result<Vec<Port>> {
     let mut conds = Vec::new();
     let mut vals = Vec::new();
     if let Some(p) = scope.project {
@@ -342,7 +338,7 @@ pub async fn port_list(conn: &mut AnyConnection, scope: PortScope<'_>) -> Result
 }
 
 /// Writes the mutable attributes and bumps the revision.
-pub async fn port_update(conn: &mut AnyConnection, p: &Port) -> Result<()> {
+pub async fn port_update(conn: &mut Conn, p: &Port) -> Result<()> {
     sqlx::query(
         "UPDATE ports SET name = $2, description = $3, admin_state_up = $4, status = $5, \
          device_owner = $6, device_id = $7, binding_host = $8, binding_vif_type = $9, \
@@ -370,11 +366,7 @@ pub async fn port_update(conn: &mut AnyConnection, p: &Port) -> Result<()> {
 }
 
 /// Sets the status; returns the previous one, or `None` if the port is gone.
-pub async fn port_set_status(
-    conn: &mut AnyConnection,
-    id: &PortId,
-    status: &str,
-) -> Result<Option<String>> {
+pub async fn port_set_status(conn: &mut Conn, id: &PortId, status: &str) -> Result<Option<String>> {
     let old: Option<String> = sqlx::query_scalar("SELECT status FROM ports WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -394,7 +386,7 @@ pub async fn port_set_status(
     Ok(Some(old))
 }
 
-pub async fn port_delete(conn: &mut AnyConnection, id: &PortId) -> Result<()> {
+pub async fn port_delete(conn: &mut Conn, id: &PortId) -> Result<()> {
     // Children go first so that engines without cascading still agree.
     for sql in [
         "DELETE FROM ip_allocations WHERE port_id = $1",
@@ -409,7 +401,7 @@ pub async fn port_delete(conn: &mut AnyConnection, id: &PortId) -> Result<()> {
     Ok(())
 }
 
-pub async fn port_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i64> {
+pub async fn port_count(conn: &mut Conn, project: &ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM ports WHERE project_id = $1")
             .bind(project.as_str())

@@ -1,15 +1,13 @@
 //! Per-project quota overrides (defaults come from the configuration).
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use stratus_common::ids::ProjectId;
 
+use super::Conn;
 use crate::error::Result;
 
 /// The overrides of one project: `(resource, limit)`.
-pub async fn quota_get(
-    conn: &mut AnyConnection,
-    project: &ProjectId,
-) -> Result<Vec<(String, i64)>> {
+pub async fn quota_get(conn: &mut Conn, project: &ProjectId) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
         .bind(project.as_str())
         .fetch_all(conn)
@@ -20,7 +18,7 @@ pub async fn quota_get(
 }
 
 /// Projects that have any override.
-pub async fn quota_projects(conn: &mut AnyConnection) -> Result<Vec<ProjectId>> {
+pub async fn quota_projects(conn: &mut Conn) -> Result<Vec<ProjectId>> {
     let rows = sqlx::query("SELECT DISTINCT project_id FROM quotas ORDER BY project_id")
         .fetch_all(conn)
         .await?;
@@ -30,7 +28,7 @@ pub async fn quota_projects(conn: &mut AnyConnection) -> Result<Vec<ProjectId>> 
 }
 
 pub async fn quota_set(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project: &ProjectId,
     resource: &str,
     limit: i64,
@@ -47,7 +45,7 @@ pub async fn quota_set(
     Ok(())
 }
 
-pub async fn quota_delete(conn: &mut AnyConnection, project: &ProjectId) -> Result<()> {
+pub async fn quota_delete(conn: &mut Conn, project: &ProjectId) -> Result<()> {
     sqlx::query("DELETE FROM quotas WHERE project_id = $1")
         .bind(project.as_str())
         .execute(conn)

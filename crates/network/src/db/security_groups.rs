@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use stratus_common::ids::{ProjectId, SecurityGroupId};
 use stratus_common::time::to_db;
 use stratus_db::b2i;
 use uuid::Uuid;
 
-use super::{bind_all, flag, parse, parse_opt, placeholders, ts};
+use super::{bind_all, flag, parse, parse_opt, placeholders, ts, Conn};
 use crate::error::Result;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +86,7 @@ fn rule_from_row(r: &AnyRow) -> Result<Rule> {
 }
 
 /// Inserts the group row only (rules with [`rule_insert`]).
-pub async fn sg_insert(conn: &mut AnyConnection, g: &SecurityGroup) -> Result<()> {
+pub async fn sg_insert(conn: &mut Conn, g: &SecurityGroup) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO security_groups ({SG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
@@ -103,7 +103,7 @@ pub async fn sg_insert(conn: &mut AnyConnection, g: &SecurityGroup) -> Result<()
     Ok(())
 }
 
-pub async fn rule_insert(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
+pub async fn rule_insert(conn: &mut Conn, r: &Rule) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO security_group_rules ({RULE_COLS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -127,7 +127,7 @@ pub async fn rule_insert(conn: &mut AnyConnection, r: &Rule) -> Result<()> {
     Ok(())
 }
 
-async fn attach_rules(conn: &mut AnyConnection, groups: &mut [SecurityGroup]) -> Result<()> {
+async fn attach_rules(conn: &mut Conn, groups: &mut [SecurityGroup]) -> Result<()> {
     if groups.is_empty() {
         return Ok(());
     }
@@ -148,10 +148,7 @@ async fn attach_rules(conn: &mut AnyConnection, groups: &mut [SecurityGroup]) ->
     Ok(())
 }
 
-pub async fn sg_get(
-    conn: &mut AnyConnection,
-    id: &SecurityGroupId,
-) -> Result<Option<SecurityGroup>> {
+pub async fn sg_get(conn: &mut Conn, id: &SecurityGroupId) -> Result<Option<SecurityGroup>> {
     let row = sqlx::query(&format!(
         "SELECT {SG_COLS} FROM security_groups WHERE id = $1"
     ))
@@ -165,7 +162,7 @@ pub async fn sg_get(
 }
 
 pub async fn sg_list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     visible_to: Option<&ProjectId>,
 ) -> Result<Vec<SecurityGroup>> {
     let rows = match visible_to {
@@ -190,7 +187,7 @@ pub async fn sg_list(
     Ok(v)
 }
 
-pub async fn sg_update(conn: &mut AnyConnection, g: &SecurityGroup) -> Result<()> {
+pub async fn sg_update(conn: &mut Conn, g: &SecurityGroup) -> Result<()> {
     sqlx::query(
         "UPDATE security_groups SET name = $2, description = $3, updated_at = $4, \
          revision_number = revision_number + 1 WHERE id = $1",
@@ -204,7 +201,7 @@ pub async fn sg_update(conn: &mut AnyConnection, g: &SecurityGroup) -> Result<()
     Ok(())
 }
 
-pub async fn sg_delete(conn: &mut AnyConnection, id: &SecurityGroupId) -> Result<()> {
+pub async fn sg_delete(conn: &mut Conn, id: &SecurityGroupId) -> Result<()> {
     for sql in [
         "DELETE FROM security_group_rules WHERE security_group_id = $1",
         "DELETE FROM default_security_groups WHERE security_group_id = $1",
@@ -219,7 +216,7 @@ pub async fn sg_delete(conn: &mut AnyConnection, id: &SecurityGroupId) -> Result
 }
 
 /// Whether any port uses the group (directly, or as a rule's remote group).
-pub async fn sg_in_use(conn: &mut AnyConnection, id: &SecurityGroupId) -> Result<bool> {
+pub async fn sg_in_use(conn: &mut Conn, id: &SecurityGroupId) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM port_security_groups WHERE security_group_id = $1",
     )
@@ -229,7 +226,7 @@ pub async fn sg_in_use(conn: &mut AnyConnection, id: &SecurityGroupId) -> Result
     Ok(n > 0)
 }
 
-pub async fn sg_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i64> {
+pub async fn sg_count(conn: &mut Conn, project: &ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM security_groups WHERE project_id = $1")
             .bind(project.as_str())
@@ -238,7 +235,7 @@ pub async fn sg_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i
     )
 }
 
-pub async fn rule_get(conn: &mut AnyConnection, id: &Uuid) -> Result<Option<Rule>> {
+pub async fn rule_get(conn: &mut Conn, id: &Uuid) -> Result<Option<Rule>> {
     let row = sqlx::query(&format!(
         "SELECT {RULE_COLS} FROM security_group_rules WHERE id = $1"
     ))
@@ -248,10 +245,7 @@ pub async fn rule_get(conn: &mut AnyConnection, id: &Uuid) -> Result<Option<Rule
     row.as_ref().map(rule_from_row).transpose()
 }
 
-pub async fn rule_list(
-    conn: &mut AnyConnection,
-    visible_to: Option<&ProjectId>,
-) -> Result<Vec<Rule>> {
+pub async fn rule_list(conn: &mut Conn, visible_to: Option<&ProjectId>) -> Result<Vec<Rule>> {
     let rows = match visible_to {
         None => {
             sqlx::query(&format!(
@@ -275,7 +269,7 @@ pub async fn rule_list(
     rows.iter().map(rule_from_row).collect()
 }
 
-pub async fn rule_delete(conn: &mut AnyConnection, id: &Uuid) -> Result<()> {
+pub async fn rule_delete(conn: &mut Conn, id: &Uuid) -> Result<()> {
     sqlx::query("DELETE FROM security_group_rules WHERE id = $1")
         .bind(id.to_string())
         .execute(conn)
@@ -283,7 +277,7 @@ pub async fn rule_delete(conn: &mut AnyConnection, id: &Uuid) -> Result<()> {
     Ok(())
 }
 
-pub async fn rule_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i64> {
+pub async fn rule_count(conn: &mut Conn, project: &ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM security_group_rules WHERE project_id = $1")
             .bind(project.as_str())
@@ -293,7 +287,7 @@ pub async fn rule_count(conn: &mut AnyConnection, project: &ProjectId) -> Result
 }
 
 pub async fn default_sg_get(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project: &ProjectId,
 ) -> Result<Option<SecurityGroupId>> {
     let row =
@@ -308,7 +302,7 @@ pub async fn default_sg_get(
 
 /// Records `group` as the project's default; false if another request won.
 pub async fn default_sg_claim(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project: &ProjectId,
     group: &SecurityGroupId,
 ) -> Result<bool> {
@@ -324,7 +318,7 @@ pub async fn default_sg_claim(
 }
 
 /// Whether a group is some project's default group.
-pub async fn sg_is_default(conn: &mut AnyConnection, id: &SecurityGroupId) -> Result<bool> {
+pub async fn sg_is_default(conn: &mut Conn, id: &SecurityGroupId) -> Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM default_security_groups WHERE security_group_id = $1",
     )
@@ -336,7 +330,7 @@ pub async fn sg_is_default(conn: &mut AnyConnection, id: &SecurityGroupId) -> Re
 
 /// The addresses of the ports in each group (for remote-group rules).
 pub async fn sg_members(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     groups: &[SecurityGroupId],
 ) -> Result<HashMap<SecurityGroupId, Vec<IpAddr>>> {
     let mut m: HashMap<SecurityGroupId, Vec<IpAddr>> = HashMap::new();
@@ -365,7 +359,7 @@ pub async fn sg_members(
 /// `(group, remote group)` for every rule of a group that names one of
 /// `remotes` as remote group (distinct pairs).
 pub async fn rules_naming_remote_groups(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     remotes: &[SecurityGroupId],
 ) -> Result<Vec<(SecurityGroupId, SecurityGroupId)>> {
     if remotes.is_empty() {

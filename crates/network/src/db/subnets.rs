@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
 use stratus_common::time::to_db;
 use stratus_db::b2i;
 
-use super::{bind_all, flag, parse, parse_opt, placeholders, ts};
+use super::{bind_all, flag, parse, parse_opt, placeholders, ts, Conn};
 use crate::error::Result;
 use crate::ipam::Pool;
 
@@ -64,7 +64,7 @@ fn from_row(r: &AnyRow) -> Result<Subnet> {
     })
 }
 
-pub async fn subnet_insert(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
+pub async fn subnet_insert(conn: &mut Conn, s: &Subnet) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO subnets ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     ))
@@ -85,7 +85,7 @@ pub async fn subnet_insert(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
     write_children(conn, s).await
 }
 
-async fn write_children(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
+async fn write_children(conn: &mut Conn, s: &Subnet) -> Result<()> {
     let id = s.id.to_string();
     for table in [
         "subnet_allocation_pools",
@@ -135,7 +135,7 @@ async fn write_children(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
 }
 
 /// Fills pools, DNS servers and routes of `subnets` in three queries.
-async fn attach_children(conn: &mut AnyConnection, subnets: &mut [Subnet]) -> Result<()> {
+async fn attach_children(conn: &mut Conn, subnets: &mut [Subnet]) -> Result<()> {
     if subnets.is_empty() {
         return Ok(());
     }
@@ -184,7 +184,7 @@ async fn attach_children(conn: &mut AnyConnection, subnets: &mut [Subnet]) -> Re
     Ok(())
 }
 
-pub async fn subnet_get(conn: &mut AnyConnection, id: &SubnetId) -> Result<Option<Subnet>> {
+pub async fn subnet_get(conn: &mut Conn, id: &SubnetId) -> Result<Option<Subnet>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM subnets WHERE id = $1"))
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
@@ -196,10 +196,7 @@ pub async fn subnet_get(conn: &mut AnyConnection, id: &SubnetId) -> Result<Optio
 }
 
 /// Every subnet (`None`), or those a project owns plus those on shared networks.
-pub async fn subnet_list(
-    conn: &mut AnyConnection,
-    visible_to: Option<&ProjectId>,
-) -> Result<Vec<Subnet>> {
+pub async fn subnet_list(conn: &mut Conn, visible_to: Option<&ProjectId>) -> Result<Vec<Subnet>> {
     let rows = match visible_to {
         None => {
             sqlx::query(&format!(
@@ -223,10 +220,7 @@ pub async fn subnet_list(
     Ok(v)
 }
 
-pub async fn subnet_list_by_network(
-    conn: &mut AnyConnection,
-    network: &NetworkId,
-) -> Result<Vec<Subnet>> {
+pub async fn subnet_list_by_network(conn: &mut Conn, network: &NetworkId) -> Result<Vec<Subnet>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM subnets WHERE network_id = $1 ORDER BY created_at, id"
     ))
@@ -239,9 +233,7 @@ pub async fn subnet_list_by_network(
 }
 
 /// Subnet ids per network, for the `subnets` attribute of networks.
-pub async fn subnet_ids_by_network(
-    conn: &mut AnyConnection,
-) -> Result<HashMap<NetworkId, Vec<SubnetId>>> {
+pub async fn subnet_ids_by_network(conn: &mut Conn) -> Result<HashMap<NetworkId, Vec<SubnetId>>> {
     let rows = sqlx::query("SELECT id, network_id FROM subnets ORDER BY created_at, id")
         .fetch_all(conn)
         .await?;
@@ -255,7 +247,7 @@ pub async fn subnet_ids_by_network(
 }
 
 /// Writes the mutable attributes and children and bumps the revision.
-pub async fn subnet_update(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
+pub async fn subnet_update(conn: &mut Conn, s: &Subnet) -> Result<()> {
     sqlx::query(
         "UPDATE subnets SET name = $2, description = $3, gateway_ip = $4, enable_dhcp = $5, \
          updated_at = $6, revision_number = revision_number + 1 WHERE id = $1",
@@ -271,7 +263,7 @@ pub async fn subnet_update(conn: &mut AnyConnection, s: &Subnet) -> Result<()> {
     write_children(conn, s).await
 }
 
-pub async fn subnet_delete(conn: &mut AnyConnection, id: &SubnetId) -> Result<()> {
+pub async fn subnet_delete(conn: &mut Conn, id: &SubnetId) -> Result<()> {
     sqlx::query("DELETE FROM subnets WHERE id = $1")
         .bind(id.to_string())
         .execute(conn)
@@ -279,7 +271,7 @@ pub async fn subnet_delete(conn: &mut AnyConnection, id: &SubnetId) -> Result<()
     Ok(())
 }
 
-pub async fn subnet_count(conn: &mut AnyConnection, project: &ProjectId) -> Result<i64> {
+pub async fn subnet_count(conn: &mut Conn, project: &ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM subnets WHERE project_id = $1")
             .bind(project.as_str())

@@ -135,7 +135,7 @@ pub async fn check_groups(
     project: &ProjectId,
     groups: &[SecurityGroupId],
 ) -> Result<()> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     for g in groups {
         match crate::db::security_groups::sg_get(&mut c, g).await? {
             Some(sg) if sg.project_id == *project => {}
@@ -149,7 +149,7 @@ pub async fn check_groups(
 /// for DHCP ports.
 pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<Port> {
     let net_id = spec.network.id;
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     crate::api::quotas::check(state, &mut c, &spec.project, "port").await?;
     let subnets = dbs::subnet_list_by_network(&mut c, &net_id).await?;
     drop(c);
@@ -206,7 +206,7 @@ pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<
 }
 
 pub async fn load_port(state: &State, id: &PortId) -> Result<Port> {
-    let mut c = state.db.pool().acquire().await?;
+    let mut c = state.db.conn().await?;
     dbp::port_get(&mut c, id)
         .await?
         .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))

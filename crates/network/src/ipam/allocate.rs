@@ -17,14 +17,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use stratus_common::ids::SubnetId;
-use stratus_db::{is_unique_violation, Db};
+use stratus_db::Db;
 
 use rand::Rng;
 
 use super::{check_in_subnet, next_free, nth_free};
-use crate::db::is_fk_violation;
 use crate::db::ports::{self, FixedIp, Port};
 use crate::db::subnets::Subnet;
+use crate::db::{Conn, Write};
 use crate::error::{NetworkError, Result};
 
 /// What a port asks of one subnet (or one IP version).
@@ -42,19 +42,6 @@ const MAX_ATTEMPTS: usize = 500;
 
 /// How many of the lowest free addresses a retry picks from.
 pub const SPREAD_WINDOW: u128 = 64;
-
-/// Whether an error is a transient write conflict worth a retry.
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            matches!(
-                d.code().as_deref(),
-                Some("5") | Some("517") | Some("40001") | Some("40P01")
-            ) || d.message().contains("database is locked")
-        }
-        _ => false,
-    }
-}
 
 enum Attempt {
     Done(Box<Port>),
@@ -101,14 +88,11 @@ async fn try_create(
     let mut tx = crate::db::begin_write(db).await?;
     // The port row goes first: on SQLite this takes the write lock before
     // anything is read, so the view of taken addresses cannot go stale.
-    match ports::port_insert(&mut tx, port).await {
-        Ok(()) => {}
-        Err(e) if is_unique_violation(&e) => return Ok(Attempt::NewMac),
-        Err(e) if is_fk_violation(&e) => {
-            return Err(NetworkError::NetworkNotFound(port.network_id.to_string()))
-        }
-        Err(e) if is_transient(&e) => return Ok(Attempt::Retry),
-        Err(e) => return Err(e.into()),
+    match ports::port_insert(&mut tx, port).await? {
+        Write::Done => {}
+        Write::Duplicate => return Ok(Attempt::NewMac),
+        Write::Dangling => return Err(NetworkError::NetworkNotFound(port.network_id.to_string())),
+        Write::Busy => return Ok(Attempt::Retry),
     }
     let mut fixed = Vec::new();
     for req in requests {
@@ -118,10 +102,10 @@ async fn try_create(
         }
     }
     ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
-    match tx.commit().await {
-        Ok(()) => {}
-        Err(e) if is_transient(&e) || is_unique_violation(&e) => return Ok(Attempt::Retry),
-        Err(e) => return Err(e.into()),
+    match crate::db::commit(tx).await? {
+        Write::Done => {}
+        Write::Busy | Write::Duplicate => return Ok(Attempt::Retry),
+        w @ Write::Dangling => return Err(w.unexpected("committing a port")),
     }
     let mut done = port.clone();
     fixed.sort_by_key(|f: &FixedIp| f.ip_address);
@@ -132,7 +116,7 @@ async fn try_create(
 /// Claims one address; `None` means "lost a race, start again". `spread`:
 /// a random one of the first free addresses rather than the lowest.
 pub(crate) async fn claim(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     port: &Port,
     req: &IpRequest,
     subnets: &HashMap<SubnetId, Subnet>,
@@ -144,20 +128,17 @@ pub(crate) async fn claim(
                 .get(subnet)
                 .ok_or_else(|| NetworkError::SubnetNotFound(subnet.to_string()))?;
             check_in_subnet(&s.cidr, *ip)?;
-            match ports::allocation_insert(conn, &port.network_id, subnet, *ip, &port.id).await {
-                Ok(()) => Ok(Some(FixedIp {
+            match ports::allocation_insert(conn, &port.network_id, subnet, *ip, &port.id).await? {
+                Write::Done => Ok(Some(FixedIp {
                     subnet_id: *subnet,
                     ip_address: *ip,
                 })),
-                Err(e) if is_unique_violation(&e) => Err(NetworkError::IpAddressInUse {
+                Write::Duplicate => Err(NetworkError::IpAddressInUse {
                     ip: ip.to_string(),
                     subnet: subnet.to_string(),
                 }),
-                Err(e) if is_transient(&e) => Ok(None),
-                Err(e) if is_fk_violation(&e) => {
-                    Err(NetworkError::SubnetNotFound(subnet.to_string()))
-                }
-                Err(e) => Err(e.into()),
+                Write::Busy => Ok(None),
+                Write::Dangling => Err(NetworkError::SubnetNotFound(subnet.to_string())),
             }
         }
         IpRequest::AnyOf(candidates) => {
@@ -177,17 +158,14 @@ pub(crate) async fn claim(
                     continue;
                 };
                 return match ports::allocation_insert(conn, &port.network_id, sid, ip, &port.id)
-                    .await
+                    .await?
                 {
-                    Ok(()) => Ok(Some(FixedIp {
+                    Write::Done => Ok(Some(FixedIp {
                         subnet_id: *sid,
                         ip_address: ip,
                     })),
-                    Err(e) if is_unique_violation(&e) || is_transient(&e) => Ok(None),
-                    Err(e) if is_fk_violation(&e) => {
-                        Err(NetworkError::SubnetNotFound(sid.to_string()))
-                    }
-                    Err(e) => Err(e.into()),
+                    Write::Duplicate | Write::Busy => Ok(None),
+                    Write::Dangling => Err(NetworkError::SubnetNotFound(sid.to_string())),
                 };
             }
             Err(NetworkError::IpAddressGenerationFailure(
@@ -226,10 +204,12 @@ pub async fn update_port(
                 continue;
             }
         }
-        match tx.commit().await {
-            Ok(()) => return Ok(()),
-            Err(e) if is_transient(&e) => continue,
-            Err(e) => return Err(e.into()),
+        match crate::db::commit(tx).await? {
+            Write::Done => return Ok(()),
+            Write::Busy => continue,
+            w @ (Write::Duplicate | Write::Dangling) => {
+                return Err(w.unexpected("committing a port update"))
+            }
         }
     }
     Err(NetworkError::Conflict(
