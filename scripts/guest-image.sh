@@ -26,6 +26,7 @@
 #   stratus-guest: ip=<address>            (DHCP on the first NIC; option 121 applied)
 #   stratus-guest: uuid=<uuid>             (from http://169.254.169.254/openstack/latest/meta_data.json)
 #   stratus-guest: disk=<vdX> size=<512-byte sectors>   (one per virtio disk)
+#   stratus-guest: ping <address> ok|failed (one per address of a user data line `#stratus: ping A B ...`)
 #   stratus-guest: powering off            (user data holds a line `poweroff` or `#stratus: poweroff`)
 #   stratus-guest: ready                   (otherwise; it then idles)
 # and `stratus-guest: dhcp failed` / `stratus-guest: metadata unavailable`
@@ -290,6 +291,16 @@ if [ -n "$uuid" ]; then say "uuid=$uuid"; else say "metadata unavailable"; fi
 for d in /sys/block/vd*; do
     [ -e "$d" ] || continue
     say "disk=${d##*/} size=$(cat "$d/size")"
+done
+
+# `#stratus: ping A B ...`: reach each address (peers may still be booting).
+for peer in $(tr -d '\r' </run/user_data | sed -n 's/^#stratus: ping //p'); do
+    ok=failed
+    for _ in $(seq 1 60); do
+        if ping -c 1 -W 1 "$peer" >/dev/null 2>&1; then ok=ok; break; fi
+        sleep 1
+    done
+    say "ping $peer $ok"
 done
 
 if tr -d '\r' </run/user_data | grep -qxE 'poweroff|#stratus: poweroff'; then

@@ -254,19 +254,49 @@ pub fn agent_services(config: &Config) -> Result<AgentServices, ComputeError> {
 /// reconciles with its driver before it starts consuming.
 pub async fn start_agents(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
-    if cfg.virt_driver != "fake" {
-        return Err(ComputeError::Internal(format!(
-            "unknown virt_driver {}",
-            cfg.virt_driver
-        )));
-    }
-    start_agents_with(
-        config,
-        bus,
-        fake_drivers(&cfg, &config.data_dir)?,
-        agent_services(config)?,
+    let drivers = match cfg.virt_driver.as_str() {
+        "fake" => fake_drivers(&cfg, &config.data_dir)?,
+        "libvirt" => libvirt_drivers(config, &cfg).await?,
+        other => {
+            return Err(ComputeError::Internal(format!(
+                "[compute] virt_driver must be fake or libvirt, not {other:?}"
+            )))
+        }
+    };
+    start_agents_with(config, bus, drivers, agent_services(config)?).await
+}
+
+/// The libvirt driver for this host (one host per agent process), or why
+/// there is none: never a silent fall back to the fake driver.
+#[cfg(feature = "libvirt")]
+async fn libvirt_drivers(
+    config: &Config,
+    cfg: &ComputeConfig,
+) -> Result<HostDrivers, ComputeError> {
+    let lv = config
+        .section::<virt::libvirt::LibvirtConfig>("libvirt")
+        .map_err(|e| ComputeError::Internal(e.to_string()))?;
+    let driver = virt::libvirt::LibvirtDriver::connect(
+        &lv,
+        &config.data_dir.join("instances"),
+        &config.data_dir.join("libvirt"),
     )
     .await
+    .map_err(|e| ComputeError::Unavailable(e.to_string()))?;
+    Ok(vec![(
+        cfg.host.clone(),
+        Arc::new(driver) as Arc<dyn VirtDriver>,
+    )])
+}
+
+#[cfg(not(feature = "libvirt"))]
+async fn libvirt_drivers(_: &Config, _: &ComputeConfig) -> Result<HostDrivers, ComputeError> {
+    Err(ComputeError::Unavailable(
+        "virt_driver = \"libvirt\", but this stratus was built without the libvirt driver: \
+         run scripts/libvirt-host.sh start (it installs libvirt and its headers), then build \
+         with `cargo build --release -p stratus --features libvirt`"
+            .to_owned(),
+    ))
 }
 
 /// Agents over the given drivers and services; starts the image cache's

@@ -37,7 +37,13 @@ pub struct Place {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run every service in this process with embedded defaults
-    Up,
+    Up {
+        /// The virt driver (`[compute] virt_driver`): `fake` guests, or
+        /// real ones through `libvirt` (a build with `--features libvirt`
+        /// and libvirtd running: scripts/libvirt-host.sh start)
+        #[arg(long, value_name = "DRIVER", value_parser = ["fake", "libvirt"])]
+        virt: Option<String>,
+    },
     /// Run one service in this process (a cloud of many processes: set
     /// `[database] url` to PostgreSQL and `[bus] transport = "amqp"`)
     Serve {
@@ -204,7 +210,7 @@ mod tests {
             cli.place.data_dir.as_deref(),
             Some(std::path::Path::new("/d"))
         );
-        assert!(matches!(cli.command, Command::Up));
+        assert!(matches!(cli.command, Command::Up { virt: None }));
         let cli = Cli::try_parse_from(["stratus", "--data-dir", "/d", "serve", "identity"])
             .expect("parse");
         assert!(matches!(

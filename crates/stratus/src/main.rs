@@ -55,8 +55,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, t0: Instant) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up => {
-            let config = settings::load(&cli.place)?;
+        Command::Up { virt } => {
+            let mut config = settings::load(&cli.place)?;
+            if let Some(v) = virt.as_deref() {
+                settings::set_key(&mut config, "compute", "virt_driver", v)?;
+            }
             cloud::up(config, t0).await
         }
         Command::Serve { service, host } => {

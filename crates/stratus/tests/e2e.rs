@@ -14,5 +14,6 @@ mod e2e {
     mod identity;
     mod image;
     mod image_import;
+    mod libvirt;
     mod network;
 }

@@ -376,41 +376,51 @@ impl<'a> Step<Build<'a>> for StartGuest {
         "start_guest"
     }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
-        let a = b.agent;
-        a.driver
+        // The ports first: a real guest opens its taps when it starts, and
+        // the L2 agent makes them (`network-vif-plugged` says it has).
+        wait_plugged(b).await?;
+        b.agent
+            .driver
             .start(b.inst.id)
             .await
             .map_err(|e| ComputeError::Internal(e.to_string()))?;
-        let waiters = std::mem::take(&mut *lock(&b.waiters));
-        if waiters.is_empty() {
-            return Ok(Value::Null);
-        }
-        let timeout = Duration::from_secs(a.cfg.vif_plugging_timeout);
-        let outcome = events::wait_all(waiters, timeout).await;
-        a.waiters.clear(&b.id());
-        match outcome {
-            Outcome::Completed => Ok(Value::Null),
-            Outcome::Failed(tag, status) => Err(ComputeError::Internal(format!(
-                "Virtual Interface creation failed: port {tag} reported {status}"
-            ))),
-            Outcome::TimedOut(tags) if a.cfg.vif_plugging_is_fatal => {
-                Err(ComputeError::Internal(format!(
-                    "Virtual Interface creation failed: no {VIF_PLUGGED} event for port(s) {} \
-                     within {} s",
-                    tags.join(", "),
-                    a.cfg.vif_plugging_timeout
-                )))
-            }
-            Outcome::TimedOut(tags) => {
-                tracing::warn!(instance = %b.id(), ports = ?tags, "vif plugging timed out; going on (vif_plugging_is_fatal = false)");
-                Ok(Value::Null)
-            }
-        }
+        Ok(Value::Null)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
         match b.agent.driver.power_off(b.inst.id).await {
             Ok(()) | Err(crate::virt::VirtError::NotFound(_)) => Ok(()),
             Err(e) => Err(ComputeError::Internal(e.to_string())),
+        }
+    }
+}
+
+/// Waits for `network-vif-plugged` of every port this run bound (none
+/// when the build resumed past its binding: the events came already).
+async fn wait_plugged(b: &Build<'_>) -> Result<()> {
+    let a = b.agent;
+    let waiters = std::mem::take(&mut *lock(&b.waiters));
+    if waiters.is_empty() {
+        return Ok(());
+    }
+    let timeout = Duration::from_secs(a.cfg.vif_plugging_timeout);
+    let outcome = events::wait_all(waiters, timeout).await;
+    a.waiters.clear(&b.id());
+    match outcome {
+        Outcome::Completed => Ok(()),
+        Outcome::Failed(tag, status) => Err(ComputeError::Internal(format!(
+            "Virtual Interface creation failed: port {tag} reported {status}"
+        ))),
+        Outcome::TimedOut(tags) if a.cfg.vif_plugging_is_fatal => {
+            Err(ComputeError::Internal(format!(
+                "Virtual Interface creation failed: no {VIF_PLUGGED} event for port(s) {} \
+                 within {} s",
+                tags.join(", "),
+                a.cfg.vif_plugging_timeout
+            )))
+        }
+        Outcome::TimedOut(tags) => {
+            tracing::warn!(instance = %b.id(), ports = ?tags, "vif plugging timed out; going on (vif_plugging_is_fatal = false)");
+            Ok(())
         }
     }
 }

@@ -6,6 +6,7 @@
 //! hypervisor does.
 
 pub mod fake;
+pub mod libvirt;
 
 use async_trait::async_trait;
 use stratus_common::ids::InstanceId;

@@ -260,7 +260,7 @@ fn security_groups_and_rules() {
 }
 
 /// Whether the kernel has network interface `name`.
-fn link_exists(name: &str) -> bool {
+pub(super) fn link_exists(name: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(name).exists()
 }
 
@@ -270,7 +270,7 @@ fn link_master(name: &str) -> Option<String> {
     target.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
-fn netns_exists(name: &str) -> bool {
+pub(super) fn netns_exists(name: &str) -> bool {
     std::path::Path::new("/run/netns").join(name).exists()
 }
 
@@ -289,7 +289,7 @@ fn runs_dnsmasq(namespace: &str) -> bool {
 }
 
 /// Waits up to a minute for `done`; fails with `what` after that.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !done() {
         assert!(std::time::Instant::now() < deadline, "never: {what}");

@@ -1,0 +1,385 @@
+//! [`LibvirtDriver`]: the [`VirtDriver`] over libvirtd.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use stratus_common::ids::InstanceId;
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::error::ErrorNumber;
+use virt::sys;
+
+use super::config::LibvirtConfig;
+use super::xml::{self, DomainType, KernelBoot};
+use crate::model::state::PowerState;
+use crate::model::GuestSpec;
+use crate::virt::{HostResources, VirtDriver, VirtError};
+
+pub struct LibvirtDriver {
+    uri: String,
+    domain_type: DomainType,
+    shutdown_timeout: Duration,
+    resources: HostResources,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> VirtError {
+    VirtError::Failed(format!("libvirt: {what}: {e}"))
+}
+
+fn is_no_domain(e: &virt::error::Error) -> bool {
+    e.code() == ErrorNumber::NoDomain
+}
+
+fn power_state(s: sys::virDomainState) -> PowerState {
+    match s {
+        sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_BLOCKED => PowerState::Running,
+        sys::VIR_DOMAIN_PAUSED | sys::VIR_DOMAIN_PMSUSPENDED => PowerState::Paused,
+        sys::VIR_DOMAIN_SHUTDOWN | sys::VIR_DOMAIN_SHUTOFF => PowerState::Shutdown,
+        sys::VIR_DOMAIN_CRASHED => PowerState::Crashed,
+        _ => PowerState::NoState,
+    }
+}
+
+/// What this host offers: its CPUs, memory and the disk under the
+/// instances folder.
+fn host_resources(instances_dir: &Path) -> HostResources {
+    let vcpus = std::thread::available_parallelism()
+        .map(|n| i64::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1);
+    let memory_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024);
+    let local_gb = disk_gb(instances_dir).unwrap_or(0);
+    HostResources {
+        vcpus,
+        memory_mb,
+        local_gb,
+        hypervisor_type: "QEMU".to_owned(),
+    }
+}
+
+fn disk_gb(dir: &Path) -> Option<i64> {
+    let mut p = dir.to_path_buf();
+    while !p.exists() {
+        p = p.parent()?.to_path_buf();
+    }
+    let out = std::process::Command::new("df")
+        .args(["-k", "--output=size"])
+        .arg(&p)
+        .output()
+        .ok()?;
+    let kb: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024 / 1024)
+}
+
+impl LibvirtDriver {
+    /// Connects once to check that libvirtd answers, and decides the
+    /// accelerator (`auto`: a probe boot, see `probe`). `scratch` is the
+    /// agent's own folder for the probe.
+    pub async fn connect(
+        cfg: &LibvirtConfig,
+        instances_dir: &Path,
+        scratch: &Path,
+    ) -> Result<Self, VirtError> {
+        let uri = cfg.uri.clone();
+        let version = blocking(move || {
+            let c = Connect::open(Some(&uri)).map_err(|e| {
+                failed(
+                    &format!("cannot connect to {uri} (is libvirtd running? scripts/libvirt-host.sh start)"),
+                    e,
+                )
+            })?;
+            c.get_lib_version().map_err(|e| failed("version", e))
+        })
+        .await?;
+        let domain_type = match cfg.virt_type.as_str() {
+            "kvm" => DomainType::Kvm,
+            "qemu" => DomainType::Qemu,
+            "auto" => {
+                let kernel = super::probe::probe_kernel(cfg.probe_kernel.as_deref());
+                let (t, why) = super::probe::decide(kernel.as_deref(), scratch).await;
+                tracing::info!(virt_type = t.as_str(), reason = %why, "libvirt: accelerator chosen by probe");
+                t
+            }
+            other => {
+                return Err(VirtError::Failed(format!(
+                    "[libvirt] virt_type must be kvm, qemu or auto, not {other:?}"
+                )))
+            }
+        };
+        tracing::info!(uri = %cfg.uri, libvirt = version, virt_type = domain_type.as_str(), "libvirt driver ready");
+        Ok(Self {
+            uri: cfg.uri.clone(),
+            domain_type,
+            shutdown_timeout: Duration::from_secs(cfg.shutdown_timeout_secs),
+            resources: host_resources(instances_dir),
+        })
+    }
+
+    pub fn domain_type(&self) -> DomainType {
+        self.domain_type
+    }
+
+    /// Runs `f` on a blocking thread with a connection and the instance's
+    /// domain (`NotFound` when it has none).
+    async fn with_domain<T: Send + 'static>(
+        &self,
+        id: InstanceId,
+        f: impl FnOnce(&Domain) -> Result<T, VirtError> + Send + 'static,
+    ) -> Result<T, VirtError> {
+        let uri = self.uri.clone();
+        blocking(move || {
+            let c = open(&uri)?;
+            let d = match Domain::lookup_by_uuid_string(&c, &id.to_string()) {
+                Ok(d) => d,
+                Err(e) if is_no_domain(&e) => return Err(VirtError::NotFound(id)),
+                Err(e) => return Err(failed("lookup", e)),
+            };
+            f(&d)
+        })
+        .await
+    }
+
+    async fn state(&self, id: InstanceId) -> Result<PowerState, VirtError> {
+        self.with_domain(id, |d| {
+            d.get_state()
+                .map(|(s, _)| power_state(s))
+                .map_err(|e| failed("state", e))
+        })
+        .await
+    }
+
+    /// ACPI power button, then waits up to the shutdown timeout; `true`
+    /// when the guest went off by itself.
+    async fn clean_shutdown(&self, id: InstanceId) -> Result<bool, VirtError> {
+        if self.shutdown_timeout.is_zero() {
+            return Ok(false);
+        }
+        let sent = self
+            .with_domain(id, |d| match d.shutdown() {
+                Ok(_) => Ok(true),
+                Err(e) if e.code() == ErrorNumber::OperationInvalid => Ok(false),
+                Err(e) => Err(failed("shutdown", e)),
+            })
+            .await?;
+        if !sent {
+            return Ok(true);
+        }
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.state(id).await? == PowerState::Shutdown {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(false)
+    }
+
+    async fn hard_off(&self, id: InstanceId) -> Result<(), VirtError> {
+        self.with_domain(id, |d| match d.destroy() {
+            Ok(()) => Ok(()),
+            // Not running: already off.
+            Err(e) if e.code() == ErrorNumber::OperationInvalid => Ok(()),
+            Err(e) => Err(failed("destroy", e)),
+        })
+        .await
+    }
+
+    async fn boot(&self, id: InstanceId) -> Result<(), VirtError> {
+        self.with_domain(id, |d| {
+            if d.is_active().map_err(|e| failed("state", e))? {
+                return Ok(());
+            }
+            d.create().map(|_| ()).map_err(|e| failed("start", e))
+        })
+        .await
+    }
+}
+
+fn open(uri: &str) -> Result<Connect, VirtError> {
+    Connect::open(Some(uri)).map_err(|e| failed(&format!("cannot connect to {uri}"), e))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, VirtError> + Send + 'static,
+) -> Result<T, VirtError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| VirtError::Failed(format!("libvirt call panicked: {e}")))?
+}
+
+/// Direct kernel boot when the image names a kernel (`kernel_id`) that the
+/// build fetched next to it (`kernel` / `ramdisk` files in the guest's
+/// folder).
+fn kernel_boot(spec: &GuestSpec) -> Option<KernelBoot> {
+    let image = spec.image.as_ref()?;
+    image.properties.get("kernel_id")?;
+    let kernel = spec.dir.join("kernel");
+    let initrd: Option<PathBuf> = image
+        .properties
+        .get("ramdisk_id")
+        .map(|_| spec.dir.join("ramdisk"));
+    Some(KernelBoot {
+        kernel,
+        initrd,
+        cmdline: image
+            .properties
+            .get("os_command_line")
+            .cloned()
+            .unwrap_or_else(|| xml::DEFAULT_CMDLINE.to_owned()),
+    })
+}
+
+#[async_trait]
+impl VirtDriver for LibvirtDriver {
+    fn resources(&self) -> HostResources {
+        self.resources.clone()
+    }
+
+    async fn define(&self, spec: &GuestSpec) -> Result<(), VirtError> {
+        let kernel = kernel_boot(spec);
+        let doc =
+            xml::domain_xml(spec, self.domain_type, kernel.as_ref()).map_err(VirtError::Failed)?;
+        tokio::fs::create_dir_all(&spec.dir)
+            .await
+            .map_err(|e| failed(&spec.dir.display().to_string(), e))?;
+        let uri = self.uri.clone();
+        blocking(move || {
+            let c = open(&uri)?;
+            Domain::define_xml(&c, &doc)
+                .map(|_| ())
+                .map_err(|e| failed("define", e))
+        })
+        .await
+    }
+
+    async fn start(&self, id: InstanceId) -> Result<(), VirtError> {
+        self.boot(id).await
+    }
+
+    async fn destroy(&self, id: InstanceId) -> Result<(), VirtError> {
+        let r = self
+            .with_domain(id, |d| {
+                if d.is_active().unwrap_or(false) {
+                    match d.destroy() {
+                        Ok(()) => {}
+                        Err(e) if e.code() == ErrorNumber::OperationInvalid => {}
+                        Err(e) => return Err(failed("destroy", e)),
+                    }
+                }
+                d.undefine_flags(
+                    sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_NVRAM,
+                )
+                .map_err(|e| failed("undefine", e))
+            })
+            .await;
+        match r {
+            Ok(()) | Err(VirtError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn power_off(&self, id: InstanceId) -> Result<(), VirtError> {
+        if self.state(id).await? == PowerState::Shutdown {
+            return Ok(());
+        }
+        if !self.clean_shutdown(id).await? {
+            self.hard_off(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn power_on(&self, id: InstanceId) -> Result<(), VirtError> {
+        self.boot(id).await
+    }
+
+    async fn reboot(&self, id: InstanceId, hard: bool) -> Result<(), VirtError> {
+        // Soft: the guest shuts down cleanly, or is pulled after the
+        // timeout (Nova falls back to a hard reboot the same way).
+        if hard || !self.clean_shutdown(id).await? {
+            self.hard_off(id).await?;
+        }
+        self.boot(id).await
+    }
+
+    async fn console_output(&self, id: InstanceId) -> Result<String, VirtError> {
+        let uri = self.uri.clone();
+        let path = blocking(move || {
+            let c = open(&uri)?;
+            let d = match Domain::lookup_by_uuid_string(&c, &id.to_string()) {
+                Ok(d) => d,
+                Err(e) if is_no_domain(&e) => return Err(VirtError::NotFound(id)),
+                Err(e) => return Err(failed("lookup", e)),
+            };
+            let doc = d.get_xml_desc(0).map_err(|e| failed("xml", e))?;
+            Ok(serial_file(&doc))
+        })
+        .await?;
+        let Some(path) = path else {
+            return Ok(String::new());
+        };
+        match tokio::fs::read(&path).await {
+            Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(failed(&path, e)),
+        }
+    }
+
+    async fn list(&self) -> Vec<(InstanceId, PowerState)> {
+        let uri = self.uri.clone();
+        let r = blocking(move || {
+            let c = open(&uri)?;
+            let all = c.list_all_domains(0).map_err(|e| failed("list", e))?;
+            let mut out = Vec::new();
+            for d in all {
+                let Ok(name) = d.get_name() else { continue };
+                let Some(id) = name
+                    .strip_prefix(xml::NAME_PREFIX)
+                    .and_then(|s| s.parse::<InstanceId>().ok())
+                else {
+                    continue;
+                };
+                let state = d
+                    .get_state()
+                    .map(|(s, _)| power_state(s))
+                    .unwrap_or(PowerState::NoState);
+                out.push((id, state));
+            }
+            Ok(out)
+        })
+        .await;
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "libvirt: cannot list domains");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The serial console's file in a domain's XML.
+fn serial_file(doc: &str) -> Option<String> {
+    let serial = &doc[doc.find("<serial type='file'>")?..];
+    let src = &serial[serial.find("<source path='")? + "<source path='".len()..];
+    let end = src.find('\'')?;
+    Some(
+        src[..end]
+            .replace("&apos;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}

@@ -1,0 +1,238 @@
+//! Real guests: `stratus up` with the libvirt driver and the Linux-bridge
+//! network driver boots the project's test image (scripts/guest-image.sh,
+//! Debian packages only) under libvirtd. The guests take their addresses
+//! from our dnsmasq, read their uuid from our metadata proxy, reach each
+//! other over the network's bridge, survive stop, start and reboot, and
+//! leave nothing behind when deleted.
+//!
+//! Needs root, a build with `--features libvirt` and libvirtd running
+//! (scripts/libvirt-host.sh start); otherwise skipped, unless
+//! `STRATUS_TEST_REQUIRE_LIBVIRT=1` (CI) makes that a failure.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::harness::{field, repo_root, Cloud};
+use super::network::{eventually, link_exists, netns_exists};
+
+fn required() -> bool {
+    std::env::var("STRATUS_TEST_REQUIRE_LIBVIRT").is_ok_and(|v| v == "1")
+}
+
+/// Why real guests cannot run here, if they cannot.
+fn missing() -> Option<String> {
+    if !cfg!(feature = "libvirt") {
+        return Some("stratus was built without --features libvirt".into());
+    }
+    let uid = Command::new("id").arg("-u").output();
+    if !uid.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0") {
+        return Some("real guests need root".into());
+    }
+    let up = Command::new("virsh")
+        .args(["-c", "qemu:///system", "version"])
+        .output();
+    if !up.is_ok_and(|o| o.status.success()) {
+        return Some("libvirtd does not answer (scripts/libvirt-host.sh start)".into());
+    }
+    None
+}
+
+/// The test image, built once per target dir (the script caches it).
+fn guest_image() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stratus-guest");
+    let out = Command::new(repo_root().join("scripts/guest-image.sh"))
+        .arg(&dir)
+        .output()
+        .expect("run scripts/guest-image.sh");
+    assert!(
+        out.status.success(),
+        "guest-image.sh failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn console(cloud: &Cloud, server: &str) -> String {
+    cloud.openstack_ok(&["console", "log", "show", server])
+}
+
+/// Waits until the server's console shows `line` `times` times.
+fn console_shows(cloud: &Cloud, server: &str, line: &str, times: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let c = console(cloud, server);
+        if c.matches(line).count() >= times {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{server}'s console never showed {line:?} {times} time(s):\n{c}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn domains() -> String {
+    let out = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all", "--name"])
+        .output()
+        .expect("virsh list");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
+    if let Some(why) = missing() {
+        assert!(!required(), "STRATUS_TEST_REQUIRE_LIBVIRT=1 but {why}");
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let image_dir = guest_image();
+    let kernel = image_dir.join("vmlinuz");
+    let kernel = kernel.to_str().expect("utf-8 path");
+    let cloud = Cloud::start_with(&[
+        ("STRATUS_NETWORK__DRIVER", "linuxbridge"),
+        ("STRATUS_COMPUTE__VIRT_DRIVER", "libvirt"),
+        // `auto` for real: a probe boot of the test kernel decides.
+        ("STRATUS_LIBVIRT__VIRT_TYPE", "auto"),
+        ("STRATUS_LIBVIRT__PROBE_KERNEL", kernel),
+        // The test guest ignores ACPI's power button.
+        ("STRATUS_LIBVIRT__SHUTDOWN_TIMEOUT_SECS", "2"),
+    ]);
+    let disk = image_dir.join("guest.qcow2");
+    let image = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--file",
+        disk.to_str().expect("utf-8 path"),
+        "guest",
+    ]);
+    let image = field(&image, "id");
+    let net = cloud.openstack_json(&["network", "create", "lv-net"]);
+    let net_id = field(&net, "id");
+    cloud.openstack_ok(&[
+        "subnet",
+        "create",
+        "--network",
+        &net_id,
+        "--subnet-range",
+        "10.95.0.0/24",
+        "lv-subnet",
+    ]);
+    let flavor = cloud.openstack_json(&[
+        "flavor",
+        "create",
+        "--ram",
+        "256",
+        "--disk",
+        "1",
+        "--vcpus",
+        "1",
+        "lv-flavor",
+    ]);
+    let flavor = field(&flavor, "id");
+
+    // Three guests on fixed addresses, each told to reach the others.
+    let addrs = ["10.95.0.11", "10.95.0.12", "10.95.0.13"];
+    let user_data = cloud.data_dir().join("ping-peers");
+    std::fs::write(&user_data, format!("#stratus: ping {}\n", addrs.join(" "))).expect("user data");
+    let user_data = user_data.to_str().expect("utf-8 path");
+    let mut servers = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let port = cloud.openstack_json(&[
+            "port",
+            "create",
+            "--network",
+            &net_id,
+            "--fixed-ip",
+            &format!("ip-address={addr}"),
+            &format!("lv-port-{i}"),
+        ]);
+        let port = field(&port, "id");
+        let server = cloud.openstack_json(&[
+            "server",
+            "create",
+            "--flavor",
+            &flavor,
+            "--image",
+            &image,
+            "--port",
+            &port,
+            "--user-data",
+            user_data,
+            "--wait",
+            &format!("lv-vm-{i}"),
+        ]);
+        assert_eq!(server["status"], "ACTIVE", "{server}");
+        servers.push((field(&server, "id"), port, *addr));
+    }
+    assert_eq!(
+        domains()
+            .lines()
+            .filter(|l| l.starts_with("stratus-"))
+            .count(),
+        3
+    );
+
+    for (id, _, addr) in &servers {
+        let c = console_shows(&cloud, id, "stratus-guest: ready", 1);
+        // The address the network API gave its port, from our dnsmasq; the
+        // uuid the compute API gives it, from our metadata proxy.
+        assert!(c.contains(&format!("stratus-guest: ip={addr}")), "{c}");
+        assert!(c.contains(&format!("stratus-guest: uuid={id}")), "{c}");
+        assert!(c.contains("stratus-guest: disk=vda"), "{c}");
+        for peer in addrs {
+            assert!(c.contains(&format!("stratus-guest: ping {peer} ok")), "{c}");
+        }
+    }
+    // `--lines` gives the tail.
+    let tail = cloud.openstack_ok(&["console", "log", "show", "--lines", "2", &servers[0].0]);
+    assert!(tail.lines().count() <= 2, "{tail}");
+
+    // Stop, start, reboot: the console shows each boot.
+    let (first, first_port, _) = servers[0].clone();
+    cloud.openstack_ok(&["server", "stop", &first]);
+    cloud.wait_for(&["server", "show", &first], "status", "SHUTOFF");
+    cloud.openstack_ok(&["server", "start", &first]);
+    cloud.wait_for(&["server", "show", &first], "status", "ACTIVE");
+    console_shows(&cloud, &first, "stratus-guest: booted", 2);
+    cloud.openstack_ok(&["server", "reboot", "--hard", "--wait", &first]);
+    console_shows(&cloud, &first, "stratus-guest: booted", 3);
+
+    // Delete: no domain, tap, folder or console file stays.
+    for (id, port, _) in &servers {
+        cloud.openstack_ok(&["server", "delete", "--wait", id]);
+        let tap = format!("tap{}", &port[..11]);
+        eventually("the tap goes with the server", || !link_exists(&tap));
+        assert!(
+            !cloud.data_dir().join("instances").join(id).exists(),
+            "{id}"
+        );
+    }
+    let _ = first_port;
+    assert!(
+        !domains().contains("stratus-"),
+        "domains left: {}",
+        domains()
+    );
+    let hosts = std::fs::read_dir(cloud.data_dir())
+        .expect("data dir")
+        .count();
+    assert!(hosts > 0);
+    for (i, _) in addrs.iter().enumerate() {
+        cloud.openstack_ok(&["port", "delete", &format!("lv-port-{i}")]);
+    }
+    cloud.openstack_ok(&["subnet", "delete", "lv-subnet"]);
+    cloud.openstack_ok(&["network", "delete", &net_id]);
+    let bridge = format!("brq{}", &net_id[..11]);
+    eventually("the bridge goes with the network", || !link_exists(&bridge));
+    eventually("the namespace goes with the network", || {
+        !netns_exists(&format!("qdhcp-{net_id}"))
+    });
+}
