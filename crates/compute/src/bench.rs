@@ -37,14 +37,15 @@ use stratus_auth::StaticValidator;
 use stratus_common::config::{BusConfig, BusTransport};
 use stratus_common::ids::{ProjectId, UserId};
 use stratus_common::{Config, RequestContext};
+use stratus_db::Db;
 use tokio::sync::oneshot;
 
 use crate::agent::AgentServices;
 use crate::bus::Bus;
 use crate::clients::AcceptAll;
 use crate::config::ComputeConfig;
+use crate::db;
 use crate::db::hosts::{Claim, ComputeNode, NodeReport};
-use crate::db::Store;
 use crate::error::{ComputeError, Result};
 use crate::scheduler::select::{self, HostState, Request, Weights};
 use crate::scheduler::{read_host_states, Scheduler};
@@ -896,11 +897,12 @@ fn figures(what: &str, hosts: usize, mut lat: Vec<Duration>, total: Duration) ->
 
 /// Claims on the first candidate that fits, as `ops::place` does.
 async fn claim_first(
-    store: &Store,
+    db: &Db,
     id: &str,
     candidates: &[String],
     r: &Request,
 ) -> Result<Option<String>> {
+    let mut conn = db.conn().await?;
     for host in candidates {
         let c = Claim {
             host: host.clone(),
@@ -908,7 +910,7 @@ async fn claim_first(
             memory_mb: r.memory_mb,
             disk_gb: r.disk_gb,
         };
-        if store.claim(id, &c).await? {
+        if db::hosts::allocation_claim(&mut conn, id, &c).await? {
             return Ok(Some(host.clone()));
         }
     }
@@ -947,14 +949,16 @@ pub async fn scheduler(opts: &SchedulerOptions) -> Result<SchedulerBench> {
 
     // 2. and 3. On SQLite: the hosts as rows, as agents report them.
     let dir = TempDir::new()?;
-    let db = stratus_db::Db::connect("", &dir.0, "compute", None).await?;
-    let store = Store::open(db).await?;
+    let db = Db::connect("", &dir.0, "compute", None).await?;
+    db::open(&db).await?;
     let t = Instant::now();
     let snapshot = host_snapshot(n);
     for h in &snapshot {
         let nd = &h.node;
-        store
-            .node_report(&NodeReport {
+        let mut conn = db.conn().await?;
+        db::hosts::node_report(
+            &mut conn,
+            &NodeReport {
                 host: nd.host.clone(),
                 node: nd.node.clone(),
                 hypervisor_type: nd.hypervisor_type.clone(),
@@ -966,11 +970,10 @@ pub async fn scheduler(opts: &SchedulerOptions) -> Result<SchedulerBench> {
                 cpu_allocation_ratio: nd.cpu_allocation_ratio,
                 ram_allocation_ratio: nd.ram_allocation_ratio,
                 disk_allocation_ratio: nd.disk_allocation_ratio,
-            })
-            .await?;
-        store
-            .service_heartbeat(&nd.host, "nova-compute", "compute")
-            .await?;
+            },
+        )
+        .await?;
+        db::hosts::service_heartbeat(&mut conn, &nd.host, "nova-compute", "compute").await?;
         // The same varied usage as the in-memory snapshot, through claims
         // as in real life: with equal usage everywhere the weigher's sort
         // sees presorted input and the figures flatter the scheduler.
@@ -981,8 +984,7 @@ pub async fn scheduler(opts: &SchedulerOptions) -> Result<SchedulerBench> {
             disk_gb: nd.local_gb_used,
         };
         if held.memory_mb > 0
-            && !store
-                .claim(&uuid::Uuid::new_v4().to_string(), &held)
+            && !db::hosts::allocation_claim(&mut conn, &uuid::Uuid::new_v4().to_string(), &held)
                 .await?
         {
             out.notes
@@ -990,15 +992,15 @@ pub async fn scheduler(opts: &SchedulerOptions) -> Result<SchedulerBench> {
         }
     }
     out.db_setup_seconds = t.elapsed().as_secs_f64();
-    let result = db_decisions(&store, opts, n, &req, &mut out).await;
-    store.db.close().await;
+    let result = db_decisions(&db, opts, n, &req, &mut out).await;
+    db.close().await;
     drop(dir);
     result?;
     Ok(out)
 }
 
 async fn db_decisions(
-    store: &Store,
+    db: &Db,
     opts: &SchedulerOptions,
     n: usize,
     req: &Request,
@@ -1009,7 +1011,7 @@ async fn db_decisions(
     // down time: every host counts as up for the whole run.
     let down_after = 7 * 24 * 3600;
     let sched = Scheduler::new(
-        store.clone(),
+        db.clone(),
         Bus::in_memory(),
         ComputeConfig {
             service_down_time_secs: down_after,
@@ -1029,7 +1031,7 @@ async fn db_decisions(
     for _ in 0..opts.claim_decisions {
         let t = Instant::now();
         let c = select::select(&hosts, req, SPREAD);
-        let won = claim_first(store, &new_id(), &c, req).await?;
+        let won = claim_first(db, &new_id(), &c, req).await?;
         lat.push(t.elapsed());
         match won {
             Some(h) => account(&mut hosts, &h, req),
@@ -1049,7 +1051,7 @@ async fn db_decisions(
             let t = Instant::now();
             let id = new_id();
             let c = sched.candidates(req).await?;
-            let won = claim_first(store, &id, &c, req).await?;
+            let won = claim_first(db, &id, &c, req).await?;
             if won.is_some() {
                 sched.claimed(&id).await?;
             }
@@ -1076,9 +1078,9 @@ async fn db_decisions(
         let t0 = Instant::now();
         for _ in 0..opts.full_decisions {
             let t = Instant::now();
-            let hs = read_host_states(store, down_after).await?;
+            let hs = read_host_states(db, down_after).await?;
             let c = select::select(&hs, req, SPREAD);
-            let won = claim_first(store, &new_id(), &c, req).await?;
+            let won = claim_first(db, &new_id(), &c, req).await?;
             lat.push(t.elapsed());
             if won.is_none() {
                 out.notes.push("full: no host fits".into());
@@ -1096,8 +1098,10 @@ async fn db_decisions(
         let t0 = Instant::now();
         for _ in 0..opts.full_decisions {
             let t = Instant::now();
-            let nodes = store.node_list().await?;
-            let services = store.service_list().await?;
+            let mut conn = db.conn().await?;
+            let nodes = db::hosts::node_list(&mut conn).await?;
+            let services = db::hosts::service_list(&mut conn).await?;
+            drop(conn);
             lat.push(t.elapsed());
             if nodes.len() != n || services.len() != n {
                 out.notes

@@ -43,12 +43,12 @@ use axum::Router;
 use stratus_auth::TokenValidator;
 use stratus_common::config::ServiceKind;
 use stratus_common::Config;
+use stratus_db::Db;
 use tokio::task::JoinHandle;
 
 pub use crate::agent::AgentServices;
 use crate::bus::{Bus, Consumer, ServeOptions};
 use crate::clients::{GlanceImages, ImageApi, NetworkApi, NeutronNetworks};
-use crate::db::Store;
 use crate::virt::fake::FakeDriver;
 use crate::virt::VirtDriver;
 
@@ -91,20 +91,21 @@ pub fn compute_config(config: &Config) -> Result<ComputeConfig, ComputeError> {
 }
 
 /// Opens (and migrates) the compute database.
-pub async fn open_store(config: &Config) -> Result<Store, ComputeError> {
+pub async fn open_db(config: &Config) -> Result<Db, ComputeError> {
     if config.database.url.is_empty() {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             ComputeError::Internal(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
     }
-    let db = stratus_db::Db::connect(
+    let db = Db::connect(
         &config.database.url,
         &config.data_dir,
         "compute",
         config.database.max_connections,
     )
     .await?;
-    Store::open(db).await
+    db::open(&db).await?;
+    Ok(db)
 }
 
 /// The Nova API router, asking the image and network services at their
@@ -134,11 +135,11 @@ pub async fn api_router_with(
     networks: Arc<dyn NetworkApi>,
 ) -> Result<Router, ComputeError> {
     let cfg = compute_config(config)?;
-    let store = open_store(config).await?;
+    let db = open_db(config).await?;
     // Finish launches and deletes a crash interrupted.
-    saga::recover(&store, bus, &cfg).await?;
+    saga::recover(&db, bus, &cfg).await?;
     let state = api::AppState {
-        store,
+        db,
         bus: bus.clone(),
         cfg,
         base_url: config.base_url(ServiceKind::Compute),
@@ -151,12 +152,12 @@ pub async fn api_router_with(
 /// The scheduler: consumes `scheduler`.
 pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
-    let store = open_store(config).await?;
-    let h = scheduler::handler(store.clone(), bus.clone(), cfg);
+    let db = open_db(config).await?;
+    let h = scheduler::handler(db.clone(), bus.clone(), cfg);
     let c = bus
         .serve(rpc::SCHEDULER, h, ServeOptions { concurrency: 4 })
         .await?;
-    let hb = tokio::spawn(service_heartbeat(store, "nova-scheduler", "scheduler"));
+    let hb = tokio::spawn(service_heartbeat(db, "nova-scheduler", "scheduler"));
     Ok(Worker {
         consumers: vec![c],
         tasks: vec![hb],
@@ -166,19 +167,19 @@ pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, Compu
 /// The conductor: consumes `conductor` (the agents' only way to the database).
 pub async fn start_conductor(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
-    let store = open_store(config).await?;
-    let h = conductor::handler(store.clone(), bus.clone(), cfg.clone());
+    let db = open_db(config).await?;
+    let h = conductor::handler(db.clone(), bus.clone(), cfg.clone());
     let c = bus
         .serve(rpc::CONDUCTOR, h, ServeOptions { concurrency: 8 })
         .await?;
     let mut tasks = vec![tokio::spawn(service_heartbeat(
-        store.clone(),
+        db.clone(),
         "nova-conductor",
         "conductor",
     ))];
     if cfg.reconcile_interval_secs > 0 {
         tasks.push(tokio::spawn(conductor::reconcile::reconcile_loop(
-            store,
+            db,
             cfg.build_timeout_secs,
             Duration::from_secs(cfg.reconcile_interval_secs),
         )));
@@ -189,14 +190,18 @@ pub async fn start_conductor(config: &Config, bus: &Bus) -> Result<Worker, Compu
     })
 }
 
-async fn service_heartbeat(store: Store, binary: &'static str, topic: &'static str) {
+async fn service_heartbeat(db: Db, binary: &'static str, topic: &'static str) {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
     loop {
-        if let Err(e) = store.service_heartbeat(&host, binary, topic).await {
+        if let Err(e) = beat(&db, &host, binary, topic).await {
             tracing::warn!(binary, error = %e, "service heartbeat failed");
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
+}
+
+async fn beat(db: &Db, host: &str, binary: &str, topic: &str) -> Result<(), ComputeError> {
+    db::hosts::service_heartbeat(&mut *db.conn().await?, host, binary, topic).await
 }
 
 /// Each agent host with its driver.

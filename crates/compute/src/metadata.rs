@@ -9,16 +9,17 @@ use async_trait::async_trait;
 use base64::Engine;
 use stratus_common::ids::{InstanceId, ProjectId};
 use stratus_common::Config;
+use stratus_db::Db;
 use stratus_metadata_api::{InstanceMetadata, InstanceSource, SourceError};
 
+use crate::db::instances;
 use crate::db::instances::Instance;
-use crate::db::Store;
 use crate::error::{ComputeError, Result};
 
 /// Reads instances from the compute database.
 #[derive(Clone)]
 pub struct DbInstanceSource {
-    pub store: Store,
+    pub db: Db,
 }
 
 /// The instance as the metadata API wants it.
@@ -65,12 +66,13 @@ impl InstanceSource for DbInstanceSource {
         id: InstanceId,
     ) -> std::result::Result<Option<InstanceMetadata>, SourceError> {
         let key = id.to_string();
-        let inst = match self.store.instance_get(&key).await {
+        let mut conn = self.db.conn().await.map_err(|e| source_err(e.into()))?;
+        let inst = match instances::instance_get(&mut conn, &key).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(source_err(e)),
         };
-        let password = match self.store.instance_password_get(&key).await {
+        let password = match instances::instance_password_get(&mut conn, &key).await {
             Ok(p) => p,
             Err(ComputeError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(source_err(e)),
@@ -83,8 +85,8 @@ impl InstanceSource for DbInstanceSource {
         id: InstanceId,
         password: String,
     ) -> std::result::Result<bool, SourceError> {
-        self.store
-            .instance_password_set(&id.to_string(), &password)
+        let mut conn = self.db.conn().await.map_err(|e| source_err(e.into()))?;
+        instances::instance_password_set(&mut conn, &id.to_string(), &password)
             .await
             .map_err(source_err)
     }
@@ -98,6 +100,6 @@ pub fn metadata_secret(config: &Config) -> Result<String> {
 
 /// The instances of the compute database, for the metadata API.
 pub async fn metadata_source(config: &Config) -> Result<Arc<dyn InstanceSource>> {
-    let store = crate::open_store(config).await?;
-    Ok(Arc::new(DbInstanceSource { store }))
+    let db = crate::open_db(config).await?;
+    Ok(Arc::new(DbInstanceSource { db }))
 }

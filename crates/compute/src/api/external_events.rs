@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
 use super::AppState;
+use crate::db;
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::rpc;
 
@@ -99,7 +100,8 @@ pub async fn create(
     let mut out = Vec::new();
     let mut accepted = 0;
     for e in events {
-        let code = match s.store.instance_get(&e.server_uuid).await {
+        let found = db::instances::instance_get(&mut *s.db.conn().await?, &e.server_uuid).await;
+        let code = match found {
             Err(ComputeError::NotFound(_)) => 404,
             Err(err) => return Err(err),
             Ok(inst) => match inst.host {

@@ -12,6 +12,7 @@ use stratus_auth::Ctx;
 
 use super::params::{self, first};
 use super::{require_admin, views, ApiVersion, AppState};
+use crate::db;
 use crate::db::flavors::{Flavor, PublicFilter};
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -99,14 +100,17 @@ pub fn parse_create(body: &Value) -> Result<Flavor> {
 }
 
 async fn visible(s: &AppState, ctx: &stratus_common::RequestContext, id: &str) -> Result<Flavor> {
-    let f = s.store.flavor_get(id).await?;
+    let f = db::flavors::flavor_get(&mut *s.db.conn().await?, id).await?;
     if !f.is_public && !ctx.is_admin() {
         let project = ctx
             .project_id
             .as_ref()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
-        if !s.store.flavor_access_list(id).await?.contains(&project) {
+        if !db::flavors::flavor_access_list(&mut *s.db.conn().await?, id)
+            .await?
+            .contains(&project)
+        {
             return Err(ComputeError::NotFound(format!(
                 "Flavor {id} could not be found."
             )));
@@ -208,10 +212,9 @@ async fn listing(
         },
     };
     let project = ctx.project_id.as_ref().map(|p| p.as_str().to_owned());
-    let mut all = s
-        .store
-        .flavor_list(filter, project.as_deref(), admin)
-        .await?;
+    let mut all =
+        db::flavors::flavor_list(&mut *s.db.conn().await?, filter, project.as_deref(), admin)
+            .await?;
     let min = |k: &str| -> Result<Option<i64>> {
         match params::last(&q, k) {
             None => Ok(None),
@@ -289,13 +292,13 @@ pub async fn create(
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-flavor-manage:create")?;
     let f = parse_create(&body)?;
-    s.store.flavor_create(&f).await?;
+    db::flavors::flavor_create(&mut *s.db.conn().await?, &f).await?;
     if !f.is_public {
         if let Some(p) = &ctx.project_id {
-            s.store.flavor_access_add(&f.id, p.as_str()).await?;
+            db::flavors::flavor_access_add(&mut *s.db.conn().await?, &f.id, p.as_str()).await?;
         }
     }
-    let f = s.store.flavor_get(&f.id).await?;
+    let f = db::flavors::flavor_get(&mut *s.db.conn().await?, &f.id).await?;
     Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
 }
 
@@ -322,8 +325,8 @@ pub async fn update(
             ))
         }
     };
-    s.store.flavor_set_description(&id, desc.as_deref()).await?;
-    let f = s.store.flavor_get(&id).await?;
+    db::flavors::flavor_set_description(&mut *s.db.conn().await?, &id, desc.as_deref()).await?;
+    let f = db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
     Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
 }
 
@@ -333,7 +336,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     require_admin(&ctx, "os_compute_api:os-flavor-manage:delete")?;
-    s.store.flavor_delete(&id).await?;
+    db::flavors::flavor_delete(&mut *s.db.conn().await?, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -379,9 +382,9 @@ pub async fn extra_specs_create(
     NovaJson(body): NovaJson<Value>,
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:create")?;
-    s.store.flavor_get(&id).await?;
+    db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
     let specs = spec_map(&body, "extra_specs")?;
-    s.store.flavor_extra_specs_set(&id, &specs).await?;
+    db::flavors::flavor_extra_specs_set(&mut *s.db.conn().await?, &id, &specs).await?;
     Ok(Json(json!({"extra_specs": specs})))
 }
 
@@ -404,7 +407,7 @@ pub async fn extra_spec_update(
     NovaJson(body): NovaJson<Value>,
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:update")?;
-    s.store.flavor_get(&id).await?;
+    db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
     let obj = body
         .as_object()
         .ok_or_else(|| ComputeError::bad("Malformed request body"))?;
@@ -412,7 +415,7 @@ pub async fn extra_spec_update(
         return Err(ComputeError::bad("Request body and URI mismatch"));
     }
     let specs = spec_map(&json!({"x": body}), "x")?;
-    s.store.flavor_extra_specs_set(&id, &specs).await?;
+    db::flavors::flavor_extra_specs_set(&mut *s.db.conn().await?, &id, &specs).await?;
     Ok(Json(json!(specs)))
 }
 
@@ -422,15 +425,13 @@ pub async fn extra_spec_delete(
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     require_admin(&ctx, "os_compute_api:os-flavor-extra-specs:delete")?;
-    s.store.flavor_get(&id).await?;
-    s.store.flavor_extra_spec_delete(&id, &key).await?;
+    db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
+    db::flavors::flavor_extra_spec_delete(&mut *s.db.conn().await?, &id, &key).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 async fn access_body(s: &AppState, id: &str) -> Result<Json<Value>> {
-    let list: Vec<Value> = s
-        .store
-        .flavor_access_list(id)
+    let list: Vec<Value> = db::flavors::flavor_access_list(&mut *s.db.conn().await?, id)
         .await?
         .into_iter()
         .map(|p| json!({"flavor_id": id, "tenant_id": p}))
@@ -444,7 +445,7 @@ pub async fn access_list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-flavor-access")?;
-    let f = s.store.flavor_get(&id).await?;
+    let f = db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
     if f.is_public {
         return Err(ComputeError::NotFound(
             "Access list not available for public flavors.".into(),
@@ -462,7 +463,7 @@ pub async fn action(
     let tenant = |k: &str| -> Result<String> {
         params::string(body.get(k).and_then(|b| b.get("tenant")), "tenant", 255)
     };
-    let f = s.store.flavor_get(&id).await?;
+    let f = db::flavors::flavor_get(&mut *s.db.conn().await?, &id).await?;
     if body.get("addTenantAccess").is_some() {
         require_admin(&ctx, "os_compute_api:os-flavor-access:add_tenant_access")?;
         if f.is_public {
@@ -470,14 +471,16 @@ pub async fn action(
                 "Can not add access to a public flavor.".into(),
             ));
         }
-        s.store
-            .flavor_access_add(&id, &tenant("addTenantAccess")?)
+        db::flavors::flavor_access_add(&mut *s.db.conn().await?, &id, &tenant("addTenantAccess")?)
             .await?;
     } else if body.get("removeTenantAccess").is_some() {
         require_admin(&ctx, "os_compute_api:os-flavor-access:remove_tenant_access")?;
-        s.store
-            .flavor_access_remove(&id, &tenant("removeTenantAccess")?)
-            .await?;
+        db::flavors::flavor_access_remove(
+            &mut *s.db.conn().await?,
+            &id,
+            &tenant("removeTenantAccess")?,
+        )
+        .await?;
     } else {
         return Err(ComputeError::bad("There is no such action"));
     }

@@ -12,6 +12,7 @@ use stratus_auth::Ctx;
 
 use super::params::{self, first};
 use super::{require_admin, ApiVersion, AppState};
+use crate::db;
 use crate::db::hosts::{ComputeNode, Service};
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::scheduler::service_is_up;
@@ -100,8 +101,8 @@ fn hypervisor(
 
 async fn hv_list(s: &AppState, v: ApiVersion, raw: Option<&str>, detail: bool) -> Result<Value> {
     let q = params::query(raw);
-    let nodes = s.store.node_list().await?;
-    let svcs = s.store.service_list().await?;
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
+    let svcs = db::hosts::service_list(&mut *s.db.conn().await?).await?;
     let pattern = first(&q, "hypervisor_hostname_pattern");
     let list: Vec<Value> = nodes
         .iter()
@@ -139,8 +140,8 @@ pub async fn hypervisor_show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-hypervisors:show")?;
-    let nodes = s.store.node_list().await?;
-    let svcs = s.store.service_list().await?;
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
+    let svcs = db::hosts::service_list(&mut *s.db.conn().await?).await?;
     let found = nodes.iter().enumerate().find(|(i, n)| {
         if v.at_least(53) {
             n.id == id
@@ -167,7 +168,7 @@ pub async fn hypervisor_statistics(
             "The resource could not be found.".into(),
         ));
     }
-    let nodes = s.store.node_list().await?;
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
     let sum = |f: fn(&ComputeNode) -> i64| nodes.iter().map(f).sum::<i64>();
     Ok(Json(json!({"hypervisor_statistics": {
         "count": nodes.len(), "current_workload": 0,
@@ -220,10 +221,8 @@ pub async fn services(
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-services:list")?;
     let q = params::query(raw.as_deref());
-    let nodes = s.store.node_list().await?;
-    let list: Vec<Value> = s
-        .store
-        .service_list()
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
+    let list: Vec<Value> = db::hosts::service_list(&mut *s.db.conn().await?)
         .await?
         .iter()
         .enumerate()
@@ -245,8 +244,8 @@ pub async fn service_update(
     NovaJson(body): NovaJson<Value>,
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-services:update")?;
-    let svcs = s.store.service_list().await?;
-    let nodes = s.store.node_list().await?;
+    let svcs = db::hosts::service_list(&mut *s.db.conn().await?).await?;
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
     let str_field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let reason = str_field("disabled_reason");
     let (target, disabled, forced) = if v.at_least(53) {
@@ -298,10 +297,14 @@ pub async fn service_update(
         Some(false) => Some(None),
         None => None,
     };
-    let svc = s
-        .store
-        .service_update(&target, disabled, reason_update, forced)
-        .await?;
+    let svc = db::hosts::service_update(
+        &mut *s.db.conn().await?,
+        &target,
+        disabled,
+        reason_update,
+        forced,
+    )
+    .await?;
     let i = svcs.iter().position(|x| x.id == svc.id).unwrap_or(0);
     Ok(Json(
         json!({"service": service_view(&s, v, i, &svc, &nodes)}),
@@ -314,14 +317,12 @@ pub async fn service_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     require_admin(&ctx, "os_compute_api:os-services:delete")?;
-    s.store.service_delete(&id).await?;
+    db::hosts::service_delete(&mut *s.db.conn().await?, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn availability_zones(State(s): State<AppState>, _ctx: Ctx) -> Result<Json<Value>> {
-    let mut zones: Vec<String> = s
-        .store
-        .node_list()
+    let mut zones: Vec<String> = db::hosts::node_list(&mut *s.db.conn().await?)
         .await?
         .into_iter()
         .map(|n| n.availability_zone)
@@ -338,9 +339,10 @@ pub async fn availability_zones(State(s): State<AppState>, _ctx: Ctx) -> Result<
 
 pub async fn availability_zones_detail(State(s): State<AppState>, ctx: Ctx) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-availability-zone:detail")?;
-    let nodes = s.store.node_list().await?;
+    let nodes = db::hosts::node_list(&mut *s.db.conn().await?).await?;
     let mut zones: BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>> = BTreeMap::new();
-    for svc in s.store.service_list().await? {
+    let services = db::hosts::service_list(&mut *s.db.conn().await?).await?;
+    for svc in services {
         let zone = zone_of(&s, &svc, &nodes);
         zones
             .entry(zone)

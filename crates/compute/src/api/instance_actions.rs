@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
 use super::{params, servers, ApiVersion, AppState};
+use crate::db;
 use crate::db::actions::Action;
 use crate::error::{ComputeError, Result};
 
@@ -38,7 +39,7 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     // Nova lets the owner (and admins) read a server's history.
     servers::visible(&s, &ctx, &id).await?;
-    let mut actions = s.store.action_list(&id).await?;
+    let mut actions = db::actions::action_list(&mut *s.db.conn().await?, &id).await?;
     // 2.58: newest first, paged by request id.
     let (limit, marker) = if v.at_least(58) {
         params::paging(&params::query(raw.as_deref()))?
@@ -76,7 +77,7 @@ pub async fn show(
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     servers::visible(&s, &ctx, &id).await?;
-    let (a, events) = s.store.action_get(&id, &req).await?;
+    let (a, events) = db::actions::action_get(&mut *s.db.conn().await?, &id, &req).await?;
     let mut out = view(&a, v);
     // Non-admins see events without tracebacks (and, from 2.62, without hosts).
     let admin = ctx.is_admin();

@@ -14,6 +14,7 @@ use stratus_common::RequestContext;
 
 use super::params::{self, first};
 use super::{ApiVersion, AppState};
+use crate::db;
 use crate::db::keypairs::KeyPair;
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -126,15 +127,14 @@ pub async fn create(
             .collect::<Vec<_>>()
             .join(":")
     };
-    let limit = s
-        .store
-        .quota_get(
-            ctx.project_id.as_ref().map(|p| p.as_str()).unwrap_or(""),
-            &s.cfg.quota,
-        )
-        .await?;
+    let limit = db::quotas::quota_get(
+        &mut *s.db.conn().await?,
+        ctx.project_id.as_ref().map(|p| p.as_str()).unwrap_or(""),
+        &s.cfg.quota,
+    )
+    .await?;
     let max = limit.get("key_pairs").copied().unwrap_or(-1);
-    if max >= 0 && s.store.keypair_count(&user).await? >= max {
+    if max >= 0 && db::keypairs::keypair_count(&mut *s.db.conn().await?, &user).await? >= max {
         return Err(ComputeError::OverQuota(
             "Quota exceeded, too many key pairs.".into(),
         ));
@@ -147,7 +147,7 @@ pub async fn create(
         public_key,
         created_at: stratus_common::time::to_db(stratus_common::time::now()),
     };
-    s.store.keypair_create(&kp).await?;
+    db::keypairs::keypair_create(&mut *s.db.conn().await?, &kp).await?;
     let mut out = view(&kp, v, false);
     out["user_id"] = json!(kp.user_id);
     let status = if v.at_least(2) {
@@ -166,9 +166,7 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     let q = params::query(raw.as_deref());
     let user = target_user(&ctx, v, first(&q, "user_id"))?;
-    let list: Vec<Value> = s
-        .store
-        .keypair_list(&user)
+    let list: Vec<Value> = db::keypairs::keypair_list(&mut *s.db.conn().await?, &user)
         .await?
         .iter()
         .map(|k| json!({"keypair": view(k, v, false)}))
@@ -185,7 +183,7 @@ pub async fn show(
 ) -> Result<Json<Value>> {
     let q = params::query(raw.as_deref());
     let user = target_user(&ctx, v, first(&q, "user_id"))?;
-    let k = s.store.keypair_get(&user, &name).await?;
+    let k = db::keypairs::keypair_get(&mut *s.db.conn().await?, &user, &name).await?;
     Ok(Json(json!({"keypair": view(&k, v, true)})))
 }
 
@@ -198,7 +196,7 @@ pub async fn delete(
 ) -> Result<StatusCode> {
     let q = params::query(raw.as_deref());
     let user = target_user(&ctx, v, first(&q, "user_id"))?;
-    s.store.keypair_delete(&user, &name).await?;
+    db::keypairs::keypair_delete(&mut *s.db.conn().await?, &user, &name).await?;
     Ok(if v.at_least(2) {
         StatusCode::NO_CONTENT
     } else {

@@ -24,11 +24,11 @@ use std::sync::Arc;
 use axum::Router;
 use stratus_auth::routes::{get, post, put, Route, Routes};
 use stratus_auth::{ProjectScope, ScopeDenied, TokenValidator};
+use stratus_db::Db;
 
 use crate::bus::Bus;
 use crate::clients::{ImageApi, NetworkApi};
 use crate::config::ComputeConfig;
-use crate::db::Store;
 use crate::error::{ComputeError, Result};
 
 pub use microversion::ApiVersion;
@@ -36,7 +36,7 @@ pub use microversion::ApiVersion;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub db: Db,
     pub bus: Bus,
     pub cfg: ComputeConfig,
     /// `http://host:8774`, for links.

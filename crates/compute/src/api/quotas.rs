@@ -11,6 +11,7 @@ use stratus_auth::Ctx;
 use stratus_common::RequestContext;
 
 use super::{params, require_admin, ApiVersion, AppState};
+use crate::db;
 use crate::db::quotas::{default_limit, RESOURCES};
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -58,7 +59,7 @@ pub async fn show(
     Path(project): Path<String>,
 ) -> Result<Json<Value>> {
     may_read(&ctx, &project)?;
-    let limits = s.store.quota_get(&project, &s.cfg.quota).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, &project, &s.cfg.quota).await?;
     let mut m = quota_body(v, &limits);
     m.insert("id".into(), json!(project));
     Ok(Json(json!({"quota_set": m})))
@@ -80,8 +81,8 @@ pub async fn defaults(
 }
 
 async fn usage(s: &AppState, project: &str) -> Result<BTreeMap<&'static str, i64>> {
-    let (n, cores, ram) = s.store.instance_usage(project).await?;
-    let groups = s.store.server_group_count(project).await?;
+    let (n, cores, ram) = db::instances::instance_usage(&mut *s.db.conn().await?, project).await?;
+    let groups = db::server_groups::server_group_count(&mut *s.db.conn().await?, project).await?;
     Ok(BTreeMap::from([
         ("instances", n),
         ("cores", cores),
@@ -97,7 +98,7 @@ pub async fn detail(
     Path(project): Path<String>,
 ) -> Result<Json<Value>> {
     may_read(&ctx, &project)?;
-    let limits = s.store.quota_get(&project, &s.cfg.quota).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, &project, &s.cfg.quota).await?;
     let used = usage(&s, &project).await?;
     let mut m = Map::new();
     for (k, lim) in quota_body(v, &limits) {
@@ -130,8 +131,8 @@ pub async fn update(
         let n = params::int(Some(val), k, -1, i64::from(i32::MAX))?.unwrap_or(-1);
         set.insert(k.clone(), n);
     }
-    s.store.quota_set(&project, &set).await?;
-    let limits = s.store.quota_get(&project, &s.cfg.quota).await?;
+    db::quotas::quota_set(&mut *s.db.conn().await?, &project, &set).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, &project, &s.cfg.quota).await?;
     Ok(Json(json!({"quota_set": quota_body(v, &limits)})))
 }
 
@@ -141,7 +142,7 @@ pub async fn reset(
     Path(project): Path<String>,
 ) -> Result<StatusCode> {
     require_admin(&ctx, "os_compute_api:os-quota-sets:delete")?;
-    s.store.quota_delete(&project).await?;
+    db::quotas::quota_delete(&mut *s.db.conn().await?, &project).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -150,7 +151,7 @@ pub async fn limits(State(s): State<AppState>, v: ApiVersion, ctx: Ctx) -> Resul
         stratus_auth::ProjectScope::Project(p) => p.as_str().to_owned(),
         stratus_auth::ProjectScope::All => String::new(),
     };
-    let l = s.store.quota_get(&project, &s.cfg.quota).await?;
+    let l = db::quotas::quota_get(&mut *s.db.conn().await?, &project, &s.cfg.quota).await?;
     let used = usage(&s, &project).await?;
     let g = |k: &str| l.get(k).copied().unwrap_or(-1);
     let u = |k: &str| used.get(k).copied().unwrap_or(0);

@@ -9,6 +9,7 @@ use stratus_auth::Ctx;
 
 use super::params::{self, first};
 use super::{project_scope, require_member, ApiVersion, AppState};
+use crate::db;
 use crate::db::server_groups::ServerGroup;
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -68,9 +69,11 @@ pub async fn create(
         .as_ref()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let limits = s.store.quota_get(&project, &s.cfg.quota).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, &project, &s.cfg.quota).await?;
     let max = limits.get("server_groups").copied().unwrap_or(-1);
-    if max >= 0 && s.store.server_group_count(&project).await? >= max {
+    if max >= 0
+        && db::server_groups::server_group_count(&mut *s.db.conn().await?, &project).await? >= max
+    {
         return Err(ComputeError::OverQuota(
             "Quota exceeded, too many server groups.".into(),
         ));
@@ -89,7 +92,7 @@ pub async fn create(
         members: Vec::new(),
         created_at: stratus_common::time::to_db(stratus_common::time::now()),
     };
-    s.store.server_group_create(&group).await?;
+    db::server_groups::server_group_create(&mut *s.db.conn().await?, &group).await?;
     Ok(Json(json!({"server_group": view(&group, v)})))
 }
 
@@ -106,7 +109,8 @@ pub async fn list(
         && first(&q, "all_projects").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
     let scope = project_scope(&ctx, all, "os_compute_api:os-server-groups:index")?;
     let project = scope.filter().map(|p| p.as_str().to_owned());
-    let groups = s.store.server_group_list(project.as_deref()).await?;
+    let groups =
+        db::server_groups::server_group_list(&mut *s.db.conn().await?, project.as_deref()).await?;
     Ok(Json(
         json!({"server_groups": groups.iter().map(|g| view(g, v)).collect::<Vec<_>>()}),
     ))
@@ -118,7 +122,7 @@ async fn visible(
     id: &str,
 ) -> Result<ServerGroup> {
     let scope = project_scope(ctx, ctx.is_admin(), "os_compute_api:os-server-groups:show")?;
-    let g = s.store.server_group_get(id).await?;
+    let g = db::server_groups::server_group_get(&mut *s.db.conn().await?, id).await?;
     if !scope.permits(&g.project_id) {
         return Err(ComputeError::NotFound(format!(
             "Instance group {id} could not be found."
@@ -144,6 +148,6 @@ pub async fn delete(
 ) -> Result<StatusCode> {
     require_member(&ctx, "os_compute_api:os-server-groups:delete")?;
     visible(&s, &ctx, &id).await?;
-    s.store.server_group_delete(&id).await?;
+    db::server_groups::server_group_delete(&mut *s.db.conn().await?, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
 use super::{require_member, servers, AppState};
+use crate::db;
 use crate::error::{ComputeError, NovaJson, Result};
 
 async fn check_quota(s: &AppState, project: &str, count: usize) -> Result<()> {
-    let limits = s.store.quota_get(project, &s.cfg.quota).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, project, &s.cfg.quota).await?;
     let max = limits.get("metadata_items").copied().unwrap_or(-1);
     if max >= 0 && count as i64 > max {
         return Err(ComputeError::OverQuota(format!(
@@ -52,7 +53,7 @@ async fn write(
     };
     merged.extend(items.clone());
     check_quota(s, &i.project_id, merged.len()).await?;
-    s.store.instance_metadata_set(id, &items, replace).await
+    db::instances::instance_metadata_set(&mut *s.db.conn().await?, id, &items, replace).await
 }
 
 pub async fn update(
@@ -115,6 +116,6 @@ pub async fn delete(
 ) -> Result<StatusCode> {
     require_member(&ctx, "os_compute_api:server-metadata:delete")?;
     servers::visible(&s, &ctx, &id).await?;
-    s.store.instance_metadata_delete(&id, &key).await?;
+    db::instances::instance_metadata_delete(&mut *s.db.conn().await?, &id, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use stratus_common::RequestContext;
 use super::params::{self, first};
 use super::server_create::is_uuid;
 use super::{project_scope, require_member, servers_query, views, ApiVersion, AppState};
+use crate::db;
 use crate::db::instances::{Instance, InstanceUpdate, ListFilter};
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::model::state;
@@ -23,7 +24,7 @@ pub async fn visible(s: &AppState, ctx: &RequestContext, id: &str) -> Result<Ins
     if !is_uuid(id) {
         return Err(crate::db::instances::not_found(id));
     }
-    let i = s.store.instance_get(id).await?;
+    let i = db::instances::instance_get(&mut *s.db.conn().await?, id).await?;
     if !scope.permits(&i.project_id) {
         return Err(crate::db::instances::not_found(id));
     }
@@ -108,7 +109,7 @@ async fn listing(
     v: ApiVersion,
 ) -> Result<Value> {
     let f = filters(ctx, raw, v, detail)?;
-    let list = s.store.instance_list(&f).await?;
+    let list = db::instances::instance_list(&mut *s.db.conn().await?, &f).await?;
     let servers: Vec<Value> = list
         .iter()
         .map(|i| {
@@ -196,9 +197,7 @@ pub async fn update(
             }
         });
     }
-    let i = s
-        .store
-        .instance_update(&i.id.to_string(), &None, &u)
+    let i = db::instances::instance_update(&mut *s.db.conn().await?, &i.id.to_string(), &None, &u)
         .await?;
     Ok(Json(json!({"server": views::server(&s, v, &ctx, &i)})))
 }
@@ -213,10 +212,10 @@ pub async fn delete(
     if i.locked && !ctx.is_admin() {
         return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
     }
-    let local = saga::delete::destroy_host(&s.store, &s.cfg, &i)
+    let local = saga::delete::destroy_host(&s.db, &s.cfg, &i)
         .await?
         .is_none();
-    saga::delete::run(&s.store, &s.bus, &s.cfg, &ctx, &i).await?;
+    saga::delete::run(&s.db, &s.bus, &s.cfg, &ctx, &i).await?;
     if local {
         // No agent will terminate it (never scheduled, or its host is
         // down): remove its ports here, as Nova's local delete does.

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use stratus_common::RequestContext;
 
 use crate::api::AppState;
+use crate::db;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, Result};
 use crate::model::state::{TaskState, VmState};
@@ -77,22 +78,21 @@ async fn power_action(
         task_state: Some(Some(during)),
         ..InstanceUpdate::default()
     };
-    s.store
-        .instance_update(&id, &Some(vec![None]), &u)
+    db::instances::instance_update(&mut *s.db.conn().await?, &id, &Some(vec![None]), &u)
         .await
         .map_err(|e| match e {
             ComputeError::Conflict(_) => wrong_state(action, i),
             other => other,
         })?;
-    s.store
-        .action_start(
-            &id,
-            action,
-            &ctx.request_id.0,
-            ctx.user_id.as_ref().map(|u| u.as_str()),
-            ctx.project_id.as_ref().map(|p| p.as_str()),
-        )
-        .await?;
+    db::actions::action_start(
+        &mut *s.db.conn().await?,
+        &id,
+        action,
+        &ctx.request_id.0,
+        ctx.user_id.as_ref().map(|u| u.as_str()),
+        ctx.project_id.as_ref().map(|p| p.as_str()),
+    )
+    .await?;
     if let Err(e) = s
         .bus
         .cast(&rpc::compute_topic(&host), method, ctx, &args)
@@ -103,10 +103,10 @@ async fn power_action(
             task_state: Some(None),
             ..InstanceUpdate::default()
         };
-        let _ = s
-            .store
-            .instance_update(&id, &Some(vec![Some(during)]), &u)
-            .await;
+        if let Ok(mut conn) = s.db.conn().await {
+            let _ =
+                db::instances::instance_update(&mut conn, &id, &Some(vec![Some(during)]), &u).await;
+        }
         return Err(e.into());
     }
     Ok(())
@@ -174,7 +174,7 @@ pub async fn run(
                         .into(),
                 ));
             }
-            s.store.instance_set_locked(&id, lock).await?;
+            db::instances::instance_set_locked(&mut *s.db.conn().await?, &id, lock).await?;
             Ok(Outcome::Accepted)
         }
     }

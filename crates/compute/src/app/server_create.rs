@@ -10,6 +10,7 @@ use stratus_common::RequestContext;
 
 use crate::api::server_create::CreateRequest;
 use crate::api::AppState;
+use crate::db;
 use crate::db::instances::Instance;
 use crate::error::{ComputeError, Result};
 use crate::model::state::{PowerState, TaskState, VmState};
@@ -38,9 +39,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         .as_ref()
         .map(|u| u.as_str().to_owned())
         .unwrap_or_default();
-    let flavor = s
-        .store
-        .flavor_get(&req.flavor_ref)
+    let flavor = db::flavors::flavor_get(&mut *s.db.conn().await?, &req.flavor_ref)
         .await
         .map_err(|_| ComputeError::bad("Invalid flavorRef provided."))?;
     if flavor.disabled {
@@ -48,9 +47,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
     }
     if !flavor.is_public
         && !ctx.is_admin()
-        && !s
-            .store
-            .flavor_access_list(&flavor.id)
+        && !db::flavors::flavor_access_list(&mut *s.db.conn().await?, &flavor.id)
             .await?
             .contains(&project)
     {
@@ -76,8 +73,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
     let networks = resolve_networks(s, ctx, req).await?;
     let key_data = match &req.key_name {
         Some(k) => Some(
-            s.store
-                .keypair_get(&user, k)
+            db::keypairs::keypair_get(&mut *s.db.conn().await?, &user, k)
                 .await
                 .map_err(|_| ComputeError::bad("Invalid key_name provided."))?
                 .public_key,
@@ -86,9 +82,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
     };
     if let Some(az) = &req.availability_zone {
         let zone = az.split(':').next().unwrap_or(az);
-        let mut zones: Vec<String> = s
-            .store
-            .node_list()
+        let mut zones: Vec<String> = db::hosts::node_list(&mut *s.db.conn().await?)
             .await?
             .into_iter()
             .map(|n| n.availability_zone)
@@ -101,9 +95,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         }
     }
     if let Some(g) = &req.group {
-        let group = s
-            .store
-            .server_group_get(g)
+        let group = db::server_groups::server_group_get(&mut *s.db.conn().await?, g)
             .await
             .map_err(|_| ComputeError::BadRequest(format!("Invalid server group {g}")))?;
         if !ctx.owns(&group.project_id.as_str().into()) {
@@ -181,7 +173,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
     }
     // All or nothing: a concurrent request that took the quota meanwhile
     // makes the recheck fail, and none of these is left.
-    saga::launch::run_all(&s.store, &s.bus, &s.cfg.quota, ctx, &insts).await?;
+    saga::launch::run_all(&s.db, &s.bus, &s.cfg.quota, ctx, &insts).await?;
     Ok(Launched {
         ids: insts.iter().map(|i| i.id).collect(),
         reservation_id,
@@ -256,8 +248,8 @@ async fn check_quota(
     vcpus: i64,
     ram: i64,
 ) -> Result<i64> {
-    let limits = s.store.quota_get(project, &s.cfg.quota).await?;
-    let (n, cores, mem) = s.store.instance_usage(project).await?;
+    let limits = db::quotas::quota_get(&mut *s.db.conn().await?, project, &s.cfg.quota).await?;
+    let (n, cores, mem) = db::instances::instance_usage(&mut *s.db.conn().await?, project).await?;
     let lim = |k: &str| limits.get(k).copied().unwrap_or(-1);
     let md = lim("metadata_items");
     if md >= 0 && req.metadata.len() as i64 > md {

@@ -11,18 +11,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use stratus_db::Db;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::config::ComputeConfig;
 use crate::db::instances::InstanceUpdate;
-use crate::db::Store;
+use crate::db::{actions, hosts, instances, sagas};
 use crate::error::{ComputeError, Result};
 use crate::model::state::{TaskState, VmState};
 use crate::rpc;
 use crate::saga::{place, Inject};
 
 pub struct Conductor {
-    pub store: Store,
+    pub db: Db,
     pub bus: Bus,
     pub cfg: ComputeConfig,
 }
@@ -42,51 +43,51 @@ impl Conductor {
         match env.method.as_str() {
             rpc::INSTANCE_GET => {
                 let a: rpc::InstanceArgs = args(env)?;
-                out(self
-                    .store
-                    .instance_get_any(&a.instance_id.to_string())
-                    .await?)
+                out(instances::instance_get_any(
+                    &mut *self.db.conn().await?,
+                    &a.instance_id.to_string(),
+                )
+                .await?)
             }
             rpc::INSTANCE_UPDATE => {
                 let a: rpc::UpdateArgs = args(env)?;
-                out(self
-                    .store
-                    .instance_update(
-                        &a.instance_id.to_string(),
-                        &a.expected_task_state,
-                        &a.updates,
-                    )
-                    .await?)
+                out(instances::instance_update(
+                    &mut *self.db.conn().await?,
+                    &a.instance_id.to_string(),
+                    &a.expected_task_state,
+                    &a.updates,
+                )
+                .await?)
             }
             rpc::EVENT_START => {
                 let a: rpc::EventArgs = args(env)?;
-                self.store
-                    .action_event_start(
-                        &a.instance_id.to_string(),
-                        rid,
-                        &a.event,
-                        a.host.as_deref(),
-                    )
-                    .await?;
+                actions::action_event_start(
+                    &mut *self.db.conn().await?,
+                    &a.instance_id.to_string(),
+                    rid,
+                    &a.event,
+                    a.host.as_deref(),
+                )
+                .await?;
                 out(())
             }
             rpc::EVENT_FINISH => {
                 let a: rpc::EventArgs = args(env)?;
-                self.store
-                    .action_event_finish(
-                        &a.instance_id.to_string(),
-                        rid,
-                        &a.event,
-                        a.error.as_deref(),
-                    )
-                    .await?;
+                actions::action_event_finish(
+                    &mut *self.db.conn().await?,
+                    &a.instance_id.to_string(),
+                    rid,
+                    &a.event,
+                    a.error.as_deref(),
+                )
+                .await?;
                 out(())
             }
             rpc::NODE_REPORT => {
                 let a: rpc::NodeReportArgs = args(env)?;
-                self.store.node_report(&a.report).await?;
-                self.store
-                    .service_heartbeat(&a.report.host, "nova-compute", "compute")
+                let mut conn = self.db.conn().await?;
+                hosts::node_report(&mut conn, &a.report).await?;
+                hosts::service_heartbeat(&mut conn, &a.report.host, "nova-compute", "compute")
                     .await?;
                 out(())
             }
@@ -98,24 +99,26 @@ impl Conductor {
             rpc::INSTANCE_DESTROYED => {
                 let a: rpc::InstanceArgs = args(env)?;
                 // Release first so that "gone" always means "nothing held".
-                self.store.release(&a.instance_id.to_string()).await?;
-                self.store
-                    .instance_mark_deleted(&a.instance_id.to_string())
-                    .await?;
+                let mut conn = self.db.conn().await?;
+                hosts::allocation_release(&mut conn, &a.instance_id.to_string()).await?;
+                instances::instance_mark_deleted(&mut conn, &a.instance_id.to_string()).await?;
                 out(())
             }
             rpc::INSTANCES_ON_HOST => {
                 let a: rpc::HostArgs = args(env)?;
+                let mut conn = self.db.conn().await?;
+                let ids = instances::instance_ids_on_host(&mut conn, &a.host).await?;
                 let mut v = Vec::new();
-                for id in self.store.instance_ids_on_host(&a.host).await? {
-                    v.push(self.store.instance_get_any(&id).await?);
+                for id in ids {
+                    v.push(instances::instance_get_any(&mut conn, &id).await?);
                 }
                 out(v)
             }
             rpc::BUILDS_ON_HOST => {
                 let a: rpc::HostArgs = args(env)?;
                 let mut builds = Vec::new();
-                for rec in self.store.saga_unfinished().await? {
+                let unfinished = sagas::saga_unfinished(&mut *self.db.conn().await?).await?;
+                for rec in unfinished {
                     let p = &rec.params;
                     if rec.kind != "build" || p["host"].as_str() != Some(a.host.as_str()) {
                         continue;
@@ -134,17 +137,17 @@ impl Conductor {
             }
             rpc::SAGA_OPEN => {
                 let a: rpc::SagaOpenArgs = args(env)?;
-                let (saga, steps) = self.store.saga_open(&a.saga).await?;
+                let (saga, steps) = sagas::saga_open(&mut *self.db.conn().await?, &a.saga).await?;
                 out(rpc::SagaOpened { saga, steps })
             }
             rpc::SAGA_RECORD => {
                 let a: rpc::SagaRecordArgs = args(env)?;
-                self.store.saga_step_record(&a.saga_id, &a.step).await?;
+                sagas::saga_step_record(&mut *self.db.conn().await?, &a.saga_id, &a.step).await?;
                 out(())
             }
             rpc::SAGA_STATE => {
                 let a: rpc::SagaStateArgs = args(env)?;
-                self.store.saga_set_state(&a.saga_id, a.state).await?;
+                sagas::saga_set_state(&mut *self.db.conn().await?, &a.saga_id, a.state).await?;
                 out(())
             }
             rpc::INSTANCE_STOP => {
@@ -164,7 +167,8 @@ impl Conductor {
     /// under the caller's request, whose context carries no user (Nova's
     /// periodic tasks run with an admin context without one).
     async fn stop(&self, env: &Envelope, a: &rpc::StopArgs) -> Result<()> {
-        let inst = self.store.instance_get(&a.instance_id.to_string()).await?;
+        let mut conn = self.db.conn().await?;
+        let inst = instances::instance_get(&mut conn, &a.instance_id.to_string()).await?;
         let wrong = || {
             ComputeError::Conflict(format!(
                 "Cannot 'stop' instance {} while it is in vm_state {}",
@@ -187,19 +191,18 @@ impl Conductor {
             task_state: Some(Some(TaskState::PoweringOff)),
             ..InstanceUpdate::default()
         };
-        self.store
-            .instance_update(&a.instance_id.to_string(), &Some(vec![None]), &u)
+        instances::instance_update(&mut conn, &a.instance_id.to_string(), &Some(vec![None]), &u)
             .await?;
         let ctx = &env.context;
-        self.store
-            .action_start(
-                &a.instance_id.to_string(),
-                "stop",
-                &ctx.request_id.0,
-                ctx.user_id.as_ref().map(|u| u.as_str()),
-                ctx.project_id.as_ref().map(|p| p.as_str()),
-            )
-            .await
+        actions::action_start(
+            &mut conn,
+            &a.instance_id.to_string(),
+            "stop",
+            &ctx.request_id.0,
+            ctx.user_id.as_ref().map(|u| u.as_str()),
+            ctx.project_id.as_ref().map(|p| p.as_str()),
+        )
+        .await
     }
 
     /// A build failed on `failed_host` (its build saga has unwound): unwind
@@ -208,10 +211,11 @@ impl Conductor {
     async fn reschedule(&self, env: &Envelope, a: &rpc::RescheduleArgs) -> Result<()> {
         const EV: &str = "conductor_reschedule";
         let rid = env.context.request_id.0.as_str();
-        let inst = match self.store.instance_get(&a.instance_id.to_string()).await {
+        let mut conn = self.db.conn().await?;
+        let inst = match instances::instance_get(&mut conn, &a.instance_id.to_string()).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => {
-                self.store.release(&a.instance_id.to_string()).await?;
+                hosts::allocation_release(&mut conn, &a.instance_id.to_string()).await?;
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -226,10 +230,10 @@ impl Conductor {
         let attempt = a
             .attempt
             .unwrap_or_else(|| u32::try_from(inst.attempts.max(1) - 1).unwrap_or(0));
-        self.store
-            .action_event_start(&a.instance_id.to_string(), rid, EV, None)
-            .await?;
-        place::unwind_attempt(&self.store, &self.bus, inst.id, attempt).await?;
+        actions::action_event_start(&mut conn, &a.instance_id.to_string(), rid, EV, None).await?;
+        // The placement sagas borrow connections of their own.
+        drop(conn);
+        place::unwind_attempt(&self.db, &self.bus, inst.id, attempt).await?;
         let left = (self.cfg.max_attempts as i64 - inst.attempts).max(0) as usize;
         let candidates: Vec<String> = a
             .alternates
@@ -247,7 +251,7 @@ impl Conductor {
                 left.saturating_sub(1),
             );
             place::run(
-                &self.store,
+                &self.db,
                 &self.bus,
                 &env.context,
                 p,
@@ -257,9 +261,14 @@ impl Conductor {
             .await?
         };
         if placed {
-            self.store
-                .action_event_finish(&a.instance_id.to_string(), rid, EV, None)
-                .await?;
+            actions::action_event_finish(
+                &mut *self.db.conn().await?,
+                &a.instance_id.to_string(),
+                rid,
+                EV,
+                None,
+            )
+            .await?;
             return Ok(());
         }
         let msg = format!(
@@ -268,10 +277,15 @@ impl Conductor {
             place::NO_VALID_HOST,
             a.instance_id
         );
-        place::fail_build(&self.store, &a.instance_id.to_string(), &msg, &a.error).await?;
-        self.store
-            .action_event_finish(&a.instance_id.to_string(), rid, EV, Some(&msg))
-            .await?;
+        place::fail_build(&self.db, &a.instance_id.to_string(), &msg, &a.error).await?;
+        actions::action_event_finish(
+            &mut *self.db.conn().await?,
+            &a.instance_id.to_string(),
+            rid,
+            EV,
+            Some(&msg),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -288,6 +302,6 @@ impl Handler for Conductor {
     }
 }
 
-pub fn handler(store: Store, bus: Bus, cfg: ComputeConfig) -> Arc<Conductor> {
-    Arc::new(Conductor { store, bus, cfg })
+pub fn handler(db: Db, bus: Bus, cfg: ComputeConfig) -> Arc<Conductor> {
+    Arc::new(Conductor { db, bus, cfg })
 }

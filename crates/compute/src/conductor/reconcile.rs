@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use crate::db::Store;
+use stratus_db::Db;
+
+use crate::db::{hosts, instances};
 use crate::error::Result;
 use crate::saga::place;
 
@@ -32,21 +34,23 @@ fn before(secs: u64) -> String {
 
 /// One run of both reconcilers.
 pub async fn run_once(
-    store: &Store,
+    db: &Db,
     build_timeout_secs: u64,
     claim_grace_secs: u64,
 ) -> Result<Reconciled> {
     let mut r = Reconciled::default();
     if build_timeout_secs > 0 {
-        for id in store
-            .instance_ids_building_before(&before(build_timeout_secs))
-            .await?
-        {
+        let building = instances::instance_ids_building_before(
+            &mut *db.conn().await?,
+            &before(build_timeout_secs),
+        )
+        .await?;
+        for id in building {
             let msg = format!(
                 "Build of instance {id} aborted: instance build timed out after {build_timeout_secs} seconds."
             );
             place::fail_build(
-                store,
+                db,
                 &id,
                 &msg,
                 "Instance build timed out. Set to error state.",
@@ -56,11 +60,11 @@ pub async fn run_once(
             r.timed_out.push(id);
         }
     }
-    for id in store
-        .allocations_orphaned(&before(claim_grace_secs))
-        .await?
-    {
-        if let Some(c) = store.release(&id).await? {
+    let orphaned =
+        hosts::allocations_orphaned(&mut *db.conn().await?, &before(claim_grace_secs)).await?;
+    for id in orphaned {
+        let released = hosts::allocation_release(&mut *db.conn().await?, &id).await?;
+        if let Some(c) = released {
             tracing::warn!(instance = %id, host = %c.host, "reconciler: released a claim with no live instance on its host");
             r.released.push(id);
         }
@@ -76,12 +80,12 @@ pub async fn run_once(
 }
 
 /// Runs the reconcilers every `every` until the task is aborted.
-pub async fn reconcile_loop(store: Store, build_timeout_secs: u64, every: Duration) {
+pub async fn reconcile_loop(db: Db, build_timeout_secs: u64, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         // A claim gets as long as a reconciler period to see its host saved.
         let grace = every.as_secs().max(30);
-        if let Err(e) = run_once(&store, build_timeout_secs, grace).await {
+        if let Err(e) = run_once(&db, build_timeout_secs, grace).await {
             tracing::warn!(error = %e, "conductor reconciler run failed");
         }
     }

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+use sqlx::Connection;
 
-use super::{get_os, get_s, now_db, Store};
+use super::{get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,202 +49,199 @@ fn row_action(r: &AnyRow) -> Result<Action> {
     })
 }
 
-impl Store {
-    /// Records that `request_id` started `action` on an instance (idempotent).
-    pub async fn action_start(
-        &self,
-        instance_id: &str,
-        action: &str,
-        request_id: &str,
-        user_id: Option<&str>,
-        project_id: Option<&str>,
-    ) -> Result<()> {
-        let now = now_db();
-        sqlx::query(
-            "INSERT INTO instance_actions (id, instance_id, action, request_id, user_id, project_id, start_time, \
-             updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT DO NOTHING",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(instance_id)
-        .bind(action)
-        .bind(request_id)
-        .bind(user_id)
-        .bind(project_id)
+/// Records that `request_id` started `action` on an instance (idempotent).
+pub async fn action_start(
+    conn: &mut Conn,
+    instance_id: &str,
+    action: &str,
+    request_id: &str,
+    user_id: Option<&str>,
+    project_id: Option<&str>,
+) -> Result<()> {
+    let now = now_db();
+    sqlx::query(
+        "INSERT INTO instance_actions (id, instance_id, action, request_id, user_id, project_id, start_time, \
+         updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(instance_id)
+    .bind(action)
+    .bind(request_id)
+    .bind(user_id)
+    .bind(project_id)
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn action_id(conn: &mut Conn, instance_id: &str, request_id: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM instance_actions WHERE instance_id = $1 AND request_id = $2",
+    )
+    .bind(instance_id)
+    .bind(request_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Starts an event under the request's action. Work without a recorded
+/// action (periodic tasks) records nothing.
+pub async fn action_event_start(
+    conn: &mut Conn,
+    instance_id: &str,
+    request_id: &str,
+    event: &str,
+    host: Option<&str>,
+) -> Result<()> {
+    let Some(action_id) = action_id(&mut *conn, instance_id, request_id).await? else {
+        return Ok(());
+    };
+    let now = now_db();
+    sqlx::query(
+        "INSERT INTO instance_action_events (id, action_id, event, start_time, host) VALUES ($1,$2,$3,$4,$5)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&action_id)
+    .bind(event)
+    .bind(&now)
+    .bind(host)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE instance_actions SET updated_at = $1 WHERE id = $2")
         .bind(&now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    async fn action_id(&self, instance_id: &str, request_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM instance_actions WHERE instance_id = $1 AND request_id = $2",
-        )
-        .bind(instance_id)
-        .bind(request_id)
-        .fetch_optional(self.pool())
-        .await?)
-    }
-
-    /// Starts an event under the request's action. Work without a recorded
-    /// action (periodic tasks) records nothing.
-    pub async fn action_event_start(
-        &self,
-        instance_id: &str,
-        request_id: &str,
-        event: &str,
-        host: Option<&str>,
-    ) -> Result<()> {
-        let Some(action_id) = self.action_id(instance_id, request_id).await? else {
-            return Ok(());
-        };
-        let now = now_db();
-        sqlx::query(
-            "INSERT INTO instance_action_events (id, action_id, event, start_time, host) VALUES ($1,$2,$3,$4,$5)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
         .bind(&action_id)
-        .bind(event)
-        .bind(&now)
-        .bind(host)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE instance_actions SET updated_at = $1 WHERE id = $2")
+    Ok(())
+}
+
+/// Finishes the latest unfinished event of that name; `error` marks the
+/// action's message "Error" as Nova does.
+pub async fn action_event_finish(
+    conn: &mut Conn,
+    instance_id: &str,
+    request_id: &str,
+    event: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    let Some(action_id) = action_id(&mut *conn, instance_id, request_id).await? else {
+        return Ok(());
+    };
+    let now = now_db();
+    let result = if error.is_some() { "Error" } else { "Success" };
+    let open: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2 AND finish_time IS NULL \
+         ORDER BY start_time DESC",
+    )
+    .bind(&action_id)
+    .bind(event)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match open {
+        Some(eid) => {
+            sqlx::query(
+                "UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3 WHERE id = $4",
+            )
             .bind(&now)
-            .bind(&action_id)
-            .execute(self.pool())
+            .bind(result)
+            .bind(error)
+            .bind(&eid)
+            .execute(&mut *conn)
             .await?;
-        Ok(())
-    }
-
-    /// Finishes the latest unfinished event of that name; `error` marks the
-    /// action's message "Error" as Nova does.
-    pub async fn action_event_finish(
-        &self,
-        instance_id: &str,
-        request_id: &str,
-        event: &str,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let Some(action_id) = self.action_id(instance_id, request_id).await? else {
-            return Ok(());
-        };
-        let now = now_db();
-        let result = if error.is_some() { "Error" } else { "Success" };
-        let open: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2 AND finish_time IS NULL \
-             ORDER BY start_time DESC",
-        )
-        .bind(&action_id)
-        .bind(event)
-        .fetch_optional(self.pool())
-        .await?;
-        match open {
-            Some(eid) => {
-                sqlx::query(
-                    "UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3 WHERE id = $4",
-                )
-                .bind(&now)
-                .bind(result)
-                .bind(error)
-                .bind(&eid)
-                .execute(self.pool())
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO instance_action_events (id, action_id, event, start_time, finish_time, result, \
-                     traceback) VALUES ($1,$2,$3,$4,$4,$5,$6)",
-                )
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(&action_id)
-                .bind(event)
-                .bind(&now)
-                .bind(result)
-                .bind(error)
-                .execute(self.pool())
-                .await?;
-            }
         }
-        let msg = if error.is_some() { Some("Error") } else { None };
-        sqlx::query(
-            "UPDATE instance_actions SET updated_at = $1, finish_time = $1, message = COALESCE(message, $2) \
-             WHERE id = $3",
-        )
-        .bind(&now)
-        .bind(msg)
-        .bind(&action_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        None => {
+            sqlx::query(
+                "INSERT INTO instance_action_events (id, action_id, event, start_time, finish_time, result, \
+                 traceback) VALUES ($1,$2,$3,$4,$4,$5,$6)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&action_id)
+            .bind(event)
+            .bind(&now)
+            .bind(result)
+            .bind(error)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
+    let msg = if error.is_some() { Some("Error") } else { None };
+    sqlx::query(
+        "UPDATE instance_actions SET updated_at = $1, finish_time = $1, message = COALESCE(message, $2) \
+         WHERE id = $3",
+    )
+    .bind(&now)
+    .bind(msg)
+    .bind(&action_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
-    /// Forgets an instance's actions and events (undo of a launch).
-    pub async fn action_delete_all(&self, instance_id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "DELETE FROM instance_action_events WHERE action_id IN \
-             (SELECT id FROM instance_actions WHERE instance_id = $1)",
-        )
+/// Forgets an instance's actions and events (undo of a launch).
+pub async fn action_delete_all(conn: &mut Conn, instance_id: &str) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "DELETE FROM instance_action_events WHERE action_id IN \
+         (SELECT id FROM instance_actions WHERE instance_id = $1)",
+    )
+    .bind(instance_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM instance_actions WHERE instance_id = $1")
         .bind(instance_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM instance_actions WHERE instance_id = $1")
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn action_list(conn: &mut Conn, instance_id: &str) -> Result<Vec<Action>> {
+    let rows = sqlx::query(
+        "SELECT * FROM instance_actions WHERE instance_id = $1 ORDER BY start_time DESC, id",
+    )
+    .bind(instance_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(row_action).collect()
+}
+
+pub async fn action_get(
+    conn: &mut Conn,
+    instance_id: &str,
+    request_id: &str,
+) -> Result<(Action, Vec<ActionEvent>)> {
+    let row =
+        sqlx::query("SELECT * FROM instance_actions WHERE instance_id = $1 AND request_id = $2")
             .bind(instance_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn action_list(&self, instance_id: &str) -> Result<Vec<Action>> {
-        let rows = sqlx::query(
-            "SELECT * FROM instance_actions WHERE instance_id = $1 ORDER BY start_time DESC, id",
-        )
-        .bind(instance_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(row_action).collect()
-    }
-
-    pub async fn action_get(
-        &self,
-        instance_id: &str,
-        request_id: &str,
-    ) -> Result<(Action, Vec<ActionEvent>)> {
-        let row = sqlx::query(
-            "SELECT * FROM instance_actions WHERE instance_id = $1 AND request_id = $2",
-        )
-        .bind(instance_id)
-        .bind(request_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| {
-            ComputeError::NotFound(format!(
-                "Action for request_id {request_id} on instance {instance_id} not found"
-            ))
-        })?;
-        let action = row_action(&row)?;
-        let rows = sqlx::query(
-            "SELECT * FROM instance_action_events WHERE action_id = $1 ORDER BY start_time, id",
-        )
-        .bind(&action.id)
-        .fetch_all(self.pool())
-        .await?;
-        let events = rows
-            .iter()
-            .map(|r| {
-                Ok(ActionEvent {
-                    event: get_s(r, "event")?,
-                    start_time: get_s(r, "start_time")?,
-                    finish_time: get_os(r, "finish_time")?,
-                    result: get_os(r, "result")?,
-                    traceback: get_os(r, "traceback")?,
-                    host: get_os(r, "host")?,
-                    details: get_os(r, "details")?,
-                })
+            .bind(request_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!(
+                    "Action for request_id {request_id} on instance {instance_id} not found"
+                ))
+            })?;
+    let action = row_action(&row)?;
+    let rows = sqlx::query(
+        "SELECT * FROM instance_action_events WHERE action_id = $1 ORDER BY start_time, id",
+    )
+    .bind(&action.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events = rows
+        .iter()
+        .map(|r| {
+            Ok(ActionEvent {
+                event: get_s(r, "event")?,
+                start_time: get_s(r, "start_time")?,
+                finish_time: get_os(r, "finish_time")?,
+                result: get_os(r, "result")?,
+                traceback: get_os(r, "traceback")?,
+                host: get_os(r, "host")?,
+                details: get_os(r, "details")?,
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((action, events))
-    }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((action, events))
 }

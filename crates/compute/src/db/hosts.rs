@@ -14,8 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+use sqlx::Connection;
 
-use super::{get_f, get_i, get_os, get_s, now_db, Store};
+use super::{get_f, get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -98,315 +99,320 @@ fn row_service(r: &AnyRow) -> Result<Service> {
     })
 }
 
-impl Store {
-    /// Creates or refreshes a node's totals.
-    pub async fn node_report(&self, n: &NodeReport) -> Result<()> {
-        let now = now_db();
-        sqlx::query(
-            "INSERT INTO compute_nodes (host, id, node, hypervisor_type, host_ip, availability_zone, vcpus, \
-             memory_mb, local_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, created_at, \
-             updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) ON CONFLICT DO NOTHING",
-        )
-        .bind(&n.host)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&n.node)
-        .bind(&n.hypervisor_type)
-        .bind(&n.host_ip)
-        .bind(&n.availability_zone)
-        .bind(n.vcpus)
-        .bind(n.memory_mb)
-        .bind(n.local_gb)
-        .bind(n.cpu_allocation_ratio)
-        .bind(n.ram_allocation_ratio)
-        .bind(n.disk_allocation_ratio)
+/// Creates or refreshes a node's totals.
+pub async fn node_report(conn: &mut Conn, n: &NodeReport) -> Result<()> {
+    let now = now_db();
+    sqlx::query(
+        "INSERT INTO compute_nodes (host, id, node, hypervisor_type, host_ip, availability_zone, vcpus, \
+         memory_mb, local_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, created_at, \
+         updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13) ON CONFLICT DO NOTHING",
+    )
+    .bind(&n.host)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&n.node)
+    .bind(&n.hypervisor_type)
+    .bind(&n.host_ip)
+    .bind(&n.availability_zone)
+    .bind(n.vcpus)
+    .bind(n.memory_mb)
+    .bind(n.local_gb)
+    .bind(n.cpu_allocation_ratio)
+    .bind(n.ram_allocation_ratio)
+    .bind(n.disk_allocation_ratio)
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE compute_nodes SET node = $1, hypervisor_type = $2, host_ip = $3, availability_zone = $4, \
+         vcpus = $5, memory_mb = $6, local_gb = $7, cpu_allocation_ratio = $8, ram_allocation_ratio = $9, \
+         disk_allocation_ratio = $10, updated_at = $11 WHERE host = $12",
+    )
+    .bind(&n.node)
+    .bind(&n.hypervisor_type)
+    .bind(&n.host_ip)
+    .bind(&n.availability_zone)
+    .bind(n.vcpus)
+    .bind(n.memory_mb)
+    .bind(n.local_gb)
+    .bind(n.cpu_allocation_ratio)
+    .bind(n.ram_allocation_ratio)
+    .bind(n.disk_allocation_ratio)
+    .bind(&now)
+    .bind(&n.host)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn node_list(conn: &mut Conn) -> Result<Vec<ComputeNode>> {
+    let rows = sqlx::query("SELECT * FROM compute_nodes ORDER BY host")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(row_node).collect()
+}
+
+pub async fn node_get(conn: &mut Conn, id_or_host: &str) -> Result<ComputeNode> {
+    let row = sqlx::query("SELECT * FROM compute_nodes WHERE id = $1 OR host = $1")
+        .bind(id_or_host)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| {
+            ComputeError::NotFound(format!(
+                "Hypervisor with ID {id_or_host} could not be found."
+            ))
+        })?;
+    row_node(&row)
+}
+
+/// Nodes stamped at or after `since` (an `updated_at` value; `""` for all).
+pub async fn node_changes(conn: &mut Conn, since: &str) -> Result<Vec<ComputeNode>> {
+    let rows = sqlx::query("SELECT * FROM compute_nodes WHERE updated_at >= $1")
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(row_node).collect()
+}
+
+/// The node that holds an instance's allocation, as it is now.
+pub async fn node_of_allocation(conn: &mut Conn, instance_id: &str) -> Result<Option<ComputeNode>> {
+    let row = sqlx::query(
+        "SELECT n.* FROM compute_nodes n JOIN allocations a ON a.host = n.host \
+         WHERE a.instance_id = $1",
+    )
+    .bind(instance_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(row_node).transpose()
+}
+
+/// How many compute nodes and `nova-compute` services there are (the
+/// host cache's way of noticing deletions, which leave no row behind).
+pub async fn host_counts(conn: &mut Conn) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM compute_nodes) AS nodes, \
+         (SELECT COUNT(*) FROM services WHERE binary_name = 'nova-compute') AS services",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((get_i(&row, "nodes")?, get_i(&row, "services")?))
+}
+
+/// Records that a service is alive (creates its row the first time).
+pub async fn service_heartbeat(
+    conn: &mut Conn,
+    host: &str,
+    binary: &str,
+    topic: &str,
+) -> Result<()> {
+    let now = now_db();
+    sqlx::query(
+        "INSERT INTO services (id, host, binary_name, topic, last_seen_up, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$5,$5) ON CONFLICT DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(host)
+    .bind(binary)
+    .bind(topic)
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE services SET last_seen_up = $1, updated_at = $1 WHERE host = $2 AND binary_name = $3")
         .bind(&now)
-        .execute(self.pool())
-        .await?;
-        sqlx::query(
-            "UPDATE compute_nodes SET node = $1, hypervisor_type = $2, host_ip = $3, availability_zone = $4, \
-             vcpus = $5, memory_mb = $6, local_gb = $7, cpu_allocation_ratio = $8, ram_allocation_ratio = $9, \
-             disk_allocation_ratio = $10, updated_at = $11 WHERE host = $12",
-        )
-        .bind(&n.node)
-        .bind(&n.hypervisor_type)
-        .bind(&n.host_ip)
-        .bind(&n.availability_zone)
-        .bind(n.vcpus)
-        .bind(n.memory_mb)
-        .bind(n.local_gb)
-        .bind(n.cpu_allocation_ratio)
-        .bind(n.ram_allocation_ratio)
-        .bind(n.disk_allocation_ratio)
-        .bind(&now)
-        .bind(&n.host)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn node_list(&self) -> Result<Vec<ComputeNode>> {
-        let rows = sqlx::query("SELECT * FROM compute_nodes ORDER BY host")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(row_node).collect()
-    }
-
-    pub async fn node_get(&self, id_or_host: &str) -> Result<ComputeNode> {
-        let row = sqlx::query("SELECT * FROM compute_nodes WHERE id = $1 OR host = $1")
-            .bind(id_or_host)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| {
-                ComputeError::NotFound(format!(
-                    "Hypervisor with ID {id_or_host} could not be found."
-                ))
-            })?;
-        row_node(&row)
-    }
-
-    /// Nodes stamped at or after `since` (an `updated_at` value; `""` for all).
-    pub async fn node_changes(&self, since: &str) -> Result<Vec<ComputeNode>> {
-        let rows = sqlx::query("SELECT * FROM compute_nodes WHERE updated_at >= $1")
-            .bind(since)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(row_node).collect()
-    }
-
-    /// The node that holds an instance's allocation, as it is now.
-    pub async fn node_of_allocation(&self, instance_id: &str) -> Result<Option<ComputeNode>> {
-        let row = sqlx::query(
-            "SELECT n.* FROM compute_nodes n JOIN allocations a ON a.host = n.host \
-             WHERE a.instance_id = $1",
-        )
-        .bind(instance_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(row_node).transpose()
-    }
-
-    /// How many compute nodes and `nova-compute` services there are (the
-    /// host cache's way of noticing deletions, which leave no row behind).
-    pub async fn host_counts(&self) -> Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM compute_nodes) AS nodes, \
-             (SELECT COUNT(*) FROM services WHERE binary_name = 'nova-compute') AS services",
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok((get_i(&row, "nodes")?, get_i(&row, "services")?))
-    }
-
-    /// Records that a service is alive (creates its row the first time).
-    pub async fn service_heartbeat(&self, host: &str, binary: &str, topic: &str) -> Result<()> {
-        let now = now_db();
-        sqlx::query(
-            "INSERT INTO services (id, host, binary_name, topic, last_seen_up, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$5,$5) ON CONFLICT DO NOTHING",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
         .bind(host)
         .bind(binary)
-        .bind(topic)
-        .bind(&now)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
-        sqlx::query("UPDATE services SET last_seen_up = $1, updated_at = $1 WHERE host = $2 AND binary_name = $3")
-            .bind(&now)
-            .bind(host)
-            .bind(binary)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
+    Ok(())
+}
 
-    pub async fn service_list(&self) -> Result<Vec<Service>> {
-        let rows = sqlx::query("SELECT * FROM services ORDER BY binary_name, host")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(row_service).collect()
-    }
-
-    /// `nova-compute` services stamped at or after `since` (`""` for all).
-    pub async fn compute_service_changes(&self, since: &str) -> Result<Vec<Service>> {
-        let rows = sqlx::query(
-            "SELECT * FROM services WHERE binary_name = 'nova-compute' AND updated_at >= $1",
-        )
-        .bind(since)
-        .fetch_all(self.pool())
+pub async fn service_list(conn: &mut Conn) -> Result<Vec<Service>> {
+    let rows = sqlx::query("SELECT * FROM services ORDER BY binary_name, host")
+        .fetch_all(&mut *conn)
         .await?;
-        rows.iter().map(row_service).collect()
-    }
+    rows.iter().map(row_service).collect()
+}
 
-    pub async fn service_get(&self, id: &str) -> Result<Service> {
-        let row = sqlx::query("SELECT * FROM services WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| ComputeError::NotFound(format!("Service {id} could not be found.")))?;
-        row_service(&row)
-    }
+/// `nova-compute` services stamped at or after `since` (`""` for all).
+pub async fn compute_service_changes(conn: &mut Conn, since: &str) -> Result<Vec<Service>> {
+    let rows = sqlx::query(
+        "SELECT * FROM services WHERE binary_name = 'nova-compute' AND updated_at >= $1",
+    )
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(row_service).collect()
+}
 
-    pub async fn service_update(
-        &self,
-        id: &str,
-        disabled: Option<bool>,
-        reason: Option<Option<String>>,
-        forced_down: Option<bool>,
-    ) -> Result<Service> {
-        let cur = self.service_get(id).await?;
-        let disabled = disabled.unwrap_or(cur.disabled);
-        let reason = reason.unwrap_or(cur.disabled_reason);
-        let forced = forced_down.unwrap_or(cur.forced_down);
-        sqlx::query(
-            "UPDATE services SET disabled = $1, disabled_reason = $2, forced_down = $3, updated_at = $4 WHERE id = $5",
-        )
-        .bind(stratus_db::b2i(disabled))
-        .bind(reason)
-        .bind(stratus_db::b2i(forced))
-        .bind(now_db())
+pub async fn service_get(conn: &mut Conn, id: &str) -> Result<Service> {
+    let row = sqlx::query("SELECT * FROM services WHERE id = $1")
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        self.service_get(id).await
-    }
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| ComputeError::NotFound(format!("Service {id} could not be found.")))?;
+    row_service(&row)
+}
 
-    pub async fn service_delete(&self, id: &str) -> Result<()> {
-        let svc = self.service_get(id).await?;
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM services WHERE id = $1")
-            .bind(id)
+pub async fn service_update(
+    conn: &mut Conn,
+    id: &str,
+    disabled: Option<bool>,
+    reason: Option<Option<String>>,
+    forced_down: Option<bool>,
+) -> Result<Service> {
+    let cur = service_get(&mut *conn, id).await?;
+    let disabled = disabled.unwrap_or(cur.disabled);
+    let reason = reason.unwrap_or(cur.disabled_reason);
+    let forced = forced_down.unwrap_or(cur.forced_down);
+    sqlx::query(
+        "UPDATE services SET disabled = $1, disabled_reason = $2, forced_down = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(stratus_db::b2i(disabled))
+    .bind(reason)
+    .bind(stratus_db::b2i(forced))
+    .bind(now_db())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    service_get(&mut *conn, id).await
+}
+
+pub async fn service_delete(conn: &mut Conn, id: &str) -> Result<()> {
+    let svc = service_get(&mut *conn, id).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("DELETE FROM services WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if svc.binary == "nova-compute" {
+        sqlx::query("DELETE FROM compute_nodes WHERE host = $1")
+            .bind(&svc.host)
             .execute(&mut *tx)
             .await?;
-        if svc.binary == "nova-compute" {
-            sqlx::query("DELETE FROM compute_nodes WHERE host = $1")
-                .bind(&svc.host)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
+    tx.commit().await?;
+    Ok(())
+}
 
-    /// Claims resources for an instance on a host; `false` if they do not fit.
-    /// Claiming again on the same host is a no-op that answers `true`.
-    pub async fn claim(&self, instance_id: &str, c: &Claim) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO allocations (instance_id, host, vcpus, memory_mb, disk_gb, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-        )
-        .bind(instance_id)
-        .bind(&c.host)
-        .bind(c.vcpus)
-        .bind(c.memory_mb)
-        .bind(c.disk_gb)
-        .bind(now_db())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            let held: Option<String> =
-                sqlx::query_scalar("SELECT host FROM allocations WHERE instance_id = $1")
-                    .bind(instance_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            tx.rollback().await?;
-            return Ok(held.as_deref() == Some(c.host.as_str()));
-        }
-        let updated = sqlx::query(
-            "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
-             local_gb_used = local_gb_used + $3, running_vms = running_vms + 1, updated_at = $5 \
-             WHERE host = $4 AND vcpus_used + $1 <= vcpus * cpu_allocation_ratio \
-             AND memory_mb_used + $2 <= memory_mb * ram_allocation_ratio \
-             AND local_gb_used + $3 <= local_gb * disk_allocation_ratio",
-        )
-        .bind(c.vcpus)
-        .bind(c.memory_mb)
-        .bind(c.disk_gb)
-        .bind(&c.host)
-        .bind(now_db())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Gives back what an instance holds (nothing if it holds nothing).
-    /// The host an instance holds a claim on, if any.
-    pub async fn allocation_host(&self, instance_id: &str) -> Result<Option<String>> {
-        Ok(
+/// Claims resources for an instance on a host; `false` if they do not fit.
+/// Claiming again on the same host is a no-op that answers `true`.
+pub async fn allocation_claim(conn: &mut Conn, instance_id: &str, c: &Claim) -> Result<bool> {
+    let mut tx = conn.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO allocations (instance_id, host, vcpus, memory_mb, disk_gb, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+    )
+    .bind(instance_id)
+    .bind(&c.host)
+    .bind(c.vcpus)
+    .bind(c.memory_mb)
+    .bind(c.disk_gb)
+    .bind(now_db())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let held: Option<String> =
             sqlx::query_scalar("SELECT host FROM allocations WHERE instance_id = $1")
                 .bind(instance_id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.rollback().await?;
+        return Ok(held.as_deref() == Some(c.host.as_str()));
     }
-
-    /// Claims with no live instance behind them: the instance is gone or
-    /// deleted, or (for claims older than `before`, so that a placement
-    /// between its claim and saving the host is left alone) it is not on
-    /// the claimed host or left BUILD in ERROR without a host.
-    pub async fn allocations_orphaned(&self, before: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.instance_id FROM allocations a LEFT JOIN instances i ON i.id = a.instance_id \
-             WHERE i.id IS NULL OR i.deleted = 1 \
-             OR (a.created_at < $1 AND (i.host IS NULL OR i.host <> a.host))",
-        )
-        .bind(before)
-        .fetch_all(self.pool())
-        .await?)
+    let updated = sqlx::query(
+        "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
+         local_gb_used = local_gb_used + $3, running_vms = running_vms + 1, updated_at = $5 \
+         WHERE host = $4 AND vcpus_used + $1 <= vcpus * cpu_allocation_ratio \
+         AND memory_mb_used + $2 <= memory_mb * ram_allocation_ratio \
+         AND local_gb_used + $3 <= local_gb * disk_allocation_ratio",
+    )
+    .bind(c.vcpus)
+    .bind(c.memory_mb)
+    .bind(c.disk_gb)
+    .bind(&c.host)
+    .bind(now_db())
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
     }
+    tx.commit().await?;
+    Ok(true)
+}
 
-    pub async fn release(&self, instance_id: &str) -> Result<Option<Claim>> {
-        let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("DELETE FROM allocations WHERE instance_id = $1 RETURNING host, vcpus, memory_mb, disk_gb")
+/// The host an instance holds a claim on, if any.
+pub async fn allocation_host(conn: &mut Conn, instance_id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT host FROM allocations WHERE instance_id = $1")
             .bind(instance_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let c = Claim {
-            host: get_s(&row, "host")?,
-            vcpus: get_i(&row, "vcpus")?,
-            memory_mb: get_i(&row, "memory_mb")?,
-            disk_gb: get_i(&row, "disk_gb")?,
-        };
-        sqlx::query(
-            "UPDATE compute_nodes SET vcpus_used = vcpus_used - $1, memory_mb_used = memory_mb_used - $2, \
-             local_gb_used = local_gb_used - $3, running_vms = running_vms - 1, updated_at = $5 WHERE host = $4",
-        )
-        .bind(c.vcpus)
-        .bind(c.memory_mb)
-        .bind(c.disk_gb)
-        .bind(&c.host)
-        .bind(now_db())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(c))
-    }
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
 
-    pub async fn allocation_get(&self, instance_id: &str) -> Result<Option<Claim>> {
-        let row = sqlx::query(
-            "SELECT host, vcpus, memory_mb, disk_gb FROM allocations WHERE instance_id = $1",
-        )
-        .bind(instance_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(Claim {
-                host: get_s(&r, "host")?,
-                vcpus: get_i(&r, "vcpus")?,
-                memory_mb: get_i(&r, "memory_mb")?,
-                disk_gb: get_i(&r, "disk_gb")?,
-            })
+/// Claims with no live instance behind them: the instance is gone or
+/// deleted, or (for claims older than `before`, so that a placement
+/// between its claim and saving the host is left alone) it is not on
+/// the claimed host or left BUILD in ERROR without a host.
+pub async fn allocations_orphaned(conn: &mut Conn, before: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.instance_id FROM allocations a LEFT JOIN instances i ON i.id = a.instance_id \
+         WHERE i.id IS NULL OR i.deleted = 1 \
+         OR (a.created_at < $1 AND (i.host IS NULL OR i.host <> a.host))",
+    )
+    .bind(before)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Gives back what an instance holds (nothing if it holds nothing).
+pub async fn allocation_release(conn: &mut Conn, instance_id: &str) -> Result<Option<Claim>> {
+    let mut tx = conn.begin().await?;
+    let row = sqlx::query(
+        "DELETE FROM allocations WHERE instance_id = $1 RETURNING host, vcpus, memory_mb, disk_gb",
+    )
+    .bind(instance_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let c = Claim {
+        host: get_s(&row, "host")?,
+        vcpus: get_i(&row, "vcpus")?,
+        memory_mb: get_i(&row, "memory_mb")?,
+        disk_gb: get_i(&row, "disk_gb")?,
+    };
+    sqlx::query(
+        "UPDATE compute_nodes SET vcpus_used = vcpus_used - $1, memory_mb_used = memory_mb_used - $2, \
+         local_gb_used = local_gb_used - $3, running_vms = running_vms - 1, updated_at = $5 WHERE host = $4",
+    )
+    .bind(c.vcpus)
+    .bind(c.memory_mb)
+    .bind(c.disk_gb)
+    .bind(&c.host)
+    .bind(now_db())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(c))
+}
+
+pub async fn allocation_get(conn: &mut Conn, instance_id: &str) -> Result<Option<Claim>> {
+    let row = sqlx::query(
+        "SELECT host, vcpus, memory_mb, disk_gb FROM allocations WHERE instance_id = $1",
+    )
+    .bind(instance_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        Ok(Claim {
+            host: get_s(&r, "host")?,
+            vcpus: get_i(&r, "vcpus")?,
+            memory_mb: get_i(&r, "memory_mb")?,
+            disk_gb: get_i(&r, "disk_gb")?,
         })
-        .transpose()
-    }
+    })
+    .transpose()
 }

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
+use sqlx::Connection;
 use stratus_common::ids::InstanceId;
 
-use super::{get_i, get_os, get_s, now_db, Store};
+use super::{get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
 use crate::model::state::{PowerState, TaskState, VmState};
 use crate::model::RequestedNetworks;
@@ -148,462 +149,458 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     !anchored_end || parts.last().is_some_and(|l| name.ends_with(l))
 }
 
-impl Store {
-    /// Writes the instance and its metadata in one transaction.
-    pub async fn instance_create(&self, i: &Instance) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+/// Writes the instance and its metadata in one transaction.
+pub async fn instance_create(conn: &mut Conn, i: &Instance) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO instances (id, project_id, user_id, name, hostname, description, vm_state, task_state, \
+         power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, \
+         image_ref, image_props_json, networks_json, bdm_json, security_groups_json, scheduler_hints_json, key_name, key_data, \
+         user_data, config_drive, access_ip_v4, access_ip_v6, reservation_id, launch_index, server_group_id, \
+         locked, attempts, tried_hosts, fault_json, console_log, launched_at, terminated_at, created_at, \
+         updated_at, deleted) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
+         $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,0)",
+    )
+    .bind(i.id.to_string())
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(&i.name)
+    .bind(&i.hostname)
+    .bind(&i.description)
+    .bind(i.vm_state.as_str())
+    .bind(i.task_state.map(TaskState::as_str))
+    .bind(i.power_state.code())
+    .bind(&i.host)
+    .bind(&i.node)
+    .bind(&i.availability_zone)
+    .bind(&i.flavor.id)
+    .bind(serde_json::to_string(&i.flavor)?)
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.ram)
+    .bind(i.flavor.disk)
+    .bind(&i.image_ref)
+    .bind(serde_json::to_string(&i.image_properties)?)
+    .bind(serde_json::to_string(&i.networks)?)
+    .bind(serde_json::to_string(&i.bdm)?)
+    .bind(serde_json::to_string(&i.security_groups)?)
+    .bind(i.scheduler_hints.to_string())
+    .bind(&i.key_name)
+    .bind(&i.key_data)
+    .bind(&i.user_data)
+    .bind(&i.config_drive)
+    .bind(&i.access_ip_v4)
+    .bind(&i.access_ip_v6)
+    .bind(&i.reservation_id)
+    .bind(i.launch_index)
+    .bind(&i.server_group_id)
+    .bind(stratus_db::b2i(i.locked))
+    .bind(i.attempts)
+    .bind(i.tried_hosts.join(","))
+    .bind(i.fault.as_ref().map(serde_json::to_string).transpose()?)
+    .bind(&i.console_log)
+    .bind(&i.launched_at)
+    .bind(&i.terminated_at)
+    .bind(&i.created_at)
+    .bind(&i.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    for (k, v) in &i.metadata {
         sqlx::query(
-            "INSERT INTO instances (id, project_id, user_id, name, hostname, description, vm_state, task_state, \
-             power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, \
-             image_ref, image_props_json, networks_json, bdm_json, security_groups_json, scheduler_hints_json, key_name, key_data, \
-             user_data, config_drive, access_ip_v4, access_ip_v6, reservation_id, launch_index, server_group_id, \
-             locked, attempts, tried_hosts, fault_json, console_log, launched_at, terminated_at, created_at, \
-             updated_at, deleted) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
-             $21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,0)",
+            "INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)",
         )
         .bind(i.id.to_string())
-        .bind(&i.project_id)
-        .bind(&i.user_id)
-        .bind(&i.name)
-        .bind(&i.hostname)
-        .bind(&i.description)
-        .bind(i.vm_state.as_str())
-        .bind(i.task_state.map(TaskState::as_str))
-        .bind(i.power_state.code())
-        .bind(&i.host)
-        .bind(&i.node)
-        .bind(&i.availability_zone)
-        .bind(&i.flavor.id)
-        .bind(serde_json::to_string(&i.flavor)?)
-        .bind(i.flavor.vcpus)
-        .bind(i.flavor.ram)
-        .bind(i.flavor.disk)
-        .bind(&i.image_ref)
-        .bind(serde_json::to_string(&i.image_properties)?)
-        .bind(serde_json::to_string(&i.networks)?)
-        .bind(serde_json::to_string(&i.bdm)?)
-        .bind(serde_json::to_string(&i.security_groups)?)
-        .bind(i.scheduler_hints.to_string())
-        .bind(&i.key_name)
-        .bind(&i.key_data)
-        .bind(&i.user_data)
-        .bind(&i.config_drive)
-        .bind(&i.access_ip_v4)
-        .bind(&i.access_ip_v6)
-        .bind(&i.reservation_id)
-        .bind(i.launch_index)
-        .bind(&i.server_group_id)
-        .bind(stratus_db::b2i(i.locked))
-        .bind(i.attempts)
-        .bind(i.tried_hosts.join(","))
-        .bind(i.fault.as_ref().map(serde_json::to_string).transpose()?)
-        .bind(&i.console_log)
-        .bind(&i.launched_at)
-        .bind(&i.terminated_at)
-        .bind(&i.created_at)
-        .bind(&i.updated_at)
+        .bind(k)
+        .bind(v)
         .execute(&mut *tx)
         .await?;
-        for (k, v) in &i.metadata {
-            sqlx::query("INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)")
-                .bind(i.id.to_string())
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(g) = &i.server_group_id {
-            sqlx::query("INSERT INTO server_group_members (group_id, instance_id) VALUES ($1,$2)")
-                .bind(g)
-                .bind(i.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
+    if let Some(g) = &i.server_group_id {
+        sqlx::query("INSERT INTO server_group_members (group_id, instance_id) VALUES ($1,$2)")
+            .bind(g)
+            .bind(i.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
 
-    /// A live (not deleted) instance.
-    pub async fn instance_get(&self, id: &str) -> Result<Instance> {
-        let mut i = self.instance_get_any(id).await?;
-        if i.deleted {
+/// A live (not deleted) instance.
+pub async fn instance_get(conn: &mut Conn, id: &str) -> Result<Instance> {
+    let mut i = instance_get_any(&mut *conn, id).await?;
+    if i.deleted {
+        return Err(not_found(id));
+    }
+    i.metadata = instance_metadata(&mut *conn, id).await?;
+    Ok(i)
+}
+
+/// Including deleted ones (the conductor and agents need to see a delete).
+pub async fn instance_get_any(conn: &mut Conn, id: &str) -> Result<Instance> {
+    let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let mut i = row_instance(&row)?;
+    i.metadata = instance_metadata(&mut *conn, id).await?;
+    Ok(i)
+}
+
+pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instance>> {
+    let sort_col = match f.sort_key.as_str() {
+        "display_name" | "name" => "name",
+        "vm_state" => "vm_state",
+        "task_state" => "task_state",
+        "power_state" => "power_state",
+        "host" => "host",
+        "node" => "node",
+        "availability_zone" => "availability_zone",
+        "updated_at" => "updated_at",
+        "launched_at" => "launched_at",
+        "project_id" => "project_id",
+        "user_id" => "user_id",
+        "uuid" => "id",
+        "hostname" => "hostname",
+        "display_description" => "description",
+        "image_ref" => "image_ref",
+        "key_name" => "key_name",
+        "launch_index" => "launch_index",
+        "terminated_at" => "terminated_at",
+        "access_ip_v4" => "access_ip_v4",
+        "access_ip_v6" => "access_ip_v6",
+        "config_drive" => "config_drive",
+        "instance_type_id" => "flavor_id",
+        "locked" => "locked",
+        // Keys Nova sorts by that we do not keep: creation order.
+        _ => "created_at",
+    };
+    let dir = if f.sort_desc { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {INSTANCE_COLUMNS} FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
+         AND ($2 = '' OR host = $2) AND ($4 = '' OR updated_at >= $4) \
+         AND ($5 = '' OR updated_at <= $5) ORDER BY {sort_col} {dir}, id {dir}"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(f.project_id.clone().unwrap_or_default())
+        .bind(f.host.clone().unwrap_or_default())
+        .bind(stratus_db::b2i(f.include_deleted))
+        .bind(f.changes_since.clone().unwrap_or_default())
+        .bind(f.changes_before.clone().unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let i = row_instance(r)?;
+        if let Some(n) = &f.name {
+            if !name_matches(n, &i.name) {
+                continue;
+            }
+        }
+        if let Some(states) = &f.vm_states {
+            if !states.contains(&i.vm_state) {
+                continue;
+            }
+        }
+        if let Some(rid) = &f.reservation_id {
+            if &i.reservation_id != rid {
+                continue;
+            }
+        }
+        if let Some(ids) = &f.ids {
+            if !ids.contains(&i.id.to_string()) {
+                continue;
+            }
+        }
+        out.push(i);
+    }
+    if let Some(m) = &f.marker {
+        let pos = out
+            .iter()
+            .position(|i| &i.id.to_string() == m)
+            .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
+        out.drain(..=pos);
+    }
+    if let Some(l) = f.limit {
+        out.truncate(l);
+    }
+    for i in &mut out {
+        i.metadata = instance_metadata(&mut *conn, &i.id.to_string()).await?;
+    }
+    Ok(out)
+}
+
+/// Applies `u` if the instance is live and its task_state is expected;
+/// `Conflict` otherwise. Returns the updated instance.
+pub async fn instance_update(
+    conn: &mut Conn,
+    id: &str,
+    expected: &Expected,
+    u: &InstanceUpdate,
+) -> Result<Instance> {
+    let mut sets: Vec<(&str, Val)> = Vec::new();
+    if let Some(v) = u.vm_state {
+        sets.push(("vm_state", Val::S(Some(v.as_str().to_owned()))));
+    }
+    if let Some(v) = u.task_state {
+        sets.push(("task_state", Val::S(v.map(|t| t.as_str().to_owned()))));
+    }
+    if let Some(v) = u.power_state {
+        sets.push(("power_state", Val::I(v.code())));
+    }
+    if let Some(v) = &u.host {
+        sets.push(("host", Val::S(v.clone())));
+    }
+    if let Some(v) = &u.node {
+        sets.push(("node", Val::S(v.clone())));
+    }
+    if let Some(v) = &u.launched_at {
+        sets.push(("launched_at", Val::S(v.clone())));
+    }
+    if let Some(v) = &u.fault {
+        sets.push((
+            "fault_json",
+            Val::S(v.as_ref().map(serde_json::to_string).transpose()?),
+        ));
+    }
+    if let Some(v) = u.attempts {
+        sets.push(("attempts", Val::I(v)));
+    }
+    if let Some(v) = &u.tried_hosts {
+        sets.push(("tried_hosts", Val::S(Some(v.join(",")))));
+    }
+    if let Some(v) = &u.console_log {
+        sets.push(("console_log", Val::S(Some(v.clone()))));
+    }
+    if let Some(v) = &u.name {
+        sets.push(("name", Val::S(Some(v.clone()))));
+    }
+    if let Some(v) = &u.description {
+        sets.push(("description", Val::S(v.clone())));
+    }
+    if let Some(v) = &u.availability_zone {
+        sets.push(("availability_zone", Val::S(v.clone())));
+    }
+    if let Some(v) = &u.network_info {
+        sets.push(("network_info_json", Val::S(Some(serde_json::to_string(v)?))));
+    }
+    sets.push(("updated_at", Val::S(Some(now_db()))));
+    let mut sql = String::from("UPDATE instances SET ");
+    let mut n = 0;
+    for (i, (col, _)) in sets.iter().enumerate() {
+        n += 1;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("{col} = ${n}"));
+    }
+    n += 1;
+    sql.push_str(&format!(" WHERE id = ${n} AND deleted = 0"));
+    let mut expected_vals = Vec::new();
+    if let Some(exp) = expected {
+        let mut alts = Vec::new();
+        for e in exp {
+            match e {
+                None => alts.push("task_state IS NULL".to_owned()),
+                Some(s) => {
+                    n += 1;
+                    alts.push(format!("task_state = ${n}"));
+                    expected_vals.push(s.as_str());
+                }
+            }
+        }
+        if alts.is_empty() {
+            alts.push("1 = 0".to_owned());
+        }
+        sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+    }
+    let mut q = sqlx::query(&sql);
+    for (_, v) in sets {
+        q = match v {
+            Val::S(s) => q.bind(s),
+            Val::I(i) => q.bind(i),
+        };
+    }
+    q = q.bind(id.to_owned());
+    for e in expected_vals {
+        q = q.bind(e);
+    }
+    let r = q.execute(&mut *conn).await?;
+    let cur = instance_get_any(&mut *conn, id).await?;
+    if r.rows_affected() == 0 {
+        if cur.deleted {
             return Err(not_found(id));
         }
-        i.metadata = self.instance_metadata(id).await?;
-        Ok(i)
+        return Err(ComputeError::Conflict(format!(
+            "Conflict updating instance {id}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
+            expected, cur.task_state
+        )));
     }
+    Ok(cur)
+}
 
-    /// Including deleted ones (the conductor and agents need to see a delete).
-    pub async fn instance_get_any(&self, id: &str) -> Result<Instance> {
-        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let mut i = row_instance(&row)?;
-        i.metadata = self.instance_metadata(id).await?;
-        Ok(i)
-    }
-
-    pub async fn instance_list(&self, f: &ListFilter) -> Result<Vec<Instance>> {
-        let sort_col = match f.sort_key.as_str() {
-            "display_name" | "name" => "name",
-            "vm_state" => "vm_state",
-            "task_state" => "task_state",
-            "power_state" => "power_state",
-            "host" => "host",
-            "node" => "node",
-            "availability_zone" => "availability_zone",
-            "updated_at" => "updated_at",
-            "launched_at" => "launched_at",
-            "project_id" => "project_id",
-            "user_id" => "user_id",
-            "uuid" => "id",
-            "hostname" => "hostname",
-            "display_description" => "description",
-            "image_ref" => "image_ref",
-            "key_name" => "key_name",
-            "launch_index" => "launch_index",
-            "terminated_at" => "terminated_at",
-            "access_ip_v4" => "access_ip_v4",
-            "access_ip_v6" => "access_ip_v6",
-            "config_drive" => "config_drive",
-            "instance_type_id" => "flavor_id",
-            "locked" => "locked",
-            // Keys Nova sorts by that we do not keep: creation order.
-            _ => "created_at",
-        };
-        let dir = if f.sort_desc { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
-             AND ($2 = '' OR host = $2) AND ($4 = '' OR updated_at >= $4) \
-             AND ($5 = '' OR updated_at <= $5) ORDER BY {sort_col} {dir}, id {dir}"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(f.project_id.clone().unwrap_or_default())
-            .bind(f.host.clone().unwrap_or_default())
-            .bind(stratus_db::b2i(f.include_deleted))
-            .bind(f.changes_since.clone().unwrap_or_default())
-            .bind(f.changes_before.clone().unwrap_or_default())
-            .fetch_all(self.pool())
-            .await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let i = row_instance(r)?;
-            if let Some(n) = &f.name {
-                if !name_matches(n, &i.name) {
-                    continue;
-                }
-            }
-            if let Some(states) = &f.vm_states {
-                if !states.contains(&i.vm_state) {
-                    continue;
-                }
-            }
-            if let Some(rid) = &f.reservation_id {
-                if &i.reservation_id != rid {
-                    continue;
-                }
-            }
-            if let Some(ids) = &f.ids {
-                if !ids.contains(&i.id.to_string()) {
-                    continue;
-                }
-            }
-            out.push(i);
-        }
-        if let Some(m) = &f.marker {
-            let pos = out
-                .iter()
-                .position(|i| &i.id.to_string() == m)
-                .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
-            out.drain(..=pos);
-        }
-        if let Some(l) = f.limit {
-            out.truncate(l);
-        }
-        for i in &mut out {
-            i.metadata = self.instance_metadata(&i.id.to_string()).await?;
-        }
-        Ok(out)
-    }
-
-    /// Applies `u` if the instance is live and its task_state is expected;
-    /// `Conflict` otherwise. Returns the updated instance.
-    pub async fn instance_update(
-        &self,
-        id: &str,
-        expected: &Expected,
-        u: &InstanceUpdate,
-    ) -> Result<Instance> {
-        let mut sets: Vec<(&str, Val)> = Vec::new();
-        if let Some(v) = u.vm_state {
-            sets.push(("vm_state", Val::S(Some(v.as_str().to_owned()))));
-        }
-        if let Some(v) = u.task_state {
-            sets.push(("task_state", Val::S(v.map(|t| t.as_str().to_owned()))));
-        }
-        if let Some(v) = u.power_state {
-            sets.push(("power_state", Val::I(v.code())));
-        }
-        if let Some(v) = &u.host {
-            sets.push(("host", Val::S(v.clone())));
-        }
-        if let Some(v) = &u.node {
-            sets.push(("node", Val::S(v.clone())));
-        }
-        if let Some(v) = &u.launched_at {
-            sets.push(("launched_at", Val::S(v.clone())));
-        }
-        if let Some(v) = &u.fault {
-            sets.push((
-                "fault_json",
-                Val::S(v.as_ref().map(serde_json::to_string).transpose()?),
-            ));
-        }
-        if let Some(v) = u.attempts {
-            sets.push(("attempts", Val::I(v)));
-        }
-        if let Some(v) = &u.tried_hosts {
-            sets.push(("tried_hosts", Val::S(Some(v.join(",")))));
-        }
-        if let Some(v) = &u.console_log {
-            sets.push(("console_log", Val::S(Some(v.clone()))));
-        }
-        if let Some(v) = &u.name {
-            sets.push(("name", Val::S(Some(v.clone()))));
-        }
-        if let Some(v) = &u.description {
-            sets.push(("description", Val::S(v.clone())));
-        }
-        if let Some(v) = &u.availability_zone {
-            sets.push(("availability_zone", Val::S(v.clone())));
-        }
-        if let Some(v) = &u.network_info {
-            sets.push(("network_info_json", Val::S(Some(serde_json::to_string(v)?))));
-        }
-        sets.push(("updated_at", Val::S(Some(now_db()))));
-        let mut sql = String::from("UPDATE instances SET ");
-        let mut n = 0;
-        for (i, (col, _)) in sets.iter().enumerate() {
-            n += 1;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("{col} = ${n}"));
-        }
-        n += 1;
-        sql.push_str(&format!(" WHERE id = ${n} AND deleted = 0"));
-        let mut expected_vals = Vec::new();
-        if let Some(exp) = expected {
-            let mut alts = Vec::new();
-            for e in exp {
-                match e {
-                    None => alts.push("task_state IS NULL".to_owned()),
-                    Some(s) => {
-                        n += 1;
-                        alts.push(format!("task_state = ${n}"));
-                        expected_vals.push(s.as_str());
-                    }
-                }
-            }
-            if alts.is_empty() {
-                alts.push("1 = 0".to_owned());
-            }
-            sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
-        }
-        let mut q = sqlx::query(&sql);
-        for (_, v) in sets {
-            q = match v {
-                Val::S(s) => q.bind(s),
-                Val::I(i) => q.bind(i),
-            };
-        }
-        q = q.bind(id.to_owned());
-        for e in expected_vals {
-            q = q.bind(e);
-        }
-        let r = q.execute(self.pool()).await?;
-        let cur = self.instance_get_any(id).await?;
-        if r.rows_affected() == 0 {
-            if cur.deleted {
-                return Err(not_found(id));
-            }
-            return Err(ComputeError::Conflict(format!(
-                "Conflict updating instance {id}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
-                expected, cur.task_state
-            )));
-        }
-        Ok(cur)
-    }
-
-    /// Soft-deletes: the row stays for instance actions and for agents that
-    /// are still working on it; the API no longer shows it.
-    pub async fn instance_mark_deleted(&self, id: &str) -> Result<bool> {
-        let now = now_db();
-        let mut tx = self.pool().begin().await?;
-        let r = sqlx::query(
-            "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, power_state = 0, \
-             deleted_at = $1, terminated_at = $1, updated_at = $1 WHERE id = $2 AND deleted = 0",
-        )
-        .bind(&now)
+/// Soft-deletes: the row stays for instance actions and for agents that
+/// are still working on it; the API no longer shows it.
+pub async fn instance_mark_deleted(conn: &mut Conn, id: &str) -> Result<bool> {
+    let now = now_db();
+    let mut tx = conn.begin().await?;
+    let r = sqlx::query(
+        "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, power_state = 0, \
+         deleted_at = $1, terminated_at = $1, updated_at = $1 WHERE id = $2 AND deleted = 0",
+    )
+    .bind(&now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM server_group_members WHERE instance_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM server_group_members WHERE instance_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(r.rows_affected() > 0)
-    }
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
+}
 
-    pub async fn instance_set_locked(&self, id: &str, locked: bool) -> Result<()> {
-        sqlx::query(
-            "UPDATE instances SET locked = $1, updated_at = $2 WHERE id = $3 AND deleted = 0",
-        )
+pub async fn instance_set_locked(conn: &mut Conn, id: &str, locked: bool) -> Result<()> {
+    sqlx::query("UPDATE instances SET locked = $1, updated_at = $2 WHERE id = $3 AND deleted = 0")
         .bind(stratus_db::b2i(locked))
         .bind(now_db())
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
-        Ok(())
-    }
-
-    /// Removes every trace of an instance that never got going (the undo
-    /// of the launch saga's first step).
-    pub async fn instance_purge(&self, id: &str) -> Result<()> {
-        self.release(id).await?;
-        let mut tx = self.pool().begin().await?;
-        for sql in [
-            "DELETE FROM instance_metadata WHERE instance_id = $1",
-            "DELETE FROM server_group_members WHERE instance_id = $1",
-            "DELETE FROM instances WHERE id = $1",
-        ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn instance_metadata(&self, id: &str) -> Result<BTreeMap<String, String>> {
-        let rows = sqlx::query(
-            "SELECT meta_key, meta_value FROM instance_metadata WHERE instance_id = $1",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((get_s(r, "meta_key")?, get_s(r, "meta_value")?)))
-            .collect()
-    }
-
-    /// Sets the given keys (or replaces the whole set when `replace`).
-    pub async fn instance_metadata_set(
-        &self,
-        id: &str,
-        items: &BTreeMap<String, String>,
-        replace: bool,
-    ) -> Result<BTreeMap<String, String>> {
-        let mut tx = self.pool().begin().await?;
-        if replace {
-            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (k, v) in items {
-            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
-                .bind(id)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)")
-                .bind(id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        self.instance_metadata(id).await
-    }
-
-    pub async fn instance_metadata_delete(&self, id: &str, key: &str) -> Result<()> {
-        let n =
-            sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
-                .bind(id)
-                .bind(key)
-                .execute(self.pool())
-                .await?;
-        if n.rows_affected() == 0 {
-            return Err(ComputeError::NotFound(format!(
-                "Metadata item was not found: {key}"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Usage of live instances by a project: (instances, cores, ram).
-    pub async fn instance_usage(&self, project: &str) -> Result<(i64, i64, i64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
-             CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r \
-             FROM instances WHERE project_id = $1 AND deleted = 0",
-        )
-        .bind(project)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((get_i(&row, "n")?, get_i(&row, "c")?, get_i(&row, "r")?))
-    }
-
-    /// Live instances on a host (agents reconcile against this).
-    /// Live instances still in BUILD that were created before `before`.
-    pub async fn instance_ids_building_before(&self, before: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM instances WHERE vm_state = 'building' AND deleted = 0 AND created_at < $1",
-        )
-        .bind(before)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    pub async fn instance_ids_on_host(&self, host: &str) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM instances WHERE host = $1 AND deleted = 0")
-                .bind(host)
-                .fetch_all(self.pool())
-                .await?,
-        )
-    }
+    Ok(())
 }
 
-impl Store {
-    /// The password the guest posted, if any.
-    pub async fn instance_password_get(&self, id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT password FROM instances WHERE id = $1 AND deleted = 0")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        Ok(get_os(&row, "password")?.filter(|p| !p.is_empty()))
+/// Removes every trace of an instance that never got going (the undo
+/// of the launch saga's first step).
+pub async fn instance_purge(conn: &mut Conn, id: &str) -> Result<()> {
+    super::hosts::allocation_release(&mut *conn, id).await?;
+    let mut tx = conn.begin().await?;
+    for sql in [
+        "DELETE FROM instance_metadata WHERE instance_id = $1",
+        "DELETE FROM server_group_members WHERE instance_id = $1",
+        "DELETE FROM instances WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
 
-    /// Sets the password once: a compare-and-swap on "none set yet", so two
-    /// racing guests' POSTs cannot both win. `false` when one was set.
-    pub async fn instance_password_set(&self, id: &str, password: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE instances SET password = $1, updated_at = $2 \
-             WHERE id = $3 AND deleted = 0 AND (password IS NULL OR password = '')",
-        )
-        .bind(password)
-        .bind(now_db())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected() == 1)
+pub async fn instance_metadata(conn: &mut Conn, id: &str) -> Result<BTreeMap<String, String>> {
+    let rows =
+        sqlx::query("SELECT meta_key, meta_value FROM instance_metadata WHERE instance_id = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((get_s(r, "meta_key")?, get_s(r, "meta_value")?)))
+        .collect()
+}
+
+/// Sets the given keys (or replaces the whole set when `replace`).
+pub async fn instance_metadata_set(
+    conn: &mut Conn,
+    id: &str,
+    items: &BTreeMap<String, String>,
+    replace: bool,
+) -> Result<BTreeMap<String, String>> {
+    let mut tx = conn.begin().await?;
+    if replace {
+        sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
+    for (k, v) in items {
+        sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
+            .bind(id)
+            .bind(k)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO instance_metadata (instance_id, meta_key, meta_value) VALUES ($1,$2,$3)",
+        )
+        .bind(id)
+        .bind(k)
+        .bind(v)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    instance_metadata(&mut *conn, id).await
+}
+
+pub async fn instance_metadata_delete(conn: &mut Conn, id: &str, key: &str) -> Result<()> {
+    let n = sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1 AND meta_key = $2")
+        .bind(id)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    if n.rows_affected() == 0 {
+        return Err(ComputeError::NotFound(format!(
+            "Metadata item was not found: {key}"
+        )));
+    }
+    Ok(())
+}
+
+/// Usage of live instances by a project: (instances, cores, ram).
+pub async fn instance_usage(conn: &mut Conn, project: &str) -> Result<(i64, i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS r \
+         FROM instances WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((get_i(&row, "n")?, get_i(&row, "c")?, get_i(&row, "r")?))
+}
+
+/// Live instances still in BUILD that were created before `before`.
+pub async fn instance_ids_building_before(conn: &mut Conn, before: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM instances WHERE vm_state = 'building' AND deleted = 0 AND created_at < $1",
+    )
+    .bind(before)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Live instances on a host (agents reconcile against this).
+pub async fn instance_ids_on_host(conn: &mut Conn, host: &str) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM instances WHERE host = $1 AND deleted = 0")
+            .bind(host)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// The password the guest posted, if any.
+pub async fn instance_password_get(conn: &mut Conn, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT password FROM instances WHERE id = $1 AND deleted = 0")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(get_os(&row, "password")?.filter(|p| !p.is_empty()))
+}
+
+/// Sets the password once: a compare-and-swap on "none set yet", so two
+/// racing guests' POSTs cannot both win. `false` when one was set.
+pub async fn instance_password_set(conn: &mut Conn, id: &str, password: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE instances SET password = $1, updated_at = $2 \
+         WHERE id = $3 AND deleted = 0 AND (password IS NULL OR password = '')",
+    )
+    .bind(password)
+    .bind(now_db())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 #[cfg(test)]

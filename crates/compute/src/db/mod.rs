@@ -1,6 +1,9 @@
 //! The compute database: one module per resource, functions named
 //! `<resource>_<verb>`. Only the API, the scheduler and the conductor use it;
 //! compute agents never do (they ask the conductor over the bus).
+//!
+//! Access style as in [`stratus_db`]: `<resource>_<verb>(conn: &mut Conn, ..)`
+//! returning `ComputeError`; a multi-row write opens its own transaction on `conn`.
 
 pub mod actions;
 pub mod flavors;
@@ -16,24 +19,15 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use stratus_db::Db;
 
+pub use stratus_db::Conn;
+
 use crate::error::{ComputeError, Result};
 
-/// The compute database handle shared by the API, scheduler and conductor.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pub db: Db,
-}
-
-impl Store {
-    /// Connects and migrates.
-    pub async fn open(db: Db) -> Result<Self> {
-        db.migrate(schema::MIGRATIONS).await?;
-        Ok(Self { db })
-    }
-
-    pub fn pool(&self) -> &sqlx::AnyPool {
-        self.db.pool()
-    }
+/// Migrates the compute database (every process that opens it calls this
+/// first; it is a no-op when the schema is current).
+pub async fn open(db: &Db) -> Result<()> {
+    db.migrate(schema::MIGRATIONS).await?;
+    Ok(())
 }
 
 pub(crate) fn get_s(row: &AnyRow, col: &str) -> Result<String> {

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{get_i, get_s, Store};
+use sqlx::Connection;
+
+use super::{get_i, get_s, Conn};
 use crate::config::QuotaDefaults;
 use crate::error::Result;
 
@@ -36,51 +38,53 @@ pub fn default_limit(d: &QuotaDefaults, resource: &str) -> i64 {
     }
 }
 
-impl Store {
-    /// Every resource's limit for a project (-1 is unlimited).
-    pub async fn quota_get(
-        &self,
-        project: &str,
-        defaults: &QuotaDefaults,
-    ) -> Result<BTreeMap<String, i64>> {
-        let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
-            .bind(project)
-            .fetch_all(self.pool())
-            .await?;
-        let mut out: BTreeMap<String, i64> = RESOURCES
-            .iter()
-            .map(|r| (r.to_string(), default_limit(defaults, r)))
-            .collect();
-        for r in &rows {
-            out.insert(get_s(r, "resource")?, get_i(r, "hard_limit")?);
-        }
-        Ok(out)
+/// Every resource's limit for a project (-1 is unlimited).
+pub async fn quota_get(
+    conn: &mut Conn,
+    project: &str,
+    defaults: &QuotaDefaults,
+) -> Result<BTreeMap<String, i64>> {
+    let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
+        .bind(project)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out: BTreeMap<String, i64> = RESOURCES
+        .iter()
+        .map(|r| (r.to_string(), default_limit(defaults, r)))
+        .collect();
+    for r in &rows {
+        out.insert(get_s(r, "resource")?, get_i(r, "hard_limit")?);
     }
+    Ok(out)
+}
 
-    pub async fn quota_set(&self, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        for (k, v) in limits {
-            sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
-                .bind(project)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1,$2,$3)")
-                .bind(project)
-                .bind(k)
-                .bind(*v)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn quota_delete(&self, project: &str) -> Result<()> {
-        sqlx::query("DELETE FROM quotas WHERE project_id = $1")
+pub async fn quota_set(
+    conn: &mut Conn,
+    project: &str,
+    limits: &BTreeMap<String, i64>,
+) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    for (k, v) in limits {
+        sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
             .bind(project)
-            .execute(self.pool())
+            .bind(k)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1,$2,$3)")
+            .bind(project)
+            .bind(k)
+            .bind(*v)
+            .execute(&mut *tx)
+            .await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn quota_delete(conn: &mut Conn, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
+        .bind(project)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

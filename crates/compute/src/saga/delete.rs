@@ -8,13 +8,14 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
+use stratus_db::Db;
 
 use super::{execute, loggable, Inject, Outputs, Step};
 use crate::bus::Bus;
 use crate::config::ComputeConfig;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::db::sagas::{SagaRecord, SagaState};
-use crate::db::Store;
+use crate::db::{actions, hosts, instances};
 use crate::error::{ComputeError, Result};
 use crate::model::state::TaskState;
 use crate::rpc;
@@ -32,7 +33,7 @@ pub struct Params {
 }
 
 pub struct Delete<'a> {
-    pub store: &'a Store,
+    pub db: &'a Db,
     pub bus: &'a Bus,
     pub p: Params,
 }
@@ -47,20 +48,21 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
     }
     async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
-        c.store
-            .action_start(
-                &c.p.instance_id,
-                "delete",
-                &ctx.request_id.0,
-                ctx.user_id.as_ref().map(|u| u.as_str()),
-                ctx.project_id.as_ref().map(|p| p.as_str()),
-            )
-            .await?;
+        let mut conn = c.db.conn().await?;
+        actions::action_start(
+            &mut conn,
+            &c.p.instance_id,
+            "delete",
+            &ctx.request_id.0,
+            ctx.user_id.as_ref().map(|u| u.as_str()),
+            ctx.project_id.as_ref().map(|p| p.as_str()),
+        )
+        .await?;
         let u = InstanceUpdate {
             task_state: Some(Some(TaskState::Deleting)),
             ..InstanceUpdate::default()
         };
-        match c.store.instance_update(&c.p.instance_id, &None, &u).await {
+        match instances::instance_update(&mut conn, &c.p.instance_id, &None, &u).await {
             Ok(_) | Err(ComputeError::NotFound(_)) => Ok(Value::Null),
             Err(e) => Err(e),
         }
@@ -71,11 +73,10 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
             ..InstanceUpdate::default()
         };
         let expected = Some(vec![Some(TaskState::Deleting)]);
-        match c
-            .store
-            .instance_update(&c.p.instance_id, &expected, &u)
-            .await
-        {
+        let r =
+            instances::instance_update(&mut *c.db.conn().await?, &c.p.instance_id, &expected, &u)
+                .await;
+        match r {
             Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -100,14 +101,25 @@ impl<'a> Step<Delete<'a>> for Finish {
             }
             None => {
                 let rid = c.p.context.request_id.0.as_str();
-                c.store
-                    .action_event_start(&c.p.instance_id, rid, "api_local_delete", None)
-                    .await?;
-                c.store.release(&c.p.instance_id).await?;
-                c.store.instance_mark_deleted(&c.p.instance_id).await?;
-                c.store
-                    .action_event_finish(&c.p.instance_id, rid, "api_local_delete", None)
-                    .await?;
+                let mut conn = c.db.conn().await?;
+                actions::action_event_start(
+                    &mut conn,
+                    &c.p.instance_id,
+                    rid,
+                    "api_local_delete",
+                    None,
+                )
+                .await?;
+                hosts::allocation_release(&mut conn, &c.p.instance_id).await?;
+                instances::instance_mark_deleted(&mut conn, &c.p.instance_id).await?;
+                actions::action_event_finish(
+                    &mut conn,
+                    &c.p.instance_id,
+                    rid,
+                    "api_local_delete",
+                    None,
+                )
+                .await?;
                 Ok(Value::Null)
             }
         }
@@ -122,34 +134,33 @@ pub fn steps<'a>() -> Vec<Box<dyn Step<Delete<'a>>>> {
 }
 
 /// Where the delete must happen: on the agent if its host is up.
-pub async fn destroy_host(
-    store: &Store,
-    cfg: &ComputeConfig,
-    inst: &Instance,
-) -> Result<Option<String>> {
+pub async fn destroy_host(db: &Db, cfg: &ComputeConfig, inst: &Instance) -> Result<Option<String>> {
     let Some(host) = &inst.host else {
         return Ok(None);
     };
-    let up = store.service_list().await?.iter().any(|s| {
-        s.binary == "nova-compute"
-            && &s.host == host
-            && crate::scheduler::service_is_up(s, cfg.service_down_time_secs)
-    });
+    let up = hosts::service_list(&mut *db.conn().await?)
+        .await?
+        .iter()
+        .any(|s| {
+            s.binary == "nova-compute"
+                && &s.host == host
+                && crate::scheduler::service_is_up(s, cfg.service_down_time_secs)
+        });
     Ok(up.then(|| host.clone()))
 }
 
 pub async fn run(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     cfg: &ComputeConfig,
     ctx: &RequestContext,
     inst: &Instance,
 ) -> Result<()> {
-    run_with(store, bus, cfg, ctx, inst, Inject::default()).await
+    run_with(db, bus, cfg, ctx, inst, Inject::default()).await
 }
 
 pub async fn run_with(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     cfg: &ComputeConfig,
     ctx: &RequestContext,
@@ -157,13 +168,13 @@ pub async fn run_with(
     inject: Inject,
 ) -> Result<()> {
     let c = Delete {
-        store,
+        db,
         bus,
         p: Params {
             context: loggable(ctx),
             instance_id: inst.id.to_string(),
             previous_task_state: inst.task_state,
-            host: destroy_host(store, cfg, inst).await?,
+            host: destroy_host(db, cfg, inst).await?,
         },
     };
     let id = format!("delete-{}-{}", inst.id, ctx.request_id);
@@ -174,21 +185,16 @@ pub async fn run_with(
         state: SagaState::Running,
         params: serde_json::to_value(&c.p)?,
     };
-    execute(store, &rec, &steps(), &c, inject).await?;
+    execute(db, &rec, &steps(), &c, inject).await?;
     Ok(())
 }
 
-pub async fn resume(
-    store: &Store,
-    bus: &Bus,
-    _cfg: &ComputeConfig,
-    rec: &SagaRecord,
-) -> Result<()> {
+pub async fn resume(db: &Db, bus: &Bus, _cfg: &ComputeConfig, rec: &SagaRecord) -> Result<()> {
     let p: Params = serde_json::from_value(rec.params.clone())?;
-    let c = Delete { store, bus, p };
+    let c = Delete { db, bus, p };
     if rec.state == SagaState::Unwinding {
-        return super::unwind(store, &rec.id, &steps(), &c).await;
+        return super::unwind(db, &rec.id, &steps(), &c).await;
     }
-    execute(store, rec, &steps(), &c, Inject::default()).await?;
+    execute(db, rec, &steps(), &c, Inject::default()).await?;
     Ok(())
 }

@@ -16,13 +16,14 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stratus_common::RequestContext;
+use stratus_db::Db;
 
 use super::{execute, execute_until, loggable, unwind, Inject, Outputs, Step};
 use crate::bus::Bus;
 use crate::config::QuotaDefaults;
 use crate::db::instances::Instance;
 use crate::db::sagas::{SagaRecord, SagaState};
-use crate::db::Store;
+use crate::db::{actions, instances, quotas};
 use crate::error::{ComputeError, Result};
 use crate::rpc;
 use serde_json::Value;
@@ -44,7 +45,7 @@ fn one() -> i64 {
 }
 
 pub struct Launch<'a> {
-    pub store: &'a Store,
+    pub db: &'a Db,
     pub bus: &'a Bus,
     /// The `[compute] quota` defaults (projects without their own limits).
     pub quota: &'a QuotaDefaults,
@@ -70,11 +71,11 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
         "write_instance"
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
-        match c.store.instance_create(&c.p.instance).await {
+        let mut conn = c.db.conn().await?;
+        match instances::instance_create(&mut conn, &c.p.instance).await {
             // Already written by an earlier run of this step.
             Err(ComputeError::Conflict(_))
-                if c.store
-                    .instance_get_any(&c.p.instance.id.to_string())
+                if instances::instance_get_any(&mut conn, &c.p.instance.id.to_string())
                     .await
                     .is_ok() =>
             {
@@ -84,7 +85,7 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
         }
     }
     async fn undo(&self, c: &Launch<'a>, _done: &Outputs) -> Result<()> {
-        c.store.instance_purge(&c.p.instance.id.to_string()).await
+        instances::instance_purge(&mut *c.db.conn().await?, &c.p.instance.id.to_string()).await
     }
 }
 
@@ -95,21 +96,19 @@ impl<'a> Step<Launch<'a>> for RecordAction {
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
-        c.store
-            .action_start(
-                &c.p.instance.id.to_string(),
-                "create",
-                &ctx.request_id.0,
-                ctx.user_id.as_ref().map(|u| u.as_str()),
-                ctx.project_id.as_ref().map(|p| p.as_str()),
-            )
-            .await?;
+        actions::action_start(
+            &mut *c.db.conn().await?,
+            &c.p.instance.id.to_string(),
+            "create",
+            &ctx.request_id.0,
+            ctx.user_id.as_ref().map(|u| u.as_str()),
+            ctx.project_id.as_ref().map(|p| p.as_str()),
+        )
+        .await?;
         Ok(Value::Null)
     }
     async fn undo(&self, c: &Launch<'a>, _done: &Outputs) -> Result<()> {
-        c.store
-            .action_delete_all(&c.p.instance.id.to_string())
-            .await
+        actions::action_delete_all(&mut *c.db.conn().await?, &c.p.instance.id.to_string()).await
     }
 }
 
@@ -135,8 +134,10 @@ impl<'a> Step<Launch<'a>> for RecheckQuota {
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let inst = &c.p.instance;
         let project = inst.project_id.as_str();
-        let limits = c.store.quota_get(project, c.quota).await?;
-        let (n, cores, ram) = c.store.instance_usage(project).await?;
+        let mut conn = c.db.conn().await?;
+        let limits = quotas::quota_get(&mut conn, project, c.quota).await?;
+        let (n, cores, ram) = instances::instance_usage(&mut conn, project).await?;
+        drop(conn);
         let count = c.p.count.max(1);
         let mut overs = Vec::new();
         for (res, used, each) in [
@@ -193,24 +194,24 @@ pub fn steps<'a>() -> Vec<Box<dyn Step<Launch<'a>>>> {
 
 /// Launches one instance; on failure nothing of it remains.
 pub async fn run(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     quota: &QuotaDefaults,
     ctx: &RequestContext,
     inst: &Instance,
 ) -> Result<()> {
-    run_with(store, bus, quota, ctx, inst, Inject::default()).await
+    run_with(db, bus, quota, ctx, inst, Inject::default()).await
 }
 
 pub async fn run_with(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     quota: &QuotaDefaults,
     ctx: &RequestContext,
     inst: &Instance,
     inject: Inject,
 ) -> Result<()> {
-    run_all_with(store, bus, quota, ctx, std::slice::from_ref(inst), inject).await
+    run_all_with(db, bus, quota, ctx, std::slice::from_ref(inst), inject).await
 }
 
 /// Launches the instances of one request, all or nothing up to the
@@ -219,17 +220,17 @@ pub async fn run_with(
 /// removes every instance of the request. (A cast that fails, the bus
 /// being gone, leaves those cast before it: they are launched already.)
 pub async fn run_all(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     quota: &QuotaDefaults,
     ctx: &RequestContext,
     insts: &[Instance],
 ) -> Result<()> {
-    run_all_with(store, bus, quota, ctx, insts, Inject::default()).await
+    run_all_with(db, bus, quota, ctx, insts, Inject::default()).await
 }
 
 pub async fn run_all_with(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     quota: &QuotaDefaults,
     ctx: &RequestContext,
@@ -241,7 +242,7 @@ pub async fn run_all_with(
         .iter()
         .map(|inst| {
             let c = Launch {
-                store,
+                db,
                 bus,
                 quota,
                 p: Params {
@@ -267,7 +268,7 @@ pub async fn run_all_with(
     // request go too.
     for end in [RECHECK, CAST, steps.len()] {
         for (i, (rec, c)) in sagas.iter().enumerate() {
-            if let Err(e) = execute_until(store, rec, &steps, c, inject, end).await {
+            if let Err(e) = execute_until(db, rec, &steps, c, inject, end).await {
                 // The others not cast yet: in the first pass the earlier
                 // ones (the later ones have no saga yet), in the second
                 // all of them, in the last the later ones.
@@ -278,7 +279,7 @@ pub async fn run_all_with(
                 };
                 let others = sagas.iter().enumerate().filter(|(j, _)| pending(*j));
                 for (_, (rec, c)) in others {
-                    if let Err(u) = unwind(store, &rec.id, &steps[..CAST], c).await {
+                    if let Err(u) = unwind(db, &rec.id, &steps[..CAST], c).await {
                         tracing::warn!(saga = %rec.id, error = %u, "cannot unwind a launch of a failed request");
                     }
                 }
@@ -289,23 +290,18 @@ pub async fn run_all_with(
     Ok(())
 }
 
-pub async fn resume(
-    store: &Store,
-    bus: &Bus,
-    quota: &QuotaDefaults,
-    rec: &SagaRecord,
-) -> Result<()> {
+pub async fn resume(db: &Db, bus: &Bus, quota: &QuotaDefaults, rec: &SagaRecord) -> Result<()> {
     let p: Params = serde_json::from_value(rec.params.clone())?;
     let c = Launch {
-        store,
+        db,
         bus,
         quota,
         live: p.context.clone(),
         p,
     };
     if rec.state == SagaState::Unwinding {
-        return unwind(store, &rec.id, &steps(), &c).await;
+        return unwind(db, &rec.id, &steps(), &c).await;
     }
-    execute(store, rec, &steps(), &c, Inject::default()).await?;
+    execute(db, rec, &steps(), &c, Inject::default()).await?;
     Ok(())
 }

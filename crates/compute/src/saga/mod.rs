@@ -30,9 +30,10 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stratus_db::Db;
 
+use crate::db::sagas;
 use crate::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
-use crate::db::Store;
 use crate::error::{ComputeError, Result};
 
 /// The outputs of the steps done so far, by step name.
@@ -83,15 +84,15 @@ pub trait SagaLog: Send + Sync {
 }
 
 #[async_trait]
-impl SagaLog for Store {
+impl SagaLog for Db {
     async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)> {
-        self.saga_open(rec).await
+        sagas::saga_open(&mut *self.conn().await?, rec).await
     }
     async fn record(&self, saga: &str, step: &StepRecord) -> Result<()> {
-        self.saga_step_record(saga, step).await
+        sagas::saga_step_record(&mut *self.conn().await?, saga, step).await
     }
     async fn set_state(&self, saga: &str, state: SagaState) -> Result<()> {
-        self.saga_set_state(saga, state).await
+        sagas::saga_set_state(&mut *self.conn().await?, saga, state).await
     }
 }
 
@@ -303,14 +304,15 @@ pub async fn unwind<C: Sync>(
 /// resume when the scheduler's message comes back, builds when the agent
 /// starts or its message comes back.)
 pub async fn recover(
-    store: &Store,
+    db: &Db,
     bus: &crate::bus::Bus,
     cfg: &crate::config::ComputeConfig,
 ) -> Result<()> {
-    for rec in store.saga_unfinished().await? {
+    let unfinished = sagas::saga_unfinished(&mut *db.conn().await?).await?;
+    for rec in unfinished {
         let r = match rec.kind.as_str() {
-            launch::KIND => launch::resume(store, bus, &cfg.quota, &rec).await,
-            delete::KIND => delete::resume(store, bus, cfg, &rec).await,
+            launch::KIND => launch::resume(db, bus, &cfg.quota, &rec).await,
+            delete::KIND => delete::resume(db, bus, cfg, &rec).await,
             _ => Ok(()),
         };
         if let Err(e) = r {

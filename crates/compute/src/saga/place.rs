@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stratus_common::ids::InstanceId;
 use stratus_common::RequestContext;
+use stratus_db::Db;
 
 use super::{execute, loggable, output, unwind, Ended, Inject, Outputs, Step};
 use crate::bus::Bus;
 use crate::db::hosts::Claim;
 use crate::db::instances::{Fault, Instance, InstanceUpdate};
 use crate::db::sagas::{SagaRecord, SagaState};
-use crate::db::Store;
+use crate::db::{hosts, instances, sagas};
 use crate::error::{ComputeError, Result};
 use crate::model::state::{TaskState, VmState};
 use crate::rpc;
@@ -64,7 +65,7 @@ pub struct Claimed {
 }
 
 pub struct Place<'a> {
-    pub store: &'a Store,
+    pub db: &'a Db,
     pub bus: &'a Bus,
     pub p: Params,
     /// The context the cast carries (the request's own, with its token).
@@ -87,10 +88,11 @@ impl Place<'_> {
     }
 
     /// Claims on the first of `hosts` that fits.
-    async fn claim_first(&self, hosts: &[String]) -> Result<Option<Claimed>> {
-        for (i, host) in hosts.iter().enumerate() {
-            if self.store.claim(&self.id(), &self.claim_of(host)).await? {
-                let alternates = hosts[i + 1..]
+    async fn claim_first(&self, candidates: &[String]) -> Result<Option<Claimed>> {
+        let mut conn = self.db.conn().await?;
+        for (i, host) in candidates.iter().enumerate() {
+            if hosts::allocation_claim(&mut conn, &self.id(), &self.claim_of(host)).await? {
+                let alternates = candidates[i + 1..]
                     .iter()
                     .take(self.p.max_alternates)
                     .cloned()
@@ -121,7 +123,8 @@ impl<'a> Step<Place<'a>> for ClaimHost {
     async fn run(&self, c: &Place<'a>, _done: &Outputs) -> Result<Value> {
         // A claim this placement already holds (a crash came before the
         // step was recorded) is kept.
-        if let Some(host) = c.store.allocation_host(&c.id()).await? {
+        let held = hosts::allocation_host(&mut *c.db.conn().await?, &c.id()).await?;
+        if let Some(host) = held {
             if c.p.candidates.contains(&host) {
                 let alternates =
                     c.p.candidates
@@ -139,7 +142,7 @@ impl<'a> Step<Place<'a>> for ClaimHost {
         if let (Some(refresh), false) = (c.refresh, c.p.candidates.is_empty()) {
             // Every claim lost: other schedulers took the room. Once more
             // over a fresh snapshot.
-            let inst = c.store.instance_get(&c.id()).await?;
+            let inst = instances::instance_get(&mut *c.db.conn().await?, &c.id()).await?;
             let again = refresh.fresh(&inst).await?;
             if let Some(got) = c.claim_first(&again).await? {
                 return output(&got);
@@ -148,7 +151,7 @@ impl<'a> Step<Place<'a>> for ClaimHost {
         Err(ComputeError::NoValidHost(NO_VALID_HOST.to_owned()))
     }
     async fn undo(&self, c: &Place<'a>, _done: &Outputs) -> Result<()> {
-        c.store.release(&c.id()).await?;
+        hosts::allocation_release(&mut *c.db.conn().await?, &c.id()).await?;
         Ok(())
     }
 }
@@ -161,7 +164,8 @@ impl<'a> Step<Place<'a>> for SetHost {
     async fn run(&self, c: &Place<'a>, done: &Outputs) -> Result<Value> {
         let claimed: Claimed = done.require("claim")?;
         let host = claimed.host;
-        let (node, zone) = match c.store.node_get(&host).await {
+        let mut conn = c.db.conn().await?;
+        let (node, zone) = match hosts::node_get(&mut conn, &host).await {
             Ok(n) => (n.node, n.availability_zone),
             Err(_) => (host.clone(), String::new()),
         };
@@ -183,7 +187,7 @@ impl<'a> Step<Place<'a>> for SetHost {
         let expected = Some(vec![Some(TaskState::Scheduling), Some(TaskState::Spawning)]);
         // Deleted or taken by another task meanwhile: the saga unwinds and
         // gives the room back.
-        c.store.instance_update(&c.id(), &expected, &u).await?;
+        instances::instance_update(&mut conn, &c.id(), &expected, &u).await?;
         Ok(Value::Null)
     }
     async fn undo(&self, c: &Place<'a>, _done: &Outputs) -> Result<()> {
@@ -195,7 +199,8 @@ impl<'a> Step<Place<'a>> for SetHost {
         // Only while still being placed; a gone or failed server keeps its
         // row as it is.
         let expected = Some(vec![Some(TaskState::Scheduling)]);
-        match c.store.instance_update(&c.id(), &expected, &u).await {
+        let r = instances::instance_update(&mut *c.db.conn().await?, &c.id(), &expected, &u).await;
+        match r {
             Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -255,7 +260,7 @@ pub fn params(
 /// (now or by an earlier run), `Ok(false)` when no candidate had room
 /// (nothing is left held) or the placement had failed before.
 pub async fn run(
-    store: &Store,
+    db: &Db,
     bus: &Bus,
     ctx: &RequestContext,
     p: Params,
@@ -264,7 +269,8 @@ pub async fn run(
 ) -> Result<bool> {
     let id = saga_id(p.instance_id, p.attempt);
     // A placement that began before goes on with what it began with.
-    let p = match store.saga_get(&id).await {
+    let stored = sagas::saga_get(&mut *db.conn().await?, &id).await;
+    let p = match stored {
         Ok(rec) => serde_json::from_value(rec.params)?,
         Err(ComputeError::NotFound(_)) => p,
         Err(e) => return Err(e),
@@ -277,13 +283,13 @@ pub async fn run(
         params: serde_json::to_value(&p)?,
     };
     let c = Place {
-        store,
+        db,
         bus,
         p,
         live: ctx.clone(),
         refresh,
     };
-    match execute(store, &rec, &steps(), &c, inject).await {
+    match execute(db, &rec, &steps(), &c, inject).await {
         Ok(Ended::Done) => Ok(true),
         Ok(Ended::AlreadyFailed | Ended::Crashed) => Ok(false),
         Err(ComputeError::NoValidHost(_)) => Ok(false),
@@ -296,18 +302,14 @@ pub async fn run(
 /// Unwinds placement `attempt` of an instance (its claim released, its
 /// host cleared), for a reschedule or a failed build. A placement that
 /// never ran, or has unwound already, is fine.
-pub async fn unwind_attempt(
-    store: &Store,
-    bus: &Bus,
-    instance: InstanceId,
-    attempt: u32,
-) -> Result<()> {
+pub async fn unwind_attempt(db: &Db, bus: &Bus, instance: InstanceId, attempt: u32) -> Result<()> {
     let id = saga_id(instance, attempt);
-    let rec = match store.saga_get(&id).await {
+    let stored = sagas::saga_get(&mut *db.conn().await?, &id).await;
+    let rec = match stored {
         Ok(r) => r,
         Err(ComputeError::NotFound(_)) => {
             // Placed before placements were sagas: give the room back.
-            store.release(&instance.to_string()).await?;
+            hosts::allocation_release(&mut *db.conn().await?, &instance.to_string()).await?;
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -317,19 +319,20 @@ pub async fn unwind_attempt(
     }
     let p: Params = serde_json::from_value(rec.params.clone())?;
     let c = Place {
-        store,
+        db,
         bus,
         live: p.context.clone(),
         p,
         refresh: None,
     };
-    unwind(store, &id, &steps(), &c).await
+    unwind(db, &id, &steps(), &c).await
 }
 
 /// Puts the instance in ERROR with a fault and gives back every claim.
 /// Does nothing to a deleted instance, nor to one that left BUILD.
-pub async fn fail_build(store: &Store, id: &str, message: &str, details: &str) -> Result<()> {
-    store.release(id).await?;
+pub async fn fail_build(db: &Db, id: &str, message: &str, details: &str) -> Result<()> {
+    let mut conn = db.conn().await?;
+    hosts::allocation_release(&mut conn, id).await?;
     let fault = Fault {
         code: 500,
         message: message.to_owned(),
@@ -343,7 +346,7 @@ pub async fn fail_build(store: &Store, id: &str, message: &str, details: &str) -
         ..InstanceUpdate::default()
     };
     let building = Some(vec![Some(TaskState::Scheduling), Some(TaskState::Spawning)]);
-    match store.instance_update(id, &building, &u).await {
+    match instances::instance_update(&mut conn, id, &building, &u).await {
         Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }

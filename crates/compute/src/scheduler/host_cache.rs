@@ -31,11 +31,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use stratus_common::time;
+use stratus_db::Db;
 use tokio::sync::Mutex;
 
 use super::select::HostState;
 use crate::db::hosts::{ComputeNode, Service};
-use crate::db::Store;
+use crate::db::{hosts, Conn};
 use crate::error::Result;
 
 /// How far back reads reach and how often everything is reloaded.
@@ -219,19 +220,20 @@ impl HostCache {
     /// (the filters and weighers).
     pub async fn with_hosts<R>(
         &self,
-        store: &Store,
+        db: &Db,
         down_after_secs: u64,
         f: impl FnOnce(&[HostState]) -> R,
     ) -> Result<R> {
         let mut inner = self.inner.lock().await;
-        inner.refresh(store, &self.opts).await?;
+        inner.refresh(&mut *db.conn().await?, &self.opts).await?;
         Ok(f(inner.snap.judge(time::now(), down_after_secs)))
     }
 
     /// Takes in at once the node an instance's claim (ours) went to.
-    pub async fn claimed(&self, store: &Store, instance_id: &str) -> Result<()> {
+    pub async fn claimed(&self, db: &Db, instance_id: &str) -> Result<()> {
         let mut inner = self.inner.lock().await;
-        if let Some(node) = store.node_of_allocation(instance_id).await? {
+        let node = hosts::node_of_allocation(&mut *db.conn().await?, instance_id).await?;
+        if let Some(node) = node {
             inner.snap.replace_node(node);
         }
         Ok(())
@@ -243,9 +245,9 @@ impl HostCache {
 }
 
 impl Inner {
-    async fn load_all(&mut self, store: &Store) -> Result<()> {
-        let services = store.compute_service_changes("").await?;
-        let nodes = store.node_list().await?;
+    async fn load_all(&mut self, conn: &mut Conn) -> Result<()> {
+        let services = hosts::compute_service_changes(&mut *conn, "").await?;
+        let nodes = hosts::node_list(&mut *conn).await?;
         self.snap = Snapshot::load(nodes, services);
         let now = Instant::now();
         self.last_full = Some(now);
@@ -254,11 +256,11 @@ impl Inner {
         Ok(())
     }
 
-    async fn refresh(&mut self, store: &Store, opts: &CacheOptions) -> Result<()> {
+    async fn refresh(&mut self, conn: &mut Conn, opts: &CacheOptions) -> Result<()> {
         let due =
             |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
         if due(self.last_full, opts.full_every) {
-            return self.load_all(store).await;
+            return self.load_all(conn).await;
         }
         let catch_up = due(self.last_catch_up, opts.catch_up_every);
         let back = if catch_up {
@@ -267,8 +269,8 @@ impl Inner {
             Duration::ZERO
         };
         let (nodes_since, services_since) = self.snap.since(time::now(), back);
-        let services = store.compute_service_changes(&services_since).await?;
-        let nodes = store.node_changes(&nodes_since).await?;
+        let services = hosts::compute_service_changes(&mut *conn, &services_since).await?;
+        let nodes = hosts::node_changes(&mut *conn, &nodes_since).await?;
         self.stats.delta_reads += 1;
         self.stats.delta_rows += (services.len() + nodes.len()) as u64;
         self.snap.apply_services(services);
@@ -278,10 +280,10 @@ impl Inner {
         }
         // More held than exists: something was deleted. (Fewer held means
         // rows added after the reads above; the next read brings them.)
-        let (nodes, services) = store.host_counts().await?;
+        let (nodes, services) = hosts::host_counts(&mut *conn).await?;
         let (held_nodes, held_services) = self.snap.counts();
         if held_nodes as i64 > nodes || held_services as i64 > services {
-            return self.load_all(store).await;
+            return self.load_all(conn).await;
         }
         Ok(())
     }

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use stratus_db::Db;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::config::ComputeConfig;
 use crate::db::hosts::Service;
 use crate::db::instances::Instance;
 use crate::db::sagas::SagaState;
-use crate::db::Store;
+use crate::db::{actions, hosts, instances, sagas, server_groups};
 use crate::error::{ComputeError, Result};
 use crate::model::state::{TaskState, VmState};
 use crate::rpc;
@@ -25,7 +26,7 @@ use host_cache::{CacheOptions, CacheStats, HostCache};
 use select::{HostState, Request, Weights};
 
 pub struct Scheduler {
-    pub store: Store,
+    pub db: Db,
     pub bus: Bus,
     pub cfg: ComputeConfig,
     /// This scheduler's own snapshot of the hosts; other schedulers keep
@@ -60,15 +61,17 @@ pub fn service_is_up(s: &Service, down_after_secs: u64) -> bool {
 
 /// Every host read from the database now (no cache): what the scheduler
 /// did per decision before it kept a snapshot.
-pub async fn read_host_states(store: &Store, down_after_secs: u64) -> Result<Vec<HostState>> {
-    let services = store.service_list().await?;
+pub async fn read_host_states(db: &Db, down_after_secs: u64) -> Result<Vec<HostState>> {
+    let mut conn = db.conn().await?;
+    let services = hosts::service_list(&mut conn).await?;
     // Indexed by host: a linear search per node was quadratic at 10,000 hosts.
     let by_host: std::collections::HashMap<&str, _> = services
         .iter()
         .filter(|s| s.binary == "nova-compute")
         .map(|s| (s.host.as_str(), s))
         .collect();
-    let nodes = store.node_list().await?;
+    let nodes = hosts::node_list(&mut conn).await?;
+    drop(conn);
     Ok(nodes
         .into_iter()
         .map(|node| {
@@ -83,18 +86,13 @@ pub async fn read_host_states(store: &Store, down_after_secs: u64) -> Result<Vec
 }
 
 impl Scheduler {
-    pub fn new(store: Store, bus: Bus, cfg: ComputeConfig) -> Self {
-        Self::with_cache_options(store, bus, cfg, CacheOptions::default())
+    pub fn new(db: Db, bus: Bus, cfg: ComputeConfig) -> Self {
+        Self::with_cache_options(db, bus, cfg, CacheOptions::default())
     }
 
-    pub fn with_cache_options(
-        store: Store,
-        bus: Bus,
-        cfg: ComputeConfig,
-        opts: CacheOptions,
-    ) -> Self {
+    pub fn with_cache_options(db: Db, bus: Bus, cfg: ComputeConfig, opts: CacheOptions) -> Self {
         Self {
-            store,
+            db,
             bus,
             cfg,
             cache: HostCache::new(opts),
@@ -104,7 +102,7 @@ impl Scheduler {
     /// The current host snapshot (brought up to date first).
     pub async fn host_states(&self) -> Result<Vec<HostState>> {
         self.cache
-            .with_hosts(&self.store, self.cfg.service_down_time_secs, <[_]>::to_vec)
+            .with_hosts(&self.db, self.cfg.service_down_time_secs, <[_]>::to_vec)
             .await
     }
 
@@ -116,7 +114,7 @@ impl Scheduler {
             cpu: self.cfg.cpu_weight_multiplier,
         };
         self.cache
-            .with_hosts(&self.store, self.cfg.service_down_time_secs, |hosts| {
+            .with_hosts(&self.db, self.cfg.service_down_time_secs, |hosts| {
                 select::select(hosts, req, weights)
             })
             .await
@@ -125,7 +123,7 @@ impl Scheduler {
     /// Takes an instance's claim (won by this scheduler) into the snapshot at
     /// once.
     pub async fn claimed(&self, instance_id: &str) -> Result<()> {
-        self.cache.claimed(&self.store, instance_id).await
+        self.cache.claimed(&self.db, instance_id).await
     }
 
     pub async fn cache_stats(&self) -> CacheStats {
@@ -144,12 +142,11 @@ impl Scheduler {
             ..Request::default()
         };
         if let Some(g) = &inst.server_group_id {
-            if let Ok(group) = self.store.server_group_get(g).await {
+            let mut conn = self.db.conn().await?;
+            if let Ok(group) = server_groups::server_group_get(&mut conn, g).await {
                 req.group_policy = Some(group.policy);
-                req.group_hosts = self
-                    .store
-                    .server_group_hosts(g, &inst.id.to_string())
-                    .await?;
+                req.group_hosts =
+                    server_groups::server_group_hosts(&mut conn, g, &inst.id.to_string()).await?;
             }
         }
         Ok(req)
@@ -158,14 +155,15 @@ impl Scheduler {
     async fn select_and_build(&self, env: &Envelope, instance_id: &str) -> Result<()> {
         let ctx = &env.context;
         let rid = ctx.request_id.0.as_str();
-        let inst = match self.store.instance_get(instance_id).await {
+        let mut conn = self.db.conn().await?;
+        let inst = match instances::instance_get(&mut conn, instance_id).await {
             Ok(i) => i,
             // Deleted before we got to it: nothing to do.
             Err(ComputeError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
         let placement = place::saga_id(inst.id, 0);
-        let started = match self.store.saga_get(&placement).await {
+        let started = match sagas::saga_get(&mut conn, &placement).await {
             Ok(rec) => rec.state != SagaState::Running,
             Err(ComputeError::NotFound(_)) => false,
             Err(e) => return Err(e),
@@ -180,24 +178,21 @@ impl Scheduler {
             return Ok(());
         }
         const EV: &str = "conductor_schedule_and_build_instances";
-        self.store
-            .action_event_start(instance_id, rid, EV, None)
-            .await?;
-        self.store
-            .action_event_start(instance_id, rid, "scheduler_select_destinations", None)
-            .await?;
+        actions::action_event_start(&mut conn, instance_id, rid, EV, None).await?;
+        actions::action_event_start(
+            &mut conn,
+            instance_id,
+            rid,
+            "scheduler_select_destinations",
+            None,
+        )
+        .await?;
+        // The host cache and the placement borrow connections of their own.
+        drop(conn);
         let alternates = (self.cfg.max_attempts as usize).saturating_sub(1);
         let candidates = self.candidates(&self.request_for(&inst).await?).await?;
         let p = place::params(ctx, &inst, 0, candidates, alternates);
-        let placed = place::run(
-            &self.store,
-            &self.bus,
-            ctx,
-            p,
-            Some(self),
-            Inject::default(),
-        )
-        .await?;
+        let placed = place::run(&self.db, &self.bus, ctx, p, Some(self), Inject::default()).await?;
         if placed {
             if let Err(e) = self.claimed(instance_id).await {
                 // Only the snapshot is behind; the next read catches up.
@@ -205,20 +200,24 @@ impl Scheduler {
             }
         }
         let failed = (!placed).then_some(place::NO_VALID_HOST);
-        self.store
-            .action_event_finish(instance_id, rid, "scheduler_select_destinations", failed)
-            .await?;
+        actions::action_event_finish(
+            &mut *self.db.conn().await?,
+            instance_id,
+            rid,
+            "scheduler_select_destinations",
+            failed,
+        )
+        .await?;
         if let Some(msg) = failed {
             place::fail_build(
-                &self.store,
+                &self.db,
                 instance_id,
                 msg,
                 "There are not enough hosts available.",
             )
             .await?;
         }
-        self.store
-            .action_event_finish(instance_id, rid, EV, failed)
+        actions::action_event_finish(&mut *self.db.conn().await?, instance_id, rid, EV, failed)
             .await?;
         Ok(())
     }
@@ -258,8 +257,8 @@ impl Handler for Scheduler {
     }
 }
 
-pub fn handler(store: Store, bus: Bus, cfg: ComputeConfig) -> Arc<Scheduler> {
-    Arc::new(Scheduler::new(store, bus, cfg))
+pub fn handler(db: Db, bus: Bus, cfg: ComputeConfig) -> Arc<Scheduler> {
+    Arc::new(Scheduler::new(db, bus, cfg))
 }
 
 #[cfg(test)]

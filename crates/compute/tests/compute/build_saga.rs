@@ -11,6 +11,7 @@ use std::time::Duration;
 use stratus_common::ids::InstanceId;
 use stratus_compute::bus::Bus;
 use stratus_compute::conductor::reconcile;
+use stratus_compute::db;
 use stratus_compute::db::hosts::Claim;
 use stratus_compute::db::sagas::SagaState;
 use stratus_compute::saga::{self, place, Inject};
@@ -18,7 +19,7 @@ use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 use stratus_compute::AgentServices;
 
-use super::harness::{base_cfg, engines, Cloud, Ext, ALICE};
+use super::harness::{base_cfg, conn, engines, Cloud, Ext, ALICE};
 
 /// The build saga's steps, in order.
 const BUILD_STEPS: usize = 7;
@@ -92,13 +93,18 @@ async fn no_saga_left(c: &Cloud, id: &str) {
         matches!(s.state, SagaState::Done | SagaState::Failed)
     };
     for _ in 0..300 {
-        let sagas = c.store.saga_list_for_instance(id).await.expect("sagas");
+        let sagas = db::sagas::saga_list_for_instance(&mut *conn(&c.db).await, id)
+            .await
+            .expect("sagas");
         if sagas.iter().all(settled) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    for s in c.store.saga_list_for_instance(id).await.expect("sagas") {
+    let sagas = db::sagas::saga_list_for_instance(&mut *conn(&c.db).await, id)
+        .await
+        .expect("sagas");
+    for s in sagas {
         assert!(
             matches!(s.state, SagaState::Done | SagaState::Failed),
             "{} left {:?}",
@@ -132,7 +138,9 @@ async fn a_build_failing_at_each_step_leaves_nothing_behind() {
             );
             c.wait_ram_used(0).await;
             assert!(fake.list().await.is_empty(), "step {k}: a guest is left");
-            let inst = c.store.instance_get(&id).await.expect("instance");
+            let inst = db::instances::instance_get(&mut *conn(&c.db).await, &id)
+                .await
+                .expect("instance");
             assert!(inst.network_info.is_empty(), "step {k}");
             assert!(
                 !c.config.data_dir.join("instances").join(&id).exists(),
@@ -191,8 +199,14 @@ async fn an_agent_stopped_before_each_build_step_resumes_to_active() {
             // The build stops where the crash was injected.
             let saga = format!("build-{id}-0");
             for _ in 0..500 {
-                let steps = c.store.saga_steps(&saga).await.expect("steps");
-                if steps.len() == k && c.store.saga_get(&saga).await.is_ok() {
+                let steps = db::sagas::saga_steps(&mut *conn(&c.db).await, &saga)
+                    .await
+                    .expect("steps");
+                if steps.len() == k
+                    && db::sagas::saga_get(&mut *conn(&c.db).await, &saga)
+                        .await
+                        .is_ok()
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -242,7 +256,12 @@ async fn a_build_past_its_timeout_goes_to_error_and_stays_there() {
         restart_agents(&mut c, drivers).await;
         let saga = format!("build-{id}-0");
         for _ in 0..500 {
-            if c.store.saga_get(&saga).await.expect("saga").state == SagaState::Failed {
+            if db::sagas::saga_get(&mut *conn(&c.db).await, &saga)
+                .await
+                .expect("saga")
+                .state
+                == SagaState::Failed
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -278,16 +297,20 @@ async fn the_reconciler_releases_claims_with_no_instance() {
             memory_mb: 256,
             disk_gb: 1,
         };
-        assert!(c.store.claim(&ghost, &claim).await.expect("claim"));
+        assert!(
+            db::hosts::allocation_claim(&mut *conn(&c.db).await, &ghost, &claim)
+                .await
+                .expect("claim")
+        );
         c.wait_ram_used(256).await;
-        let r = reconcile::run_once(&c.store, 600, 3600)
+        let r = reconcile::run_once(&c.db, 600, 3600)
             .await
             .expect("reconcile");
         assert_eq!(r.released, vec![ghost.clone()]);
         assert!(r.timed_out.is_empty());
         c.wait_ram_used(0).await;
         // A second run finds nothing to do.
-        let r = reconcile::run_once(&c.store, 600, 3600)
+        let r = reconcile::run_once(&c.db, 600, 3600)
             .await
             .expect("reconcile");
         assert_eq!(r, reconcile::Reconciled::default());
@@ -363,10 +386,12 @@ async fn placement_by_hand(
     id: &str,
     inject: Inject,
 ) -> Result<bool, stratus_compute::ComputeError> {
-    let inst = c.store.instance_get(id).await.expect("instance");
+    let inst = db::instances::instance_get(&mut *conn(&c.db).await, id)
+        .await
+        .expect("instance");
     let ctx = stratus_common::RequestContext::internal();
     let p = place::params(&ctx, &inst, 0, vec!["compute".to_owned()], 0);
-    place::run(&c.store, &c.bus, &ctx, p, None, inject).await
+    place::run(&c.db, &c.bus, &ctx, p, None, inject).await
 }
 
 #[tokio::test]
@@ -412,10 +437,15 @@ async fn a_placement_failing_at_each_step_leaves_nothing_held() {
             };
             let r = placement_by_hand(&c, &id, fail).await;
             assert!(matches!(r, Ok(false) | Err(_)), "step {k}: {r:?}");
-            let inst = c.store.instance_get(&id).await.expect("instance");
+            let inst = db::instances::instance_get(&mut *conn(&c.db).await, &id)
+                .await
+                .expect("instance");
             assert_eq!(inst.host, None, "step {k}: host left");
             assert!(
-                c.store.allocation_get(&id).await.expect("claim").is_none(),
+                db::hosts::allocation_get(&mut *conn(&c.db).await, &id)
+                    .await
+                    .expect("claim")
+                    .is_none(),
                 "step {k}: claim left"
             );
             c.wait_ram_used(0).await;
@@ -439,7 +469,9 @@ async fn a_delete_stopped_before_each_step_finishes_on_recovery_and_twice_is_har
         for k in 0..=steps {
             let id = c.server(ALICE, &format!("vm{k}"), &flavor).await;
             c.wait_status(&id, "ACTIVE").await;
-            let inst = c.store.instance_get(&id).await.expect("instance");
+            let inst = db::instances::instance_get(&mut *conn(&c.db).await, &id)
+                .await
+                .expect("instance");
             let inject = if k < steps {
                 // The API went away before step k.
                 Inject {
@@ -452,13 +484,11 @@ async fn a_delete_stopped_before_each_step_finishes_on_recovery_and_twice_is_har
                     ..Inject::default()
                 }
             };
-            saga::delete::run_with(&c.store, &c.bus, &cfg, &ctx, &inst, inject)
+            saga::delete::run_with(&c.db, &c.bus, &cfg, &ctx, &inst, inject)
                 .await
                 .expect("delete");
             // A restarted API finishes what it began.
-            saga::recover(&c.store, &c.bus, &cfg)
-                .await
-                .expect("recover");
+            saga::recover(&c.db, &c.bus, &cfg).await.expect("recover");
             c.wait_gone(&id).await;
             c.wait_ram_used(0).await;
             assert!(fake.list().await.is_empty(), "step {k}: a guest is left");

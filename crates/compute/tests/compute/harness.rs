@@ -14,10 +14,11 @@ use stratus_common::ids::{ProjectId, UserId};
 use stratus_common::{Config, RequestContext};
 use stratus_compute::bus::Bus;
 use stratus_compute::clients::{AcceptAll, ImageApi, NetworkApi};
-use stratus_compute::db::Store;
+use stratus_compute::db;
 use stratus_compute::virt::VirtDriver;
 use stratus_compute::AgentServices;
 use stratus_compute::{ComputeConfig, Worker};
+use stratus_db::{Db, PoolConn};
 use tower::ServiceExt;
 
 pub const ADMIN: &str = "admin-token";
@@ -38,6 +39,11 @@ fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
         roles: roles.iter().map(|r| r.to_string()).collect(),
         ..RequestContext::internal()
     }
+}
+
+/// A connection of `db` for one call of a `stratus_compute::db` function.
+pub async fn conn(db: &Db) -> PoolConn {
+    db.conn().await.expect("database connection")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +129,7 @@ pub struct Cloud {
     pub router: Router,
     pub bus: Bus,
     pub config: Config,
-    pub store: Store,
+    pub db: Db,
     pub scheduler: Option<Worker>,
     pub conductor: Option<Worker>,
     pub agents: Option<Worker>,
@@ -206,12 +212,12 @@ impl Cloud {
             stratus_compute::start_agents_injecting(&config, &bus, drivers, services, ext.inject)
                 .await
                 .expect("agents");
-        let store = stratus_compute::open_store(&config).await.expect("store");
+        let db = stratus_compute::open_db(&config).await.expect("db");
         Cloud {
             router,
             bus,
             config,
-            store,
+            db,
             scheduler: Some(scheduler),
             conductor: Some(conductor),
             agents: Some(agents),
@@ -232,7 +238,7 @@ impl Cloud {
         {
             w.stop().await;
         }
-        self.store.db.close().await;
+        self.db.close().await;
         if let Some(n) = self.pg_name.take() {
             stratus_db::testing::drop_postgres_database(&n).await;
         }
@@ -337,8 +343,7 @@ impl Cloud {
 
     /// Sum of claimed RAM over every node.
     pub async fn ram_used(&self) -> i64 {
-        self.store
-            .node_list()
+        db::hosts::node_list(&mut *conn(&self.db).await)
             .await
             .expect("nodes")
             .iter()

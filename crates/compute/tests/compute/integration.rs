@@ -785,9 +785,7 @@ async fn metadata_source_reads_instances_and_sets_the_password_once() {
         let flavor = c.flavor("small", 1, 512, 1).await;
         let id = c.server(ALICE, "vm", &flavor).await;
         c.wait_status(&id, "ACTIVE").await;
-        let src = DbInstanceSource {
-            store: c.store.clone(),
-        };
+        let src = DbInstanceSource { db: c.db.clone() };
         let iid: stratus_common::ids::InstanceId = id.parse().expect("id");
         let m = src.instance(iid).await.expect("source").expect("instance");
         assert_eq!(m.name, "vm");

@@ -9,6 +9,7 @@ use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 
 use super::harness::*;
+use stratus_compute::db;
 
 #[tokio::test]
 async fn server_lifecycle_over_the_bus() {
@@ -256,9 +257,7 @@ async fn server_lifecycle_over_the_bus() {
         }
 
         // Casts are at-least-once: a redelivered build or schedule is harmless.
-        let host = c
-            .store
-            .instance_get(&id)
+        let host = db::instances::instance_get(&mut *conn(&c.db).await, &id)
             .await
             .expect("instance")
             .host
@@ -688,7 +687,9 @@ async fn many_servers_on_many_fake_hosts() {
             "{engine:?}: 60 servers ACTIVE on 10 fake hosts in {:?}",
             started.elapsed()
         );
-        let nodes = c.store.node_list().await.expect("nodes");
+        let nodes = db::hosts::node_list(&mut *conn(&c.db).await)
+            .await
+            .expect("nodes");
         assert_eq!(nodes.iter().map(|n| n.running_vms).sum::<i64>(), 60);
         assert_eq!(
             nodes.iter().map(|n| n.memory_mb_used).sum::<i64>(),
@@ -743,7 +744,13 @@ async fn networks_is_required_from_2_37() {
                 "{m}"
             );
         }
-        assert_eq!(c.store.instance_usage("p-alice").await.expect("usage").0, 0);
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&c.db).await, "p-alice")
+                .await
+                .expect("usage")
+                .0,
+            0
+        );
         let mut ids = Vec::new();
         for (v, networks) in [
             ("2.36", None),
@@ -841,7 +848,7 @@ async fn concurrent_creates_never_exceed_the_quota() {
         );
         // Nothing of the rejected ones: not even a purged row's action.
         let count = |sql: &'static str| {
-            let pool = c.store.pool().clone();
+            let pool = c.db.pool().clone();
             async move {
                 sqlx::query_scalar::<_, i64>(sql)
                     .bind("p-alice")
@@ -860,7 +867,9 @@ async fn concurrent_creates_never_exceed_the_quota() {
             made
         );
         // Every request's launch saga ended (placements and builds go on).
-        let unfinished = c.store.saga_unfinished().await.expect("sagas");
+        let unfinished = db::sagas::saga_unfinished(&mut *conn(&c.db).await)
+            .await
+            .expect("sagas");
         assert!(
             unfinished.iter().all(|s| s.kind != "launch"),
             "{unfinished:?}"

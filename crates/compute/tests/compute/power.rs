@@ -17,6 +17,7 @@ use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 
 use super::harness::*;
+use stratus_compute::db;
 
 /// The `stop` actions of a server, newest first, with their events.
 async fn stops(c: &Cloud, id: &str) -> Vec<Value> {
@@ -120,14 +121,15 @@ async fn power_state_sync_follows_the_hypervisor() {
             task_state: Some(Some(TaskState::PoweringOn)),
             ..InstanceUpdate::default()
         };
-        c.store
-            .instance_update(&busy, &Some(vec![None]), &mid)
+        db::instances::instance_update(&mut *conn(&c.db).await, &busy, &Some(vec![None]), &mid)
             .await
             .expect("task");
         fake.set_power_state(iid(&busy), PowerState::Shutdown)
             .expect("guest");
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        let i = c.store.instance_get(&busy).await.expect("instance");
+        let i = db::instances::instance_get(&mut *conn(&c.db).await, &busy)
+            .await
+            .expect("instance");
         assert_eq!(i.vm_state, VmState::Active);
         assert_eq!(i.power_state, PowerState::Running);
         assert_eq!(i.task_state, Some(TaskState::PoweringOn));
@@ -137,8 +139,7 @@ async fn power_state_sync_follows_the_hypervisor() {
             task_state: Some(None),
             ..InstanceUpdate::default()
         };
-        c.store
-            .instance_update(&busy, &None, &done)
+        db::instances::instance_update(&mut *conn(&c.db).await, &busy, &None, &done)
             .await
             .expect("task over");
         c.wait_status(&busy, "SHUTOFF").await;
@@ -156,13 +157,17 @@ async fn power_state_sync_follows_the_hypervisor() {
         c.wait_status(&gone, "ACTIVE").await;
         fake.destroy(iid(&gone)).await.expect("destroy");
         for _ in 0..300 {
-            let i = c.store.instance_get(&gone).await.expect("instance");
+            let i = db::instances::instance_get(&mut *conn(&c.db).await, &gone)
+                .await
+                .expect("instance");
             if i.power_state == PowerState::NoState {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let i = c.store.instance_get(&gone).await.expect("instance");
+        let i = db::instances::instance_get(&mut *conn(&c.db).await, &gone)
+            .await
+            .expect("instance");
         assert_eq!(i.power_state, PowerState::NoState);
         assert_eq!(i.vm_state, VmState::Active);
         assert_eq!(stops(&c, &gone).await.len(), 1);

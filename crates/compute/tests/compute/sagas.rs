@@ -9,12 +9,14 @@ use std::time::Duration;
 use stratus_common::RequestContext;
 use stratus_compute::bus::{handler_fn, Bus, ServeOptions};
 use stratus_compute::config::{ComputeConfig, QuotaDefaults};
+use stratus_compute::db;
 use stratus_compute::db::hosts::Claim;
 use stratus_compute::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
 use stratus_compute::model::state::TaskState;
 use stratus_compute::saga::{self, launch, Inject, Outputs};
 use stratus_compute::ComputeError;
 
+use super::harness::conn;
 use super::store::{drop_db, instance, two_stores};
 
 fn ctx() -> RequestContext {
@@ -29,7 +31,7 @@ fn ctx() -> RequestContext {
 #[tokio::test]
 async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
     for engine in super::harness::engines().await {
-        let (store, _b, name, _dir) = two_stores(engine).await;
+        let (db, _b, name, _dir) = two_stores(engine).await;
         let bus = Bus::in_memory();
         let quota = QuotaDefaults::default();
         let steps = launch::steps().len();
@@ -37,7 +39,7 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
             let inst = instance("p");
             let id = inst.id.to_string();
             let r = launch::run_with(
-                &store,
+                &db,
                 &bus,
                 &quota,
                 &ctx(),
@@ -54,21 +56,30 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
             );
             assert!(
                 matches!(
-                    store.instance_get_any(&id).await,
+                    db::instances::instance_get_any(&mut *conn(&db).await, &id).await,
                     Err(ComputeError::NotFound(_))
                 ),
                 "step {k}"
             );
             assert!(
-                store.action_list(&id).await.expect("actions").is_empty(),
+                db::actions::action_list(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("actions")
+                    .is_empty(),
                 "step {k}"
             );
             assert!(
-                store.instance_metadata(&id).await.expect("meta").is_empty(),
+                db::instances::instance_metadata(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("meta")
+                    .is_empty(),
                 "step {k}"
             );
             assert!(
-                store.saga_unfinished().await.expect("sagas").is_empty(),
+                db::sagas::saga_unfinished(&mut *conn(&db).await)
+                    .await
+                    .expect("sagas")
+                    .is_empty(),
                 "step {k}"
             );
         }
@@ -77,7 +88,7 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
         let inst = instance("p");
         let id = inst.id.to_string();
         let c = launch::Launch {
-            store: &store,
+            db: &db,
             bus: &bus,
             quota: &quota,
             p: launch::Params {
@@ -92,19 +103,37 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
             step.run(&c, &none).await.expect("once");
             step.run(&c, &none).await.expect("twice");
         }
-        assert_eq!(store.instance_get(&id).await.expect("instance").name, "vm");
-        assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
-        assert_eq!(store.instance_usage("p").await.expect("usage").0, 1);
+        assert_eq!(
+            db::instances::instance_get(&mut *conn(&db).await, &id)
+                .await
+                .expect("instance")
+                .name,
+            "vm"
+        );
+        assert_eq!(
+            db::actions::action_list(&mut *conn(&db).await, &id)
+                .await
+                .expect("actions")
+                .len(),
+            1
+        );
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&db).await, "p")
+                .await
+                .expect("usage")
+                .0,
+            1
+        );
         // And every undo twice.
         for step in launch::steps().iter().rev() {
             step.undo(&c, &none).await.expect("undo once");
             step.undo(&c, &none).await.expect("undo twice");
         }
         assert!(matches!(
-            store.instance_get_any(&id).await,
+            db::instances::instance_get_any(&mut *conn(&db).await, &id).await,
             Err(ComputeError::NotFound(_))
         ));
-        store.db.close().await;
+        db.close().await;
         drop_db(name).await;
     }
 }
@@ -112,27 +141,32 @@ async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
 #[tokio::test]
 async fn delete_saga_unwinds_and_releases() {
     for engine in super::harness::engines().await {
-        let (store, _b, name, _dir) = two_stores(engine).await;
-        store
-            .node_report(&super::store::node("h1", 4096))
+        let (db, _b, name, _dir) = two_stores(engine).await;
+        db::hosts::node_report(&mut *conn(&db).await, &super::store::node("h1", 4096))
             .await
             .expect("node");
         let bus = Bus::in_memory();
         let cfg = ComputeConfig::default();
         let inst = instance("p");
         let id = inst.id.to_string();
-        store.instance_create(&inst).await.expect("create");
+        db::instances::instance_create(&mut *conn(&db).await, &inst)
+            .await
+            .expect("create");
         let claim = Claim {
             host: "h1".into(),
             vcpus: 1,
             memory_mb: 512,
             disk_gb: 1,
         };
-        assert!(store.claim(&id, &claim).await.expect("claim"));
+        assert!(
+            db::hosts::allocation_claim(&mut *conn(&db).await, &id, &claim)
+                .await
+                .expect("claim")
+        );
 
         for k in 0..2 {
             let r = saga::delete::run_with(
-                &store,
+                &db,
                 &bus,
                 &cfg,
                 &ctx(),
@@ -144,28 +178,42 @@ async fn delete_saga_unwinds_and_releases() {
             )
             .await;
             assert!(r.is_err(), "step {k}");
-            let now = store.instance_get(&id).await.expect("still there");
+            let now = db::instances::instance_get(&mut *conn(&db).await, &id)
+                .await
+                .expect("still there");
             assert_eq!(
                 now.task_state,
                 Some(TaskState::Scheduling),
                 "step {k}: task state restored"
             );
             assert!(
-                store.allocation_get(&id).await.expect("alloc").is_some(),
+                db::hosts::allocation_get(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("alloc")
+                    .is_some(),
                 "step {k}"
             );
         }
         // Never scheduled (no host): deleted locally, claim released.
-        saga::delete::run(&store, &bus, &cfg, &ctx(), &inst)
+        saga::delete::run(&db, &bus, &cfg, &ctx(), &inst)
             .await
             .expect("delete");
         assert!(matches!(
-            store.instance_get(&id).await,
+            db::instances::instance_get(&mut *conn(&db).await, &id).await,
             Err(ComputeError::NotFound(_))
         ));
-        assert!(store.allocation_get(&id).await.expect("alloc").is_none());
-        assert_eq!(store.node_get("h1").await.expect("node").memory_mb_used, 0);
-        store.db.close().await;
+        assert!(db::hosts::allocation_get(&mut *conn(&db).await, &id)
+            .await
+            .expect("alloc")
+            .is_none());
+        assert_eq!(
+            db::hosts::node_get(&mut *conn(&db).await, "h1")
+                .await
+                .expect("node")
+                .memory_mb_used,
+            0
+        );
+        db.close().await;
         drop_db(name).await;
     }
 }
@@ -173,7 +221,7 @@ async fn delete_saga_unwinds_and_releases() {
 #[tokio::test]
 async fn interrupted_launch_resumes_on_recovery() {
     for engine in super::harness::engines().await {
-        let (store, _b, name, _dir) = two_stores(engine).await;
+        let (db, _b, name, _dir) = two_stores(engine).await;
         let bus = Bus::in_memory();
         let inst = instance("p");
         let id = inst.id.to_string();
@@ -184,36 +232,53 @@ async fn interrupted_launch_resumes_on_recovery() {
             count: 1,
         };
         let saga_id = format!("launch-{id}");
-        store
-            .saga_open(&SagaRecord {
+        db::sagas::saga_open(
+            &mut *conn(&db).await,
+            &SagaRecord {
                 id: saga_id.clone(),
                 kind: launch::KIND.into(),
                 instance_id: id.clone(),
                 state: SagaState::Running,
                 params: serde_json::to_value(&params).expect("params"),
-            })
+            },
+        )
+        .await
+        .expect("saga");
+        db::instances::instance_create(&mut *conn(&db).await, &inst)
             .await
-            .expect("saga");
-        store.instance_create(&inst).await.expect("step 0");
+            .expect("step 0");
         let step = StepRecord {
             step: 0,
             name: "write_instance".into(),
             status: StepStatus::Done,
             output: None,
         };
-        store.saga_step_record(&saga_id, &step).await.expect("log");
+        db::sagas::saga_step_record(&mut *conn(&db).await, &saga_id, &step)
+            .await
+            .expect("log");
 
-        saga::recover(&store, &bus, &ComputeConfig::default())
+        saga::recover(&db, &bus, &ComputeConfig::default())
             .await
             .expect("recover");
-        assert!(store.saga_unfinished().await.expect("sagas").is_empty());
-        assert_eq!(store.action_list(&id).await.expect("actions").len(), 1);
-        let steps = store.saga_steps(&saga_id).await.expect("steps");
+        assert!(db::sagas::saga_unfinished(&mut *conn(&db).await)
+            .await
+            .expect("sagas")
+            .is_empty());
+        assert_eq!(
+            db::actions::action_list(&mut *conn(&db).await, &id)
+                .await
+                .expect("actions")
+                .len(),
+            1
+        );
+        let steps = db::sagas::saga_steps(&mut *conn(&db).await, &saga_id)
+            .await
+            .expect("steps");
         assert!(
             steps.iter().all(|s| s.status == StepStatus::Done) && steps.len() == 4,
             "{steps:?}"
         );
-        store.db.close().await;
+        db.close().await;
         drop_db(name).await;
     }
 }
@@ -248,7 +313,7 @@ async fn scheduled(bus: &Bus) -> Vec<String> {
 #[tokio::test]
 async fn a_request_over_quota_on_recheck_leaves_nothing() {
     for engine in super::harness::engines().await {
-        let (store, _b, name, _dir) = two_stores(engine).await;
+        let (db, _b, name, _dir) = two_stores(engine).await;
         let quota = QuotaDefaults {
             instances: 4,
             ..QuotaDefaults::default()
@@ -256,18 +321,27 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
         let bus = Bus::in_memory();
         let request = || (0..3).map(|_| instance("p")).collect::<Vec<_>>();
         let gone = |insts: Vec<stratus_compute::db::instances::Instance>| {
-            let store = store.clone();
+            let db = db.clone();
             async move {
                 for i in &insts {
                     let id = i.id.to_string();
                     assert!(matches!(
-                        store.instance_get_any(&id).await,
+                        db::instances::instance_get_any(&mut *conn(&db).await, &id).await,
                         Err(ComputeError::NotFound(_))
                     ));
-                    assert!(store.action_list(&id).await.expect("actions").is_empty());
-                    assert!(store.allocation_get(&id).await.expect("alloc").is_none());
+                    assert!(db::actions::action_list(&mut *conn(&db).await, &id)
+                        .await
+                        .expect("actions")
+                        .is_empty());
+                    assert!(db::hosts::allocation_get(&mut *conn(&db).await, &id)
+                        .await
+                        .expect("alloc")
+                        .is_none());
                 }
-                assert!(store.saga_unfinished().await.expect("sagas").is_empty());
+                assert!(db::sagas::saga_unfinished(&mut *conn(&db).await)
+                    .await
+                    .expect("sagas")
+                    .is_empty());
             }
         };
 
@@ -276,7 +350,7 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
         for k in 0..launch::steps().len() {
             let insts = request();
             let r = launch::run_all_with(
-                &store,
+                &db,
                 &bus,
                 &quota,
                 &ctx(),
@@ -298,12 +372,12 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
         // Two instances exist; another request (written while the API's
         // first check passed) takes the project to 5 of 4: it goes again.
         let first = request();
-        launch::run_all(&store, &bus, &quota, &ctx(), &first[..2])
+        launch::run_all(&db, &bus, &quota, &ctx(), &first[..2])
             .await
             .expect("within quota");
         assert_eq!(scheduled(&bus).await.len(), 2);
         let over = request();
-        let r = launch::run_all(&store, &bus, &quota, &ctx(), &over).await;
+        let r = launch::run_all(&db, &bus, &quota, &ctx(), &over).await;
         match r {
             Err(ComputeError::OverQuota(m)) => assert_eq!(
                 m,
@@ -313,14 +387,20 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
         }
         gone(over).await;
         assert!(scheduled(&bus).await.is_empty());
-        assert_eq!(store.instance_usage("p").await.expect("usage").0, 2);
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&db).await, "p")
+                .await
+                .expect("usage")
+                .0,
+            2
+        );
         // Cores too: Nova lists every resource over its limit.
         let quota = QuotaDefaults {
             instances: 2,
             cores: 2,
             ..QuotaDefaults::default()
         };
-        let r = launch::run(&store, &bus, &quota, &ctx(), &instance("p")).await;
+        let r = launch::run(&db, &bus, &quota, &ctx(), &instance("p")).await;
         match r {
             Err(ComputeError::OverQuota(m)) => assert_eq!(
                 m,
@@ -328,8 +408,14 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
             ),
             other => panic!("{other:?}"),
         }
-        assert_eq!(store.instance_usage("p").await.expect("usage").0, 2);
-        store.db.close().await;
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&db).await, "p")
+                .await
+                .expect("usage")
+                .0,
+            2
+        );
+        db.close().await;
         drop_db(name).await;
     }
 }

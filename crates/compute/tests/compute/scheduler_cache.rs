@@ -8,17 +8,19 @@ use std::time::Duration;
 
 use stratus_common::RequestContext;
 use stratus_compute::bus::{Bus, Envelope, Handler};
+use stratus_compute::db;
 use stratus_compute::db::hosts::Claim;
-use stratus_compute::db::Store;
 use stratus_compute::scheduler::select::Request;
 use stratus_compute::scheduler::Scheduler;
 use stratus_compute::ComputeConfig;
+use stratus_db::Db;
 
+use super::harness::conn;
 use super::store::{drop_db, instance, node, two_stores};
 
-fn scheduler(store: &Store, down_after_secs: u64) -> Scheduler {
+fn scheduler(db: &Db, down_after_secs: u64) -> Scheduler {
     Scheduler::new(
-        store.clone(),
+        db.clone(),
         Bus::in_memory(),
         ComputeConfig {
             service_down_time_secs: down_after_secs,
@@ -42,9 +44,8 @@ async fn decide(s: &Scheduler) -> Vec<String> {
     s.candidates(&req()).await.expect("candidates")
 }
 
-async fn service_id(store: &Store, host: &str) -> String {
-    store
-        .service_list()
+async fn service_id(db: &Db, host: &str) -> String {
+    db::hosts::service_list(&mut *conn(db).await)
         .await
         .expect("services")
         .into_iter()
@@ -53,10 +54,11 @@ async fn service_id(store: &Store, host: &str) -> String {
         .id
 }
 
-async fn add_host(store: &Store, host: &str, ram: i64) {
-    store.node_report(&node(host, ram)).await.expect("node");
-    store
-        .service_heartbeat(host, "nova-compute", "compute")
+async fn add_host(db: &Db, host: &str, ram: i64) {
+    db::hosts::node_report(&mut *conn(db).await, &node(host, ram))
+        .await
+        .expect("node");
+    db::hosts::service_heartbeat(&mut *conn(db).await, host, "nova-compute", "compute")
         .await
         .expect("heartbeat");
 }
@@ -82,33 +84,47 @@ async fn the_next_decision_sees_every_host_change() {
             memory_mb: 7936,
             disk_gb: 1,
         };
-        assert!(b.claim("other-1", &other).await.expect("claim"));
+        assert!(
+            db::hosts::allocation_claim(&mut *conn(&b).await, "other-1", &other)
+                .await
+                .expect("claim")
+        );
         assert_eq!(decide(&sched).await, ["h1"], "{engine:?}");
-        b.release("other-1").await.expect("release");
+        db::hosts::allocation_release(&mut *conn(&b).await, "other-1")
+            .await
+            .expect("release");
         assert_eq!(decide(&sched).await, ["h2", "h1"], "{engine:?}");
 
         // Reported totals changed by the agent.
-        b.node_report(&node("h2", 2048)).await.expect("report");
+        db::hosts::node_report(&mut *conn(&b).await, &node("h2", 2048))
+            .await
+            .expect("report");
         assert_eq!(decide(&sched).await, ["h1", "h2"], "{engine:?}");
 
         // Disabled, then enabled.
         let h2 = service_id(&b, "h2").await;
-        b.service_update(&h2, Some(true), Some(Some("maintenance".into())), None)
-            .await
-            .expect("disable");
+        db::hosts::service_update(
+            &mut *conn(&b).await,
+            &h2,
+            Some(true),
+            Some(Some("maintenance".into())),
+            None,
+        )
+        .await
+        .expect("disable");
         assert_eq!(decide(&sched).await, ["h1"], "{engine:?}");
-        b.service_update(&h2, Some(false), Some(None), None)
+        db::hosts::service_update(&mut *conn(&b).await, &h2, Some(false), Some(None), None)
             .await
             .expect("enable");
         assert_eq!(decide(&sched).await, ["h1", "h2"], "{engine:?}");
 
         // Forced down, then back.
         let h1 = service_id(&b, "h1").await;
-        b.service_update(&h1, None, None, Some(true))
+        db::hosts::service_update(&mut *conn(&b).await, &h1, None, None, Some(true))
             .await
             .expect("force down");
         assert_eq!(decide(&sched).await, ["h2"], "{engine:?}");
-        b.service_update(&h1, None, None, Some(false))
+        db::hosts::service_update(&mut *conn(&b).await, &h1, None, None, Some(false))
             .await
             .expect("force up");
         assert_eq!(decide(&sched).await, ["h1", "h2"], "{engine:?}");
@@ -119,7 +135,9 @@ async fn the_next_decision_sees_every_host_change() {
         assert!(stats.delta_reads >= 9, "{engine:?} {stats:?}");
 
         // Deleted (its node row goes with the service).
-        b.service_delete(&h2).await.expect("delete");
+        db::hosts::service_delete(&mut *conn(&b).await, &h2)
+            .await
+            .expect("delete");
         assert_eq!(decide(&sched).await, ["h1"], "{engine:?}");
         assert!(
             sched
@@ -131,8 +149,8 @@ async fn the_next_decision_sees_every_host_change() {
             "{engine:?}"
         );
 
-        a.db.close().await;
-        b.db.close().await;
+        a.close().await;
+        b.close().await;
         drop_db(name).await;
     }
 }
@@ -148,16 +166,16 @@ async fn a_silent_service_goes_down_at_decision_time() {
         // h2 keeps heartbeating, h1 falls silent: no row of h1 changes,
         // its cached heartbeat just grows too old.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        b.service_heartbeat("h2", "nova-compute", "compute")
+        db::hosts::service_heartbeat(&mut *conn(&b).await, "h2", "nova-compute", "compute")
             .await
             .expect("heartbeat");
         assert_eq!(decide(&sched).await, ["h2"], "{engine:?}");
-        b.service_heartbeat("h1", "nova-compute", "compute")
+        db::hosts::service_heartbeat(&mut *conn(&b).await, "h1", "nova-compute", "compute")
             .await
             .expect("heartbeat");
         assert_eq!(decide(&sched).await, ["h1", "h2"], "{engine:?}");
-        a.db.close().await;
-        b.db.close().await;
+        a.close().await;
+        b.close().await;
         drop_db(name).await;
     }
 }
@@ -176,7 +194,9 @@ async fn two_schedulers_with_their_own_caches_never_overcommit_a_host() {
         let mut ids = Vec::new();
         for _ in 0..24 {
             let i = instance("p");
-            a.instance_create(&i).await.expect("instance");
+            db::instances::instance_create(&mut *conn(&a).await, &i)
+                .await
+                .expect("instance");
             ids.push(i.id.to_string());
         }
         let mut tasks = Vec::new();
@@ -194,7 +214,9 @@ async fn two_schedulers_with_their_own_caches_never_overcommit_a_host() {
         }
         let mut placed = 0;
         for id in &ids {
-            let i = a.instance_get(id).await.expect("instance");
+            let i = db::instances::instance_get(&mut *conn(&a).await, id)
+                .await
+                .expect("instance");
             match i.host.as_deref() {
                 Some("h1") => placed += 1,
                 None => assert_eq!(i.vm_state.as_str(), "error", "{engine:?}"),
@@ -202,7 +224,9 @@ async fn two_schedulers_with_their_own_caches_never_overcommit_a_host() {
             }
         }
         assert_eq!(placed, 8, "{engine:?}");
-        let n = a.node_get("h1").await.expect("node");
+        let n = db::hosts::node_get(&mut *conn(&a).await, "h1")
+            .await
+            .expect("node");
         assert_eq!(
             (n.memory_mb_used, n.vcpus_used, n.running_vms),
             (4096, 8, 8),
@@ -214,8 +238,8 @@ async fn two_schedulers_with_their_own_caches_never_overcommit_a_host() {
             assert_eq!(hs[0].node.memory_mb_used, 4096, "{engine:?}");
             assert_eq!(s.cache_stats().await.full_loads, 1, "{engine:?}");
         }
-        a.db.close().await;
-        b.db.close().await;
+        a.close().await;
+        b.close().await;
         drop_db(name).await;
     }
 }

@@ -6,16 +6,17 @@ use std::collections::BTreeMap;
 use stratus_compute::model::state::{PowerState, TaskState, VmState};
 use stratus_compute::model::RequestedNetworks;
 
+use stratus_compute::db;
 use stratus_compute::db::flavors::Flavor;
 use stratus_compute::db::hosts::{Claim, NodeReport};
 use stratus_compute::db::instances::{Instance, InstanceUpdate};
-use stratus_compute::db::Store;
 use stratus_compute::ComputeError;
+use stratus_db::Db;
 
-use super::harness::Engine;
+use super::harness::{conn, Engine};
 
 /// Two independent connection pools on one fresh database (two schedulers).
-pub async fn two_stores(engine: Engine) -> (Store, Store, Option<String>, tempfile::TempDir) {
+pub async fn two_stores(engine: Engine) -> (Db, Db, Option<String>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, name) = match engine {
         Engine::Sqlite => (String::new(), None),
@@ -27,20 +28,14 @@ pub async fn two_stores(engine: Engine) -> (Store, Store, Option<String>, tempfi
             (u, Some(n))
         }
     };
-    let a = Store::open(
-        stratus_db::Db::connect(&url, dir.path(), "compute", Some(8))
-            .await
-            .expect("db a"),
-    )
-    .await
-    .expect("migrate a");
-    let b = Store::open(
-        stratus_db::Db::connect(&url, dir.path(), "compute", Some(8))
-            .await
-            .expect("db b"),
-    )
-    .await
-    .expect("migrate b");
+    let a = Db::connect(&url, dir.path(), "compute", Some(8))
+        .await
+        .expect("db a");
+    db::open(&a).await.expect("migrate a");
+    let b = Db::connect(&url, dir.path(), "compute", Some(8))
+        .await
+        .expect("db b");
+    db::open(&b).await.expect("migrate b");
     (a, b, name, dir)
 }
 
@@ -134,10 +129,12 @@ async fn two_schedulers_never_overcommit_a_host() {
     for engine in super::harness::engines().await {
         let (a, b, name, _dir) = two_stores(engine).await;
         // Room for exactly 8 claims of 512 MB.
-        a.node_report(&node("h1", 4096)).await.expect("node");
+        db::hosts::node_report(&mut *conn(&a).await, &node("h1", 4096))
+            .await
+            .expect("node");
         let mut tasks = Vec::new();
         for n in 0..24 {
-            let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+            let db = if n % 2 == 0 { a.clone() } else { b.clone() };
             tasks.push(tokio::spawn(async move {
                 let claim = Claim {
                     host: "h1".into(),
@@ -145,7 +142,7 @@ async fn two_schedulers_never_overcommit_a_host() {
                     memory_mb: 512,
                     disk_gb: 1,
                 };
-                store.claim(&format!("i-{n}"), &claim).await
+                db::hosts::allocation_claim(&mut *conn(&db).await, &format!("i-{n}"), &claim).await
             }));
         }
         let mut won = 0;
@@ -155,7 +152,9 @@ async fn two_schedulers_never_overcommit_a_host() {
             }
         }
         assert_eq!(won, 8, "{engine:?}");
-        let n = a.node_get("h1").await.expect("node");
+        let n = db::hosts::node_get(&mut *conn(&a).await, "h1")
+            .await
+            .expect("node");
         assert_eq!(
             (n.memory_mb_used, n.vcpus_used, n.running_vms),
             (4096, 8, 8),
@@ -173,22 +172,35 @@ async fn two_schedulers_never_overcommit_a_host() {
             .map(|n| format!("i-{n}"))
             .find(|_| true)
             .expect("id");
-        let held = a.allocation_get(&holder).await.expect("alloc").is_some();
+        let held = db::hosts::allocation_get(&mut *conn(&a).await, &holder)
+            .await
+            .expect("alloc")
+            .is_some();
         if held {
-            assert!(a.claim(&holder, &c).await.expect("again"));
+            assert!(
+                db::hosts::allocation_claim(&mut *conn(&a).await, &holder, &c)
+                    .await
+                    .expect("again")
+            );
         }
         for n in 0..24 {
-            a.release(&format!("i-{n}")).await.expect("release");
-            b.release(&format!("i-{n}")).await.expect("release twice");
+            db::hosts::allocation_release(&mut *conn(&a).await, &format!("i-{n}"))
+                .await
+                .expect("release");
+            db::hosts::allocation_release(&mut *conn(&b).await, &format!("i-{n}"))
+                .await
+                .expect("release twice");
         }
-        let n = a.node_get("h1").await.expect("node");
+        let n = db::hosts::node_get(&mut *conn(&a).await, "h1")
+            .await
+            .expect("node");
         assert_eq!(
             (n.memory_mb_used, n.vcpus_used, n.running_vms),
             (0, 0, 0),
             "{engine:?}"
         );
-        a.db.close().await;
-        b.db.close().await;
+        a.close().await;
+        b.close().await;
         drop_db(name).await;
     }
 }
@@ -199,8 +211,12 @@ async fn instance_updates_are_compare_and_swap() {
         let (a, _b, name, _dir) = two_stores(engine).await;
         let i = instance("p");
         let id = i.id.to_string();
-        a.instance_create(&i).await.expect("create");
-        let got = a.instance_get(&id).await.expect("get");
+        db::instances::instance_create(&mut *conn(&a).await, &i)
+            .await
+            .expect("create");
+        let got = db::instances::instance_get(&mut *conn(&a).await, &id)
+            .await
+            .expect("get");
         assert_eq!(got.metadata.get("k").map(String::as_str), Some("v"));
         assert_eq!(got.flavor, flavor());
 
@@ -209,44 +225,88 @@ async fn instance_updates_are_compare_and_swap() {
             ..InstanceUpdate::default()
         };
         let expect_sched = Some(vec![Some(TaskState::Scheduling)]);
-        a.instance_update(&id, &expect_sched, &spawning)
+        db::instances::instance_update(&mut *conn(&a).await, &id, &expect_sched, &spawning)
             .await
             .expect("first swap wins");
-        let again = a.instance_update(&id, &expect_sched, &spawning).await;
+        let again =
+            db::instances::instance_update(&mut *conn(&a).await, &id, &expect_sched, &spawning)
+                .await;
         assert!(matches!(again, Err(ComputeError::Conflict(_))), "{again:?}");
-        let none_expected = a.instance_update(&id, &Some(vec![None]), &spawning).await;
+        let none_expected =
+            db::instances::instance_update(&mut *conn(&a).await, &id, &Some(vec![None]), &spawning)
+                .await;
         assert!(matches!(none_expected, Err(ComputeError::Conflict(_))));
 
-        assert_eq!(a.instance_usage("p").await.expect("usage"), (1, 1, 512));
-        assert!(a.instance_mark_deleted(&id).await.expect("delete"));
-        assert!(!a.instance_mark_deleted(&id).await.expect("delete twice"));
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&a).await, "p")
+                .await
+                .expect("usage"),
+            (1, 1, 512)
+        );
+        assert!(
+            db::instances::instance_mark_deleted(&mut *conn(&a).await, &id)
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !db::instances::instance_mark_deleted(&mut *conn(&a).await, &id)
+                .await
+                .expect("delete twice")
+        );
         assert!(matches!(
-            a.instance_get(&id).await,
+            db::instances::instance_get(&mut *conn(&a).await, &id).await,
             Err(ComputeError::NotFound(_))
         ));
-        assert!(a.instance_get_any(&id).await.expect("any").deleted);
-        let gone = a.instance_update(&id, &None, &spawning).await;
+        assert!(
+            db::instances::instance_get_any(&mut *conn(&a).await, &id)
+                .await
+                .expect("any")
+                .deleted
+        );
+        let gone =
+            db::instances::instance_update(&mut *conn(&a).await, &id, &None, &spawning).await;
         assert!(matches!(gone, Err(ComputeError::NotFound(_))));
-        assert_eq!(a.instance_usage("p").await.expect("usage"), (0, 0, 0));
+        assert_eq!(
+            db::instances::instance_usage(&mut *conn(&a).await, "p")
+                .await
+                .expect("usage"),
+            (0, 0, 0)
+        );
 
         // Action events record start, finish and result.
-        a.action_start(&id, "create", "req-1", Some("u"), Some("p"))
-            .await
-            .expect("action");
-        a.action_start(&id, "create", "req-1", Some("u"), Some("p"))
-            .await
-            .expect("action twice");
-        a.action_event_start(&id, "req-1", "ev", Some("h"))
+        db::actions::action_start(
+            &mut *conn(&a).await,
+            &id,
+            "create",
+            "req-1",
+            Some("u"),
+            Some("p"),
+        )
+        .await
+        .expect("action");
+        db::actions::action_start(
+            &mut *conn(&a).await,
+            &id,
+            "create",
+            "req-1",
+            Some("u"),
+            Some("p"),
+        )
+        .await
+        .expect("action twice");
+        db::actions::action_event_start(&mut *conn(&a).await, &id, "req-1", "ev", Some("h"))
             .await
             .expect("start");
-        a.action_event_finish(&id, "req-1", "ev", Some("boom"))
+        db::actions::action_event_finish(&mut *conn(&a).await, &id, "req-1", "ev", Some("boom"))
             .await
             .expect("finish");
-        let (act, events) = a.action_get(&id, "req-1").await.expect("action");
+        let (act, events) = db::actions::action_get(&mut *conn(&a).await, &id, "req-1")
+            .await
+            .expect("action");
         assert_eq!(act.message.as_deref(), Some("Error"));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].result.as_deref(), Some("Error"));
-        a.db.close().await;
+        a.close().await;
         drop_db(name).await;
     }
 }

@@ -50,7 +50,7 @@ async fn view(
     base: &BaseUrl,
     secret: Option<&str>,
 ) -> Result<Value> {
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let roles: Vec<Value> = role_list(&mut conn, None, None)
         .await?
         .into_iter()
@@ -192,7 +192,7 @@ pub async fn list(
 ) -> Result<Json<Value>> {
     check_id("user", &user_id)?;
     enforce(&caller.ctx(), Action::OwnApplicationCredentials(&user_id))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let creds = application_credential_list(&mut conn, &user_id, f.get("name")).await?;
     drop(conn);
     let mut items = Vec::new();
@@ -208,7 +208,7 @@ pub async fn list(
 }
 
 async fn owned(inner: &Inner, user_id: &str, id: &str) -> Result<ApplicationCredential> {
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let a = application_credential_get(&mut conn, id).await?;
     if a.user_id != user_id {
         return Err(IdentityError::not_found("application credential", id));

@@ -112,7 +112,7 @@ pub async fn check(
 ) -> Result<StatusCode> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:check_grant"))?;
     let a = assignment(&path, target, actor, role);
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     check_grant(&mut conn, &a).await?;
     if assignment_check(&mut conn, &a).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -147,7 +147,7 @@ pub async fn list_grants(
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_grants"))?;
     let (tt, at) = kinds(&path);
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     check_parties(&mut conn, tt, &target, at, &actor).await?;
     let grants = assignment_list(
         &mut conn,
@@ -264,7 +264,7 @@ pub async fn list(
         role_id: f.get("role.id").map(str::to_owned),
     };
     let names = f.flag("include_names");
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = if effective {
         effective_assignments(&mut conn, &filter).await?
     } else {

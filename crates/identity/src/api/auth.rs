@@ -278,7 +278,7 @@ async fn catalog_for(
     if filters.flag("nocatalog") || matches!(model.scope, ScopeModel::Unscoped) {
         return Ok(None);
     }
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     Ok(Some(
         crate::catalog::build(&mut conn, model.project_id()).await?,
     ))
@@ -296,7 +296,7 @@ pub async fn issue(
             "Invalid input for field 'methods': at least one method is required.",
         ));
     }
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let mut forced_scope = None;
     let (user, methods, parent) = if id.methods.iter().any(|m| m == "application_credential") {
         let m = id.application_credential.ok_or_else(|| {
@@ -434,7 +434,7 @@ pub async fn revoke(
             subject_user: model.user.id.as_str(),
         },
     )?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let now = chrono::Utc::now();
     revocation_create(
         &mut conn,
@@ -466,7 +466,7 @@ pub async fn catalog(
             "The service catalog is empty: an unscoped token has no catalog.".into(),
         ));
     }
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let c = crate::catalog::build(&mut conn, caller.0.project_id()).await?;
     Ok(Json(
         json!({"catalog": c, "links": {"self": base.v3("auth/catalog"), "previous": null, "next": null}}),
@@ -496,7 +496,7 @@ pub async fn projects(
     caller: Caller,
     base: BaseUrl,
 ) -> Result<Json<Value>> {
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let items = user_projects(&mut conn, caller.0.user.id.as_str())
         .await?
         .into_iter()
@@ -512,7 +512,7 @@ pub async fn domains(
     caller: Caller,
     base: BaseUrl,
 ) -> Result<Json<Value>> {
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let mut ids = BTreeSet::new();
     for d in domain_list(&mut conn, None, Some(true)).await? {
         if !direct_role_ids(

@@ -132,7 +132,7 @@ pub async fn list_regions(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::ListRegions)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = region_list(&mut conn, f.get("parent_region_id")).await?;
     Ok(crud::many(&rows, &base))
 }
@@ -256,7 +256,7 @@ pub async fn create_service(
         enabled: f.enabled.unwrap_or(true),
         extra: clean(f.extra, SERVICE_KNOWN),
     };
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     service_create(&mut conn, &s).await?;
     Ok(crud::created(&s, &base))
 }
@@ -268,7 +268,7 @@ pub async fn list_services(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_services"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = service_list(&mut conn, f.get("type"), f.get("name")).await?;
     Ok(crud::many(&rows, &base))
 }
@@ -446,7 +446,7 @@ pub async fn list_endpoints(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_endpoints"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let filter = EndpointFilter {
         service_id: f.get("service_id"),
         interface: f.get("interface"),
@@ -507,7 +507,7 @@ pub async fn delete_endpoint(
 ) -> Result<StatusCode> {
     check_id("endpoint", &id)?;
     enforce(&caller.ctx(), Action::AdminOnly("identity:delete_endpoint"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     endpoint_delete(&mut conn, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

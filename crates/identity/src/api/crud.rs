@@ -67,7 +67,7 @@ pub(crate) async fn show<R: Resource>(
 ) -> Result<Json<Value>> {
     check_id(R::KIND, id)?;
     enforce(&caller.ctx(), action)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     Ok(one(&R::get(&mut conn, id).await?, base))
 }
 

@@ -106,7 +106,7 @@ pub async fn create(
         enabled: d.enabled.unwrap_or(true),
         extra: clean(d.extra),
     };
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     domain_create(&mut conn, &domain).await?;
     Ok(crud::created(&domain, &base))
 }
@@ -118,7 +118,7 @@ pub async fn list(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_domains"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = domain_list(&mut conn, f.get("name"), f.bool("enabled")?).await?;
     Ok(crud::many(&rows, &base))
 }

@@ -122,7 +122,7 @@ pub async fn list(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_groups"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = group_list(&mut conn, f.get("name"), f.get("domain_id")).await?;
     Ok(crud::many(&rows, &base))
 }
@@ -183,7 +183,7 @@ pub async fn members(
         &caller.ctx(),
         Action::AdminOnly("identity:list_users_in_group"),
     )?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     group_get(&mut conn, &id).await?;
     let mut items = Vec::new();
     for u in group_member_ids(&mut conn, &id).await? {
@@ -235,7 +235,7 @@ pub async fn check_member(
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     check_membership(&caller, "identity:check_user_in_group", &id, &user)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     group_get(&mut conn, &id).await?;
     user_get(&mut conn, &user).await?;
     let found = group_has_member(&mut conn, &id, &user).await?;
@@ -248,7 +248,7 @@ pub async fn remove_member(
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     check_membership(&caller, "identity:remove_user_from_group", &id, &user)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     group_get(&mut conn, &id).await?;
     let found = group_remove_member(&mut conn, &id, &user).await?;
     membership_found(found, user)

@@ -170,7 +170,7 @@ pub async fn list(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_projects"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let filter = ProjectFilter {
         name: f.get("name"),
         domain_id: f.get("domain_id"),

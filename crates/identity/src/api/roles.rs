@@ -108,7 +108,7 @@ pub async fn create(
         description: r.description.unwrap_or_default(),
         extra: clean(r.extra),
     };
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     role_create(&mut conn, &role).await?;
     Ok(crud::created(&role, &base))
 }
@@ -120,7 +120,7 @@ pub async fn list(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_roles"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = role_list(&mut conn, f.get("name"), f.get("domain_id")).await?;
     Ok(crud::many(&rows, &base))
 }
@@ -184,7 +184,7 @@ pub async fn list_implied(
         &caller.ctx(),
         Action::AdminOnly("identity:list_implied_roles"),
     )?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let prior = role_get(&mut conn, &id).await?;
     let mut implied = Vec::new();
     for (_, i) in implied_role_list(&mut conn)
@@ -209,7 +209,7 @@ pub async fn inferences(
         &caller.ctx(),
         Action::AdminOnly("identity:list_role_inference_rules"),
     )?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let pairs = implied_role_list(&mut conn).await?;
     let mut out = Vec::new();
     let mut priors: Vec<String> = pairs.iter().map(|(p, _)| p.clone()).collect();
@@ -274,7 +274,7 @@ pub async fn check_implied(
     Path((id, implied)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     check_implication(&caller, "identity:get_implied_role", &id, &implied)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let p = role_get(&mut conn, &id).await?;
     let i = role_get(&mut conn, &implied).await?;
     if !implied_role_list(&mut conn)
@@ -292,7 +292,7 @@ pub async fn remove_implied(
     Path((id, implied)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     check_implication(&caller, "identity:delete_implied_role", &id, &implied)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     if implied_role_delete(&mut conn, &id, &implied).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

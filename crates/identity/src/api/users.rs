@@ -180,7 +180,7 @@ pub async fn list(
     f: Filters,
 ) -> Result<Json<Value>> {
     enforce(&caller.ctx(), Action::AdminOnly("identity:list_users"))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let rows = user_list(
         &mut conn,
         f.get("name"),
@@ -263,7 +263,7 @@ pub async fn projects(
 ) -> Result<Json<Value>> {
     check_id("user", &id)?;
     enforce(&caller.ctx(), Action::ListUserProjects(&id))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     user_get(&mut conn, &id).await?;
     let items = super::auth::user_projects(&mut conn, &id)
         .await?
@@ -287,7 +287,7 @@ pub async fn groups(
 ) -> Result<Json<Value>> {
     check_id("user", &id)?;
     enforce(&caller.ctx(), Action::GetUser(&id))?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     user_get(&mut conn, &id).await?;
     let mut items = Vec::new();
     for g in group_ids_of_user(&mut conn, &id).await? {
@@ -310,7 +310,7 @@ pub async fn change_password(
 ) -> Result<StatusCode> {
     check_id("user", &id)?;
     check_password(&b.user.password)?;
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let user = match user_get(&mut conn, &id).await {
         Ok(u) => Some(u),
         Err(IdentityError::NotFound { .. }) => None,

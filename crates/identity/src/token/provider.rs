@@ -287,7 +287,7 @@ pub struct IssueRequest {
 /// Issues a token: builds (and so checks) the model, then encrypts the payload
 /// with the primary key.
 pub async fn issue(inner: &Inner, req: IssueRequest) -> Result<(String, TokenModel)> {
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     // Never earlier than the user's latest revocation event (see
     // `db::revocations`), so that a token made right after a password change
     // is valid and one made right before it is not.
@@ -367,7 +367,7 @@ pub async fn validate_with(inner: &Inner, token: &str, allow_expired: bool) -> R
     if Utc::now() >= expires_at + window {
         return Err(invalid());
     }
-    let mut conn = inner.db.pool().acquire().await?;
+    let mut conn = inner.db.conn().await?;
     let project = match &payload.scope {
         Scope::Project(p) | Scope::ApplicationCredential { project: p, .. } => Some(p.as_str()),
         _ => None,
