@@ -372,6 +372,12 @@ pub async fn start_agents_injecting(
                     Duration::from_secs(cfg.sync_power_state_interval_secs),
                 )));
         }
+        if let Some(every) = a.driver.lifecycle_poll() {
+            w.tasks.push(tokio::spawn(agent::power_sync::lifecycle_loop(
+                a.clone(),
+                every,
+            )));
+        }
         if cfg.reconcile_interval_secs > 0 {
             w.tasks.push(tokio::spawn(agent::reconcile_loop(
                 a.clone(),
