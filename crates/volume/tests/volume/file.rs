@@ -1,0 +1,1 @@
+//! The file backend with real qemu-img.
