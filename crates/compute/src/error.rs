@@ -35,6 +35,10 @@ pub enum ComputeError {
     /// No host can take the instance (the scheduler's, never an API answer).
     #[error("{0}")]
     NoValidHost(String),
+    /// This host cannot run what its configuration asks for (libvirt asked
+    /// for and absent): the agent does not start, and says why.
+    #[error("{0}")]
+    HostSetup(String),
     /// Our bug or a broken dependency: the detail is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -51,7 +55,9 @@ impl ComputeError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) | Self::NoValidHost(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::NoValidHost(_) | Self::HostSetup(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -66,7 +72,7 @@ impl ComputeError {
             Self::NotAcceptable(m) => RpcError::NotAcceptable(m.clone()),
             Self::Unavailable(m) => RpcError::Unavailable(m.clone()),
             Self::NoValidHost(m) => RpcError::NoValidHost(m.clone()),
-            Self::Internal(m) => RpcError::Internal(m.clone()),
+            Self::Internal(m) | Self::HostSetup(m) => RpcError::Internal(m.clone()),
         }
     }
 
@@ -139,7 +145,7 @@ impl IntoResponse for ComputeError {
             Self::OverQuota(_) => "forbidden",
             Self::NotAcceptable(_) => "notAcceptable",
             Self::Unavailable(_) => "serviceUnavailable",
-            Self::Internal(_) | Self::NoValidHost(_) => "computeFault",
+            Self::Internal(_) | Self::NoValidHost(_) | Self::HostSetup(_) => "computeFault",
         };
         let message = match &self {
             Self::Internal(detail) => {

@@ -287,7 +287,7 @@ async fn libvirt_drivers(
         &config.data_dir.join("libvirt"),
     )
     .await
-    .map_err(|e| ComputeError::Unavailable(e.to_string()))?;
+    .map_err(|e| ComputeError::HostSetup(e.to_string()))?;
     Ok(vec![(
         cfg.host.clone(),
         Arc::new(driver) as Arc<dyn VirtDriver>,
@@ -296,7 +296,7 @@ async fn libvirt_drivers(
 
 #[cfg(not(feature = "libvirt"))]
 async fn libvirt_drivers(_: &Config, _: &ComputeConfig) -> Result<HostDrivers, ComputeError> {
-    Err(ComputeError::Unavailable(
+    Err(ComputeError::HostSetup(
         "virt_driver = \"libvirt\", but this stratus was built without the libvirt driver: \
          run scripts/libvirt-host.sh start (it installs libvirt and its headers), then build \
          with `cargo build --release -p stratus --features libvirt`"
@@ -371,6 +371,12 @@ pub async fn start_agents_injecting(
                     a.clone(),
                     Duration::from_secs(cfg.sync_power_state_interval_secs),
                 )));
+        }
+        if let Some(every) = a.driver.lifecycle_poll() {
+            w.tasks.push(tokio::spawn(agent::power_sync::lifecycle_loop(
+                a.clone(),
+                every,
+            )));
         }
         if cfg.reconcile_interval_secs > 0 {
             w.tasks.push(tokio::spawn(agent::reconcile_loop(

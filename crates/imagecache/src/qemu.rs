@@ -18,7 +18,8 @@ use crate::error::CacheError;
 pub fn qemu_format(disk_format: &str) -> Result<&'static str, CacheError> {
     match disk_format {
         "qcow2" => Ok("qcow2"),
-        "raw" | "iso" | "ami" => Ok("raw"),
+        // Kernels (`aki`) and ramdisks (`ari`) are plain files for direct boot.
+        "raw" | "iso" | "ami" | "aki" | "ari" => Ok("raw"),
         other => Err(CacheError::UnsupportedFormat(other.to_owned())),
     }
 }

@@ -306,12 +306,54 @@ impl<'a> Step<Build<'a>> for CreateDisks {
             }),
             _ => {}
         }
+        if let (Some(_), Some(cache), true) = (
+            &cached,
+            &b.agent.services.cache,
+            b.agent.driver.needs_disk(),
+        ) {
+            boot_files(b, cache, &dir).await?;
+        }
         output(&disks)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
         remove_instance_dir(b.agent, &b.id()).await;
         Ok(())
     }
+}
+
+/// Direct kernel boot: the image's `kernel_id` and `ramdisk_id` images,
+/// fetched into the host's cache and linked into the guest's folder as
+/// `kernel` and `ramdisk` (where the driver looks for them), so that the
+/// guest keeps them however the cache is cleaned.
+async fn boot_files(
+    b: &Build<'_>,
+    cache: &stratus_imagecache::ImageCache,
+    dir: &std::path::Path,
+) -> Result<()> {
+    for (property, file) in [("kernel_id", "kernel"), ("ramdisk_id", "ramdisk")] {
+        let Some(id) = b.inst.image_properties.get(property) else {
+            continue;
+        };
+        let what = if file == "kernel" {
+            "Kernel"
+        } else {
+            "Ramdisk"
+        };
+        let missing = || ComputeError::BadRequest(format!("{what} image {id} could not be found."));
+        let image: ImageId = id.parse().map_err(|_| missing())?;
+        let got = cache.ensure(image, &b.token).await.map_err(|e| match e {
+            CacheError::NotFound | CacheError::NotActive(_) => missing(),
+            other => ComputeError::Internal(format!("{what} image {id}: {other}")),
+        })?;
+        let dest = dir.join(file);
+        let _ = tokio::fs::remove_file(&dest).await;
+        if tokio::fs::hard_link(&got.path, &dest).await.is_err() {
+            tokio::fs::copy(&got.path, &dest)
+                .await
+                .map_err(|e| ComputeError::Internal(format!("{}: {e}", dest.display())))?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes the instance's folder on this host (its overlay disk).

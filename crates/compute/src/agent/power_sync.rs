@@ -170,6 +170,28 @@ pub async fn power_sync_loop(agent: Arc<Agent>, every: Duration) {
     }
 }
 
+/// Nova's lifecycle events, by polling: when a guest's power state changes
+/// between two looks at the driver (it powered itself off, crashed, or an
+/// action of ours finished), the sync runs at once instead of at its next
+/// period. Its decision table ignores instances with a task in progress,
+/// so our own stops and reboots are left alone.
+pub async fn lifecycle_loop(agent: Arc<Agent>, every: Duration) {
+    let mut last = agent.driver.list().await;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = agent.driver.list().await;
+        let changed = now
+            .iter()
+            .any(|(id, p)| last.iter().any(|(l, lp)| l == id && lp != p));
+        last = now;
+        if changed {
+            if let Err(e) = agent.sync_power_states().await {
+                tracing::warn!(host = %agent.host, error = %e, "power-state sync after a lifecycle change failed");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,7 +261,10 @@ async fn run_step<C: Sync>(
 
 /// Undoes the given steps in reverse order, skipping those already undone,
 /// and marks the saga failed. An undo that fails leaves the saga
-/// `unwinding` (the error is returned), so that a later run finishes it.
+/// `unwinding` (the first error is returned), so that a later run finishes
+/// it; the steps before it are still undone now, so that one unreachable
+/// dependency (libvirtd down: the guest cannot be destroyed) does not keep
+/// the ports, disks and claims of the others.
 pub async fn unwind<C: Sync>(
     log: &dyn SagaLog,
     id: &str,
@@ -278,6 +281,7 @@ pub async fn unwind<C: Sync>(
     let (_, recorded) = log.open(&probe).await?;
     log.set_state(id, SagaState::Unwinding).await?;
     let done = outputs_of(&recorded);
+    let mut first_error = None;
     for (i, step) in steps.iter().enumerate().rev() {
         let n = i as i64;
         if recorded
@@ -286,7 +290,11 @@ pub async fn unwind<C: Sync>(
         {
             continue;
         }
-        step.undo(c, &done).await?;
+        if let Err(e) = step.undo(c, &done).await {
+            tracing::warn!(saga = id, step = step.name(), error = %e, "undo failed; the saga stays unwinding");
+            first_error.get_or_insert(e);
+            continue;
+        }
         let s = StepRecord {
             step: n,
             name: step.name().to_owned(),
@@ -294,6 +302,9 @@ pub async fn unwind<C: Sync>(
             output: None,
         };
         log.record(id, &s).await?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     log.set_state(id, SagaState::Failed).await?;
     Ok(())

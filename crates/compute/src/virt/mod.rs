@@ -53,4 +53,11 @@ pub trait VirtDriver: Send + Sync + 'static {
     async fn console_output(&self, id: InstanceId) -> Result<String, VirtError>;
     /// Guests the hypervisor has, with their power state.
     async fn list(&self) -> Vec<(InstanceId, PowerState)>;
+    /// How often to poll [`VirtDriver::list`] for guests that changed power
+    /// state by themselves (a guest that powers off), so that the agent
+    /// syncs at once, as Nova does on libvirt's lifecycle events. `None`:
+    /// the periodic sync alone (the fake driver's guests never change).
+    fn lifecycle_poll(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

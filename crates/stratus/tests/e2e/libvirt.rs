@@ -2,8 +2,9 @@
 //! network driver boots the project's test image (scripts/guest-image.sh,
 //! Debian packages only) under libvirtd. The guests take their addresses
 //! from our dnsmasq, read their uuid from our metadata proxy, reach each
-//! other over the network's bridge, survive stop, start and reboot, and
-//! leave nothing behind when deleted.
+//! other over the network's bridge (one of them booted from its kernel and
+//! initrd images directly), survive stop, start and reboot, and leave
+//! nothing behind when deleted.
 //!
 //! Needs root, a build with `--features libvirt` and libvirtd running
 //! (scripts/libvirt-host.sh start); otherwise skipped, unless
@@ -82,6 +83,99 @@ fn domains() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn running_domains() -> usize {
+    let out = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--name", "--state-running"])
+        .output()
+        .expect("virsh list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("stratus-"))
+        .count()
+}
+
+/// What a failed run of this test would leave on the host (the cloud
+/// process itself ends with its `Cloud`, dropped first): on a panic, the
+/// guests of its servers, its network's bridge, namespace (with dnsmasq)
+/// and taps go.
+#[derive(Default)]
+struct Leftovers {
+    servers: Vec<String>,
+    network: Option<String>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for id in &self.servers {
+            let name = format!("stratus-{id}");
+            for verb in ["destroy", "undefine"] {
+                let _ = Command::new("virsh")
+                    .args(["-c", "qemu:///system", verb, &name])
+                    .output();
+            }
+        }
+        let Some(net) = &self.network else { return };
+        let ns = format!("qdhcp-{net}");
+        if let Ok(o) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("kill").arg(pid).status();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        let bridge = format!("brq{}", &net[..11]);
+        // Every tap on our bridge, then the bridge.
+        if let Ok(o) = Command::new("ip")
+            .args(["-o", "link", "show", "master", &bridge])
+            .output()
+        {
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                if let Some(name) = line.split(": ").nth(1) {
+                    let name = name.split('@').next().unwrap_or(name);
+                    let _ = Command::new("ip").args(["link", "del", name]).status();
+                }
+            }
+        }
+        let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+    }
+}
+
+/// Launches a server that must fail; its id and fault once it is ERROR
+/// with nothing left (no domain, no port).
+fn failed_server(
+    cloud: &Cloud,
+    flavor: &str,
+    image: &str,
+    net: &str,
+    name: &str,
+) -> (String, String) {
+    let out = cloud.openstack(&[
+        "server",
+        "create",
+        "--flavor",
+        flavor,
+        "--image",
+        image,
+        "--network",
+        net,
+        "--wait",
+        name,
+    ]);
+    assert!(!out.status.success(), "{name} should have failed");
+    let shown = cloud.wait_for(&["server", "show", name], "status", "ERROR");
+    let id = field(&shown, "id");
+    assert!(
+        !domains().contains(&id),
+        "{id} left a domain: {}",
+        domains()
+    );
+    let ports = cloud.openstack_json(&["port", "list", "--server", &id]);
+    assert_eq!(ports.as_array().map(Vec::len), Some(0), "{ports}");
+    (id, shown["fault"].to_string())
+}
+
 #[test]
 fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     if let Some(why) = missing() {
@@ -92,7 +186,9 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     let image_dir = guest_image();
     let kernel = image_dir.join("vmlinuz");
     let kernel = kernel.to_str().expect("utf-8 path");
-    let cloud = Cloud::start_with(&[
+    // Dropped after the cloud: cleans the host if the test fails.
+    let mut left = Leftovers::default();
+    let mut cloud = Cloud::start_with(&[
         ("STRATUS_NETWORK__DRIVER", "linuxbridge"),
         ("STRATUS_COMPUTE__VIRT_DRIVER", "libvirt"),
         // `auto` for real: a probe boot of the test kernel decides.
@@ -114,8 +210,44 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
         "guest",
     ]);
     let image = field(&image, "id");
+    // The same guest by direct kernel boot: kernel and initrd images named
+    // by the root image's `kernel_id` and `ramdisk_id`.
+    let boot_file = |name: &str, file: &str, format: &str| {
+        let path = image_dir.join(file);
+        let img = cloud.openstack_json(&[
+            "image",
+            "create",
+            "--disk-format",
+            format,
+            "--container-format",
+            format,
+            "--file",
+            path.to_str().expect("utf-8 path"),
+            name,
+        ]);
+        field(&img, "id")
+    };
+    let kernel_image = boot_file("guest-kernel", "vmlinuz", "aki");
+    let ramdisk_image = boot_file("guest-ramdisk", "initrd.img", "ari");
+    let direct = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        &format!("kernel_id={kernel_image}"),
+        "--property",
+        &format!("ramdisk_id={ramdisk_image}"),
+        "--file",
+        disk.to_str().expect("utf-8 path"),
+        "guest-direct",
+    ]);
+    let direct = field(&direct, "id");
     let net = cloud.openstack_json(&["network", "create", "lv-net"]);
     let net_id = field(&net, "id");
+    left.network = Some(net_id.clone());
     cloud.openstack_ok(&[
         "subnet",
         "create",
@@ -155,13 +287,19 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
             &format!("lv-port-{i}"),
         ]);
         let port = field(&port, "id");
+        // The last one boots its kernel directly.
+        let boot = if i == addrs.len() - 1 {
+            &direct
+        } else {
+            &image
+        };
         let server = cloud.openstack_json(&[
             "server",
             "create",
             "--flavor",
             &flavor,
             "--image",
-            &image,
+            boot,
             "--port",
             &port,
             "--user-data",
@@ -170,6 +308,7 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
             &format!("lv-vm-{i}"),
         ]);
         assert_eq!(server["status"], "ACTIVE", "{server}");
+        left.servers.push(field(&server, "id"));
         servers.push((field(&server, "id"), port, *addr));
     }
     assert_eq!(
@@ -195,8 +334,15 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     let tail = cloud.openstack_ok(&["console", "log", "show", "--lines", "2", &servers[0].0]);
     assert!(tail.lines().count() <= 2, "{tail}");
 
+    // A restarted agent adopts the guests that kept running.
+    cloud.restart();
+    for (id, _, _) in &servers {
+        cloud.wait_for(&["server", "show", id], "status", "ACTIVE");
+    }
+    assert_eq!(running_domains(), 3, "{}", domains());
+
     // Stop, start, reboot: the console shows each boot.
-    let (first, first_port, _) = servers[0].clone();
+    let (first, _, _) = servers[0].clone();
     cloud.openstack_ok(&["server", "stop", &first]);
     cloud.wait_for(&["server", "show", &first], "status", "SHUTOFF");
     cloud.openstack_ok(&["server", "start", &first]);
@@ -204,6 +350,86 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     console_shows(&cloud, &first, "stratus-guest: booted", 2);
     cloud.openstack_ok(&["server", "reboot", "--hard", "--wait", &first]);
     console_shows(&cloud, &first, "stratus-guest: booted", 3);
+
+    // A guest that powers itself off shows SHUTOFF (power-state sync on
+    // the driver's lifecycle change).
+    let off_data = cloud.data_dir().join("poweroff");
+    std::fs::write(&off_data, "#stratus: poweroff\n").expect("user data");
+    let off = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &flavor,
+        "--image",
+        &image,
+        "--network",
+        &net_id,
+        "--user-data",
+        off_data.to_str().expect("utf-8 path"),
+        "--wait",
+        "lv-off",
+    ]);
+    let off_id = field(&off, "id");
+    left.servers.push(off_id.clone());
+    console_shows(&cloud, &off_id, "stratus-guest: powering off", 1);
+    cloud.wait_for(&["server", "show", &off_id], "status", "SHUTOFF");
+    cloud.openstack_ok(&["server", "delete", "--wait", &off_id]);
+
+    // Faults: the server goes to ERROR with a fault that says why, every
+    // step is undone (no domain, no port) and the agent takes the next one.
+    let no_kernel = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "kernel_id=0d4a3c4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+        "--file",
+        disk.to_str().expect("utf-8 path"),
+        "guest-no-kernel",
+    ]);
+    let (failed_id, failed) = failed_server(
+        &cloud,
+        &flavor,
+        &field(&no_kernel, "id"),
+        &net_id,
+        "lv-nokernel",
+    );
+    left.servers.push(failed_id.clone());
+    assert!(failed.contains("Kernel image"), "{failed}");
+    cloud.openstack_ok(&["server", "delete", "--wait", &failed_id]);
+    let down = Command::new(repo_root().join("scripts/libvirt-host.sh"))
+        .arg("stop")
+        .status()
+        .expect("libvirt-host.sh stop");
+    assert!(down.success());
+    let (failed_id, failed) = failed_server(&cloud, &flavor, &image, &net_id, "lv-nolibvirt");
+    let up = Command::new(repo_root().join("scripts/libvirt-host.sh"))
+        .arg("start")
+        .status()
+        .expect("libvirt-host.sh start");
+    assert!(up.success());
+    left.servers.push(failed_id.clone());
+    assert!(failed.contains("libvirt"), "{failed}");
+    // Its delete asks libvirtd whether a guest is left.
+    cloud.openstack_ok(&["server", "delete", "--wait", &failed_id]);
+    let again = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &flavor,
+        "--image",
+        &image,
+        "--network",
+        &net_id,
+        "--wait",
+        "lv-again",
+    ]);
+    left.servers.push(field(&again, "id"));
+    assert_eq!(again["status"], "ACTIVE", "{again}");
+    cloud.openstack_ok(&["server", "delete", "--wait", &field(&again, "id")]);
 
     // Delete: no domain, tap, folder or console file stays.
     for (id, port, _) in &servers {
@@ -215,16 +441,11 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
             "{id}"
         );
     }
-    let _ = first_port;
     assert!(
         !domains().contains("stratus-"),
         "domains left: {}",
         domains()
     );
-    let hosts = std::fs::read_dir(cloud.data_dir())
-        .expect("data dir")
-        .count();
-    assert!(hosts > 0);
     for (i, _) in addrs.iter().enumerate() {
         cloud.openstack_ok(&["port", "delete", &format!("lv-port-{i}")]);
     }

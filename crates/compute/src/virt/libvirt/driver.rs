@@ -336,6 +336,10 @@ impl VirtDriver for LibvirtDriver {
         }
     }
 
+    fn lifecycle_poll(&self) -> Option<Duration> {
+        Some(Duration::from_secs(2))
+    }
+
     async fn list(&self) -> Vec<(InstanceId, PowerState)> {
         let uri = self.uri.clone();
         let r = blocking(move || {
