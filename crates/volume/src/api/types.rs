@@ -1,5 +1,6 @@
 //! `/types` and `/types/{id}/extra_specs`: everyone lists and shows public
-//! types; admins create, change and delete them.
+//! types and reads their extra specs (non-admins only the keys Cinder
+//! deems user-visible); admins create, change and delete them.
 
 use std::sync::Arc;
 
@@ -174,14 +175,35 @@ pub async fn delete(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// The extra specs Cinder shows to anyone (`USER_VISIBLE_EXTRA_SPECS`);
+/// the others can name the backend behind a type
+/// (`volume_extension:types_extra_specs:read_sensitive`, admins).
+const USER_VISIBLE_SPECS: [&str; 3] = [
+    "RESKEY:availability_zones",
+    "multiattach",
+    "replication_enabled",
+];
+
+/// The extra specs of `t` the caller may read (index and show are open to
+/// any scoped caller, as in Cinder).
+fn readable_specs(
+    ctx: &RequestContext,
+    t: &VolumeType,
+) -> std::collections::BTreeMap<String, String> {
+    t.extra_specs
+        .iter()
+        .filter(|(k, _)| ctx.is_admin() || USER_VISIBLE_SPECS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 pub async fn specs_list(
     State(state): State<Arc<AppState>>,
     Ctx(ctx): Ctx,
     params: PathParams,
 ) -> Result<Json<Value>, VolumeError> {
-    require_admin(&ctx, "volume_extension:types_extra_specs:index")?;
     let t = load(&state, &ctx, params.get("id")).await?;
-    Ok(Json(json!({"extra_specs": t.extra_specs})))
+    Ok(Json(json!({"extra_specs": readable_specs(&ctx, &t)})))
 }
 
 pub async fn specs_merge(
@@ -211,10 +233,9 @@ pub async fn spec_show(
     Ctx(ctx): Ctx,
     params: PathParams,
 ) -> Result<Json<Value>, VolumeError> {
-    require_admin(&ctx, "volume_extension:types_extra_specs:show")?;
     let t = load(&state, &ctx, params.get("id")).await?;
     let key = params.get("key");
-    let v = t.extra_specs.get(key).ok_or_else(|| {
+    let v = readable_specs(&ctx, &t).remove(key).ok_or_else(|| {
         VolumeError::NotFound(format!(
             "Volume Type {} has no extra specs with key {key}.",
             t.id

@@ -471,6 +471,26 @@ async fn types_and_extra_specs() {
             .await
             .ok(200);
         assert_eq!(s["volume_backend_name"], "file");
+        // Anyone reads extra specs, non-admins only the user-visible ones
+        // (Cinder's read_sensitive policy).
+        env.post(
+            &format!("{t}/{tid}/extra_specs"),
+            ADMIN,
+            json!({"extra_specs": {"multiattach": "<is> False"}}),
+        )
+        .await
+        .ok(200);
+        let a = format!("/v3/{P_ALICE}/types/{tid}/extra_specs");
+        let s = env.get(&a, ALICE).await.ok(200);
+        assert_eq!(s["extra_specs"], json!({"multiattach": "<is> False"}));
+        let s = env.get(&format!("{a}/multiattach"), ALICE).await.ok(200);
+        assert_eq!(s["multiattach"], "<is> False");
+        env.get(&format!("{a}/volume_backend_name"), ALICE)
+            .await
+            .fault(404);
+        env.call(Method::DELETE, &format!("{a}/multiattach"), ALICE, None)
+            .await
+            .fault(403);
         let ty = env
             .call(
                 Method::PUT,
