@@ -124,6 +124,18 @@ uuid_id!(
     VolumeId
 );
 uuid_id!(
+    /// A Cinder volume snapshot.
+    SnapshotId
+);
+uuid_id!(
+    /// A Cinder volume attachment (the attachments API, 3.27+).
+    AttachmentId
+);
+uuid_id!(
+    /// A Cinder volume type.
+    VolumeTypeId
+);
+uuid_id!(
     /// A request, as carried in `x-openstack-request-id` (`req-<uuid>`).
     RequestUuid
 );

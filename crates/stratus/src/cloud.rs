@@ -140,7 +140,12 @@ pub async fn serve(
         settings::set_key(&mut config, "network_agent", "host", h)?;
     }
     let has_service_password = secrets::fill_service_password(&mut config)?;
-    if !has_service_password && matches!(service, Service::Network | Service::ComputeAgent) {
+    if !has_service_password
+        && matches!(
+            service,
+            Service::Network | Service::ComputeAgent | Service::Volume
+        )
+    {
         tracing::warn!(
             "no service user password: set [service_user] password (STRATUS_SERVICE_USER__PASSWORD) \
              to the one `stratus identity bootstrap` used, or share its data dir; calls made \

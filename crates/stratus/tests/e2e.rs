@@ -16,4 +16,5 @@ mod e2e {
     mod image_import;
     mod libvirt;
     mod network;
+    mod volume;
 }

@@ -14,6 +14,7 @@ pub mod compute;
 pub mod identity;
 pub mod image;
 pub mod network;
+pub mod volume;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,8 @@ pub enum Service {
     Image,
     /// Neutron v2.0 server (network API, port 9696, and the agents' `network` topic)
     Network,
+    /// Cinder v3 (volume API, port 8776, and the manager of the configured backend)
+    Volume,
     /// Nova v2.1 API (port 8774)
     ComputeApi,
     /// Nova conductor: the compute database on behalf of the compute agents
@@ -61,6 +64,7 @@ impl Service {
         Service::Identity,
         Service::Image,
         Service::Network,
+        Service::Volume,
         Service::ComputeApi,
         Service::Conductor,
         Service::Scheduler,
@@ -75,6 +79,7 @@ impl Service {
             Service::Identity => "identity",
             Service::Image => "image",
             Service::Network => "network",
+            Service::Volume => "volume",
             Service::ComputeApi => "compute-api",
             Service::Conductor => "conductor",
             Service::Scheduler => "scheduler",
@@ -105,6 +110,18 @@ impl Service {
                 name: "neutron",
                 kind: ServiceKind::Network,
             }],
+            Service::Volume => &[
+                CatalogEntry {
+                    service_type: "block-storage",
+                    name: "cinder",
+                    kind: ServiceKind::Volume,
+                },
+                CatalogEntry {
+                    service_type: "volumev3",
+                    name: "cinderv3",
+                    kind: ServiceKind::Volume,
+                },
+            ],
             Service::ComputeApi => &[CatalogEntry {
                 service_type: "compute",
                 name: "nova",
@@ -126,6 +143,7 @@ impl Service {
             Service::Identity => Some(ServiceKind::Identity),
             Service::Image => Some(ServiceKind::Image),
             Service::Network => Some(ServiceKind::Network),
+            Service::Volume => Some(ServiceKind::Volume),
             Service::ComputeApi => Some(ServiceKind::Compute),
             Service::Metadata => Some(ServiceKind::Metadata),
             Service::Conductor
@@ -185,6 +203,7 @@ pub async fn start(service: Service, platform: &Platform) -> anyhow::Result<Runn
         Service::Identity => identity::start(platform),
         Service::Image => image::start(platform).await,
         Service::Network => network::start_server(platform).await,
+        Service::Volume => volume::start(platform).await,
         Service::DhcpAgent => network::start_dhcp_agent(platform).await,
         Service::L2Agent => network::start_l2_agent(platform).await,
         Service::ComputeApi => compute::start_api(platform).await,
@@ -269,13 +288,23 @@ mod tests {
     }
 
     #[test]
-    fn the_catalog_has_the_four_apis_and_ports_are_distinct() {
+    fn the_catalog_has_the_apis_and_ports_are_distinct() {
         let types: Vec<&str> = Service::ALL
             .iter()
             .flat_map(|s| s.catalog())
             .map(|e| e.service_type)
             .collect();
-        assert_eq!(types, ["identity", "image", "network", "compute"]);
+        assert_eq!(
+            types,
+            [
+                "identity",
+                "image",
+                "network",
+                "block-storage",
+                "volumev3",
+                "compute"
+            ]
+        );
         let mut kinds: Vec<String> = Service::ALL
             .iter()
             .filter_map(|s| s.api_kind())
