@@ -152,6 +152,9 @@ pub fn domain_xml(
     let _ = writeln!(x, "      <target port='0'/>");
     let _ = writeln!(x, "    </serial>");
     let _ = writeln!(x, "    <memballoon model='none'/>");
+    // No USB controller: nothing uses it, and the firmware's walk of an
+    // xHCI controller costs ~0.15 s per boot under TCG.
+    let _ = writeln!(x, "    <controller type='usb' model='none'/>");
     let _ = writeln!(x, "  </devices>");
     let _ = writeln!(x, "</domain>");
     Ok(x)
@@ -264,6 +267,7 @@ mod tests {
         assert!(x.contains("<rom enabled='no'/>"));
         assert!(x.contains("<source path='/d/i/console.log' append='on'/>"));
         assert!(!x.contains("host-model"));
+        assert!(x.contains("<controller type='usb' model='none'/>"));
     }
 
     #[test]
