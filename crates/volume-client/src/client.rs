@@ -1,8 +1,10 @@
 //! [`VolumeClient`]: the Cinder v3 calls compute makes, each with the
-//! caller's token, `OpenStack-API-Version: volume 3.44` (the attachments
-//! API with `os-complete`) and the request id (`X-OpenStack-Request-ID`,
-//! from `stratus_common::current_request_id`). Paths are project-less
-//! (`/v3/volumes`): the token says whose project it is. Cinder's error
+//! caller's token, [`MICROVERSION`] and the request id
+//! (`X-OpenStack-Request-ID`, from `stratus_common::current_request_id`).
+//! Paths are project-less (`/v3/volumes`): the token says whose project it
+//! is, which matters because the agent calls with the service user's token
+//! on attachments of the user's project (a `/v3/{project}` URL must name
+//! the token's own project). Cinder's error
 //! answers become a [`ClientError`] with Cinder's own message.
 
 use serde::de::DeserializeOwned;
@@ -11,8 +13,11 @@ use stratus_common::ids::{AttachmentId, InstanceId, VolumeId};
 
 use crate::model::{Attachment, Connector, NewVolume, Volume};
 
-/// The microversion every request asks for: 3.44 brings `os-complete`.
-pub const MICROVERSION: &str = "volume 3.44";
+/// The microversion every request asks for: 3.27 brought the attachments
+/// API and 3.44 `os-complete`, but the project-less URLs came only with
+/// 3.67, so 3.67 it is (Cinder answers a project-less URL at an older
+/// version with 404).
+pub const MICROVERSION: &str = "volume 3.67";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

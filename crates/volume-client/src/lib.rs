@@ -4,7 +4,8 @@
 //! - [`model`]: the wire types: the [`Volume`] record, an [`Attachment`]
 //!   and the [`Connector`] a host gives to get the connection info;
 //! - [`client`]: [`VolumeClient`] (volume show, create, delete; the
-//!   attachments API of 3.27 with `os-complete` of 3.44) and its
+//!   attachments API of 3.27 with `os-complete` of 3.44, sent at 3.67 for
+//!   project-less URLs) and its
 //!   [`ClientError`].
 
 pub mod client;

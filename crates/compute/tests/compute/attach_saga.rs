@@ -264,3 +264,45 @@ async fn a_detach_failing_at_each_step_leaves_the_volume_attached() {
         s.c.stop().await;
     }
 }
+
+#[tokio::test]
+async fn deleting_a_server_deletes_its_delete_on_termination_volumes() {
+    for engine in engines().await {
+        let s = setup(engine).await;
+        let keep = s.volumes.create();
+        let gone = s.volumes.create();
+        for (v, dot) in [(keep, false), (gone, true)] {
+            let body = json!({"volumeAttachment": {"volumeId": v.to_string(),
+                "delete_on_termination": dot}});
+            let (st, b, _) =
+                s.c.call(
+                    axum::http::Method::POST,
+                    &path(&s),
+                    ALICE,
+                    Some(body),
+                    Some("2.79"),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{b}");
+            assert_eq!(b["volumeAttachment"]["delete_on_termination"], dot);
+        }
+        let (_, server) =
+            s.c.get_v(&format!("/v2.1/servers/{}", s.server), ALICE, "2.79")
+                .await;
+        assert_eq!(
+            server["server"]["os-extended-volumes:volumes_attached"],
+            json!([{"id": keep.to_string(), "delete_on_termination": false},
+                   {"id": gone.to_string(), "delete_on_termination": true}])
+        );
+        let st =
+            s.c.delete(&format!("/v2.1/servers/{}", s.server), ALICE)
+                .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        s.c.wait_gone(&s.server).await;
+        assert_eq!(s.volumes.status(&keep).as_deref(), Some("available"));
+        assert_eq!(s.volumes.status(&gone), None);
+        assert_eq!(s.volumes.attachment_count(), 0);
+        assert!(bdms_of(&s).await.is_empty());
+        s.c.stop().await;
+    }
+}
