@@ -87,4 +87,33 @@ impl AgentApi {
             .call(&compute_topic(host), CONSOLE, ctx, &a)
             .await?)
     }
+
+    /// Attaches a reserved volume to the guest (see [`ATTACH_VOLUME`]);
+    /// idempotent, so a retried call after a lost reply is harmless.
+    pub async fn attach_volume(
+        &self,
+        ctx: &RequestContext,
+        host: &str,
+        a: &VolumeArgs,
+    ) -> Result<VolumeAttached> {
+        Ok(self
+            .bus
+            .call(&compute_topic(host), ATTACH_VOLUME, ctx, a)
+            .await?)
+    }
+
+    /// Takes the volume's disk away from the guest; a disk it does not
+    /// have is fine.
+    pub async fn detach_volume(
+        &self,
+        ctx: &RequestContext,
+        host: &str,
+        a: &VolumeArgs,
+    ) -> Result<()> {
+        let _: serde_json::Value = self
+            .bus
+            .call(&compute_topic(host), DETACH_VOLUME, ctx, a)
+            .await?;
+        Ok(())
+    }
 }

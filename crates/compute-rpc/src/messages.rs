@@ -1,7 +1,7 @@
 //! Topics, methods and their argument types (version 1.0 of each method).
 
 use serde::{Deserialize, Serialize};
-use stratus_common::ids::InstanceId;
+use stratus_common::ids::{AttachmentId, InstanceId, VolumeId};
 
 use crate::instance::{Expected, InstanceUpdate};
 use crate::node::NodeReport;
@@ -34,6 +34,11 @@ pub const START: &str = "start_instance";
 pub const REBOOT: &str = "reboot_instance";
 pub const TERMINATE: &str = "terminate_instance";
 pub const CONSOLE: &str = "get_console_output";
+/// Calls (1.0): give the host's connector to a reserved attachment, hand
+/// the disk to the guest and complete the attachment; and the reverse on
+/// the guest's side (the caller deletes the attachment).
+pub const ATTACH_VOLUME: &str = "attach_volume";
+pub const DETACH_VOLUME: &str = "detach_volume";
 // compute_events.<host> (and, from older APIs, compute.<host>)
 pub const EXTERNAL_EVENT: &str = "external_instance_event";
 // conductor
@@ -165,4 +170,20 @@ pub struct StopArgs {
     /// `force_stop`: a STOPPED instance may be stopped again (its guest
     /// runs although the database says stopped).
     pub force: bool,
+}
+
+/// A volume for a guest ([`ATTACH_VOLUME`], [`DETACH_VOLUME`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VolumeArgs {
+    pub instance_id: InstanceId,
+    pub volume_id: VolumeId,
+    pub attachment_id: AttachmentId,
+    /// The guest's device: `/dev/vdb`.
+    pub device: String,
+}
+
+/// What [`ATTACH_VOLUME`] answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VolumeAttached {
+    pub connection_info: serde_json::Value,
 }

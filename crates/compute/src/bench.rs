@@ -481,6 +481,7 @@ async fn launch_run(
         validator,
         Arc::new(AcceptAll),
         Arc::new(AcceptAll),
+        Arc::new(crate::clients::FakeVolumes::default()),
     )
     .await?;
     let conductor = crate::start_conductor(&config, &bus).await?;

@@ -48,7 +48,9 @@ use tokio::task::JoinHandle;
 
 pub use crate::agent::AgentServices;
 use crate::bus::{Bus, Consumer, ServeOptions};
-use crate::clients::{GlanceImages, ImageApi, NetworkApi, NeutronNetworks};
+use crate::clients::{
+    CinderVolumes, GlanceImages, ImageApi, NetworkApi, NeutronNetworks, VolumeApi,
+};
 use crate::virt::fake::FakeDriver;
 use crate::virt::VirtDriver;
 
@@ -121,6 +123,7 @@ pub async fn api_router(
         validator,
         Arc::new(GlanceImages::new(&config.base_url(ServiceKind::Image))),
         Arc::new(NeutronNetworks::new(&config.base_url(ServiceKind::Network))),
+        Arc::new(CinderVolumes::new(&config.base_url(ServiceKind::Volume))),
     )
     .await
 }
@@ -133,11 +136,16 @@ pub async fn api_router_with(
     validator: Arc<dyn TokenValidator>,
     images: Arc<dyn ImageApi>,
     networks: Arc<dyn NetworkApi>,
+    volumes: Arc<dyn VolumeApi>,
 ) -> Result<Router, ComputeError> {
     let cfg = compute_config(config)?;
     let db = open_db(config).await?;
-    // Finish launches and deletes a crash interrupted.
-    saga::recover(&db, bus, &cfg).await?;
+    let volumes = clients::Volumes {
+        api: volumes,
+        tokens: Arc::new(stratus_auth::ServiceAuth::from_config(config)),
+    };
+    // Finish launches, deletes, attaches and detaches a crash interrupted.
+    saga::recover(&db, bus, &cfg, &volumes).await?;
     let state = api::AppState {
         db,
         bus: bus.clone(),
@@ -145,6 +153,7 @@ pub async fn api_router_with(
         base_url: config.base_url(ServiceKind::Compute),
         images,
         networks,
+        volumes,
     };
     Ok(api::router(state, validator))
 }
@@ -249,6 +258,7 @@ pub fn agent_services(config: &Config) -> Result<AgentServices, ComputeError> {
         networks: Arc::new(NeutronNetworks::new(&config.base_url(ServiceKind::Network))),
         cache: Some(cache),
         tokens: Arc::new(stratus_auth::ServiceAuth::from_config(config)),
+        volumes: Arc::new(CinderVolumes::new(&config.base_url(ServiceKind::Volume))),
         instances_dir: config.data_dir.join("instances"),
     })
 }

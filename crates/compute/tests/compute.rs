@@ -4,6 +4,7 @@
 
 mod compute {
     mod api;
+    mod attach_saga;
     mod authz;
     mod bench;
     mod build_saga;

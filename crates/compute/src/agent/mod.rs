@@ -19,7 +19,9 @@ use serde::de::DeserializeOwned;
 use stratus_common::RequestContext;
 
 use crate::bus::{Bus, Envelope, Handler, RemoteError};
-use crate::clients::{AcceptAll, ImageApi, NetworkApi, StaticToken, TokenSource};
+use crate::clients::{
+    AcceptAll, FakeVolumes, ImageApi, NetworkApi, StaticToken, TokenSource, VolumeApi,
+};
 use crate::config::ComputeConfig;
 use crate::db::hosts::NodeReport;
 use crate::db::instances::{Expected, Instance, InstanceUpdate};
@@ -42,6 +44,8 @@ pub struct AgentServices {
     /// bits and tests need no image service).
     pub cache: Option<stratus_imagecache::ImageCache>,
     pub tokens: Arc<dyn TokenSource>,
+    /// The volume service (attachments), called with the service token.
+    pub volumes: Arc<dyn VolumeApi>,
     /// Where instances' own files (overlay disks) go: `<dir>/<instance>`.
     pub instances_dir: PathBuf,
 }
@@ -54,6 +58,7 @@ impl AgentServices {
             networks: Arc::new(AcceptAll),
             cache: None,
             tokens: Arc::new(StaticToken(String::new())),
+            volumes: Arc::new(FakeVolumes::default()),
             instances_dir,
         }
     }
@@ -281,6 +286,39 @@ impl Agent {
                 Ok(self.conductor.reschedule(ctx, &r).await?)
             }
         }
+    }
+
+    /// Seed steps 39–42 and 48–51 for a server that runs: the host's
+    /// connector to the reserved attachment gives the connection info, the
+    /// driver gives the guest the disk, and the attachment is completed
+    /// (the volume is `in-use`). Each part is idempotent.
+    async fn attach_volume(&self, a: rpc::VolumeArgs) -> Result<rpc::VolumeAttached> {
+        let token = self.service_token().await?;
+        let volumes = &self.services.volumes;
+        let connector =
+            stratus_volume_client::Connector::for_host(&self.host, Some(a.device.clone()));
+        let info = volumes
+            .attachment_connect(&token, &a.attachment_id, &connector)
+            .await?;
+        let disk = crate::model::DiskSpec {
+            device: guest_device(&a.device).to_owned(),
+            source: crate::model::DiskSource::Volume {
+                volume_id: a.volume_id.to_string(),
+                connection_info: info.clone(),
+            },
+            size_gb: 0,
+            boot_index: None,
+        };
+        self.driver
+            .attach_volume(a.instance_id, &disk)
+            .await
+            .map_err(|e| ComputeError::Internal(e.to_string()))?;
+        volumes
+            .attachment_complete(&token, &a.attachment_id)
+            .await?;
+        Ok(rpc::VolumeAttached {
+            connection_info: info,
+        })
     }
 
     /// The service user's token, for every call an agent makes to another
@@ -520,6 +558,17 @@ impl Agent {
                 };
                 self.power(ctx, a.instance_id, during).await?
             }
+            rpc::ATTACH_VOLUME => {
+                let attached = self.attach_volume(args(env)?).await?;
+                return Ok(serde_json::to_value(attached)?);
+            }
+            rpc::DETACH_VOLUME => {
+                let a: rpc::VolumeArgs = args(env)?;
+                self.driver
+                    .detach_volume(a.instance_id, guest_device(&a.device))
+                    .await
+                    .map_err(|e| ComputeError::Internal(e.to_string()))?
+            }
             rpc::TERMINATE => {
                 let a: rpc::InstanceArgs = args(env)?;
                 self.terminate(ctx, a.instance_id).await?
@@ -543,6 +592,11 @@ impl Agent {
         }
         Ok(serde_json::Value::Null)
     }
+}
+
+/// The driver's name of a device (`vdb`) from Nova's (`/dev/vdb`).
+fn guest_device(device: &str) -> &str {
+    device.strip_prefix("/dev/").unwrap_or(device)
 }
 
 /// The last `n` lines (all when `None` or negative), as Nova's console API.

@@ -18,6 +18,7 @@ pub mod servers;
 pub mod servers_query;
 pub mod versions;
 pub mod views;
+pub mod volume_attachments;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub struct AppState {
     pub base_url: String,
     pub images: Arc<dyn ImageApi>,
     pub networks: Arc<dyn NetworkApi>,
+    pub volumes: crate::clients::Volumes,
 }
 
 impl AppState {
@@ -156,6 +158,14 @@ fn api_routes() -> Routes<AppState> {
                 .delete(servers::delete),
         )
         .route("/servers/{id}/action", post(server_actions::action))
+        .route(
+            "/servers/{id}/os-volume_attachments",
+            get(volume_attachments::list).post(volume_attachments::attach),
+        )
+        .route(
+            "/servers/{id}/os-volume_attachments/{volume}",
+            get(volume_attachments::show).delete(volume_attachments::detach),
+        )
         .route(
             "/servers/{id}/metadata",
             get(server_metadata::list)

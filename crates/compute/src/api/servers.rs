@@ -110,16 +110,14 @@ async fn listing(
 ) -> Result<Value> {
     let f = filters(ctx, raw, v, detail)?;
     let list = db::instances::instance_list(&mut *s.db.conn().await?, &f).await?;
-    let servers: Vec<Value> = list
-        .iter()
-        .map(|i| {
-            if detail {
-                views::server(s, v, ctx, i)
-            } else {
-                views::server_brief(s, i)
-            }
-        })
-        .collect();
+    let mut servers: Vec<Value> = Vec::with_capacity(list.len());
+    for i in &list {
+        servers.push(if detail {
+            with_volumes(s, v, i, views::server(s, v, ctx, i)).await?
+        } else {
+            views::server_brief(s, i)
+        });
+    }
     let mut body = json!({ "servers": servers });
     if let (Some(l), Some(last)) = (f.limit, list.last()) {
         if list.len() == l {
@@ -166,7 +164,16 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let i = visible(&s, &ctx, &id).await?;
-    Ok(Json(json!({"server": views::server(&s, v, &ctx, &i)})))
+    let view = with_volumes(&s, v, &i, views::server(&s, v, &ctx, &i)).await?;
+    Ok(Json(json!({ "server": view })))
+}
+
+/// The server's view with its attached volumes
+/// (`os-extended-volumes:volumes_attached`).
+async fn with_volumes(s: &AppState, v: ApiVersion, i: &Instance, mut view: Value) -> Result<Value> {
+    let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
+    view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
+    Ok(view)
 }
 
 pub async fn update(
@@ -215,7 +222,7 @@ pub async fn delete(
     let local = saga::delete::destroy_host(&s.db, &s.cfg, &i)
         .await?
         .is_none();
-    saga::delete::run(&s.db, &s.bus, &s.cfg, &ctx, &i).await?;
+    saga::delete::run(&s.db, &s.bus, &s.cfg, Some(&s.volumes), &ctx, &i).await?;
     if local {
         // No agent will terminate it (never scheduled, or its host is
         // down): remove its ports here, as Nova's local delete does.

@@ -213,3 +213,20 @@ pub fn server(s: &AppState, v: ApiVersion, ctx: &RequestContext, i: &Instance) -
     }
     Value::Object(m)
 }
+
+/// Nova's `os-extended-volumes:volumes_attached`: the volumes attached to
+/// the server (with `delete_on_termination` from 2.3).
+pub fn volumes_attached(v: ApiVersion, bdms: &[crate::db::bdms::VolumeBdm]) -> Value {
+    Value::Array(
+        bdms.iter()
+            .filter(|b| b.status != crate::db::bdms::BdmStatus::Attaching)
+            .map(|b| {
+                if v.at_least(3) {
+                    json!({"id": b.volume_id.to_string(), "delete_on_termination": b.delete_on_termination})
+                } else {
+                    json!({"id": b.volume_id.to_string()})
+                }
+            })
+            .collect(),
+    )
+}

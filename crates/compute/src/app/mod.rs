@@ -4,3 +4,4 @@
 
 pub mod server_action;
 pub mod server_create;
+pub mod volume_attachment;

@@ -1,4 +1,4 @@
-//! What compute asks of the image and network services, and where its
+//! What compute asks of the image, network and volume services, and where its
 //! service token comes from. The real clients speak HTTP to Glance
 //! ([`image::GlanceImages`]) and Neutron ([`network::NeutronNetworks`]);
 //! [`AcceptAll`] stands in where a test does not care: every image exists
@@ -7,6 +7,7 @@
 pub mod image;
 pub mod network;
 pub mod token;
+pub mod volume;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use crate::error::{ComputeError, Result};
 pub use image::GlanceImages;
 pub use network::NeutronNetworks;
 pub use token::{StaticToken, TokenSource};
+pub use volume::{CinderVolumes, FakeVolumes, VolumeApi, VolumeInfo, Volumes};
 
 /// What the API, the scheduler and the agent need of an image.
 #[derive(Clone, Debug, Default)]

@@ -6,6 +6,7 @@
 //! returning `ComputeError`; a multi-row write opens its own transaction on `conn`.
 
 pub mod actions;
+pub mod bdms;
 pub mod flavors;
 pub mod hosts;
 pub mod instances;

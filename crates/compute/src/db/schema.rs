@@ -108,4 +108,20 @@ CREATE INDEX compute_nodes_updated ON compute_nodes (updated_at);
 CREATE INDEX services_updated ON services (updated_at)
 ",
     },
+    // Volumes attached to a server after it was built (Nova's
+    // block_device_mapping rows of destination `volume`): one row per
+    // server and volume, made when the attach reserves its device name and
+    // removed when the detach finishes. The unique keys are Nova's 409s.
+    Migration {
+        version: 4,
+        name: "block_device_mappings",
+        sql: "
+CREATE TABLE block_device_mappings (
+  id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, volume_id TEXT NOT NULL,
+  device_name TEXT NOT NULL, attachment_id TEXT, status TEXT NOT NULL,
+  delete_on_termination BIGINT NOT NULL DEFAULT 0, connection_info_json TEXT, tag TEXT,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  UNIQUE (instance_id, volume_id), UNIQUE (instance_id, device_name))
+",
+    },
 ];

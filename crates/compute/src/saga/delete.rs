@@ -2,8 +2,9 @@
 //! `deleting`, then either delete locally (never scheduled, or its host is
 //! down: release the claim and mark the row deleted) or cast
 //! `terminate_instance` to the host's agent, which destroys the guest and
-//! asks the conductor to finish. Works in every state, BUILD and ERROR
-//! included.
+//! asks the conductor to finish. In between, the server's volumes are
+//! detached (and those marked `delete_on_termination` deleted). Works in
+//! every state, BUILD and ERROR included.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,11 @@ use stratus_db::Db;
 
 use super::{execute, loggable, Inject, Outputs, Step};
 use crate::bus::Bus;
+use crate::clients::Volumes;
 use crate::config::ComputeConfig;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::db::sagas::{SagaRecord, SagaState};
-use crate::db::{actions, hosts, instances};
+use crate::db::{actions, bdms, hosts, instances};
 use crate::error::{ComputeError, Result};
 use crate::model::state::TaskState;
 use crate::rpc;
@@ -35,10 +37,15 @@ pub struct Params {
 pub struct Delete<'a> {
     pub db: &'a Db,
     pub bus: &'a Bus,
+    /// `None`: no volume service (nothing can be attached).
+    pub volumes: Option<&'a Volumes>,
+    /// The request's context with its token while the request runs.
+    pub ctx: RequestContext,
     pub p: Params,
 }
 
 struct MarkDeleting;
+struct DetachVolumes;
 struct Finish;
 
 #[async_trait]
@@ -80,6 +87,58 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
             Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Nova's `_shutdown_instance` for volumes: each attached volume is taken
+/// from the guest (when its host is up), its attachment deleted (the
+/// volume is `available` again) and, when it was asked at boot, the
+/// volume deleted; then its mapping is forgotten. Run again, it finds
+/// only the mappings not yet done.
+#[async_trait]
+impl<'a> Step<Delete<'a>> for DetachVolumes {
+    fn name(&self) -> &'static str {
+        "detach_volumes"
+    }
+    async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
+        let Ok(iid) = c.p.instance_id.parse::<stratus_common::ids::InstanceId>() else {
+            return Ok(Value::Null);
+        };
+        let mapped = bdms::bdm_list(&mut *c.db.conn().await?, &iid).await?;
+        if mapped.is_empty() {
+            return Ok(Value::Null);
+        }
+        let Some(volumes) = c.volumes else {
+            return Err(ComputeError::Unavailable(
+                "no volume service to detach the server's volumes from".into(),
+            ));
+        };
+        let token = volumes.token(&c.ctx).await?;
+        for b in mapped {
+            if let (Some(host), Some(a)) = (&c.p.host, b.attachment_id) {
+                let args = rpc::VolumeArgs {
+                    instance_id: iid,
+                    volume_id: b.volume_id,
+                    attachment_id: a,
+                    device: b.device_name.clone(),
+                };
+                rpc::AgentApi::new(c.bus.clone())
+                    .detach_volume(&c.ctx, host, &args)
+                    .await?;
+            }
+            if let Some(a) = b.attachment_id {
+                volumes.api.attachment_delete(&token, &a).await?;
+            }
+            if b.delete_on_termination {
+                volumes.api.volume_delete(&token, &b.volume_id).await?;
+            }
+            bdms::bdm_delete(&mut *c.db.conn().await?, &b.id).await?;
+        }
+        Ok(Value::Null)
+    }
+    async fn undo(&self, _c: &Delete<'a>, _done: &Outputs) -> Result<()> {
+        // What was detached stays detached: the server is being deleted.
+        Ok(())
     }
 }
 
@@ -130,7 +189,11 @@ impl<'a> Step<Delete<'a>> for Finish {
 }
 
 pub fn steps<'a>() -> Vec<Box<dyn Step<Delete<'a>>>> {
-    vec![Box::new(MarkDeleting), Box::new(Finish)]
+    vec![
+        Box::new(MarkDeleting),
+        Box::new(DetachVolumes),
+        Box::new(Finish),
+    ]
 }
 
 /// Where the delete must happen: on the agent if its host is up.
@@ -153,16 +216,18 @@ pub async fn run(
     db: &Db,
     bus: &Bus,
     cfg: &ComputeConfig,
+    volumes: Option<&Volumes>,
     ctx: &RequestContext,
     inst: &Instance,
 ) -> Result<()> {
-    run_with(db, bus, cfg, ctx, inst, Inject::default()).await
+    run_with(db, bus, cfg, volumes, ctx, inst, Inject::default()).await
 }
 
 pub async fn run_with(
     db: &Db,
     bus: &Bus,
     cfg: &ComputeConfig,
+    volumes: Option<&Volumes>,
     ctx: &RequestContext,
     inst: &Instance,
     inject: Inject,
@@ -170,6 +235,8 @@ pub async fn run_with(
     let c = Delete {
         db,
         bus,
+        volumes,
+        ctx: ctx.clone(),
         p: Params {
             context: loggable(ctx),
             instance_id: inst.id.to_string(),
@@ -189,9 +256,21 @@ pub async fn run_with(
     Ok(())
 }
 
-pub async fn resume(db: &Db, bus: &Bus, _cfg: &ComputeConfig, rec: &SagaRecord) -> Result<()> {
+pub async fn resume(
+    db: &Db,
+    bus: &Bus,
+    _cfg: &ComputeConfig,
+    volumes: &Volumes,
+    rec: &SagaRecord,
+) -> Result<()> {
     let p: Params = serde_json::from_value(rec.params.clone())?;
-    let c = Delete { db, bus, p };
+    let c = Delete {
+        db,
+        bus,
+        volumes: Some(volumes),
+        ctx: p.context.clone(),
+        p,
+    };
     if rec.state == SagaState::Unwinding {
         return super::unwind(db, &rec.id, &steps(), &c).await;
     }

@@ -18,6 +18,7 @@
 //! conductor because agents never open the database ([`SagaLog`] has
 //! both). `delete` is a saga too.
 
+pub mod attach;
 pub mod build_log;
 pub mod delete;
 pub mod launch;
@@ -318,12 +319,14 @@ pub async fn recover(
     db: &Db,
     bus: &crate::bus::Bus,
     cfg: &crate::config::ComputeConfig,
+    volumes: &crate::clients::Volumes,
 ) -> Result<()> {
     let unfinished = sagas::saga_unfinished(&mut *db.conn().await?).await?;
     for rec in unfinished {
         let r = match rec.kind.as_str() {
             launch::KIND => launch::resume(db, bus, &cfg.quota, &rec).await,
-            delete::KIND => delete::resume(db, bus, cfg, &rec).await,
+            delete::KIND => delete::resume(db, bus, cfg, volumes, &rec).await,
+            attach::ATTACH | attach::DETACH => attach::resume(db, bus, volumes, &rec).await,
             _ => Ok(()),
         };
         if let Err(e) = r {

@@ -13,7 +13,7 @@ use stratus_common::ids::InstanceId;
 
 use super::{HostResources, VirtDriver, VirtError};
 use crate::model::state::PowerState;
-use crate::model::GuestSpec;
+use crate::model::{DiskSpec, GuestSpec};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct FakeVm {
@@ -188,6 +188,22 @@ impl VirtDriver for FakeDriver {
 
     async fn console_output(&self, id: InstanceId) -> Result<String, VirtError> {
         self.with_vm(id, |vm| vm.console.clone())
+    }
+
+    /// Recorded in the guest's spec (and so in the state file), as the
+    /// disk a hypervisor would add to the domain.
+    async fn attach_volume(&self, id: InstanceId, disk: &DiskSpec) -> Result<(), VirtError> {
+        self.with_vm(id, |vm| {
+            vm.spec.disks.retain(|d| d.device != disk.device);
+            vm.spec.disks.push(disk.clone());
+        })
+    }
+
+    async fn detach_volume(&self, id: InstanceId, device: &str) -> Result<(), VirtError> {
+        match self.with_vm(id, |vm| vm.spec.disks.retain(|d| d.device != device)) {
+            Ok(()) | Err(VirtError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn list(&self) -> Vec<(InstanceId, PowerState)> {

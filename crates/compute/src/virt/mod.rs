@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use stratus_common::ids::InstanceId;
 
 use crate::model::state::PowerState;
-use crate::model::GuestSpec;
+use crate::model::{DiskSpec, GuestSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VirtError {
@@ -51,6 +51,13 @@ pub trait VirtDriver: Send + Sync + 'static {
     async fn power_on(&self, id: InstanceId) -> Result<(), VirtError>;
     async fn reboot(&self, id: InstanceId, hard: bool) -> Result<(), VirtError>;
     async fn console_output(&self, id: InstanceId) -> Result<String, VirtError>;
+    /// Gives the guest a volume's disk (a running guest at once and for
+    /// its next boots, a stopped one for its next boot). A disk it has
+    /// already at that device is fine (idempotent).
+    async fn attach_volume(&self, id: InstanceId, disk: &DiskSpec) -> Result<(), VirtError>;
+    /// Takes the disk at `device` (`vdb`) away from the guest; a disk it
+    /// does not have, or a guest that is gone, is fine (idempotent).
+    async fn detach_volume(&self, id: InstanceId, device: &str) -> Result<(), VirtError>;
     /// Guests the hypervisor has, with their power state.
     async fn list(&self) -> Vec<(InstanceId, PowerState)>;
     /// How often to poll [`VirtDriver::list`] for guests that changed power

@@ -484,11 +484,13 @@ async fn a_delete_stopped_before_each_step_finishes_on_recovery_and_twice_is_har
                     ..Inject::default()
                 }
             };
-            saga::delete::run_with(&c.db, &c.bus, &cfg, &ctx, &inst, inject)
+            saga::delete::run_with(&c.db, &c.bus, &cfg, None, &ctx, &inst, inject)
                 .await
                 .expect("delete");
             // A restarted API finishes what it began.
-            saga::recover(&c.db, &c.bus, &cfg).await.expect("recover");
+            saga::recover(&c.db, &c.bus, &cfg, &super::harness::volumes())
+                .await
+                .expect("recover");
             c.wait_gone(&id).await;
             c.wait_ram_used(0).await;
             assert!(fake.list().await.is_empty(), "step {k}: a guest is left");

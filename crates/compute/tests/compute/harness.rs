@@ -111,6 +111,8 @@ pub struct Ext {
     pub agent: Option<AgentServices>,
     /// Failures injected into every build (the standard saga tests).
     pub inject: stratus_compute::saga::Inject,
+    /// The volume service of the API and of the stand-in agents.
+    pub volumes: Arc<stratus_compute::clients::FakeVolumes>,
 }
 
 impl Ext {
@@ -121,6 +123,7 @@ impl Ext {
             networks: Arc::new(AcceptAll),
             agent: None,
             inject: stratus_compute::saga::Inject::default(),
+            volumes: Arc::default(),
         }
     }
 }
@@ -193,6 +196,7 @@ impl Cloud {
             Arc::new(validator()),
             ext.images,
             ext.networks,
+            ext.volumes.clone(),
         )
         .await
         .expect("api router");
@@ -205,9 +209,10 @@ impl Cloud {
         let drivers = drivers.unwrap_or_else(|| {
             stratus_compute::fake_drivers(&cfg, &config.data_dir).expect("fake drivers")
         });
-        let services = ext
-            .agent
-            .unwrap_or_else(|| AgentServices::accept_all(dir.path().join("instances")));
+        let services = ext.agent.unwrap_or_else(|| AgentServices {
+            volumes: ext.volumes.clone(),
+            ..AgentServices::accept_all(dir.path().join("instances"))
+        });
         let agents =
             stratus_compute::start_agents_injecting(&config, &bus, drivers, services, ext.inject)
                 .await
@@ -397,4 +402,12 @@ pub fn server_body(name: &str, flavor: &str) -> Value {
         "networks": [{"uuid": NETWORK}],
         "block_device_mapping_v2": [{"uuid": IMAGE, "boot_index": 0, "source_type": "image",
             "destination_type": "local", "delete_on_termination": true}]}})
+}
+
+/// A volume service for sagas that attach nothing (recovery tests).
+pub fn volumes() -> stratus_compute::clients::Volumes {
+    stratus_compute::clients::Volumes {
+        api: Arc::new(stratus_compute::clients::FakeVolumes::default()),
+        tokens: Arc::new(stratus_compute::clients::StaticToken(String::new())),
+    }
 }

@@ -264,6 +264,7 @@ impl Neighbours {
         AgentServices {
             images: Arc::new(GlanceImages::new(&self.image_url)),
             networks: Arc::new(NeutronNetworks::new(&self.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             cache: Some(cache.clone()),
             tokens: Arc::new(StaticToken(SERVICE.to_owned())),
             instances_dir: self.dir.path().join("instances"),
@@ -320,6 +321,7 @@ async fn launch_with_real_image_and_network_services() {
                 image_url: n.image_url.clone(),
             }),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             agent: Some(n.agent_services(&cache)),
             inject: Default::default(),
         };
@@ -592,6 +594,7 @@ async fn missing_vif_plugged_event_fails_the_build_and_removes_the_port() {
             bus: bus.clone(),
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             agent: Some(n.agent_services(&cache)),
             inject: Default::default(),
         };
@@ -626,6 +629,7 @@ async fn missing_vif_plugged_event_fails_the_build_and_removes_the_port() {
             bus: bus.clone(),
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             agent: Some(n.agent_services(&cache)),
             inject: Default::default(),
         };
@@ -671,6 +675,7 @@ async fn vif_events_reach_builds_that_hold_every_agent_slot() {
             bus: bus.clone(),
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             agent: Some(n.agent_services(&cache)),
             inject: Default::default(),
         };
@@ -834,6 +839,7 @@ async fn fake_disks_build_the_overlay_on_the_cached_image() {
             bus: bus.clone(),
             images: Arc::new(GlanceImages::new(&n.image_url)),
             networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
             agent: Some(services),
             inject: Default::default(),
         };

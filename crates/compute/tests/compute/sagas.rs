@@ -169,6 +169,7 @@ async fn delete_saga_unwinds_and_releases() {
                 &db,
                 &bus,
                 &cfg,
+                None,
                 &ctx(),
                 &inst,
                 Inject {
@@ -195,7 +196,7 @@ async fn delete_saga_unwinds_and_releases() {
             );
         }
         // Never scheduled (no host): deleted locally, claim released.
-        saga::delete::run(&db, &bus, &cfg, &ctx(), &inst)
+        saga::delete::run(&db, &bus, &cfg, None, &ctx(), &inst)
             .await
             .expect("delete");
         assert!(matches!(
@@ -257,9 +258,14 @@ async fn interrupted_launch_resumes_on_recovery() {
             .await
             .expect("log");
 
-        saga::recover(&db, &bus, &ComputeConfig::default())
-            .await
-            .expect("recover");
+        saga::recover(
+            &db,
+            &bus,
+            &ComputeConfig::default(),
+            &super::harness::volumes(),
+        )
+        .await
+        .expect("recover");
         assert!(db::sagas::saga_unfinished(&mut *conn(&db).await)
             .await
             .expect("sagas")

@@ -492,6 +492,15 @@ fn expectations() -> Vec<Case> {
           "/v2.1/servers/{server}/metadata/k", WRITE),
         c(Compute, "GET", "/v2.1/servers/{id}/os-instance-actions",
           "/v2.1/servers/{server}/os-instance-actions", READ),
+        c(Compute, "GET", "/v2.1/servers/{id}/os-volume_attachments",
+          "/v2.1/servers/{server}/os-volume_attachments", READ),
+        c(Compute, "POST", "/v2.1/servers/{id}/os-volume_attachments",
+          "/v2.1/servers/{server}/os-volume_attachments", WRITE)
+            .body(r#"{"volumeAttachment": {"volumeId": "{volume}"}}"#),
+        c(Compute, "GET", "/v2.1/servers/{id}/os-volume_attachments/{volume}",
+          "/v2.1/servers/{server}/os-volume_attachments/{attached_volume}", READ),
+        c(Compute, "DELETE", "/v2.1/servers/{id}/os-volume_attachments/{volume}",
+          "/v2.1/servers/{server}/os-volume_attachments/{attached_volume}", WRITE),
         c(Compute, "GET", "/v2.1/servers/{id}/os-instance-actions/{req}",
           "/v2.1/servers/{server}/os-instance-actions/{action_req}", READ),
         // Services (Neutron) only.
@@ -1230,6 +1239,24 @@ impl World {
             .as_str()
             .expect("attachment")
             .to_owned();
+        // A third volume, attached to the server through compute.
+        let attached_volume = w.cinder(
+            "POST",
+            "/v3/volumes",
+            &w.alice,
+            json!({"volume": {"size": 1, "name": "authz-vol3"}}),
+        )["volume"]["id"]
+            .as_str()
+            .expect("volume")
+            .to_owned();
+        w.cinder_wait(&format!("/v3/volumes/{attached_volume}"), "volume");
+        w.ok(
+            Compute,
+            "POST",
+            &format!("/v2.1/servers/{server}/os-volume_attachments"),
+            &w.alice,
+            Some(json!({"volumeAttachment": {"volumeId": attached_volume}})),
+        );
         let vtype = w.cinder(
             "POST",
             "/v3/types",
@@ -1272,6 +1299,7 @@ impl World {
             ("volume", volume.clone()),
             ("snapshot", snapshot.clone()),
             ("attachment", attachment.clone()),
+            ("attached_volume", attached_volume.clone()),
             ("vtype", vtype),
         ] {
             w.vars.insert(k, v);
@@ -1290,6 +1318,7 @@ impl World {
             "authz-key".to_owned(),
             volume,
             volume2,
+            attached_volume,
             snapshot,
             attachment,
         ];

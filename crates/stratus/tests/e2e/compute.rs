@@ -375,3 +375,49 @@ fn openstacksdk_launch() {
     assert_success(&out, &["python", "sdk launch"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("sdk launch ok"));
 }
+
+/// `server add volume` / `server remove volume` with a volume of the
+/// volume service: attached, Cinder shows it `in-use` on the server and
+/// `server show` lists it; detached, it is `available` again; a server
+/// deleted with a volume attached leaves the volume `available`.
+#[test]
+fn volumes_attach_detach_and_outlive_their_server() {
+    let cloud = Cloud::start();
+    let l = launchable(&cloud);
+    let nic = format!("net-id={}", l.net);
+    let server = field(&launch(&cloud, &l, "e2e-vm-vol", &["--nic", &nic]), "id");
+    let v = cloud.openstack_json(&["volume", "create", "--size", "1", "e2e-attach"]);
+    let vid = field(&v, "id");
+    cloud.wait_for(&["volume", "show", &vid], "status", "available");
+
+    cloud.openstack_ok(&["server", "add", "volume", &server, &vid]);
+    let shown = cloud.wait_for(&["volume", "show", &vid], "status", "in-use");
+    let attachments = shown["attachments"].to_string();
+    assert!(attachments.contains(&server), "{shown}");
+    assert!(attachments.contains("/dev/vdb"), "{shown}");
+    let s = cloud.openstack_json(&["server", "show", &server]);
+    assert!(
+        s["volumes_attached"].to_string().contains(&vid),
+        "server show lists no volume: {s}"
+    );
+    // A volume in use cannot be attached again (Cinder's 400 through Nova).
+    let err = cloud.openstack_fails(&["server", "add", "volume", &server, &vid]);
+    assert!(err.contains("already attached"), "{err}");
+
+    cloud.openstack_ok(&["server", "remove", "volume", &server, &vid]);
+    let shown = cloud.wait_for(&["volume", "show", &vid], "status", "available");
+    assert_eq!(shown["attachments"], serde_json::json!([]), "{shown}");
+    let s = cloud.openstack_json(&["server", "show", &server]);
+    assert!(
+        !s["volumes_attached"].to_string().contains(&vid),
+        "still listed: {s}"
+    );
+
+    // Deleting the server lets the volume go.
+    cloud.openstack_ok(&["server", "add", "volume", &server, &vid]);
+    cloud.wait_for(&["volume", "show", &vid], "status", "in-use");
+    cloud.openstack_ok(&["server", "delete", "--wait", &server]);
+    let shown = cloud.wait_for(&["volume", "show", &vid], "status", "available");
+    assert_eq!(shown["attachments"], serde_json::json!([]), "{shown}");
+    cloud.openstack_ok(&["volume", "delete", &vid]);
+}

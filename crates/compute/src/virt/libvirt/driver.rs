@@ -13,7 +13,7 @@ use virt::sys;
 use super::config::LibvirtConfig;
 use super::xml::{self, DomainType, KernelBoot};
 use crate::model::state::PowerState;
-use crate::model::GuestSpec;
+use crate::model::{DiskSpec, GuestSpec};
 use crate::virt::{HostResources, VirtDriver, VirtError};
 
 pub struct LibvirtDriver {
@@ -207,6 +207,16 @@ impl LibvirtDriver {
     }
 }
 
+/// Where a device change goes: the persistent definition always, the
+/// running guest too when it runs.
+fn affect(d: &Domain) -> u32 {
+    if d.is_active().unwrap_or(false) {
+        sys::VIR_DOMAIN_AFFECT_LIVE | sys::VIR_DOMAIN_AFFECT_CONFIG
+    } else {
+        sys::VIR_DOMAIN_AFFECT_CONFIG
+    }
+}
+
 fn open(uri: &str) -> Result<Connect, VirtError> {
     Connect::open(Some(uri)).map_err(|e| failed(&format!("cannot connect to {uri}"), e))
 }
@@ -311,6 +321,49 @@ impl VirtDriver for LibvirtDriver {
             self.hard_off(id).await?;
         }
         self.boot(id).await
+    }
+
+    /// `attach_device_flags` with the disk XML the domain's own disks get:
+    /// LIVE and CONFIG for a running guest (it sees the disk now and after
+    /// a reboot), CONFIG alone for a stopped one (libvirt refuses LIVE).
+    async fn attach_volume(&self, id: InstanceId, disk: &DiskSpec) -> Result<(), VirtError> {
+        let doc = xml::device_disk_xml(&disk.device, &disk.source).map_err(VirtError::Failed)?;
+        let dev = disk.device.clone();
+        self.with_domain(id, move |d| {
+            let current = d.get_xml_desc(0).map_err(|e| failed("xml", e))?;
+            if xml::find_disk(&current, &dev).is_some() {
+                return Ok(());
+            }
+            d.attach_device_flags(&doc, affect(d))
+                .map(|_| ())
+                .map_err(|e| failed("attach disk", e))
+        })
+        .await
+    }
+
+    /// `detach_device_flags` with the disk as the domain has it.
+    async fn detach_volume(&self, id: InstanceId, device: &str) -> Result<(), VirtError> {
+        let dev = device.to_owned();
+        let r = self
+            .with_domain(id, move |d| {
+                let current = d
+                    .get_xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+                    .map_err(|e| failed("xml", e))?;
+                let live = d.get_xml_desc(0).map_err(|e| failed("xml", e))?;
+                let Some(disk) =
+                    xml::find_disk(&live, &dev).or_else(|| xml::find_disk(&current, &dev))
+                else {
+                    return Ok(());
+                };
+                d.detach_device_flags(&disk, affect(d))
+                    .map(|_| ())
+                    .map_err(|e| failed("detach disk", e))
+            })
+            .await;
+        match r {
+            Ok(()) | Err(VirtError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn console_output(&self, id: InstanceId) -> Result<String, VirtError> {

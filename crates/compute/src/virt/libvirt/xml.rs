@@ -160,6 +160,34 @@ pub fn domain_xml(
     Ok(x)
 }
 
+/// One disk as a device for `attach_device_flags` (a volume attached to a
+/// defined guest), the same XML the domain's own disks get.
+pub fn device_disk_xml(dev: &str, source: &DiskSource) -> Result<String, String> {
+    let mut x = String::new();
+    disk_xml(&mut x, dev, source)?;
+    Ok(x)
+}
+
+/// The `<disk>` element of the domain whose target is `dev`, as libvirt
+/// wrote it (what `detach_device_flags` is given), or `None`.
+pub fn find_disk(domain: &str, dev: &str) -> Option<String> {
+    let target = [
+        format!("<target dev='{dev}'"),
+        format!("<target dev=\"{dev}\""),
+    ];
+    let mut rest = domain;
+    while let Some(start) = rest.find("<disk ") {
+        let after = &rest[start..];
+        let end = after.find("</disk>")? + "</disk>".len();
+        let disk = &after[..end];
+        if target.iter().any(|t| disk.contains(t.as_str())) {
+            return Some(disk.to_owned());
+        }
+        rest = &after[end..];
+    }
+    None
+}
+
 fn disk_xml(x: &mut String, dev: &str, source: &DiskSource) -> Result<(), String> {
     match source {
         DiskSource::Image { path: p, .. } => {
@@ -306,6 +334,20 @@ mod tests {
         assert!(x.contains("<source file='/vol/v1'/>"));
         assert!(x.contains("<target dev='vdb' bus='virtio'/>"));
         assert!(x.contains("<serial>v1</serial>"));
+    }
+
+    #[test]
+    fn a_volume_disk_is_found_again_by_its_target() {
+        let source = DiskSource::Volume {
+            volume_id: "v1".into(),
+            connection_info: serde_json::json!({"driver_volume_type": "file",
+                "data": {"device_path": "/v/1", "format": "qcow2"}}),
+        };
+        let disk = device_disk_xml("vdb", &source).unwrap_or_else(|e| panic!("{e}"));
+        assert!(disk.contains("<source file='/v/1'/>"), "{disk}");
+        let domain = format!("<domain><devices><disk type='file'><target dev='vda' bus='virtio'/></disk>\n{disk}</devices></domain>");
+        assert_eq!(find_disk(&domain, "vdb").as_deref(), Some(disk.trim()));
+        assert_eq!(find_disk(&domain, "vdc"), None);
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! What compute asks of the volume service (Cinder's attachments API), the
+//! real client over HTTP ([`CinderVolumes`]) with Cinder's answers turned
+//! into Nova's errors, and [`FakeVolumes`], an in-memory volume service for
+//! tests that checks the same state machine (a volume is `available`,
+//! `reserved`, `attaching` or `in-use`; one attachment at a time).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use stratus_common::ids::{AttachmentId, InstanceId, VolumeId};
+use stratus_volume_client::{ClientError, Connector, VolumeClient};
+
+use crate::error::{ComputeError, Result};
+
+/// A volume as compute needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeInfo {
+    pub id: VolumeId,
+    pub status: String,
+    pub size: i64,
+}
+
+#[async_trait]
+pub trait VolumeApi: Send + Sync + 'static {
+    /// The volume as `token` may see it; Nova's 404 otherwise.
+    async fn volume_get(&self, token: &str, id: &VolumeId) -> Result<VolumeInfo>;
+    /// Reserves the volume for the instance (an attachment with no
+    /// connector); Cinder's 400 (not available) stays a 400.
+    async fn attachment_reserve(
+        &self,
+        token: &str,
+        volume: &VolumeId,
+        instance: &InstanceId,
+    ) -> Result<AttachmentId>;
+    /// Gives the host's connector; returns the connection info.
+    async fn attachment_connect(
+        &self,
+        token: &str,
+        attachment: &AttachmentId,
+        connector: &Connector,
+    ) -> Result<Value>;
+    /// The volume is `in-use`.
+    async fn attachment_complete(&self, token: &str, attachment: &AttachmentId) -> Result<()>;
+    /// The volume is `available` again; an absent attachment is fine.
+    async fn attachment_delete(&self, token: &str, attachment: &AttachmentId) -> Result<()>;
+    /// Deletes a volume (delete_on_termination); an absent one is fine.
+    async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()>;
+}
+
+pub struct CinderVolumes {
+    client: VolumeClient,
+}
+
+impl CinderVolumes {
+    /// `base_url`: the volume endpoint, e.g. `http://127.0.0.1:8776/v3`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            client: VolumeClient::new(base_url),
+        }
+    }
+}
+
+fn volume_not_found(id: &VolumeId) -> ComputeError {
+    ComputeError::NotFound(format!("Volume {id} could not be found."))
+}
+
+/// Cinder's answers as Nova gives them back: its 400s (a volume not
+/// available) with Cinder's message, an unreachable service as 503.
+fn nova_error(e: ClientError) -> ComputeError {
+    match e {
+        ClientError::NotFound(what) => {
+            ComputeError::NotFound(format!("{what} could not be found."))
+        }
+        ClientError::BadRequest(m) => ComputeError::BadRequest(m),
+        ClientError::Transport(e) => {
+            ComputeError::Unavailable(format!("The volume service is unavailable: {e}"))
+        }
+        other => ComputeError::Internal(format!("volume service: {other}")),
+    }
+}
+
+#[async_trait]
+impl VolumeApi for CinderVolumes {
+    async fn volume_get(&self, token: &str, id: &VolumeId) -> Result<VolumeInfo> {
+        match self.client.volume(id, token).await {
+            Ok(v) => Ok(VolumeInfo {
+                id: v.id,
+                status: v.status,
+                size: v.size,
+            }),
+            Err(ClientError::NotFound(_)) => Err(volume_not_found(id)),
+            Err(e) => Err(nova_error(e)),
+        }
+    }
+    async fn attachment_reserve(
+        &self,
+        token: &str,
+        volume: &VolumeId,
+        instance: &InstanceId,
+    ) -> Result<AttachmentId> {
+        match self.client.attachment_create(volume, instance, token).await {
+            Ok(a) => Ok(a.id),
+            Err(ClientError::NotFound(_)) => Err(volume_not_found(volume)),
+            Err(e) => Err(nova_error(e)),
+        }
+    }
+    async fn attachment_connect(
+        &self,
+        token: &str,
+        attachment: &AttachmentId,
+        connector: &Connector,
+    ) -> Result<Value> {
+        let a = self
+            .client
+            .attachment_update(attachment, connector, token)
+            .await
+            .map_err(nova_error)?;
+        a.connection_info.ok_or_else(|| {
+            ComputeError::Internal(format!("attachment {attachment} has no connection info"))
+        })
+    }
+    async fn attachment_complete(&self, token: &str, attachment: &AttachmentId) -> Result<()> {
+        self.client
+            .attachment_complete(attachment, token)
+            .await
+            .map_err(nova_error)
+    }
+    async fn attachment_delete(&self, token: &str, attachment: &AttachmentId) -> Result<()> {
+        self.client
+            .attachment_delete(attachment, token)
+            .await
+            .map_err(nova_error)
+    }
+    async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()> {
+        self.client
+            .volume_delete(id, token)
+            .await
+            .map_err(nova_error)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct FakeAttachment {
+    volume: VolumeId,
+    connected: bool,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// Volume id → status.
+    volumes: BTreeMap<VolumeId, String>,
+    attachments: BTreeMap<AttachmentId, FakeAttachment>,
+}
+
+/// An in-memory volume service with Cinder's status rules, for tests.
+#[derive(Default)]
+pub struct FakeVolumes(Mutex<FakeState>);
+
+impl FakeVolumes {
+    fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new `available` volume.
+    pub fn create(&self) -> VolumeId {
+        let id = VolumeId::new();
+        self.state().volumes.insert(id, "available".to_owned());
+        id
+    }
+
+    /// The volume's status, `None` once deleted.
+    pub fn status(&self, id: &VolumeId) -> Option<String> {
+        self.state().volumes.get(id).cloned()
+    }
+
+    /// How many attachments exist (reserved or attached).
+    pub fn attachment_count(&self) -> usize {
+        self.state().attachments.len()
+    }
+}
+
+#[async_trait]
+impl VolumeApi for FakeVolumes {
+    async fn volume_get(&self, _token: &str, id: &VolumeId) -> Result<VolumeInfo> {
+        let status = self.status(id).ok_or_else(|| volume_not_found(id))?;
+        Ok(VolumeInfo {
+            id: *id,
+            status,
+            size: 1,
+        })
+    }
+    async fn attachment_reserve(
+        &self,
+        _token: &str,
+        volume: &VolumeId,
+        _instance: &InstanceId,
+    ) -> Result<AttachmentId> {
+        let mut s = self.state();
+        let status = s
+            .volumes
+            .get_mut(volume)
+            .ok_or_else(|| volume_not_found(volume))?;
+        if status != "available" {
+            return Err(ComputeError::BadRequest(format!(
+                "Invalid volume: Volume {volume} status must be available to reserve, but the current status is: {status}."
+            )));
+        }
+        *status = "reserved".to_owned();
+        let id = AttachmentId::new();
+        s.attachments.insert(
+            id,
+            FakeAttachment {
+                volume: *volume,
+                connected: false,
+            },
+        );
+        Ok(id)
+    }
+    async fn attachment_connect(
+        &self,
+        _token: &str,
+        attachment: &AttachmentId,
+        connector: &Connector,
+    ) -> Result<Value> {
+        let mut s = self.state();
+        let a = s.attachments.get_mut(attachment).ok_or_else(|| {
+            ComputeError::NotFound(format!("attachment {attachment} could not be found."))
+        })?;
+        a.connected = true;
+        let volume = a.volume;
+        if let Some(st) = s.volumes.get_mut(&volume) {
+            if st == "reserved" {
+                *st = "attaching".to_owned();
+            }
+        }
+        Ok(json!({
+            "driver_volume_type": "file",
+            "data": {"device_path": format!("/fake/{volume}"), "format": "raw", "host": connector.host},
+        }))
+    }
+    async fn attachment_complete(&self, _token: &str, attachment: &AttachmentId) -> Result<()> {
+        let mut s = self.state();
+        let a = s.attachments.get(attachment).cloned().ok_or_else(|| {
+            ComputeError::NotFound(format!("attachment {attachment} could not be found."))
+        })?;
+        if !a.connected {
+            return Err(ComputeError::BadRequest(
+                "The attachment has no connector yet; update it first.".into(),
+            ));
+        }
+        s.volumes.insert(a.volume, "in-use".to_owned());
+        Ok(())
+    }
+    async fn attachment_delete(&self, _token: &str, attachment: &AttachmentId) -> Result<()> {
+        let mut s = self.state();
+        if let Some(a) = s.attachments.remove(attachment) {
+            if let Some(st) = s.volumes.get_mut(&a.volume) {
+                *st = "available".to_owned();
+            }
+        }
+        Ok(())
+    }
+    async fn volume_delete(&self, _token: &str, id: &VolumeId) -> Result<()> {
+        let mut s = self.state();
+        if s.attachments.values().any(|a| a.volume == *id) {
+            return Err(ComputeError::BadRequest(format!(
+                "Invalid volume: Volume {id} is attached."
+            )));
+        }
+        s.volumes.remove(id);
+        Ok(())
+    }
+}
+
+/// The volume service as the API's sagas reach it: with the user's token
+/// while the request runs, with the service user's when a saga resumes
+/// after a restart (no user token is ever kept).
+#[derive(Clone)]
+pub struct Volumes {
+    pub api: std::sync::Arc<dyn VolumeApi>,
+    pub tokens: std::sync::Arc<dyn super::TokenSource>,
+}
+
+impl Volumes {
+    pub async fn token(&self, ctx: &stratus_common::RequestContext) -> Result<String> {
+        match &ctx.auth_token {
+            Some(t) => Ok(t.clone()),
+            None => self.tokens.token().await,
+        }
+    }
+}
