@@ -3,8 +3,8 @@
 //! Debian packages only) under libvirtd. The guests take their addresses
 //! from our dnsmasq, read their uuid from our metadata proxy, reach each
 //! other over the network's bridge (one of them booted from its kernel and
-//! initrd images directly), survive stop, start and reboot, and leave
-//! nothing behind when deleted.
+//! initrd images directly), survive stop, start and reboot, see a volume
+//! attached to them, and leave nothing behind when deleted.
 //!
 //! Needs root, a build with `--features libvirt` and libvirtd running
 //! (scripts/libvirt-host.sh start); otherwise skipped, unless
@@ -350,6 +350,26 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     console_shows(&cloud, &first, "stratus-guest: booted", 2);
     cloud.openstack_ok(&["server", "reboot", "--hard", "--wait", &first]);
     console_shows(&cloud, &first, "stratus-guest: booted", 3);
+
+    // A volume attached to the running guest is a virtio disk it sees on
+    // its next boot (attached live and kept in the definition); removed,
+    // it is available again.
+    let vol = cloud.openstack_json(&["volume", "create", "--size", "1", "lv-vol"]);
+    let vol_id = field(&vol, "id");
+    cloud.wait_for(&["volume", "show", &vol_id], "status", "available");
+    cloud.openstack_ok(&["server", "add", "volume", &first, &vol_id]);
+    cloud.wait_for(&["volume", "show", &vol_id], "status", "in-use");
+    cloud.openstack_ok(&["server", "reboot", "--hard", "--wait", &first]);
+    let c = console_shows(&cloud, &first, "stratus-guest: booted", 4);
+    let c = if c.contains("stratus-guest: disk=vdb") {
+        c
+    } else {
+        console_shows(&cloud, &first, "stratus-guest: disk=vdb", 1)
+    };
+    assert!(c.contains("disk=vdb size=2097152"), "{c}");
+    cloud.openstack_ok(&["server", "remove", "volume", &first, &vol_id]);
+    cloud.wait_for(&["volume", "show", &vol_id], "status", "available");
+    cloud.openstack_ok(&["volume", "delete", &vol_id]);
 
     // A guest that powers itself off shows SHUTOFF (power-state sync on
     // the driver's lifecycle change).
