@@ -122,4 +122,12 @@ impl ConductorApi {
     pub async fn saga_state(&self, ctx: &RequestContext, a: &SagaStateArgs) -> Result<()> {
         self.call(ctx, SAGA_STATE, a).await
     }
+
+    pub async fn bdm_save(&self, ctx: &RequestContext, bdm: serde_json::Value) -> Result<()> {
+        self.call(ctx, BDM_SAVE, &BdmSaveArgs { bdm }).await
+    }
+
+    pub async fn bdm_delete(&self, ctx: &RequestContext, a: &BdmDeleteArgs) -> Result<()> {
+        self.call(ctx, BDM_DELETE, a).await
+    }
 }

@@ -62,6 +62,9 @@ pub const SAGA_RECORD: &str = "saga_record";
 pub const SAGA_STATE: &str = "saga_state";
 /// The unfinished build sagas of a host (an agent resumes them on start).
 pub const BUILDS_ON_HOST: &str = "builds_on_host";
+/// A build records (or forgets) the mapping of its boot volume.
+pub const BDM_SAVE: &str = "bdm_save";
+pub const BDM_DELETE: &str = "bdm_delete";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceArgs {
@@ -186,4 +189,18 @@ pub struct VolumeArgs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VolumeAttached {
     pub connection_info: serde_json::Value,
+}
+
+/// A block device mapping row to write ([`BDM_SAVE`]): compute's
+/// `VolumeBdm` as JSON, replacing the server's mapping of that volume.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BdmSaveArgs {
+    pub bdm: serde_json::Value,
+}
+
+/// The mapping of `volume_id` on the server to forget ([`BDM_DELETE`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BdmDeleteArgs {
+    pub instance_id: InstanceId,
+    pub volume_id: VolumeId,
 }

@@ -7,6 +7,7 @@ mod compute {
     mod attach_saga;
     mod authz;
     mod bench;
+    mod boot_volume;
     mod build_saga;
     pub mod harness;
     mod integration;

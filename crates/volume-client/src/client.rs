@@ -169,6 +169,46 @@ impl VolumeClient {
         Self::field(v, "volume", "new volume")
     }
 
+    /// `GET /v3/volumes?name=...`: the ids of the volumes named `name`
+    /// that the token's project has.
+    pub async fn volumes_named(
+        &self,
+        name: &str,
+        token: &str,
+    ) -> Result<Vec<VolumeId>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            id: VolumeId,
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let q: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let v = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/volumes?name={q}"),
+                token,
+                None,
+                "volumes",
+            )
+            .await?;
+        let items: Vec<Item> = Self::field(v, "volumes", "volumes")?;
+        Ok(items
+            .into_iter()
+            .filter(|i| i.name.as_deref() == Some(name))
+            .map(|i| i.id)
+            .collect())
+    }
+
     /// `DELETE /v3/volumes/{id}`; an absent volume is fine (idempotent).
     pub async fn volume_delete(&self, id: &VolumeId, token: &str) -> Result<(), ClientError> {
         let r = self

@@ -5,6 +5,8 @@
 //!  take            scheduling -> spawning (the build is ours)
 //!  fetch_image  ↔  release the cache's hold        output: the cached image
 //!  allocate_network ↔ delete/unbind the ports      output: the VIFs
+//!  boot_volume  ↔  delete the attachment (and the  output: the boot volume
+//!                  volume it made from the image)  (boot from volume only)
 //!  create_disks ↔  remove the instance's folder    output: the disks
 //!  define_guest ↔  destroy the guest               (from the GuestSpec)
 //!  start_guest  ↔  power it off                    (then wait for vif-plugged)
@@ -32,10 +34,13 @@ use super::{exp, Agent};
 use crate::clients::VifInfo;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, Result};
+use crate::model::bdm::{BdmSource, BlockDeviceMapping};
 use crate::model::guest::{device_name, GuestImage};
 use crate::model::state::{PowerState, TaskState, VmState};
 use crate::model::{DiskSource, DiskSpec, GuestSpec};
 use crate::saga::{output, Outputs, Step};
+use serde::{Deserialize, Serialize};
+use stratus_common::ids::{AttachmentId, VolumeId};
 
 pub const VIF_PLUGGED: &str = "network-vif-plugged";
 pub const KIND: &str = "build";
@@ -109,6 +114,7 @@ pub fn instance_dir(agent: &Agent, id: &str) -> PathBuf {
 struct Take;
 struct FetchImage;
 struct AllocateNetwork;
+struct BootVolume;
 struct CreateDisks;
 struct DefineGuest;
 struct StartGuest;
@@ -259,6 +265,191 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
     }
 }
 
+/// The guest's device of a boot volume.
+pub const ROOT_DEVICE: &str = "/dev/vda";
+const BOOT_VOLUME: &str = "boot_volume";
+/// How long a volume made from an image may take to be `available`.
+const VOLUME_WAIT: Duration = Duration::from_secs(600);
+
+/// What [`BootVolume`] made ready: the volume, its attachment and the disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BootDisk {
+    pub volume_id: VolumeId,
+    pub attachment_id: AttachmentId,
+    /// Made by this build from an image (deleted by its undo).
+    pub created: bool,
+    pub disk: DiskSpec,
+}
+
+/// The request's boot volume mapping, if the server boots from a volume.
+pub fn boot_mapping(inst: &Instance) -> Option<&BlockDeviceMapping> {
+    inst.bdm.iter().find(|m| m.boots_from_volume())
+}
+
+/// The name of the volume a build makes from an image for `instance`
+/// (how a repeated or resumed step finds it again).
+pub fn made_volume_name(instance: &str) -> String {
+    format!("boot-volume-{instance}")
+}
+
+fn mapped_volume(m: &BlockDeviceMapping) -> Result<VolumeId> {
+    let id = m.uuid.clone().unwrap_or_default();
+    id.parse()
+        .map_err(|_| ComputeError::BadRequest(format!("Volume {id} could not be found.")))
+}
+
+/// The boot volume as far as it is known without making it: the step's
+/// output, the user's volume, or the one an earlier run made.
+async fn known_boot_volume(
+    b: &Build<'_>,
+    m: &BlockDeviceMapping,
+    done: &Outputs,
+) -> Result<Option<VolumeId>> {
+    if let Some(d) = done.get::<BootDisk>(BOOT_VOLUME)? {
+        return Ok(Some(d.volume_id));
+    }
+    match m.source_type {
+        BdmSource::Volume => Ok(mapped_volume(m).ok()),
+        _ => Ok(b
+            .agent
+            .services
+            .volumes
+            .volumes_named(&b.token, &made_volume_name(&b.id()))
+            .await?
+            .into_iter()
+            .next()),
+    }
+}
+
+/// Waits while the volume is being made; its state once it is not.
+async fn settled_volume(b: &Build<'_>, id: &VolumeId) -> Result<crate::clients::VolumeInfo> {
+    let started = std::time::Instant::now();
+    loop {
+        let v = b.agent.services.volumes.volume_get(&b.token, id).await?;
+        let busy = matches!(v.status.as_str(), "creating" | "downloading");
+        if !busy || started.elapsed() > VOLUME_WAIT {
+            return Ok(v);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[async_trait]
+impl<'a> Step<Build<'a>> for BootVolume {
+    fn name(&self) -> &'static str {
+        BOOT_VOLUME
+    }
+    async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
+        let Some(m) = boot_mapping(b.inst) else {
+            return Ok(Value::Null);
+        };
+        let a = b.agent;
+        let vols = &a.services.volumes;
+        let id = b.id();
+        let (volume, created) = match m.source_type {
+            BdmSource::Volume => (mapped_volume(m)?, false),
+            BdmSource::Image => match known_boot_volume(b, m, done).await? {
+                Some(v) => (v, true),
+                None => {
+                    let image = m.uuid.clone().unwrap_or_else(|| b.inst.image_ref.clone());
+                    let size = m.volume_size.unwrap_or(0);
+                    let v = vols
+                        .volume_create_from_image(&b.token, &image, size, &made_volume_name(&id))
+                        .await?;
+                    (v, true)
+                }
+            },
+            other => {
+                return Err(ComputeError::BadRequest(format!(
+                    "Block Device Mapping is Invalid: booting from a {other:?} mapping to a volume is not supported."
+                )))
+            }
+        };
+        let info = settled_volume(b, &volume).await?;
+        let ours = info
+            .attachments
+            .iter()
+            .find(|(_, server)| server.as_deref() == Some(id.as_str()))
+            .map(|(att, _)| *att);
+        if ours.is_none() && info.status != "available" {
+            return Err(ComputeError::BadRequest(format!(
+                "Volume {volume} did not finish being created even after we waited {} seconds. And its status is {}.",
+                VOLUME_WAIT.as_secs(),
+                info.status
+            )));
+        }
+        let attachment = match ours {
+            Some(att) => att,
+            None => {
+                vols.attachment_reserve(&b.token, &volume, &b.inst.id)
+                    .await?
+            }
+        };
+        // The attach saga's agent side, without a guest yet: the
+        // connector gives the connection info, and the attachment is
+        // completed (the volume is `in-use`).
+        let connection_info = a.connect_volume(&b.token, &attachment, ROOT_DEVICE).await?;
+        vols.attachment_complete(&b.token, &attachment).await?;
+        let bdm = crate::db::bdms::VolumeBdm {
+            id: uuid::Uuid::new_v4().to_string(),
+            instance_id: b.inst.id,
+            volume_id: volume,
+            device_name: ROOT_DEVICE.to_owned(),
+            attachment_id: Some(attachment),
+            status: crate::db::bdms::BdmStatus::Attached,
+            delete_on_termination: m.delete_on_termination,
+            connection_info: Some(connection_info.clone()),
+            tag: m.tag.clone(),
+        };
+        a.conductor
+            .bdm_save(b.ctx, serde_json::to_value(&bdm)?)
+            .await?;
+        output(&BootDisk {
+            volume_id: volume,
+            attachment_id: attachment,
+            created,
+            disk: DiskSpec {
+                device: device_name(0),
+                source: DiskSource::Volume {
+                    volume_id: volume.to_string(),
+                    connection_info,
+                },
+                size_gb: m.volume_size.unwrap_or(info.size),
+                boot_index: Some(0),
+            },
+        })
+    }
+    async fn undo(&self, b: &Build<'a>, done: &Outputs) -> Result<()> {
+        let Some(m) = boot_mapping(b.inst) else {
+            return Ok(());
+        };
+        let Some(volume) = known_boot_volume(b, m, done).await? else {
+            return Ok(());
+        };
+        let vols = &b.agent.services.volumes;
+        let id = b.id();
+        let info = match settled_volume(b, &volume).await {
+            Ok(v) => Some(v),
+            Err(ComputeError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        for (att, server) in info.iter().flat_map(|v| v.attachments.iter()) {
+            if server.as_deref() == Some(id.as_str()) {
+                vols.attachment_delete(&b.token, att).await?;
+            }
+        }
+        let forget = crate::rpc::BdmDeleteArgs {
+            instance_id: b.inst.id,
+            volume_id: volume,
+        };
+        b.agent.conductor.bdm_delete(b.ctx, &forget).await?;
+        if m.source_type != BdmSource::Volume && info.is_some() {
+            vols.volume_delete(&b.token, &volume).await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<'a> Step<Build<'a>> for CreateDisks {
     fn name(&self) -> &'static str {
@@ -269,11 +460,13 @@ impl<'a> Step<Build<'a>> for CreateDisks {
         let cached: Option<CachedImage> = done.get("fetch_image")?;
         let root_gb = b.inst.flavor.disk;
         let mut disks = Vec::new();
+        let from_volume = boot_mapping(b.inst).is_some();
         match (
             &cached,
             &b.agent.services.cache,
             b.agent.driver.needs_disk(),
         ) {
+            _ if from_volume => {}
             (Some(cached), Some(cache), true) => {
                 tokio::fs::create_dir_all(&dir)
                     .await
@@ -306,10 +499,11 @@ impl<'a> Step<Build<'a>> for CreateDisks {
             }),
             _ => {}
         }
-        if let (Some(_), Some(cache), true) = (
+        if let (Some(_), Some(cache), true, false) = (
             &cached,
             &b.agent.services.cache,
             b.agent.driver.needs_disk(),
+            from_volume,
         ) {
             boot_files(b, cache, &dir).await?;
         }
@@ -380,7 +574,15 @@ pub fn guest_spec(b: &Build<'_>, done: &Outputs) -> Result<GuestSpec> {
             id,
             properties: inst.image_properties.clone(),
         }),
-        disks: done.get("create_disks")?.unwrap_or_default(),
+        disks: done
+            .get::<BootDisk>(BOOT_VOLUME)?
+            .map(|d| d.disk)
+            .into_iter()
+            .chain(
+                done.get::<Vec<DiskSpec>>("create_disks")?
+                    .unwrap_or_default(),
+            )
+            .collect(),
         vifs: done.get("allocate_network")?.unwrap_or_default(),
         user_data: inst.user_data.clone(),
         key_data: inst.key_data.clone(),
@@ -519,6 +721,7 @@ pub fn steps<'a>() -> Vec<Box<dyn Step<Build<'a>>>> {
         Box::new(Take),
         Box::new(FetchImage),
         Box::new(AllocateNetwork),
+        Box::new(BootVolume),
         Box::new(CreateDisks),
         Box::new(DefineGuest),
         Box::new(StartGuest),

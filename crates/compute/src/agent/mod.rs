@@ -295,10 +295,8 @@ impl Agent {
     async fn attach_volume(&self, a: rpc::VolumeArgs) -> Result<rpc::VolumeAttached> {
         let token = self.service_token().await?;
         let volumes = &self.services.volumes;
-        let connector =
-            stratus_volume_client::Connector::for_host(&self.host, Some(a.device.clone()));
-        let info = volumes
-            .attachment_connect(&token, &a.attachment_id, &connector)
+        let info = self
+            .connect_volume(&token, &a.attachment_id, &a.device)
             .await?;
         let disk = crate::model::DiskSpec {
             device: guest_device(&a.device).to_owned(),
@@ -319,6 +317,22 @@ impl Agent {
         Ok(rpc::VolumeAttached {
             connection_info: info,
         })
+    }
+
+    /// This host's connector given to a reserved attachment for the guest's
+    /// `device` (`/dev/vdb`): the connection info (idempotent).
+    pub(crate) async fn connect_volume(
+        &self,
+        token: &str,
+        attachment: &stratus_common::ids::AttachmentId,
+        device: &str,
+    ) -> Result<serde_json::Value> {
+        let connector =
+            stratus_volume_client::Connector::for_host(&self.host, Some(device.to_owned()));
+        self.services
+            .volumes
+            .attachment_connect(token, attachment, &connector)
+            .await
     }
 
     /// The service user's token, for every call an agent makes to another

@@ -110,6 +110,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
             "Invalid input for field/attribute block_device_mapping_v2. {e}"
         ))
     })?;
+    let bdm = check_boot_volume(s, &token, req, bdm).await?;
     let count = check_quota(s, &project, req, flavor.vcpus, flavor.ram).await?;
     let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let now = stratus_common::time::to_db(stratus_common::time::now());
@@ -178,6 +179,77 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         ids: insts.iter().map(|i| i.id).collect(),
         reservation_id,
     })
+}
+
+fn invalid_bdm(details: &str) -> ComputeError {
+    ComputeError::BadRequest(format!("Block Device Mapping is Invalid: {details}"))
+}
+
+/// Boot from volume (seed step 39): the user's volume must exist, be the
+/// project's (the user's token finds it) and be `available`; a volume to
+/// make from an image needs its size and the image. Nova's default
+/// `delete_on_termination` for a volume made at boot (none given) is true.
+async fn check_boot_volume(
+    s: &AppState,
+    token: &str,
+    req: &CreateRequest,
+    mut bdm: Vec<bdm::BlockDeviceMapping>,
+) -> Result<Vec<bdm::BlockDeviceMapping>> {
+    let raw = req.bdm.as_array().cloned().unwrap_or_default();
+    for (i, m) in bdm.iter_mut().enumerate() {
+        if !m.boots_from_volume() {
+            continue;
+        }
+        match m.source_type {
+            bdm::BdmSource::Volume => {
+                let id = m.uuid.clone().unwrap_or_default();
+                let fail = || invalid_bdm(&format!("failed to get volume {id}."));
+                let vid: stratus_common::ids::VolumeId = id.parse().map_err(|_| fail())?;
+                let v = match s.volumes.api.volume_get(token, &vid).await {
+                    Ok(v) => v,
+                    Err(ComputeError::NotFound(_)) => return Err(fail()),
+                    Err(e) => return Err(e),
+                };
+                if v.status != "available" {
+                    return Err(ComputeError::BadRequest(format!(
+                        "Invalid volume: volume '{id}' status must be 'available'. Currently in '{}'",
+                        v.status
+                    )));
+                }
+                if req.max_count > 1 {
+                    return Err(ComputeError::bad(
+                        "Unable to launch multiple instances with a single configured volume.",
+                    ));
+                }
+            }
+            bdm::BdmSource::Image => {
+                if m.volume_size.unwrap_or(0) <= 0 {
+                    return Err(invalid_bdm(
+                        "Images with destination_type 'volume' need to have a non-zero size specified",
+                    ));
+                }
+                let image = m.uuid.clone().unwrap_or_default();
+                if image.is_empty() {
+                    return Err(invalid_bdm("Missing image uuid."));
+                }
+                let info = s.images.image_get(token, &image).await?;
+                info.require_active()?;
+                if raw
+                    .get(i)
+                    .and_then(|r| r.get("delete_on_termination"))
+                    .is_none()
+                {
+                    m.delete_on_termination = true;
+                }
+            }
+            _ => {
+                return Err(invalid_bdm(
+                    "Booting from a blank or snapshot volume is not supported.",
+                ))
+            }
+        }
+    }
+    Ok(bdm)
 }
 
 /// A DNS-safe hostname from a display name, as Nova's `sanitize_hostname`.

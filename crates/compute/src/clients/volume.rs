@@ -20,6 +20,8 @@ pub struct VolumeInfo {
     pub id: VolumeId,
     pub status: String,
     pub size: i64,
+    /// Its attachments: (attachment, server) pairs.
+    pub attachments: Vec<(AttachmentId, Option<String>)>,
 }
 
 #[async_trait]
@@ -47,6 +49,17 @@ pub trait VolumeApi: Send + Sync + 'static {
     async fn attachment_delete(&self, token: &str, attachment: &AttachmentId) -> Result<()>;
     /// Deletes a volume (delete_on_termination); an absent one is fine.
     async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()>;
+    /// A new volume of `size` GiB named `name`, made from `image` (boot
+    /// from volume); it is `creating` until the image is copied.
+    async fn volume_create_from_image(
+        &self,
+        token: &str,
+        image: &str,
+        size: i64,
+        name: &str,
+    ) -> Result<VolumeId>;
+    /// The volumes named `name` (to find one a step made before).
+    async fn volumes_named(&self, token: &str, name: &str) -> Result<Vec<VolumeId>>;
 }
 
 pub struct CinderVolumes {
@@ -89,6 +102,11 @@ impl VolumeApi for CinderVolumes {
                 id: v.id,
                 status: v.status,
                 size: v.size,
+                attachments: v
+                    .attachments
+                    .into_iter()
+                    .map(|a| (a.attachment_id, a.server_id))
+                    .collect(),
             }),
             Err(ClientError::NotFound(_)) => Err(volume_not_found(id)),
             Err(e) => Err(nova_error(e)),
@@ -139,11 +157,38 @@ impl VolumeApi for CinderVolumes {
             .await
             .map_err(nova_error)
     }
+    async fn volume_create_from_image(
+        &self,
+        token: &str,
+        image: &str,
+        size: i64,
+        name: &str,
+    ) -> Result<VolumeId> {
+        let new = stratus_volume_client::NewVolume {
+            size,
+            name: Some(name.to_owned()),
+            image_ref: Some(image.to_owned()),
+            ..Default::default()
+        };
+        Ok(self
+            .client
+            .volume_create(&new, token)
+            .await
+            .map_err(nova_error)?
+            .id)
+    }
+    async fn volumes_named(&self, token: &str, name: &str) -> Result<Vec<VolumeId>> {
+        self.client
+            .volumes_named(name, token)
+            .await
+            .map_err(nova_error)
+    }
 }
 
 #[derive(Clone, Debug)]
 struct FakeAttachment {
     volume: VolumeId,
+    instance: InstanceId,
     connected: bool,
 }
 
@@ -152,6 +197,8 @@ struct FakeState {
     /// Volume id → status.
     volumes: BTreeMap<VolumeId, String>,
     attachments: BTreeMap<AttachmentId, FakeAttachment>,
+    /// Volume id → name, for those made with one.
+    names: BTreeMap<VolumeId, String>,
 }
 
 /// An in-memory volume service with Cinder's status rules, for tests.
@@ -175,6 +222,11 @@ impl FakeVolumes {
         self.state().volumes.get(id).cloned()
     }
 
+    /// How many volumes exist.
+    pub fn volume_count(&self) -> usize {
+        self.state().volumes.len()
+    }
+
     /// How many attachments exist (reserved or attached).
     pub fn attachment_count(&self) -> usize {
         self.state().attachments.len()
@@ -184,18 +236,29 @@ impl FakeVolumes {
 #[async_trait]
 impl VolumeApi for FakeVolumes {
     async fn volume_get(&self, _token: &str, id: &VolumeId) -> Result<VolumeInfo> {
-        let status = self.status(id).ok_or_else(|| volume_not_found(id))?;
+        let s = self.state();
+        let status = s
+            .volumes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| volume_not_found(id))?;
         Ok(VolumeInfo {
             id: *id,
             status,
             size: 1,
+            attachments: s
+                .attachments
+                .iter()
+                .filter(|(_, a)| a.volume == *id)
+                .map(|(k, a)| (*k, Some(a.instance.to_string())))
+                .collect(),
         })
     }
     async fn attachment_reserve(
         &self,
         _token: &str,
         volume: &VolumeId,
-        _instance: &InstanceId,
+        instance: &InstanceId,
     ) -> Result<AttachmentId> {
         let mut s = self.state();
         let status = s
@@ -213,6 +276,7 @@ impl VolumeApi for FakeVolumes {
             id,
             FakeAttachment {
                 volume: *volume,
+                instance: *instance,
                 connected: false,
             },
         );
@@ -270,7 +334,30 @@ impl VolumeApi for FakeVolumes {
             )));
         }
         s.volumes.remove(id);
+        s.names.remove(id);
         Ok(())
+    }
+    async fn volume_create_from_image(
+        &self,
+        _token: &str,
+        _image: &str,
+        _size: i64,
+        name: &str,
+    ) -> Result<VolumeId> {
+        let id = VolumeId::new();
+        let mut s = self.state();
+        s.volumes.insert(id, "available".to_owned());
+        s.names.insert(id, name.to_owned());
+        Ok(id)
+    }
+    async fn volumes_named(&self, _token: &str, name: &str) -> Result<Vec<VolumeId>> {
+        Ok(self
+            .state()
+            .names
+            .iter()
+            .filter(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| *id)
+            .collect())
     }
 }
 

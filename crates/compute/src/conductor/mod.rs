@@ -145,6 +145,29 @@ impl Conductor {
                 sagas::saga_step_record(&mut *self.db.conn().await?, &a.saga_id, &a.step).await?;
                 out(())
             }
+            rpc::BDM_SAVE => {
+                let a: rpc::BdmSaveArgs = args(env)?;
+                let b: crate::db::bdms::VolumeBdm = serde_json::from_value(a.bdm)
+                    .map_err(|e| ComputeError::BadRequest(format!("bad mapping: {e}")))?;
+                let mut conn = self.db.conn().await?;
+                if let Some(old) =
+                    crate::db::bdms::bdm_get(&mut conn, &b.instance_id, &b.volume_id).await?
+                {
+                    crate::db::bdms::bdm_delete(&mut conn, &old.id).await?;
+                }
+                crate::db::bdms::bdm_create(&mut conn, &b).await?;
+                out(())
+            }
+            rpc::BDM_DELETE => {
+                let a: rpc::BdmDeleteArgs = args(env)?;
+                let mut conn = self.db.conn().await?;
+                if let Some(old) =
+                    crate::db::bdms::bdm_get(&mut conn, &a.instance_id, &a.volume_id).await?
+                {
+                    crate::db::bdms::bdm_delete(&mut conn, &old.id).await?;
+                }
+                out(())
+            }
             rpc::SAGA_STATE => {
                 let a: rpc::SagaStateArgs = args(env)?;
                 sagas::saga_set_state(&mut *self.db.conn().await?, &a.saga_id, a.state).await?;

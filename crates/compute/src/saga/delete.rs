@@ -113,9 +113,31 @@ impl<'a> Step<Delete<'a>> for DetachVolumes {
                 "no volume service to detach the server's volumes from".into(),
             ));
         };
-        let token = volumes.token(&c.ctx).await?;
+        let user = volumes.token(&c.ctx).await?;
+        let is_root = |b: &bdms::VolumeBdm| b.device_name == crate::agent::build::ROOT_DEVICE;
+        // A boot volume's attachment (and the volume, when the build made
+        // it from an image) are the service user's: the user's token
+        // would not find them. With no service user to ask (the tests'
+        // stand-ins), the user's.
+        let service = if mapped.iter().any(is_root) {
+            match volumes.tokens.token().await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no service token; the boot volume is released with the user's");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         for b in mapped {
-            if let (Some(host), Some(a)) = (&c.p.host, b.attachment_id) {
+            // A boot volume goes with the guest (no hot-unplug of its root).
+            let root = is_root(&b);
+            let token = match (&service, root) {
+                (Some(t), true) => t.clone(),
+                _ => user.clone(),
+            };
+            if let (Some(host), Some(a), false) = (&c.p.host, b.attachment_id, root) {
                 let args = rpc::VolumeArgs {
                     instance_id: iid,
                     volume_id: b.volume_id,

@@ -19,10 +19,112 @@ use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
 use stratus_compute::AgentServices;
 
-use super::harness::{base_cfg, conn, engines, Cloud, Ext, ALICE};
+use serde_json::json;
+use stratus_common::ids::VolumeId;
+use stratus_compute::clients::FakeVolumes;
+use stratus_compute::model::DiskSource;
+
+use super::harness::{base_cfg, conn, engines, server_body, Cloud, Ext, ALICE, IMAGE, NETWORK};
 
 /// The build saga's steps, in order.
-const BUILD_STEPS: usize = 7;
+const BUILD_STEPS: usize = 8;
+
+/// What a server of the standard tests boots from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Boot {
+    /// Its image, on a local disk.
+    Image,
+    /// A volume the build makes from the image (`--boot-from-volume 1`).
+    NewVolume,
+    /// The user's own volume (`--volume V`).
+    Volume,
+}
+
+const BOOTS: [Boot; 3] = [Boot::Image, Boot::NewVolume, Boot::Volume];
+
+/// Creates a server booting as `boot` asks; its id and the user's volume.
+async fn server_booting(
+    c: &Cloud,
+    volumes: &FakeVolumes,
+    boot: Boot,
+    flavor: &str,
+) -> (String, Option<VolumeId>) {
+    let (body, volume) = match boot {
+        Boot::Image => (server_body("vm", flavor), None),
+        Boot::NewVolume => (
+            json!({"server": {"name": "vm", "flavorRef": flavor,
+                "networks": [{"uuid": NETWORK}],
+                "block_device_mapping_v2": [{"uuid": IMAGE, "boot_index": 0, "source_type": "image",
+                    "destination_type": "volume", "volume_size": 1}]}}),
+            None,
+        ),
+        Boot::Volume => {
+            let v = volumes.create();
+            (
+                json!({"server": {"name": "vm", "flavorRef": flavor,
+                    "networks": [{"uuid": NETWORK}],
+                    "block_device_mapping_v2": [{"uuid": v.to_string(), "boot_index": 0,
+                        "source_type": "volume", "destination_type": "volume"}]}}),
+                Some(v),
+            )
+        }
+    };
+    let (st, v) = c.post("/v2.1/servers", ALICE, body).await;
+    assert_eq!(st.as_u16(), 202, "{boot:?}: {v}");
+    (
+        v["server"]["id"].as_str().expect("server id").to_owned(),
+        volume,
+    )
+}
+
+/// Nothing of a boot volume is left but the user's own volume, available.
+async fn no_volume_left(
+    c: &Cloud,
+    volumes: &FakeVolumes,
+    id: &str,
+    own: Option<VolumeId>,
+    what: &str,
+) {
+    assert_eq!(
+        volumes.attachment_count(),
+        0,
+        "{what}: an attachment is left"
+    );
+    assert_eq!(
+        volumes.volume_count(),
+        usize::from(own.is_some()),
+        "{what}: a volume made at boot is left"
+    );
+    if let Some(v) = own {
+        assert_eq!(volumes.status(&v).as_deref(), Some("available"), "{what}");
+    }
+    let iid: InstanceId = id.parse().expect("id");
+    let rows = db::bdms::bdm_list(&mut *conn(&c.db).await, &iid)
+        .await
+        .expect("bdms");
+    assert!(rows.is_empty(), "{what}: a mapping is left: {rows:?}");
+}
+
+/// The guest's root disk is the boot volume (and there is no other disk).
+fn assert_root_is_volume(fake: &FakeDriver, id: &str, volumes: &FakeVolumes, boot: Boot) {
+    let spec = fake.spec(id.parse().expect("id")).expect("spec");
+    match boot {
+        Boot::Image => assert!(
+            !matches!(spec.disks[0].source, DiskSource::Volume { .. }),
+            "{spec:?}"
+        ),
+        _ => {
+            assert_eq!(spec.disks.len(), 1, "{spec:?}");
+            let DiskSource::Volume { volume_id, .. } = &spec.disks[0].source else {
+                panic!("the root disk is not a volume: {spec:?}");
+            };
+            assert_eq!(spec.disks[0].device, "vda");
+            assert_eq!(spec.disks[0].boot_index, Some(0));
+            let v: VolumeId = volume_id.parse().expect("volume id");
+            assert_eq!(volumes.status(&v).as_deref(), Some("in-use"));
+        }
+    }
+}
 
 fn one_host() -> (Arc<FakeDriver>, stratus_compute::HostDrivers) {
     let fake = Arc::new(FakeDriver::new("compute", 8, 8192, 100, false));
@@ -36,8 +138,19 @@ async fn cloud_injecting(
     drivers: Vec<(String, Arc<dyn VirtDriver>)>,
     inject: Inject,
 ) -> Cloud {
+    cloud_with_volumes(engine, cfg, drivers, inject, Arc::default()).await
+}
+
+async fn cloud_with_volumes(
+    engine: super::harness::Engine,
+    cfg: stratus_compute::ComputeConfig,
+    drivers: Vec<(String, Arc<dyn VirtDriver>)>,
+    inject: Inject,
+    volumes: Arc<FakeVolumes>,
+) -> Cloud {
     let ext = Ext {
         inject,
+        volumes,
         ..Ext::accept_all(Bus::in_memory())
     };
     Cloud::start_custom(engine, cfg, Some(drivers), ext).await
@@ -71,6 +184,15 @@ async fn server_unscheduled(c: &mut Cloud, flavor: &str) -> String {
 
 /// The agents stop and start again over the same hypervisor.
 async fn restart_agents(c: &mut Cloud, drivers: stratus_compute::HostDrivers) {
+    restart_agents_with(c, drivers, Arc::default()).await;
+}
+
+/// The same, with the volume service `volumes`.
+async fn restart_agents_with(
+    c: &mut Cloud,
+    drivers: stratus_compute::HostDrivers,
+    volumes: Arc<FakeVolumes>,
+) {
     if let Some(a) = c.agents.take() {
         a.stop().await;
     }
@@ -79,7 +201,10 @@ async fn restart_agents(c: &mut Cloud, drivers: stratus_compute::HostDrivers) {
             &c.config,
             &c.bus,
             drivers,
-            AgentServices::accept_all(c.config.data_dir.join("instances")),
+            AgentServices {
+                volumes,
+                ..AgentServices::accept_all(c.config.data_dir.join("instances"))
+            },
         )
         .await
         .expect("agents again"),
@@ -117,37 +242,42 @@ async fn no_saga_left(c: &Cloud, id: &str) {
 #[tokio::test]
 async fn a_build_failing_at_each_step_leaves_nothing_behind() {
     for engine in engines().await {
-        for k in 0..BUILD_STEPS {
-            let mut cfg = base_cfg();
-            cfg.fake_hosts = 1;
-            let (fake, drivers) = one_host();
-            let inject = Inject {
-                fail_before: Some(k),
-                ..Inject::default()
-            };
-            let c = cloud_injecting(engine, cfg, drivers, inject).await;
-            let flavor = c.flavor("small", 1, 512, 1).await;
-            let id = c.server(ALICE, "vm", &flavor).await;
-            // One host, no alternate: the reschedule ends in ERROR.
-            let srv = c.wait_status(&id, "ERROR").await;
-            assert!(
-                srv["fault"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("No valid host")),
-                "step {k}: {srv}"
-            );
-            c.wait_ram_used(0).await;
-            assert!(fake.list().await.is_empty(), "step {k}: a guest is left");
-            let inst = db::instances::instance_get(&mut *conn(&c.db).await, &id)
-                .await
-                .expect("instance");
-            assert!(inst.network_info.is_empty(), "step {k}");
-            assert!(
-                !c.config.data_dir.join("instances").join(&id).exists(),
-                "step {k}: the instance folder is left"
-            );
-            no_saga_left(&c, &id).await;
-            c.stop().await;
+        for boot in BOOTS {
+            for k in 0..BUILD_STEPS {
+                let what = format!("{boot:?}, step {k}");
+                let mut cfg = base_cfg();
+                cfg.fake_hosts = 1;
+                let (fake, drivers) = one_host();
+                let inject = Inject {
+                    fail_before: Some(k),
+                    ..Inject::default()
+                };
+                let volumes = Arc::new(FakeVolumes::default());
+                let c = cloud_with_volumes(engine, cfg, drivers, inject, volumes.clone()).await;
+                let flavor = c.flavor("small", 1, 512, 1).await;
+                let (id, own) = server_booting(&c, &volumes, boot, &flavor).await;
+                // One host, no alternate: the reschedule ends in ERROR.
+                let srv = c.wait_status(&id, "ERROR").await;
+                assert!(
+                    srv["fault"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("No valid host")),
+                    "{what}: {srv}"
+                );
+                c.wait_ram_used(0).await;
+                assert!(fake.list().await.is_empty(), "{what}: a guest is left");
+                let inst = db::instances::instance_get(&mut *conn(&c.db).await, &id)
+                    .await
+                    .expect("instance");
+                assert!(inst.network_info.is_empty(), "{what}");
+                assert!(
+                    !c.config.data_dir.join("instances").join(&id).exists(),
+                    "{what}: the instance folder is left"
+                );
+                no_saga_left(&c, &id).await;
+                no_volume_left(&c, &volumes, &id, own, &what).await;
+                c.stop().await;
+            }
         }
     }
 }
@@ -155,74 +285,95 @@ async fn a_build_failing_at_each_step_leaves_nothing_behind() {
 #[tokio::test]
 async fn every_build_step_run_twice_is_harmless() {
     for engine in engines().await {
-        let mut cfg = base_cfg();
-        cfg.fake_hosts = 1;
-        let (fake, drivers) = one_host();
-        let inject = Inject {
-            twice: true,
-            ..Inject::default()
-        };
-        let c = cloud_injecting(engine, cfg, drivers, inject).await;
-        let flavor = c.flavor("small", 1, 512, 1).await;
-        let id = c.server(ALICE, "vm", &flavor).await;
-        c.wait_status(&id, "ACTIVE").await;
-        c.wait_ram_used(512).await;
-        assert_eq!(fake.list().await.len(), 1);
-        no_saga_left(&c, &id).await;
-        assert_eq!(
-            c.delete(&format!("/v2.1/servers/{id}"), ALICE)
-                .await
-                .as_u16(),
-            204
-        );
-        c.wait_gone(&id).await;
-        c.wait_ram_used(0).await;
-        assert!(fake.list().await.is_empty());
-        c.stop().await;
+        for boot in BOOTS {
+            let mut cfg = base_cfg();
+            cfg.fake_hosts = 1;
+            let (fake, drivers) = one_host();
+            let inject = Inject {
+                twice: true,
+                ..Inject::default()
+            };
+            let volumes = Arc::new(FakeVolumes::default());
+            let c = cloud_with_volumes(engine, cfg, drivers, inject, volumes.clone()).await;
+            let flavor = c.flavor("small", 1, 512, 1).await;
+            let (id, own) = server_booting(&c, &volumes, boot, &flavor).await;
+            c.wait_status(&id, "ACTIVE").await;
+            c.wait_ram_used(512).await;
+            assert_eq!(fake.list().await.len(), 1);
+            assert_root_is_volume(&fake, &id, &volumes, boot);
+            if boot != Boot::Image {
+                assert_eq!(volumes.volume_count(), 1, "{boot:?}");
+                assert_eq!(volumes.attachment_count(), 1, "{boot:?}");
+            }
+            no_saga_left(&c, &id).await;
+            assert_eq!(
+                c.delete(&format!("/v2.1/servers/{id}"), ALICE)
+                    .await
+                    .as_u16(),
+                204
+            );
+            c.wait_gone(&id).await;
+            c.wait_ram_used(0).await;
+            assert!(fake.list().await.is_empty());
+            no_volume_left(&c, &volumes, &id, own, &format!("{boot:?}")).await;
+            c.stop().await;
+        }
     }
 }
 
 #[tokio::test]
 async fn an_agent_stopped_before_each_build_step_resumes_to_active() {
     for engine in engines().await {
-        for k in 0..BUILD_STEPS {
-            let mut cfg = base_cfg();
-            cfg.fake_hosts = 1;
-            let (fake, drivers) = one_host();
-            let inject = Inject {
-                crash_before: Some(k),
-                ..Inject::default()
-            };
-            let mut c = cloud_injecting(engine, cfg, drivers.clone(), inject).await;
-            let flavor = c.flavor("small", 1, 512, 1).await;
-            let id = c.server(ALICE, "vm", &flavor).await;
-            // The build stops where the crash was injected.
-            let saga = format!("build-{id}-0");
-            for _ in 0..500 {
-                let steps = db::sagas::saga_steps(&mut *conn(&c.db).await, &saga)
-                    .await
-                    .expect("steps");
-                if steps.len() == k
-                    && db::sagas::saga_get(&mut *conn(&c.db).await, &saga)
+        for boot in BOOTS {
+            for k in 0..BUILD_STEPS {
+                let what = format!("{boot:?}, step {k}");
+                let mut cfg = base_cfg();
+                cfg.fake_hosts = 1;
+                let (fake, drivers) = one_host();
+                let inject = Inject {
+                    crash_before: Some(k),
+                    ..Inject::default()
+                };
+                let volumes = Arc::new(FakeVolumes::default());
+                let mut c =
+                    cloud_with_volumes(engine, cfg, drivers.clone(), inject, volumes.clone()).await;
+                let flavor = c.flavor("small", 1, 512, 1).await;
+                let (id, own) = server_booting(&c, &volumes, boot, &flavor).await;
+                // The build stops where the crash was injected.
+                let saga = format!("build-{id}-0");
+                for _ in 0..500 {
+                    let steps = db::sagas::saga_steps(&mut *conn(&c.db).await, &saga)
                         .await
-                        .is_ok()
-                {
-                    break;
+                        .expect("steps");
+                    if steps.len() == k
+                        && db::sagas::saga_get(&mut *conn(&c.db).await, &saga)
+                            .await
+                            .is_ok()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let (_, srv) = c.get(&format!("/v2.1/servers/{id}"), ALICE).await;
+                assert_eq!(srv["server"]["status"], "BUILD", "{what}");
+                // The agent starts again over the same hypervisor.
+                restart_agents_with(&mut c, drivers, volumes.clone()).await;
+                c.wait_status(&id, "ACTIVE").await;
+                c.wait_ram_used(512).await;
+                let guests: Vec<InstanceId> =
+                    fake.list().await.into_iter().map(|(g, _)| g).collect();
+                assert_eq!(guests.len(), 1, "{what}");
+                assert_eq!(guests[0].to_string(), id, "{what}");
+                assert_root_is_volume(&fake, &id, &volumes, boot);
+                if boot != Boot::Image {
+                    assert_eq!(volumes.volume_count(), 1, "{what}");
+                    assert_eq!(volumes.attachment_count(), 1, "{what}");
+                }
+                no_saga_left(&c, &id).await;
+                let _ = own;
+                c.stop().await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let (_, srv) = c.get(&format!("/v2.1/servers/{id}"), ALICE).await;
-            assert_eq!(srv["server"]["status"], "BUILD", "step {k}");
-            // The agent starts again over the same hypervisor.
-            restart_agents(&mut c, drivers).await;
-            c.wait_status(&id, "ACTIVE").await;
-            c.wait_ram_used(512).await;
-            let guests: Vec<InstanceId> = fake.list().await.into_iter().map(|(g, _)| g).collect();
-            assert_eq!(guests.len(), 1, "step {k}");
-            assert_eq!(guests[0].to_string(), id, "step {k}");
-            no_saga_left(&c, &id).await;
-            c.stop().await;
         }
     }
 }

@@ -421,3 +421,108 @@ fn volumes_attach_detach_and_outlive_their_server() {
     assert_eq!(shown["attachments"], serde_json::json!([]), "{shown}");
     cloud.openstack_ok(&["volume", "delete", &vid]);
 }
+
+/// The volumes `volume list --all-projects` shows: (id, name, status).
+fn all_volumes(cloud: &Cloud) -> Vec<(String, String, String)> {
+    let list = cloud.openstack_json(&["volume", "list", "--all-projects"]);
+    list.as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("ID"), s("Name"), s("Status"))
+        })
+        .collect()
+}
+
+/// Boot from volume with the real CLI: `server create --volume V` boots
+/// from the user's volume (in-use on the server as `/dev/vda`), and
+/// `--image I --boot-from-volume 1` from a volume the build makes from the
+/// image; deleting the servers leaves V available and deletes the made one
+/// (this CLI sends `delete_on_termination: false` unless told
+/// `--delete-on-termination`, and says so in its help).
+#[test]
+fn boot_from_volume_with_the_cli() {
+    let cloud = Cloud::start();
+    let l = launchable(&cloud);
+    let nic = format!("net-id={}", l.net);
+    let v = cloud.openstack_json(&[
+        "volume", "create", "--image", &l.image, "--size", "1", "e2e-boot",
+    ]);
+    let vid = field(&v, "id");
+    cloud.wait_for(&["volume", "show", &vid], "status", "available");
+
+    let s1 = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &l.flavor,
+        "--volume",
+        &vid,
+        "--nic",
+        &nic,
+        "--wait",
+        "e2e-bfv-volume",
+    ]);
+    assert_eq!(field(&s1, "status"), "ACTIVE", "{s1}");
+    let sid1 = field(&s1, "id");
+    let shown = cloud.wait_for(&["volume", "show", &vid], "status", "in-use");
+    let attachments = shown["attachments"].to_string();
+    assert!(attachments.contains(&sid1), "{shown}");
+    assert!(attachments.contains("/dev/vda"), "{shown}");
+    let s = cloud.openstack_json(&["server", "show", &sid1]);
+    assert!(
+        s["volumes_attached"].to_string().contains(&vid),
+        "server show lists no volume: {s}"
+    );
+
+    let s2 = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &l.flavor,
+        "--image",
+        &l.image,
+        "--boot-from-volume",
+        "1",
+        "--delete-on-termination",
+        "--nic",
+        &nic,
+        "--wait",
+        "e2e-bfv-image",
+    ]);
+    assert_eq!(field(&s2, "status"), "ACTIVE", "{s2}");
+    let sid2 = field(&s2, "id");
+    let made: Vec<_> = all_volumes(&cloud)
+        .into_iter()
+        .filter(|(id, _, _)| id != &vid)
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let (made_id, _, status) = made[0].clone();
+    assert_eq!(status, "in-use", "{made:?}");
+    let s = cloud.openstack_json(&["server", "show", &sid2]);
+    assert!(
+        s["volumes_attached"].to_string().contains(&made_id),
+        "server show lists no volume: {s}"
+    );
+
+    cloud.openstack_ok(&["server", "delete", "--wait", &sid1]);
+    let shown = cloud.wait_for(&["volume", "show", &vid], "status", "available");
+    assert_eq!(shown["attachments"], serde_json::json!([]), "{shown}");
+    cloud.openstack_ok(&["server", "delete", "--wait", &sid2]);
+    let deadline = std::time::Instant::now() + super::harness::STATE_TIMEOUT;
+    while all_volumes(&cloud).iter().any(|(id, _, _)| id == &made_id) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the volume made at boot is left: {:?}",
+            all_volumes(&cloud)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let left: Vec<String> = all_volumes(&cloud)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(left, vec![vid.clone()]);
+    cloud.openstack_ok(&["volume", "delete", &vid]);
+}
