@@ -4,7 +4,8 @@
 //! from our dnsmasq, read their uuid from our metadata proxy, reach each
 //! other over the network's bridge (one of them booted from its kernel and
 //! initrd images directly), survive stop, start and reboot, see a volume
-//! attached to them, and leave nothing behind when deleted.
+//! attached to them, boot from a volume, and leave nothing behind when
+//! deleted.
 //!
 //! Needs root, a build with `--features libvirt` and libvirtd running
 //! (scripts/libvirt-host.sh start); otherwise skipped, unless
@@ -370,6 +371,41 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     cloud.openstack_ok(&["server", "remove", "volume", &first, &vol_id]);
     cloud.wait_for(&["volume", "show", &vol_id], "status", "available");
     cloud.openstack_ok(&["volume", "delete", &vol_id]);
+
+    // Boot from a volume made from the image: the guest's root disk is the
+    // volume's file, and the volume is available again after the delete.
+    let root = cloud.openstack_json(&[
+        "volume", "create", "--image", &image, "--size", "1", "lv-root",
+    ]);
+    let root_id = field(&root, "id");
+    cloud.wait_for(&["volume", "show", &root_id], "status", "available");
+    // On an address no earlier port had: the DHCP agent does not release a
+    // deleted port's lease yet, so dnsmasq refuses a new MAC on that address
+    // until the lease expires.
+    let bfv_port = cloud.openstack_json(&[
+        "port",
+        "create",
+        "--network",
+        &net_id,
+        "--fixed-ip",
+        "ip-address=10.95.0.21",
+        "lv-port-bfv",
+    ]);
+    let bfv_port = field(&bfv_port, "id");
+    let bfv = cloud.openstack_json(&[
+        "server", "create", "--flavor", &flavor, "--volume", &root_id, "--port", &bfv_port,
+        "--wait", "lv-bfv",
+    ]);
+    let bfv_id = field(&bfv, "id");
+    left.servers.push(bfv_id.clone());
+    assert_eq!(bfv["status"], "ACTIVE", "{bfv}");
+    let c = console_shows(&cloud, &bfv_id, "stratus-guest: ready", 1);
+    assert!(c.contains(&format!("stratus-guest: uuid={bfv_id}")), "{c}");
+    assert!(c.contains("stratus-guest: disk=vda size=2097152"), "{c}");
+    cloud.openstack_ok(&["server", "delete", "--wait", &bfv_id]);
+    cloud.wait_for(&["volume", "show", &root_id], "status", "available");
+    cloud.openstack_ok(&["volume", "delete", &root_id]);
+    cloud.openstack_ok(&["port", "delete", &bfv_port]);
 
     // A guest that powers itself off shows SHUTOFF (power-state sync on
     // the driver's lifecycle change).
