@@ -64,23 +64,17 @@ fn host_resources(instances_dir: &Path) -> HostResources {
     }
 }
 
+/// The size of the filesystem that holds `dir` (or its nearest existing
+/// parent), in GiB.
 fn disk_gb(dir: &Path) -> Option<i64> {
     let mut p = dir.to_path_buf();
     while !p.exists() {
         p = p.parent()?.to_path_buf();
     }
-    let out = std::process::Command::new("df")
-        .args(["-k", "--output=size"])
-        .arg(&p)
-        .output()
-        .ok()?;
-    let kb: i64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024 / 1024)
+    let st = nix::sys::statvfs::statvfs(&p).ok()?;
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    let bytes = (st.blocks() as u64).saturating_mul(st.fragment_size() as u64);
+    i64::try_from(bytes / (1 << 30)).ok()
 }
 
 impl LibvirtDriver {
@@ -439,4 +433,16 @@ fn serial_file(doc: &str) -> Option<String> {
             .replace("&gt;", ">")
             .replace("&amp;", "&"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_reports_its_disk_under_a_folder_not_made_yet() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gb = disk_gb(&dir.path().join("instances/not-yet")).expect("statvfs");
+        assert!(gb > 0, "{gb}");
+    }
 }
