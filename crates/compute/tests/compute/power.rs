@@ -51,9 +51,11 @@ async fn wait_stops(c: &Cloud, id: &str, n: usize) -> Vec<Value> {
         let s = stops(c, id).await;
         let done = s.len() >= n
             && s.iter().all(|a| {
+                // An action is recorded before its event starts: an empty
+                // list is not finished yet.
                 a["events"]
                     .as_array()
-                    .is_some_and(|e| e.iter().all(|e| e["result"] == "Success"))
+                    .is_some_and(|e| !e.is_empty() && e.iter().all(|e| e["result"] == "Success"))
             });
         if done {
             return s;
