@@ -59,15 +59,17 @@ cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 scripts/setup-venv.sh
 
 # --- A single-node Ceph with radosgw on 127.0.0.1 for the S3 image store
-# tests (root only: it installs Debian's Ceph packages when missing). Stopped
+# tests and the RBD volume tests (root only: it installs Debian's Ceph
+# packages when missing). Stopped
 # again when the tests end.
 if [[ $(id -u) -eq 0 ]]; then
     ceph_dir="${TMPDIR:-/tmp}/stratus-ceph"
     scripts/ceph/start.sh "$ceph_dir" >/dev/null
     export STRATUS_TEST_S3="$ceph_dir/s3.env"
+    export STRATUS_TEST_RBD="$ceph_dir/rbd.env"
     cleanup+=("scripts/ceph/stop.sh '$ceph_dir' >/dev/null 2>&1 || true")
 else
-    echo "test.sh: not root: the S3 store tests against Ceph will be skipped"
+    echo "test.sh: not root: the S3 store and RBD volume tests against Ceph will be skipped"
 fi
 
 # --- Every test.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Starts a single-node Ceph cluster (mon, mgr, one memstore OSD, radosgw with
 # an S3 user) with everything under DIR and every socket on 127.0.0.1, as
-# /work/shared/notes/ceph.md describes. Used by the image service's S3 tests.
+# /work/shared/notes/ceph.md describes. Used by the image service's S3 tests
+# and the volume service's RBD tests.
 #
-#   scripts/ceph/start.sh DIR      # prints the S3 settings, also in DIR/s3.env
+#   scripts/ceph/start.sh DIR      # prints the S3 settings, also in DIR/s3.env;
+#                                  # the RBD settings are in DIR/rbd.env
 #   scripts/ceph/stop.sh DIR
 #
 # Idempotent: when the daemons of DIR are alive and radosgw answers, the
@@ -29,7 +31,8 @@ rgw_answers() {
 }
 
 if alive "$D/run/mon.a.pid" && alive "$D/run/mgr.x.pid" && alive "$D/run/osd.0.pid" \
-    && alive "$D/run/client.rgw.a.pid" && [ -s "$D/s3.env" ] && rgw_answers; then
+    && alive "$D/run/client.rgw.a.pid" && [ -s "$D/s3.env" ] && [ -s "$D/rbd.env" ] \
+    && rgw_answers; then
     log "reusing the cluster running in $D"
     cat "$D/s3.env"
     exit 0
@@ -56,7 +59,7 @@ fi
 # --- fresh state --------------------------------------------------------------
 "$HERE/stop.sh" "$D" >/dev/null 2>&1 || true
 rm -rf "$D/mon" "$D/mgr" "$D/osd" "$D/rgw" "$D/run" "$D/log" \
-    "$D/keyring" "$D/monmap" "$D/ceph.conf" "$D/s3.env"
+    "$D/keyring" "$D/monmap" "$D/ceph.conf" "$D/s3.env" "$D/rbd.env"
 mkdir -p "$D/mon" "$D/mgr" "$D/osd" "$D/rgw" "$D/run" "$D/log"
 
 FSID=$(uuidgen)
@@ -145,6 +148,10 @@ log "osd up"
 ceph osd pool create rbd 8 8 >/dev/null 2>&1
 ceph osd pool set rbd size 1 --yes-i-really-mean-it >/dev/null 2>&1
 rbd pool init rbd
+# The volume service's pool (Cinder's usual name).
+ceph osd pool create volumes 8 8 >/dev/null 2>&1
+ceph osd pool set volumes size 1 --yes-i-really-mean-it >/dev/null 2>&1
+rbd pool init volumes
 
 # --- radosgw and its S3 user --------------------------------------------------
 mkdir -p "$D/rgw/client.rgw.a"
@@ -168,6 +175,14 @@ S3_ACCESS_KEY=$ACCESS_KEY
 S3_SECRET_KEY=$SECRET_KEY
 S3_REGION=us-east-1
 S3_BUCKET=stratus-images
+ENV
+
+# The volume service's rbd backend (`[volume] backend = "rbd"`).
+cat >"$D/rbd.env" <<ENV
+RBD_CEPH_CONF=$D/ceph.conf
+RBD_KEYRING=$D/keyring
+RBD_USER=admin
+RBD_POOL=volumes
 ENV
 
 # Everything must be on loopback: fail loudly otherwise.

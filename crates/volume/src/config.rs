@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Which backend a manager drives; its name is the bus topic's suffix
-/// (`volume.file`). A new backend (Ceph RBD) is a variant here and an
+/// (`volume.file`, `volume.rbd`). A new backend is a variant here and an
 /// implementation of [`crate::manager::Backend`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,12 +15,16 @@ pub enum BackendKind {
     /// Raw or qcow2 files made with `qemu-img` under `file_dir`.
     #[default]
     File,
+    /// Ceph RBD images in `rbd_pool`, made with the `rbd` tool; guests reach
+    /// them through QEMU's own RBD driver.
+    Rbd,
 }
 
 impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::File => "file",
+            Self::Rbd => "rbd",
         }
     }
 }
@@ -84,6 +88,44 @@ pub struct VolumeConfig {
     pub quota: QuotaDefaults,
     /// The name of the host in `os-vol-host-attr:host` (`host@backend#pool`).
     pub host: String,
+    /// The `rbd` backend, with Cinder's option names.
+    #[serde(flatten)]
+    pub rbd: RbdConfig,
+}
+
+/// Cinder's `rbd_*` options, flat in `[volume]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RbdConfig {
+    /// The pool volumes live in.
+    pub rbd_pool: String,
+    /// The cephx user (without `client.`).
+    pub rbd_user: String,
+    /// Empty: Ceph's default (`/etc/ceph/ceph.conf`).
+    pub rbd_ceph_conf: String,
+    pub rbd_cluster_name: String,
+    /// The libvirt secret that holds `rbd_user`'s key on compute hosts.
+    /// Empty: one derived from the cluster's fsid and the user, which the
+    /// libvirt driver defines itself from the key in the connection info.
+    pub rbd_secret_uuid: String,
+    /// A keyring file whose key for `rbd_user` goes to compute hosts in the
+    /// connection info (Cinder's option of the same name). Empty: the key
+    /// is asked of the monitors (`ceph auth get-key`), and when they refuse,
+    /// compute hosts must have the secret `rbd_secret_uuid` already.
+    pub rbd_keyring_conf: String,
+}
+
+impl Default for RbdConfig {
+    fn default() -> Self {
+        Self {
+            rbd_pool: "rbd".to_owned(),
+            rbd_user: "admin".to_owned(),
+            rbd_ceph_conf: String::new(),
+            rbd_cluster_name: "ceph".to_owned(),
+            rbd_secret_uuid: String::new(),
+            rbd_keyring_conf: String::new(),
+        }
+    }
 }
 
 impl Default for VolumeConfig {
@@ -96,6 +138,7 @@ impl Default for VolumeConfig {
             limit_max: 1000,
             quota: QuotaDefaults::default(),
             host: "stratus".to_owned(),
+            rbd: RbdConfig::default(),
         }
     }
 }

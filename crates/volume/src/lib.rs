@@ -5,7 +5,8 @@
 //!   status machine, quotas, list rules;
 //! - [`db`]: the service's schema and SQL (SQLite or PostgreSQL);
 //! - [`manager`]: the worker on the bus topic `volume.<backend>` and its
-//!   backends (`file` with qemu-img; a fake for tests).
+//!   backends (`file` with qemu-img, `rbd` with Ceph's `rbd` tool; a fake
+//!   for tests).
 //!
 //! The binary calls [`start`], mounts [`VolumeService::router`] and runs
 //! [`VolumeService::start_manager`].
@@ -68,15 +69,24 @@ async fn open_db(config: &Config) -> Result<Db, VolumeError> {
     .await?)
 }
 
-/// The backend `[volume] backend` names. A new backend (Ceph RBD) is one
-/// more arm here.
+/// The backend `[volume] backend` names. A new backend is one more arm
+/// here.
 pub async fn open_backend(config: &Config) -> Result<Arc<dyn Backend>, VolumeError> {
     let vc: VolumeConfig = config.section("volume")?;
     match vc.backend {
         config::BackendKind::File => Ok(Arc::new(
             manager::file::FileBackend::new(vc.file_dir(&config.data_dir), vc.file_format).await?,
         )),
+        config::BackendKind::Rbd => Ok(Arc::new(
+            manager::rbd::RbdBackend::new(vc.rbd.clone(), scratch_dir(&vc, config)).await?,
+        )),
     }
+}
+
+/// Where image data is downloaded (and converted) before it becomes a
+/// volume.
+fn scratch_dir(vc: &VolumeConfig, config: &Config) -> std::path::PathBuf {
+    vc.file_dir(&config.data_dir).join(".scratch")
 }
 
 /// The manager of the configured backend on `volume.<backend>`, fetching
@@ -90,7 +100,7 @@ pub async fn start_manager(config: &Config, bus: &Bus) -> Result<Consumer, Volum
         ImageClient::new(&config.base_url(ServiceKind::Image)),
         Arc::new(ServiceAuth::from_config(config)),
     ));
-    let scratch = vc.file_dir(&config.data_dir).join(".scratch");
+    let scratch = scratch_dir(&vc, config);
     serve_manager(bus, &vc.topic(), Manager::new(db, backend, images, scratch)).await
 }
 

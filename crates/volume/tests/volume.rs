@@ -1,6 +1,7 @@
 //! The volume service through its real interfaces: handler tests with
 //! `oneshot` on both database engines, the manager on an in-process bus
-//! with a fake backend, and the file backend with real qemu-img.
+//! with a fake backend, the file backend with real qemu-img, and the rbd
+//! backend against a real Ceph.
 
 #[path = "volume/harness.rs"]
 mod harness;
@@ -9,3 +10,5 @@ mod harness;
 mod api;
 #[path = "volume/file.rs"]
 mod file;
+#[path = "volume/rbd.rs"]
+mod rbd;

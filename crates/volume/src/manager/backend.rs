@@ -1,7 +1,8 @@
 //! What a volume backend does for the manager. `file` ([`super::file`]) is
-//! the embedded default; [`super::fake`] is for tests. A Ceph RBD backend
-//! implements this trait too, and gets a variant in
-//! [`crate::config::BackendKind`] and an arm in [`crate::open_backend`].
+//! the embedded default, [`super::rbd`] keeps volumes in Ceph RBD, and
+//! [`super::fake`] is for tests. A new backend implements this trait and
+//! gets a variant in [`crate::config::BackendKind`] and an arm in
+//! [`crate::open_backend`].
 //!
 //! Every method is idempotent (the bus delivers at least once): creating
 //! what exists overwrites it, deleting what is gone succeeds.
@@ -37,14 +38,17 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<(), VolumeError>;
     /// A point-in-time copy of volume `vol`.
     async fn create_snapshot(&self, vol: &VolumeId, snap: &SnapshotId) -> Result<(), VolumeError>;
-    /// A volume from snapshot `snap`, grown to `size` GiB.
+    /// A volume from snapshot `snap` of volume `vol`, grown to `size` GiB.
     async fn create_from_snapshot(
         &self,
+        vol: &VolumeId,
         snap: &SnapshotId,
         id: &VolumeId,
         size: i64,
     ) -> Result<(), VolumeError>;
-    async fn delete_snapshot(&self, snap: &SnapshotId) -> Result<(), VolumeError>;
+    /// Snapshot `snap` of volume `vol` (RBD keeps snapshots inside the
+    /// volume's image, so a backend may need both).
+    async fn delete_snapshot(&self, vol: &VolumeId, snap: &SnapshotId) -> Result<(), VolumeError>;
     /// Grows the volume to `size` GiB.
     async fn extend(&self, id: &VolumeId, size: i64) -> Result<(), VolumeError>;
     async fn delete(&self, id: &VolumeId) -> Result<(), VolumeError>;

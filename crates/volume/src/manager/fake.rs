@@ -105,6 +105,7 @@ impl Backend for FakeBackend {
 
     async fn create_from_snapshot(
         &self,
+        _vol: &VolumeId,
         snap: &SnapshotId,
         id: &VolumeId,
         size: i64,
@@ -117,7 +118,7 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn delete_snapshot(&self, snap: &SnapshotId) -> Result<(), VolumeError> {
+    async fn delete_snapshot(&self, _vol: &VolumeId, snap: &SnapshotId) -> Result<(), VolumeError> {
         self.check()?;
         self.snaps().remove(snap);
         Ok(())

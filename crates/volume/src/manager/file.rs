@@ -229,6 +229,7 @@ impl Backend for FileBackend {
 
     async fn create_from_snapshot(
         &self,
+        _vol: &VolumeId,
         snap: &SnapshotId,
         id: &VolumeId,
         size: i64,
@@ -242,7 +243,7 @@ impl Backend for FileBackend {
         .await
     }
 
-    async fn delete_snapshot(&self, snap: &SnapshotId) -> Result<(), VolumeError> {
+    async fn delete_snapshot(&self, _vol: &VolumeId, snap: &SnapshotId) -> Result<(), VolumeError> {
         let p = self.snapshot_path(snap);
         remove(&part_path(&p)).await?;
         remove(&p).await

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod fake;
 pub mod file;
 pub mod images;
+pub mod rbd;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,11 +157,17 @@ impl Manager {
                 .clone_volume(volume_id, id, size)
                 .await
                 .map(|()| false),
-            VolumeSource::Snapshot { snapshot_id } => self
-                .backend
-                .create_from_snapshot(snapshot_id, id, size)
-                .await
-                .map(|()| false),
+            VolumeSource::Snapshot { snapshot_id } => {
+                let snap = db::snapshot_get(&mut *self.db.conn().await?, snapshot_id)
+                    .await?
+                    .ok_or_else(|| {
+                        VolumeError::Internal(format!("snapshot {snapshot_id} is gone"))
+                    })?;
+                self.backend
+                    .create_from_snapshot(&snap.volume_id, snapshot_id, id, size)
+                    .await
+                    .map(|()| false)
+            }
             VolumeSource::Image { image_id } => {
                 tokio::fs::create_dir_all(&self.scratch)
                     .await
@@ -195,7 +202,7 @@ impl Manager {
         let snaps = db::snapshot_list_of_volume(&mut conn, &vol.id).await?;
         drop(conn);
         for s in &snaps {
-            if let Err(e) = self.backend.delete_snapshot(&s.id).await {
+            if let Err(e) = self.backend.delete_snapshot(&vol.id, &s.id).await {
                 return self.fail_delete(&vol.id, e).await;
             }
         }
@@ -267,7 +274,7 @@ impl Manager {
             Ok(()) => SnapshotStatus::Available,
             Err(e) => {
                 tracing::error!(snapshot = %s.id, error = %e, "creating the snapshot failed");
-                let _ = self.backend.delete_snapshot(&s.id).await;
+                let _ = self.backend.delete_snapshot(&s.volume_id, &s.id).await;
                 SnapshotStatus::Error
             }
         };
@@ -283,7 +290,7 @@ impl Manager {
         if s.status != SnapshotStatus::Deleting {
             return Ok(());
         }
-        match self.backend.delete_snapshot(&s.id).await {
+        match self.backend.delete_snapshot(&s.volume_id, &s.id).await {
             Ok(()) => db::snapshot_delete(&mut conn, &s.id).await,
             Err(e) => {
                 tracing::error!(snapshot = %s.id, error = %e, "deleting the snapshot failed");
