@@ -6,10 +6,14 @@
 //! - [`client`]: [`VolumeClient`] (volume show, create, delete; the
 //!   attachments API of 3.27 with `os-complete` of 3.44, sent at 3.67 for
 //!   project-less URLs) and its
-//!   [`ClientError`].
+//!   [`ClientError`];
+//! - [`rbd`]: the `rbd` connection info ([`RbdConnection`]) that the rbd
+//!   backend gives and a compute host renders as a QEMU RBD disk.
 
 pub mod client;
 pub mod model;
+pub mod rbd;
 
 pub use client::{ClientError, VolumeClient, MICROVERSION};
 pub use model::{Attachment, Connector, NewVolume, Volume, VolumeAttachmentRef};
+pub use rbd::RbdConnection;

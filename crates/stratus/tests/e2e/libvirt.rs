@@ -5,7 +5,9 @@
 //! other over the network's bridge (one of them booted from its kernel and
 //! initrd images directly), survive stop, start and reboot, see a volume
 //! attached to them, boot from a volume, and leave nothing behind when
-//! deleted.
+//! deleted. With the test Ceph running (scripts/ceph/start.sh, which
+//! writes the `STRATUS_TEST_RBD` file), the volumes are RBD images that
+//! QEMU opens itself (seed steps 49–51); otherwise files.
 //!
 //! Needs root, a build with `--features libvirt` and libvirtd running
 //! (scripts/libvirt-host.sh start); otherwise skipped, unless
@@ -38,6 +40,102 @@ fn missing() -> Option<String> {
         return Some("libvirtd does not answer (scripts/libvirt-host.sh start)".into());
     }
     None
+}
+
+/// The rbd backend's `[volume]` settings from the test Ceph's rbd.env,
+/// as environment overrides; `None` without a Ceph (a failure when
+/// `STRATUS_TEST_REQUIRE_CEPH=1`).
+fn rbd_settings() -> Option<Vec<(String, String)>> {
+    let path = match std::env::var("STRATUS_TEST_RBD") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => std::env::temp_dir().join("stratus-ceph/rbd.env"),
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(
+            std::env::var("STRATUS_TEST_REQUIRE_CEPH").as_deref() != Ok("1"),
+            "STRATUS_TEST_REQUIRE_CEPH=1 but no {}",
+            path.display()
+        );
+        eprintln!("no Ceph ({}): volumes are files", path.display());
+        return None;
+    };
+    let mut env = vec![("STRATUS_VOLUME__BACKEND".to_owned(), "rbd".to_owned())];
+    for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
+        let key = match k.trim() {
+            "RBD_CEPH_CONF" => "STRATUS_VOLUME__RBD_CEPH_CONF",
+            "RBD_KEYRING" => "STRATUS_VOLUME__RBD_KEYRING_CONF",
+            "RBD_USER" => "STRATUS_VOLUME__RBD_USER",
+            "RBD_POOL" => "STRATUS_VOLUME__RBD_POOL",
+            _ => continue,
+        };
+        env.push((key.to_owned(), v.trim().to_owned()));
+    }
+    Some(env)
+}
+
+/// The RBD image names in the pool of `rbd` settings.
+fn rbd_images(rbd: &[(String, String)]) -> String {
+    let get = |k: &str| {
+        rbd.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let out = Command::new("rbd")
+        .args(["--conf", &get("STRATUS_VOLUME__RBD_CEPH_CONF")])
+        .args(["--keyring", &get("STRATUS_VOLUME__RBD_KEYRING_CONF")])
+        .args(["--id", &get("STRATUS_VOLUME__RBD_USER")])
+        .args(["ls", &get("STRATUS_VOLUME__RBD_POOL")])
+        .output()
+        .expect("rbd ls");
+    assert!(out.status.success(), "rbd ls: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn domain_xml(server: &str) -> String {
+    let out = Command::new("virsh")
+        .args([
+            "-c",
+            "qemu:///system",
+            "dumpxml",
+            &format!("stratus-{server}"),
+        ])
+        .output()
+        .expect("virsh dumpxml");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn secrets() -> Vec<String> {
+    let out = Command::new("virsh")
+        .args(["-c", "qemu:///system", "secret-list"])
+        .output()
+        .expect("virsh secret-list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| uuid::Uuid::parse_str(w).is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The libvirt secrets the driver defines for Ceph volumes outlive the
+/// test's cluster: those that were not there before go at the end.
+struct NewSecrets(Vec<String>);
+
+impl NewSecrets {
+    fn record() -> Self {
+        Self(secrets())
+    }
+}
+
+impl Drop for NewSecrets {
+    fn drop(&mut self) {
+        for s in secrets().iter().filter(|s| !self.0.contains(s)) {
+            let _ = Command::new("virsh")
+                .args(["-c", "qemu:///system", "secret-undefine", s])
+                .output();
+        }
+    }
 }
 
 /// The test image, built once per target dir (the script caches it).
@@ -188,8 +286,10 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     let kernel = image_dir.join("vmlinuz");
     let kernel = kernel.to_str().expect("utf-8 path");
     // Dropped after the cloud: cleans the host if the test fails.
+    let _secrets = NewSecrets::record();
     let mut left = Leftovers::default();
-    let mut cloud = Cloud::start_with(&[
+    let rbd = rbd_settings();
+    let mut env = vec![
         ("STRATUS_NETWORK__DRIVER", "linuxbridge"),
         ("STRATUS_COMPUTE__VIRT_DRIVER", "libvirt"),
         // `auto` for real: a probe boot of the test kernel decides.
@@ -197,7 +297,9 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
         ("STRATUS_LIBVIRT__PROBE_KERNEL", kernel),
         // The test guest ignores ACPI's power button.
         ("STRATUS_LIBVIRT__SHUTDOWN_TIMEOUT_SECS", "2"),
-    ]);
+    ];
+    env.extend(rbd.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut cloud = Cloud::start_with(&env);
     let disk = image_dir.join("guest.qcow2");
     let image = cloud.openstack_json(&[
         "image",
@@ -368,6 +470,11 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
         console_shows(&cloud, &first, "stratus-guest: disk=vdb", 1)
     };
     assert!(c.contains("disk=vdb size=2097152"), "{c}");
+    if rbd.is_some() {
+        let x = domain_xml(&first);
+        assert!(x.contains("protocol='rbd'"), "{x}");
+        assert!(x.contains(&format!("volume-{vol_id}")), "{x}");
+    }
     cloud.openstack_ok(&["server", "remove", "volume", &first, &vol_id]);
     cloud.wait_for(&["volume", "show", &vol_id], "status", "available");
     cloud.openstack_ok(&["volume", "delete", &vol_id]);
@@ -402,10 +509,21 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     let c = console_shows(&cloud, &bfv_id, "stratus-guest: ready", 1);
     assert!(c.contains(&format!("stratus-guest: uuid={bfv_id}")), "{c}");
     assert!(c.contains("stratus-guest: disk=vda size=2097152"), "{c}");
+    if rbd.is_some() {
+        let x = domain_xml(&bfv_id);
+        assert!(x.contains("protocol='rbd'"), "{x}");
+        assert!(x.contains(&format!("volume-{root_id}")), "{x}");
+    }
     cloud.openstack_ok(&["server", "delete", "--wait", &bfv_id]);
     cloud.wait_for(&["volume", "show", &root_id], "status", "available");
     cloud.openstack_ok(&["volume", "delete", &root_id]);
     cloud.openstack_ok(&["port", "delete", &bfv_port]);
+    if let Some(rbd) = &rbd {
+        eventually("the volumes' RBD images are removed", || {
+            let images = rbd_images(rbd);
+            !images.contains(vol_id.as_str()) && !images.contains(root_id.as_str())
+        });
+    }
 
     // A guest that powers itself off shows SHUTOFF (power-state sync on
     // the driver's lifecycle change).

@@ -21,6 +21,8 @@ use stratus_bus::async_trait;
 use stratus_common::ids::{SnapshotId, VolumeId};
 use tokio::process::Command;
 
+use stratus_volume_client::rbd::{keyring_key, RbdConnection};
+
 use super::file::qemu_format;
 use super::Backend;
 use crate::config::RbdConfig;
@@ -409,23 +411,6 @@ fn parse_mon_dump(out: &str) -> Result<(Vec<(String, String)>, String), VolumeEr
     Ok((monitors, fsid))
 }
 
-/// The `key = ...` of section `[entity]` in a Ceph keyring file.
-fn keyring_key(text: &str, entity: &str) -> Option<String> {
-    let mut inside = false;
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            inside = name == entity;
-        } else if inside {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == "key" {
-                    return Some(v.trim().to_owned());
-                }
-            }
-        }
-    }
-    None
-}
-
 /// A stable libvirt secret UUID for this cluster and user, so that every
 /// compute host defines the same one.
 fn derived_secret_uuid(fsid: &str, user: &str) -> String {
@@ -539,26 +524,24 @@ impl Backend for RbdBackend {
         _connector: &serde_json::Value,
     ) -> Result<serde_json::Value, VolumeError> {
         let (hosts, ports): (Vec<_>, Vec<_>) = self.cluster.monitors.iter().cloned().unzip();
-        let mut data = json!({
-            "name": self.volume_spec(id),
-            "hosts": hosts,
-            "ports": ports,
-            "cluster_name": self.config.rbd_cluster_name,
-            "auth_enabled": true,
-            "auth_username": self.config.rbd_user,
-            "secret_type": "ceph",
-            "secret_uuid": self.secret_uuid,
-            "volume_id": id,
-            "discard": true,
-        });
-        // Cinder sends the keyring when it has one (`rbd_keyring_conf`), so
-        // that a compute host needs no secret set up beforehand.
-        if let Some(key) = &self.cluster.key {
-            data["keyring"] = json!(format!(
-                "[client.{}]\n\tkey = {key}\n",
-                self.config.rbd_user
-            ));
-        }
+        let data = RbdConnection {
+            name: self.volume_spec(id),
+            hosts,
+            ports,
+            cluster_name: Some(self.config.rbd_cluster_name.clone()),
+            auth_enabled: true,
+            auth_username: Some(self.config.rbd_user.clone()),
+            secret_type: Some("ceph".to_owned()),
+            secret_uuid: Some(self.secret_uuid.clone()),
+            // Cinder sends the keyring when it has one (`rbd_keyring_conf`),
+            // so that a compute host needs no secret set up beforehand.
+            keyring: self
+                .cluster
+                .key
+                .as_ref()
+                .map(|key| format!("[client.{}]\n\tkey = {key}\n", self.config.rbd_user)),
+            discard: true,
+        };
         Ok(json!({"driver_volume_type": "rbd", "data": data}))
     }
 }
@@ -586,17 +569,6 @@ mod tests {
         assert_eq!(fsid, "5d2f6a3c-1111-2222-3333-444455556666");
         assert!(parse_mon_dump(r#"{"mons":[]}"#).is_err());
         assert!(parse_mon_dump("not json").is_err());
-    }
-
-    #[test]
-    fn the_key_is_read_from_the_users_section_of_a_keyring() {
-        let text = "[mon.]\n\tkey = MONKEY==\n\tcaps mon = \"allow *\"\n[client.admin]\n\tkey = ADMINKEY==\n";
-        assert_eq!(
-            keyring_key(text, "client.admin").as_deref(),
-            Some("ADMINKEY==")
-        );
-        assert_eq!(keyring_key(text, "mon.").as_deref(), Some("MONKEY=="));
-        assert_eq!(keyring_key(text, "client.cinder"), None);
     }
 
     #[test]

@@ -8,9 +8,11 @@ use stratus_common::ids::InstanceId;
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::error::ErrorNumber;
+use virt::secret::Secret;
 use virt::sys;
 
 use super::config::LibvirtConfig;
+use super::secret;
 use super::xml::{self, DomainType, KernelBoot};
 use crate::model::state::PowerState;
 use crate::model::{DiskSpec, GuestSpec};
@@ -211,6 +213,18 @@ fn affect(d: &Domain) -> u32 {
     }
 }
 
+/// Defines (or redefines) each secret and sets its value: idempotent, so
+/// every define and attach can do it.
+fn define_secrets(c: &Connect, secrets: &[secret::CephSecret]) -> Result<(), VirtError> {
+    for s in secrets {
+        let sec = Secret::define_xml(c, &secret::secret_xml(s), 0)
+            .map_err(|e| failed("define the Ceph secret", e))?;
+        sec.set_value(&s.value, 0)
+            .map_err(|e| failed("set the Ceph secret", e))?;
+    }
+    Ok(())
+}
+
 fn open(uri: &str) -> Result<Connect, VirtError> {
     Connect::open(Some(uri)).map_err(|e| failed(&format!("cannot connect to {uri}"), e))
 }
@@ -258,9 +272,11 @@ impl VirtDriver for LibvirtDriver {
         tokio::fs::create_dir_all(&spec.dir)
             .await
             .map_err(|e| failed(&spec.dir.display().to_string(), e))?;
+        let secrets = secret::ceph_secrets(spec.disks.iter().map(|d| &d.source));
         let uri = self.uri.clone();
         blocking(move || {
             let c = open(&uri)?;
+            define_secrets(&c, &secrets)?;
             Domain::define_xml(&c, &doc)
                 .map(|_| ())
                 .map_err(|e| failed("define", e))
@@ -323,6 +339,11 @@ impl VirtDriver for LibvirtDriver {
     async fn attach_volume(&self, id: InstanceId, disk: &DiskSpec) -> Result<(), VirtError> {
         let doc = xml::device_disk_xml(&disk.device, &disk.source).map_err(VirtError::Failed)?;
         let dev = disk.device.clone();
+        let secrets = secret::ceph_secrets([&disk.source]);
+        if !secrets.is_empty() {
+            let uri = self.uri.clone();
+            blocking(move || define_secrets(&open(&uri)?, &secrets)).await?;
+        }
         self.with_domain(id, move |d| {
             let current = d.get_xml_desc(0).map_err(|e| failed("xml", e))?;
             if xml::find_disk(&current, &dev).is_some() {

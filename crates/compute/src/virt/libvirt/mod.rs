@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod probe;
+pub mod secret;
 pub mod xml;
 
 #[cfg(feature = "libvirt")]

@@ -1,7 +1,7 @@
 //! The libvirt domain XML of a [`GuestSpec`], as Nova's libvirt driver
 //! writes it where it matters here: machine `q35`, memory and vCPUs from the
 //! flavor, the root disk (a qcow2 overlay on the host's cached image) and
-//! volumes as virtio disks, one virtio NIC per port on the tap the L2 agent
+//! volumes as virtio disks (a file, or Ceph RBD through QEMU), one virtio NIC per port on the tap the L2 agent
 //! made (`type='ethernet'`, `managed='no'`: the tap name comes from
 //! `stratus_network_client::ifname`, agreed in one place), the serial
 //! console appended to a file that `console log show` reads, no iPXE ROM
@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use stratus_network_client::vif::VIF_TYPE_BRIDGE;
+
+use stratus_volume_client::RbdConnection;
 
 use crate::model::guest::{DiskSource, GuestSpec};
 
@@ -57,7 +59,7 @@ pub struct KernelBoot {
 /// as Nova's default: root on the first virtio disk, console on serial.
 pub const DEFAULT_CMDLINE: &str = "root=/dev/vda console=tty0 console=ttyS0";
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -216,6 +218,11 @@ fn disk_xml(x: &mut String, dev: &str, source: &DiskSource) -> Result<(), String
                     let _ = writeln!(x, "      <driver name='qemu' type='{}'/>", esc(format));
                     let _ = writeln!(x, "      <source file='{}'/>", esc(p));
                 }
+                "rbd" => {
+                    let c: RbdConnection = serde_json::from_value(data.clone())
+                        .map_err(|e| format!("volume {volume_id}: rbd connection info: {e}"))?;
+                    rbd_disk_xml(x, &c);
+                }
                 other => {
                     return Err(format!(
                         "volume {volume_id}: connection type '{other}' is not supported"
@@ -228,6 +235,36 @@ fn disk_xml(x: &mut String, dev: &str, source: &DiskSource) -> Result<(), String
     let _ = writeln!(x, "      <target dev='{}' bus='virtio'/>", esc(dev));
     let _ = writeln!(x, "    </disk>");
     Ok(())
+}
+
+/// A volume in Ceph, opened by QEMU's own RBD driver (seed steps 49–51:
+/// QEMU asks the monitors for the cluster map, then reads the OSDs).
+fn rbd_disk_xml(x: &mut String, c: &RbdConnection) {
+    let discard = if c.discard { " discard='unmap'" } else { "" };
+    let _ = writeln!(x, "    <disk type='network' device='disk'>");
+    let _ = writeln!(
+        x,
+        "      <driver name='qemu' type='raw' cache='writeback'{discard}/>"
+    );
+    if let (true, Some(user), Some(uuid)) = (
+        c.auth_enabled,
+        c.auth_username.as_deref(),
+        c.secret_uuid.as_deref(),
+    ) {
+        let _ = writeln!(x, "      <auth username='{}'>", esc(user));
+        let _ = writeln!(x, "        <secret type='ceph' uuid='{}'/>", esc(uuid));
+        let _ = writeln!(x, "      </auth>");
+    }
+    let _ = writeln!(x, "      <source protocol='rbd' name='{}'>", esc(&c.name));
+    for (host, port) in c.hosts.iter().zip(&c.ports) {
+        let _ = writeln!(
+            x,
+            "        <host name='{}' port='{}'/>",
+            esc(host),
+            esc(port)
+        );
+    }
+    let _ = writeln!(x, "      </source>");
 }
 
 #[cfg(test)]
@@ -348,6 +385,45 @@ mod tests {
         let domain = format!("<domain><devices><disk type='file'><target dev='vda' bus='virtio'/></disk>\n{disk}</devices></domain>");
         assert_eq!(find_disk(&domain, "vdb").as_deref(), Some(disk.trim()));
         assert_eq!(find_disk(&domain, "vdc"), None);
+    }
+
+    #[test]
+    fn an_rbd_volume_is_a_network_disk_with_its_monitors_and_secret() {
+        let source = DiskSource::Volume {
+            volume_id: "v2".into(),
+            connection_info: serde_json::json!({"driver_volume_type": "rbd",
+                "data": {"name": "volumes/volume-v2", "hosts": ["127.0.0.1", "::1"],
+                    "ports": ["6789", "6790"], "auth_enabled": true,
+                    "auth_username": "cinder", "secret_type": "ceph",
+                    "secret_uuid": "5d2f6a3c-1111-2222-3333-444455556666",
+                    "discard": true}}),
+        };
+        let disk = device_disk_xml("vdc", &source).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            disk.contains("<disk type='network' device='disk'>"),
+            "{disk}"
+        );
+        assert!(disk.contains("<driver name='qemu' type='raw' cache='writeback' discard='unmap'/>"));
+        assert!(disk.contains("<auth username='cinder'>"));
+        assert!(disk.contains("<secret type='ceph' uuid='5d2f6a3c-1111-2222-3333-444455556666'/>"));
+        assert!(disk.contains("<source protocol='rbd' name='volumes/volume-v2'>"));
+        assert!(disk.contains("<host name='127.0.0.1' port='6789'/>"));
+        assert!(disk.contains("<host name='::1' port='6790'/>"));
+        assert!(disk.contains("<serial>v2</serial>"));
+        assert!(disk.contains("<target dev='vdc' bus='virtio'/>"));
+        // Without auth: no <auth>; without a name: refused.
+        let plain = DiskSource::Volume {
+            volume_id: "v3".into(),
+            connection_info: serde_json::json!({"driver_volume_type": "rbd",
+                "data": {"name": "p/i", "hosts": ["h"], "ports": ["1"]}}),
+        };
+        let disk = device_disk_xml("vdd", &plain).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!disk.contains("<auth"), "{disk}");
+        let bad = DiskSource::Volume {
+            volume_id: "v4".into(),
+            connection_info: serde_json::json!({"driver_volume_type": "rbd", "data": {}}),
+        };
+        assert!(device_disk_xml("vde", &bad).is_err());
     }
 
     #[test]
