@@ -1,5 +1,6 @@
-//! [`ImageClient`]: `GET /v2/images/{id}` and its data, with the caller's
-//! token and request id (`X-OpenStack-Request-ID`, from
+//! [`ImageClient`]: `GET /v2/images/{id}` and its data, and the calls that
+//! make an image from data of the caller's (create, upload, delete), with
+//! the caller's token and request id (`X-OpenStack-Request-ID`, from
 //! `stratus_common::current_request_id`); Glance's error answers become a
 //! [`ClientError`].
 
@@ -61,7 +62,19 @@ impl ImageClient {
         token: &str,
     ) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}/v2/images/{id}{path}", self.base);
-        let mut req = self.http.get(&url).header("X-Auth-Token", token);
+        self.send(self.http.get(&url), &url, token, Some(id)).await
+    }
+
+    /// Sends `req` with the token and request id; an error answer becomes a
+    /// [`ClientError`] (404 as `NotFound(id)` when the URL names an image).
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        token: &str,
+        id: Option<&ImageId>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut req = req.header("X-Auth-Token", token);
         if let Some((name, value)) = stratus_common::request_id_header() {
             req = req.header(name, value);
         }
@@ -73,18 +86,73 @@ impl ImageClient {
         if status.is_success() {
             return Ok(resp);
         }
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if let (reqwest::StatusCode::NOT_FOUND, Some(id)) = (status, id) {
             return Err(ClientError::NotFound(id.to_string()));
         }
         let text = resp.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|b| b["error"]["message"].as_str().map(str::to_owned))
+            .or_else(|| {
+                // Glance's webob errors: {"message": ..., "code": ...} or text.
+                serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|b| b["message"].as_str().map(str::to_owned))
+            })
             .unwrap_or_else(|| truncate(&text, 200).to_owned());
         Err(ClientError::Api {
             status: status.as_u16(),
             message,
         })
+    }
+
+    /// `POST /v2/images` with `body` (name, disk_format, ...): the new
+    /// record, `queued`.
+    pub async fn create(&self, body: &Value, token: &str) -> Result<Image, ClientError> {
+        let url = format!("{}/v2/images", self.base);
+        self.send(self.http.post(&url).json(body), &url, token, None)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(format!("new image: {e}")))
+    }
+
+    /// `PUT /v2/images/{id}/file`: the image's data from `data`, `len`
+    /// bytes when known.
+    pub async fn upload<S>(
+        &self,
+        id: &ImageId,
+        token: &str,
+        data: S,
+        len: Option<u64>,
+    ) -> Result<(), ClientError>
+    where
+        S: futures::TryStream + Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        Bytes: From<S::Ok>,
+    {
+        let url = format!("{}/v2/images/{id}/file", self.base);
+        let mut req = self
+            .http
+            .put(&url)
+            .header("Content-Type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(data));
+        if let Some(len) = len {
+            req = req.header("Content-Length", len);
+        }
+        self.send(req, &url, token, Some(id)).await.map(|_| ())
+    }
+
+    /// `DELETE /v2/images/{id}`; an image already gone is no error.
+    pub async fn delete(&self, id: &ImageId, token: &str) -> Result<(), ClientError> {
+        let url = format!("{}/v2/images/{id}", self.base);
+        match self
+            .send(self.http.delete(&url), &url, token, Some(id))
+            .await
+        {
+            Ok(_) | Err(ClientError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /v2/images/{id}`.

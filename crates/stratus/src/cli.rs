@@ -85,6 +85,9 @@ pub enum BenchCommand {
     /// Port creation rate with IP allocation, and port create to ACTIVE
     /// (Linux bridge, root only)
     Network(BenchNetworkArgs),
+    /// Volumes made from an image per minute by each backend, against `cp`
+    /// and `rbd import`
+    Volume(BenchVolumeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +135,24 @@ pub struct BenchImageArgs {
     /// scripts/ceph/start.sh writes: S3_ENDPOINT, S3_ACCESS_KEY, ...)
     #[arg(long, value_name = "FILE")]
     pub s3_env: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchVolumeArgs {
+    /// Size of the raw test image, MiB
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Volumes made per figure
+    #[arg(long, default_value_t = 3)]
+    pub volumes: usize,
+    /// Folder for the image, the copies and the file backend's volumes
+    /// [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Also measure the rbd backend against the cluster this env file
+    /// describes (as scripts/ceph/start.sh writes: RBD_CEPH_CONF, RBD_POOL, ...)
+    #[arg(long, value_name = "FILE")]
+    pub rbd_env: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@
 //! [`VolumeService::start_manager`].
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod domain;

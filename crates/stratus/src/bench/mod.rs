@@ -2,7 +2,7 @@
 //!
 //! - [`identity`]: token issue and validation throughput and latency;
 //! - [`up`]: time from start to ready, and idle memory, of `stratus up`;
-//! - [`compute`], [`image`], [`network`]: the services' own benchmarks
+//! - [`compute`], [`image`], [`network`], [`volume`]: the services' own benchmarks
 //!   (`stratus_compute::bench`, ...), which build what they measure on
 //!   throwaway state in this process.
 //!
@@ -15,6 +15,7 @@ pub mod identity;
 pub mod image;
 pub mod network;
 pub mod up;
+pub mod volume;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::harness::{assert_success, column, field, Cloud, STATE_TIMEOUT};
-use super::image::create_image;
+use super::image::{create_image, saved};
 
 /// The file backend's folder (`[volume] file_dir` empty: DATA_DIR/volumes).
 fn volumes_dir(cloud: &Cloud) -> std::path::PathBuf {
@@ -88,6 +88,41 @@ fn volumes_types_and_snapshots_through_the_cli() {
         image.as_str(),
         "{from_image}"
     );
+
+    // Back to an image (os-volume_upload_image): the volume's data as a
+    // qcow2 of the volume's size, in the caller's project; the volume is
+    // available again.
+    let up = cloud.openstack_json(&[
+        "image",
+        "create",
+        "--volume",
+        &from_image_id,
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "e2e-from-vol",
+    ]);
+    let up_id = up["image_id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| field(&up, "id"));
+    let up_image = cloud.wait_for(&["image", "show", &up_id], "status", "active");
+    assert_eq!(field(&up_image, "disk_format"), "qcow2", "{up_image}");
+    assert_eq!(up_image["min_disk"], 1, "{up_image}");
+    cloud.wait_for(&["volume", "show", &from_image_id], "status", "available");
+    let bits = saved(&cloud, &up_id);
+    let file = cloud.data_dir().join("uploaded.qcow2");
+    std::fs::write(&file, &bits).expect("write");
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&file)
+        .output()
+        .expect("qemu-img");
+    let info: Value = serde_json::from_slice(&info.stdout).expect("qemu-img json");
+    assert_eq!(info["format"], "qcow2", "{info}");
+    assert_eq!(info["virtual-size"], 1u64 << 30, "{info}");
+    cloud.openstack_ok(&["image", "delete", &up_id]);
 
     // List and show (by name).
     let list = cloud.openstack_json(&["volume", "list"]);

@@ -13,7 +13,7 @@ use stratus_auth::Ctx;
 use stratus_common::ids::AttachmentId;
 use stratus_common::{time, RequestContext};
 
-use super::{cast, id_scope, load_volume, write_scope, AppState, Microversion};
+use super::{cast, id_scope, load_volume, upload_image, write_scope, AppState, Microversion};
 use crate::db;
 use crate::domain::list::parse_bool;
 use crate::domain::quota::{self, Limits};
@@ -104,6 +104,10 @@ pub async fn action(
             return Ok(Json(json!({"connection_info": info})).into_response());
         }
         "os-terminate_connection" => Ok(StatusCode::ACCEPTED),
+        "os-volume_upload_image" => {
+            let body = upload_image::upload_image(s, &ctx, version, &vol, &arg).await?;
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
         other => Err(VolumeError::bad(format!(
             "There is no such action: {other}"
         ))),

@@ -13,6 +13,7 @@ mod metadata;
 mod quotas;
 mod snapshots;
 mod types;
+mod upload_image;
 mod versions;
 mod view;
 mod volumes;

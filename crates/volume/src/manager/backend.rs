@@ -52,6 +52,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Grows the volume to `size` GiB.
     async fn extend(&self, id: &VolumeId, size: i64) -> Result<(), VolumeError>;
     async fn delete(&self, id: &VolumeId) -> Result<(), VolumeError>;
+    /// The volume's data written to a new file at `dest` in qemu-img's
+    /// `format` (`raw`, `qcow2`, ...), for an image upload.
+    async fn export(&self, id: &VolumeId, dest: &Path, format: &str) -> Result<(), VolumeError>;
     /// How a hypervisor reaches the volume (os-brick's connection info):
     /// `{"driver_volume_type": ..., "data": {...}}`.
     async fn connection_info(

@@ -136,6 +136,16 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
+    async fn export(&self, id: &VolumeId, dest: &Path, _format: &str) -> Result<(), VolumeError> {
+        self.check()?;
+        if !self.vols().contains_key(id) {
+            return Err(VolumeError::Internal(format!("no volume {id}")));
+        }
+        tokio::fs::write(dest, format!("fake volume {id}"))
+            .await
+            .map_err(|e| VolumeError::Internal(format!("{}: {e}", dest.display())))
+    }
+
     async fn connection_info(
         &self,
         id: &VolumeId,

@@ -267,6 +267,20 @@ impl Backend for FileBackend {
         remove(&p).await
     }
 
+    async fn export(&self, id: &VolumeId, dest: &Path, format: &str) -> Result<(), VolumeError> {
+        qemu_img(&[
+            "convert",
+            "-f",
+            self.fmt(),
+            "-O",
+            format,
+            &s(&self.volume_path(id)),
+            &s(dest),
+        ])
+        .await
+        .map(|_| ())
+    }
+
     async fn connection_info(
         &self,
         id: &VolumeId,

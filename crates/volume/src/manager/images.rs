@@ -1,5 +1,6 @@
-//! Where a volume made from an image gets the image: the image API
-//! (Glance v2), with the service user's token (the request may outlive the
+//! Where a volume made from an image gets the image, and where an uploaded
+//! volume's data goes: the image API (Glance v2), with the service user's
+//! token (the request may outlive the
 //! user's token, and the manager may run on another host than the API).
 
 use std::path::Path;
@@ -24,6 +25,15 @@ pub trait ImageSource: Send + Sync + 'static {
         id: &ImageId,
         dest: &Path,
     ) -> Result<String, VolumeError>;
+    /// The data of image `id` (made by the API, `queued`) from `src`.
+    async fn upload(
+        &self,
+        ctx: &RequestContext,
+        id: &ImageId,
+        src: &Path,
+    ) -> Result<(), VolumeError>;
+    /// Removes image `id` (of an upload that failed).
+    async fn delete(&self, ctx: &RequestContext, id: &ImageId) -> Result<(), VolumeError>;
 }
 
 /// The image API over HTTP.
@@ -36,6 +46,13 @@ impl HttpImages {
     pub fn new(client: ImageClient, auth: Arc<ServiceAuth>) -> Self {
         Self { client, auth }
     }
+
+    async fn token(&self) -> Result<String, VolumeError> {
+        self.auth
+            .token()
+            .await
+            .map_err(|e| VolumeError::Internal(format!("service token: {e}")))
+    }
 }
 
 #[async_trait]
@@ -46,11 +63,7 @@ impl ImageSource for HttpImages {
         id: &ImageId,
         dest: &Path,
     ) -> Result<String, VolumeError> {
-        let token = self
-            .auth
-            .token()
-            .await
-            .map_err(|e| VolumeError::Internal(format!("service token: {e}")))?;
+        let token = self.token().await?;
         let image = self
             .client
             .image(id, &token)
@@ -74,6 +87,30 @@ impl ImageSource for HttpImages {
         f.sync_all().await.map_err(io)?;
         Ok(format)
     }
+
+    async fn upload(
+        &self,
+        _ctx: &RequestContext,
+        id: &ImageId,
+        src: &Path,
+    ) -> Result<(), VolumeError> {
+        let token = self.token().await?;
+        let io = |e: std::io::Error| VolumeError::Internal(format!("{}: {e}", src.display()));
+        let f = tokio::fs::File::open(src).await.map_err(io)?;
+        let len = f.metadata().await.map_err(io)?.len();
+        self.client
+            .upload(id, &token, tokio_util::io::ReaderStream::new(f), Some(len))
+            .await
+            .map_err(|e| VolumeError::Internal(format!("image {id} data: {e}")))
+    }
+
+    async fn delete(&self, _ctx: &RequestContext, id: &ImageId) -> Result<(), VolumeError> {
+        let token = self.token().await?;
+        self.client
+            .delete(id, &token)
+            .await
+            .map_err(|e| VolumeError::Internal(format!("image {id}: {e}")))
+    }
 }
 
 /// No image service (tests of everything else): every fetch fails.
@@ -90,5 +127,20 @@ impl ImageSource for NoImages {
         Err(VolumeError::Internal(format!(
             "no image service to fetch {id} from"
         )))
+    }
+
+    async fn upload(
+        &self,
+        _ctx: &RequestContext,
+        id: &ImageId,
+        _src: &Path,
+    ) -> Result<(), VolumeError> {
+        Err(VolumeError::Internal(format!(
+            "no image service to upload {id} to"
+        )))
+    }
+
+    async fn delete(&self, _ctx: &RequestContext, _id: &ImageId) -> Result<(), VolumeError> {
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use stratus_bus::{async_trait, Envelope, Handler, RemoteError};
-use stratus_common::ids::{SnapshotId, VolumeId};
+use stratus_common::ids::{ImageId, SnapshotId, VolumeId};
 use stratus_db::Db;
 
 pub use backend::Backend;
@@ -35,6 +35,9 @@ pub const DELETE_VOLUME: &str = "delete_volume";
 pub const EXTEND_VOLUME: &str = "extend_volume";
 pub const CREATE_SNAPSHOT: &str = "create_snapshot";
 pub const DELETE_SNAPSHOT: &str = "delete_snapshot";
+/// Copies a volume's data into an image the API made
+/// (`os-volume_upload_image`).
+pub const UPLOAD_IMAGE: &str = "copy_volume_to_image";
 /// A call: the connection info of a volume for a connector.
 pub const INITIALIZE_CONNECTION: &str = "initialize_connection";
 
@@ -63,6 +66,14 @@ pub struct ExtendArgs {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SnapshotArgs {
     pub snapshot_id: SnapshotId,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UploadImageArgs {
+    pub volume_id: VolumeId,
+    pub image_id: ImageId,
+    /// Glance's `disk_format` of the new image.
+    pub disk_format: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -306,6 +317,50 @@ impl Manager {
         }
     }
 
+    /// The volume's data into the image (with the service user's token:
+    /// the upload may outlive the user's), then the volume back to
+    /// `available`. A failed copy deletes the image, as Cinder does.
+    async fn upload_image(&self, env: &Envelope, a: UploadImageArgs) -> Result<(), VolumeError> {
+        let mut conn = self.db.conn().await?;
+        let Some(vol) = db::volume_get(&mut conn, &a.volume_id).await? else {
+            return Ok(());
+        };
+        if vol.status != VolumeStatus::Uploading {
+            return Ok(());
+        }
+        drop(conn);
+        let copied = self.copy_to_image(env, &a).await;
+        if let Err(e) = &copied {
+            tracing::error!(volume = %vol.id, image = %a.image_id, error = %e, "uploading the volume to an image failed");
+            if let Err(e) = self.images.delete(&env.context, &a.image_id).await {
+                tracing::warn!(image = %a.image_id, error = %e, "removing the image of a failed upload");
+            }
+        }
+        db::volume_set_status(
+            &mut *self.db.conn().await?,
+            &vol.id,
+            &[VolumeStatus::Uploading],
+            VolumeStatus::Available,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn copy_to_image(&self, env: &Envelope, a: &UploadImageArgs) -> Result<(), VolumeError> {
+        let fmt = file::qemu_format(&a.disk_format)?;
+        tokio::fs::create_dir_all(&self.scratch)
+            .await
+            .map_err(|e| VolumeError::Internal(format!("{}: {e}", self.scratch.display())))?;
+        // A folder, not a file: `rbd export` will not write over a file.
+        let dir = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempdir_in(&self.scratch)
+            .map_err(|e| VolumeError::Internal(format!("scratch dir: {e}")))?;
+        let path = dir.path().join("data");
+        self.backend.export(&a.volume_id, &path, fmt).await?;
+        self.images.upload(&env.context, &a.image_id, &path).await
+    }
+
     async fn dispatch(&self, env: &Envelope) -> Result<serde_json::Value, VolumeError> {
         let args = |e: RemoteError| VolumeError::BadRequest(e.message);
         match env.method.as_str() {
@@ -314,6 +369,7 @@ impl Manager {
             EXTEND_VOLUME => self.extend_volume(env.args().map_err(args)?).await?,
             CREATE_SNAPSHOT => self.create_snapshot(env.args().map_err(args)?).await?,
             DELETE_SNAPSHOT => self.delete_snapshot(env.args().map_err(args)?).await?,
+            UPLOAD_IMAGE => self.upload_image(env, env.args().map_err(args)?).await?,
             INITIALIZE_CONNECTION => {
                 let a: ConnectionArgs = env.args().map_err(args)?;
                 return self

@@ -282,19 +282,7 @@ impl RbdBackend {
                 .prefix("raw-")
                 .tempfile_in(&self.scratch)
                 .map_err(|e| VolumeError::Internal(format!("scratch file: {e}")))?;
-            let out = Command::new("qemu-img")
-                .args(["convert", "-f", fmt, "-O", "raw"])
-                .arg(image)
-                .arg(converted.path())
-                .output()
-                .await
-                .map_err(|e| VolumeError::Internal(format!("running qemu-img: {e}")))?;
-            if !out.status.success() {
-                return Err(VolumeError::Internal(format!(
-                    "qemu-img convert: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            convert(image, fmt, converted.path(), "raw").await?;
             converted.path()
         };
         self.rbd(&[
@@ -354,6 +342,25 @@ async fn run(tool: &str, common: &[String], args: &[&str]) -> Result<String, Too
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         })
+    }
+}
+
+/// `qemu-img convert` of `src` (in `from`) to a new file `dest` in `to`.
+async fn convert(src: &Path, from: &str, dest: &Path, to: &str) -> Result<(), VolumeError> {
+    let out = Command::new("qemu-img")
+        .args(["convert", "-f", from, "-O", to])
+        .arg(src)
+        .arg(dest)
+        .output()
+        .await
+        .map_err(|e| VolumeError::Internal(format!("running qemu-img: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(VolumeError::Internal(format!(
+            "qemu-img convert: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
@@ -516,6 +523,29 @@ impl Backend for RbdBackend {
     async fn delete(&self, id: &VolumeId) -> Result<(), VolumeError> {
         self.remove(&self.part_spec(id)).await?;
         self.remove(&self.volume_spec(id)).await
+    }
+
+    async fn export(&self, id: &VolumeId, dest: &Path, format: &str) -> Result<(), VolumeError> {
+        let spec = self.volume_spec(id);
+        let dest_s = dest.to_string_lossy();
+        if format == "raw" {
+            self.rbd(&["export", "--no-progress", &spec, &dest_s])
+                .await?;
+            return Ok(());
+        }
+        // Other formats from a raw export beside `dest`.
+        let mut raw = dest.as_os_str().to_owned();
+        raw.push(".raw");
+        let raw = PathBuf::from(raw);
+        let raw_s = raw.to_string_lossy();
+        let res = async {
+            self.rbd(&["export", "--no-progress", &spec, &raw_s])
+                .await?;
+            convert(&raw, "raw", dest, format).await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&raw).await;
+        res
     }
 
     async fn connection_info(

@@ -716,6 +716,28 @@ async fn volume_actions() {
         assert_eq!(v["volume"]["status"], "available");
         assert_eq!(v["volume"]["attachments"], json!([]));
 
+        // Upload to an image: a name is needed, the formats must be known,
+        // and only an available volume goes (no image service here: the
+        // checks come first, then a 503).
+        for bad in [
+            json!({"os-volume_upload_image": {}}),
+            json!({"os-volume_upload_image": {"image_name": "i", "disk_format": "iso"}}),
+            json!({"os-volume_upload_image": {"image_name": "i", "container_format": "zip"}}),
+        ] {
+            env.post(&act, ALICE, bad).await.fault(400);
+        }
+        env.post(
+            &act,
+            ALICE,
+            json!({"os-volume_upload_image": {"image_name": "i"}}),
+        )
+        .await
+        .fault(503);
+        assert_eq!(
+            status(env.get(&format!("{u}/{id}"), ALICE).await.json()),
+            "available"
+        );
+
         // Reset status: admins only.
         env.post(&act, ALICE, json!({"os-reset_status": {"status": "error"}}))
             .await
@@ -738,6 +760,15 @@ async fn volume_actions() {
             status(env.get(&format!("{u}/{id}"), ALICE).await.json()),
             "error"
         );
+        let (_, msg) = env
+            .post(
+                &act,
+                ALICE,
+                json!({"os-volume_upload_image": {"image_name": "i"}}),
+            )
+            .await
+            .fault(400);
+        assert!(msg.contains("must be available"), "{msg}");
     })
     .await;
 }

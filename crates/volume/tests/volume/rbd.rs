@@ -5,7 +5,6 @@
 //! DIR/rbd.env) or the default one exists; skipped with a message
 //! otherwise, unless `STRATUS_TEST_REQUIRE_CEPH=1`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::Method;
@@ -36,20 +35,9 @@ fn rbd_config() -> Option<RbdConfig> {
             default
         }
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let vars: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
-    let get = |k: &str| vars.get(k).map(|v| v.to_string()).unwrap_or_default();
-    Some(RbdConfig {
-        rbd_pool: get("RBD_POOL"),
-        rbd_user: get("RBD_USER"),
-        rbd_ceph_conf: get("RBD_CEPH_CONF"),
-        rbd_keyring_conf: get("RBD_KEYRING"),
-        ..RbdConfig::default()
-    })
+    let c = stratus_volume::bench::rbd_config_from_env_file(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(c)
 }
 
 /// `rbd` with the test cluster's settings; its stdout, or `None` on
@@ -230,6 +218,20 @@ async fn an_rbd_volume_from_an_image_file_holds_its_data() {
         let got = std::fs::read(&out).expect("read export");
         assert_eq!(&got[..16], b"stratus-rbd-test", "{format}");
         assert_eq!(got.len() as u64, GIB);
+        // Exported for an image upload, as qcow2: the same bits.
+        let up = dir.path().join(format!("upload-{format}.qcow2"));
+        b.export(&id, &up, "qcow2").await.expect("export qcow2");
+        let back = dir.path().join(format!("back-{format}.raw"));
+        let st = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&up)
+            .arg(&back)
+            .status()
+            .expect("qemu-img");
+        assert!(st.success());
+        let back = std::fs::read(&back).expect("read");
+        assert_eq!(&back[..16], b"stratus-rbd-test", "{format}");
+        assert_eq!(back.len() as u64, GIB);
         // Creating again (a redelivered cast) replaces it; deleting twice
         // is fine.
         b.create_from_image(&id, 1, file, format)
