@@ -102,7 +102,9 @@ pub async fn start_manager(config: &Config, bus: &Bus) -> Result<Consumer, Volum
         Arc::new(ServiceAuth::from_config(config)),
     ));
     let scratch = scratch_dir(&vc, config);
-    serve_manager(bus, &vc.topic(), Manager::new(db, backend, images, scratch)).await
+    let manager = Manager::new(db, backend, images, scratch);
+    manager.recover().await?;
+    serve_manager(bus, &vc.topic(), manager).await
 }
 
 /// Serves `manager` on `topic` (tests give their own backend).

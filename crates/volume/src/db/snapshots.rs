@@ -87,6 +87,30 @@ pub async fn snapshot_list(
     rows.iter().map(from_row).collect()
 }
 
+/// The snapshots of `backend`'s volumes in one of `statuses`.
+pub async fn snapshot_list_in_status(
+    conn: &mut Conn,
+    backend: &str,
+    statuses: &[SnapshotStatus],
+) -> Result<Vec<Snapshot>, VolumeError> {
+    let cols: Vec<String> = COLUMNS
+        .split(',')
+        .map(|c| format!("s.{}", c.trim()))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM snapshots s JOIN volumes v ON v.id = s.volume_id \
+         WHERE v.backend = $1 AND s.status IN ({})",
+        cols.join(", "),
+        placeholders(2, statuses.len())
+    );
+    let mut q = sqlx::query(&sql).bind(backend);
+    for st in statuses {
+        q = q.bind(st.as_str());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn snapshot_list_of_volume(
     conn: &mut Conn,
     volume: &VolumeId,

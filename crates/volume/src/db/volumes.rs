@@ -116,6 +116,25 @@ pub async fn volume_list(
     rows.iter().map(from_row).collect()
 }
 
+/// The volumes of `backend` in one of `statuses` (what a manager finds
+/// unfinished when it starts).
+pub async fn volume_list_in_status(
+    conn: &mut Conn,
+    backend: &str,
+    statuses: &[VolumeStatus],
+) -> Result<Vec<Volume>, VolumeError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM volumes WHERE backend = $1 AND status IN ({})",
+        placeholders(2, statuses.len())
+    );
+    let mut q = sqlx::query(&sql).bind(backend);
+    for s in statuses {
+        q = q.bind(s.as_str());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Writes the fields a user may change (name, description, metadata,
 /// bootable, readonly).
 pub async fn volume_update(conn: &mut Conn, v: &Volume) -> Result<(), VolumeError> {

@@ -107,6 +107,81 @@ impl Manager {
         }
     }
 
+    /// What a restarted manager finds unfinished, handled as Cinder's
+    /// `init_host` does: a create or snapshot that was under way is an
+    /// error (its bits removed), an upload ends with the volume available
+    /// again, and deletes are done now. Redelivered casts then find the
+    /// rows settled and do nothing.
+    pub async fn recover(&self) -> Result<(), VolumeError> {
+        let name = self.backend.name();
+        let mut conn = self.db.conn().await?;
+        let vols = db::volume_list_in_status(
+            &mut conn,
+            name,
+            &[
+                VolumeStatus::Creating,
+                VolumeStatus::Uploading,
+                VolumeStatus::Deleting,
+            ],
+        )
+        .await?;
+        let snaps = db::snapshot_list_in_status(
+            &mut conn,
+            name,
+            &[SnapshotStatus::Creating, SnapshotStatus::Deleting],
+        )
+        .await?;
+        drop(conn);
+        for s in snaps {
+            tracing::warn!(snapshot = %s.id, status = %s.status, "snapshot left unfinished by an earlier run");
+            if s.status == SnapshotStatus::Deleting {
+                self.delete_snapshot(SnapshotArgs { snapshot_id: s.id })
+                    .await?;
+                continue;
+            }
+            if let Err(e) = self.backend.delete_snapshot(&s.volume_id, &s.id).await {
+                tracing::warn!(snapshot = %s.id, error = %e, "removing a half-made snapshot");
+            }
+            db::snapshot_set_status(
+                &mut *self.db.conn().await?,
+                &s.id,
+                &[SnapshotStatus::Creating],
+                SnapshotStatus::Error,
+            )
+            .await?;
+        }
+        for v in vols {
+            tracing::warn!(volume = %v.id, status = %v.status, "volume left unfinished by an earlier run");
+            match v.status {
+                VolumeStatus::Deleting => {
+                    self.delete_volume(VolumeArgs { volume_id: v.id }).await?;
+                }
+                VolumeStatus::Uploading => {
+                    db::volume_set_status(
+                        &mut *self.db.conn().await?,
+                        &v.id,
+                        &[VolumeStatus::Uploading],
+                        VolumeStatus::Available,
+                    )
+                    .await?;
+                }
+                _ => {
+                    if let Err(e) = self.backend.delete(&v.id).await {
+                        tracing::warn!(volume = %v.id, error = %e, "removing a half-made volume");
+                    }
+                    db::volume_set_status(
+                        &mut *self.db.conn().await?,
+                        &v.id,
+                        &[VolumeStatus::Creating],
+                        VolumeStatus::Error,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn create_volume(&self, env: &Envelope, a: CreateVolumeArgs) -> Result<(), VolumeError> {
         let mut conn = self.db.conn().await?;
         let Some(vol) = db::volume_get(&mut conn, &a.volume_id).await? else {

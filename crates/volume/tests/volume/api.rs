@@ -426,6 +426,88 @@ async fn a_failing_backend_leaves_an_error_volume_and_no_bits() {
     .await;
 }
 
+/// A manager that starts again finds what the last one left unfinished
+/// and settles it as Cinder's `init_host` does, on both engines.
+#[tokio::test]
+async fn a_restarted_manager_settles_what_was_left_unfinished() {
+    use std::sync::Arc;
+    use stratus_volume::db;
+    use stratus_volume::domain::{SnapshotStatus, VolumeStatus};
+    use stratus_volume::manager::fake::FakeBackend;
+    use stratus_volume::manager::images::NoImages;
+    use stratus_volume::manager::Manager;
+
+    for t in stratus_db::testing::test_dbs("volume").await.expect("dbs") {
+        let fake = Arc::new(FakeBackend::new());
+        let env = Env::with_backend(&t.db, fake.clone(), fake.clone()).await;
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(env.volume(ALICE, P_ALICE, json!({"size": 1})).await);
+        }
+        let s = env
+            .post(
+                &format!("/v3/{P_ALICE}/snapshots"),
+                ALICE,
+                json!({"snapshot": {"volume_id": ids[3]}}),
+            )
+            .await
+            .ok(202);
+        let sid = s["snapshot"]["id"].as_str().expect("id").to_owned();
+        env.wait(ALICE, P_ALICE, "snapshots", &sid, "available")
+            .await;
+        // As a crash would leave them: mid-create, mid-delete, mid-upload,
+        // and a snapshot mid-create.
+        let mut conn = t.db.conn().await.expect("conn");
+        for (id, status) in [
+            (&ids[0], VolumeStatus::Creating),
+            (&ids[1], VolumeStatus::Deleting),
+            (&ids[2], VolumeStatus::Uploading),
+        ] {
+            let id = id.parse().expect("id");
+            assert!(db::volume_force_status(&mut conn, &id, status, None)
+                .await
+                .expect("force"));
+        }
+        let snap_id = sid.parse().expect("id");
+        db::snapshot_set_status(
+            &mut conn,
+            &snap_id,
+            &[SnapshotStatus::Available],
+            SnapshotStatus::Creating,
+        )
+        .await
+        .expect("snapshot status");
+        drop(conn);
+
+        let scratch = std::env::temp_dir().join("stratus-volume-test-scratch");
+        Manager::new(t.db.clone(), fake.clone(), Arc::new(NoImages), scratch)
+            .recover()
+            .await
+            .expect("recover");
+        let status = |id: &str| {
+            let env = &env;
+            let u = format!("/v3/{P_ALICE}/volumes/{id}");
+            async move { env.get(&u, ALICE).await.ok(200)["volume"]["status"].clone() }
+        };
+        assert_eq!(status(&ids[0]).await, "error");
+        env.get(&format!("/v3/{P_ALICE}/volumes/{}", ids[1]), ALICE)
+            .await
+            .fault(404);
+        assert_eq!(status(&ids[2]).await, "available");
+        assert_eq!(status(&ids[3]).await, "available");
+        let snap = env
+            .get(&format!("/v3/{P_ALICE}/snapshots/{sid}"), ALICE)
+            .await
+            .ok(200);
+        assert_eq!(snap["snapshot"]["status"], "error");
+        let left = fake.volume_ids();
+        assert!(!left.contains(&ids[0].parse().expect("id")), "{left:?}");
+        assert!(!left.contains(&ids[1].parse().expect("id")), "{left:?}");
+        assert!(fake.snapshot_ids().is_empty());
+        t.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn types_and_extra_specs() {
     each_engine(|env| async move {
