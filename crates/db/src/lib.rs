@@ -162,8 +162,35 @@ impl Db {
     }
 
     /// Opens a transaction for several `db` function calls at once.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): our
+    /// transactions read then write (a quota check, then the insert), and a
+    /// deferred one that another writer overtook between its read and its
+    /// write fails with SQLITE_BUSY without waiting; an immediate one waits
+    /// out the busy timeout like any writer.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        self.pool.begin().await
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// A transaction that runs alone among those opened with the same
+    /// `key` (a quota check and the insert it allows, per project): on
+    /// PostgreSQL a transaction-scoped advisory lock on the key's hash, on
+    /// SQLite the write lock every transaction takes anyway.
+    pub async fn begin_serialized(
+        &self,
+        key: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_id(&self.service, key))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub fn engine(&self) -> Engine {
@@ -187,6 +214,17 @@ impl Db {
 
 /// Two processes creating the same schema at once race in PostgreSQL's
 /// catalog even with `IF NOT EXISTS`; the loser's error is harmless.
+/// A stable 64-bit id of a service's lock key (FNV-1a: the same in every
+/// process, unlike std's randomly seeded hasher).
+fn lock_id(service: &str, key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in service.bytes().chain([0]).chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
 fn ignore_duplicate_schema(e: sqlx::Error) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
     match &e {
         sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {

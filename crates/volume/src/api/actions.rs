@@ -146,7 +146,9 @@ async fn extend(
             vol.status
         )));
     }
-    let mut tx = s.db.begin().await?;
+    let mut tx =
+        s.db.begin_serialized(&format!("quota:{}", vol.project_id))
+            .await?;
     let limits =
         db::quota_limits(&mut tx, &vol.project_id, &Limits::defaults(&s.config.quota)).await?;
     let usage = db::usage_get(&mut tx, &vol.project_id).await?;

@@ -186,7 +186,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state
+        .db
+        .begin_serialized(&format!("quota:{project}"))
+        .await?;
     let limits =
         db::quota_limits(&mut tx, &project, &Limits::defaults(&state.config.quota)).await?;
     let usage = db::usage_get(&mut tx, &project).await?;

@@ -458,9 +458,14 @@ pub async fn create(
         updated_at: now,
         attachments: Vec::new(),
     };
-    // The quota check and the insert in one transaction.
+    // The quota check and the insert in one transaction, alone among the
+    // project's (two creates racing for the last of the quota would both
+    // see it free).
     drop(conn);
-    let mut tx = state.db.begin().await?;
+    let mut tx = state
+        .db
+        .begin_serialized(&format!("quota:{project}"))
+        .await?;
     let limits =
         db::quota_limits(&mut tx, &project, &Limits::defaults(&state.config.quota)).await?;
     let usage = db::usage_get(&mut tx, &project).await?;

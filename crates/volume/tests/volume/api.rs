@@ -426,6 +426,40 @@ async fn a_failing_backend_leaves_an_error_volume_and_no_bits() {
     .await;
 }
 
+/// Creates racing for the quota take exactly what it allows, on either
+/// engine (the check and the insert run alone per project).
+#[tokio::test]
+async fn concurrent_creates_never_exceed_the_quota() {
+    each_engine(|env| async move {
+        env.call(
+            Method::PUT,
+            &format!("/v3/{P_ADMIN}/os-quota-sets/{P_ALICE}"),
+            ADMIN,
+            Some(json!({"quota_set": {"volumes": 3}})),
+        )
+        .await
+        .ok(200);
+        let u = vols(P_ALICE);
+        let tries = (0..12).map(|_| env.post(&u, ALICE, json!({"volume": {"size": 1}})));
+        let results = futures::future::join_all(tries).await;
+        let made = results
+            .iter()
+            .filter(|r| r.status == StatusCode::ACCEPTED)
+            .count();
+        assert_eq!(made, 3, "volumes made with a quota of 3");
+        for r in &results {
+            assert!(
+                r.status == StatusCode::ACCEPTED || r.status == StatusCode::PAYLOAD_TOO_LARGE,
+                "{}",
+                r.status
+            );
+        }
+        let list = env.get(&format!("{u}/detail"), ALICE).await.ok(200);
+        assert_eq!(list["volumes"].as_array().map(Vec::len), Some(made));
+    })
+    .await;
+}
+
 /// A manager that starts again finds what the last one left unfinished
 /// and settles it as Cinder's `init_host` does, on both engines.
 #[tokio::test]
