@@ -30,12 +30,13 @@ set -euo pipefail
 #   qemu-block-extra            QEMU's RBD driver: guests' Ceph volumes (seed steps 49-51)
 #   busybox-static              the guest's userland (scripts/guest-image.sh)
 #   dnsmasq-base                the DHCP server of the DHCP agent (no service)
+#   dnsmasq-utils               dhcp_release: the DHCP agent frees a deleted port's lease
 #   libvirt-daemon              libvirtd, virtlogd and the network driver
 #   libvirt-daemon-driver-qemu  libvirtd's QEMU driver
 #   libvirt-clients             virsh
 #   libvirt-dev, pkg-config     to build the Rust `virt` crate (virt-sys links libvirt)
-PACKAGES="qemu-system-x86 qemu-utils qemu-block-extra busybox-static dnsmasq-base libvirt-daemon
-libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config"
+PACKAGES="qemu-system-x86 qemu-utils qemu-block-extra busybox-static dnsmasq-base dnsmasq-utils
+libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config"
 
 RUN_DIR=${STRATUS_LIBVIRT_RUN:-/run/stratus-libvirt}
 URI=qemu:///system

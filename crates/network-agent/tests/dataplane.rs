@@ -4,10 +4,11 @@
 //! namespace with dnsmasq and the metadata proxy, and two namespaces standing
 //! in for guests, each attached by a veth (playing the tap) to the bridge —
 //! and checks DHCP, ping, metadata, security groups, dnsmasq supervision and
-//! teardown. It needs root and `ip netns`, and skips with a message
-//! otherwise. Everything it makes has a unique name and is removed by a Drop
-//! guard, also on panic. Nothing touches eth0; traffic stays in the
-//! namespaces and on loopback.
+//! teardown; `linux_bridge_dhcp_releases_a_deleted_ports_lease` gives a
+//! deleted port's address to a new MAC at once. They need root and `ip
+//! netns`, and skip with a message otherwise. Everything they make has a
+//! unique name and is removed by a Drop guard, also on panic. Nothing
+//! touches eth0; traffic stays in the namespaces and on loopback.
 //!
 //! The other tests run anywhere: the bus wiring with the noop driver.
 

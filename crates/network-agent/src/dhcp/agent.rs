@@ -179,12 +179,24 @@ impl DhcpAgent {
         inside.set_up(&ns_if).await?;
         served.dhcp_port = Some(port.clone());
 
-        dnsmasq::write_atomic(&dnsmasq::hosts_path(&dir), &dnsmasq::hosts_file(&net))?;
         let spec = DnsmasqSpec {
             namespace: ns.clone(),
             dir: dir.clone(),
             args: dnsmasq::dnsmasq_args(&net, &ns_if, &port, &dir),
         };
+        if served.dnsmasq.as_ref().is_some_and(|d| d.spec() == &spec) {
+            // It keeps running: it must let go of the leases of ports gone
+            // or changed before it reads the new hosts file, or their
+            // addresses stay refused to new MACs. (A dnsmasq that starts
+            // has them dropped from its lease file instead.)
+            let stale = dnsmasq::leases_to_release(
+                &dnsmasq::parse_hosts_file(&read_or_empty(&dnsmasq::hosts_path(&dir))),
+                &dnsmasq::parse_leases(&read_or_empty(&dnsmasq::leases_path(&dir))),
+                &dnsmasq::host_entries(&net),
+            );
+            dnsmasq::release_leases(&ns, &ns_if, &stale).await;
+        }
+        dnsmasq::write_atomic(&dnsmasq::hosts_path(&dir), &dnsmasq::hosts_file(&net))?;
         match served.dnsmasq.take() {
             Some(d) if d.spec() == &spec => {
                 d.reload();
@@ -276,6 +288,12 @@ impl DhcpAgent {
             }
         }
     }
+}
+
+/// A state file's text; a missing or unreadable one reads as empty (the
+/// network's first sync has none yet).
+fn read_or_empty(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 fn to_json(net: &NetworkInfo) -> Result<String> {

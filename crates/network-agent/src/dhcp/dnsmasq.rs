@@ -13,6 +13,15 @@
 //! Only PIDs this agent spawned are signalled: the current child, or on
 //! start a leftover from a previous life of the agent named in our own pid
 //! file and recognised by its command line (which names our state dir).
+//!
+//! Leases outlive ports: with static ranges dnsmasq refuses an address to a
+//! new MAC while another MAC's lease on it lasts, so a deleted port's
+//! address given at once to a new port would not be served for a day. As
+//! Neutron's DHCP agent does, the leases the new hosts file no longer backs
+//! are released from a running dnsmasq ([`release_leases`], with
+//! `dhcp_release`) before it re-reads the file, and dropped from the lease
+//! file before a dnsmasq starts ([`prune_leases`]), when nothing else
+//! writes it.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -26,7 +35,7 @@ use nix::unistd::Pid;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dataplane::netns;
+use crate::dataplane::{cmd, netns};
 use crate::error::{AgentError, Result};
 use crate::rpc::{NetworkInfo, PortInfo, DEVICE_OWNER_DHCP};
 
@@ -49,6 +58,28 @@ pub fn hosts_path(dir: &Path) -> PathBuf {
 
 pub fn pid_path(dir: &Path) -> PathBuf {
     dir.join("pid")
+}
+
+/// dnsmasq's lease file (`--dhcp-leasefile`).
+pub fn leases_path(dir: &Path) -> PathBuf {
+    dir.join("leases")
+}
+
+/// One address given to one MAC: a line of the hosts file or a lease.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostEntry {
+    pub ip: IpAddr,
+    /// Lower case, as dnsmasq writes it.
+    pub mac: String,
+}
+
+impl HostEntry {
+    fn new(ip: IpAddr, mac: &str) -> Self {
+        Self {
+            ip,
+            mac: mac.to_ascii_lowercase(),
+        }
+    }
 }
 
 /// DHCP-enabled IPv4 subnets, in order; their index is the dnsmasq tag.
@@ -86,7 +117,7 @@ pub fn dnsmasq_args(
         "--group=root".to_owned(),
         format!("--pid-file={}", pid_path(dir).display()),
         format!("--dhcp-hostsfile={}", hosts_path(dir).display()),
-        format!("--dhcp-leasefile={}", dir.join("leases").display()),
+        format!("--dhcp-leasefile={}", leases_path(dir).display()),
         "--dhcp-authoritative".to_owned(),
         "--conf-file=/dev/null".to_owned(),
         format!("--dhcp-option-force=option:mtu,{}", net.mtu),
@@ -141,32 +172,171 @@ pub fn dnsmasq_args(
     a
 }
 
-/// The hosts file: one `MAC,host-<ip-dashed>,IP` line per address of every
-/// port on a DHCP-enabled IPv4 subnet (the DHCP port itself excluded).
-pub fn hosts_file(net: &NetworkInfo) -> String {
-    let mut out = String::new();
+/// What the hosts file gives: every address of every port on a
+/// DHCP-enabled IPv4 subnet (the DHCP port itself excluded), by port id.
+pub fn host_entries(net: &NetworkInfo) -> Vec<HostEntry> {
     let mut ports: Vec<&PortInfo> = net
         .ports
         .iter()
         .filter(|p| p.device_owner != DEVICE_OWNER_DHCP)
         .collect();
     ports.sort_by_key(|p| p.id);
+    let mut out = Vec::new();
     for p in ports {
         for f in &p.fixed_ips {
             let on_dhcp = dhcp_subnets(net).any(|(_, s)| s.id == f.subnet_id);
-            if !on_dhcp || !f.ip_address.is_ipv4() {
-                continue;
+            if on_dhcp && f.ip_address.is_ipv4() {
+                out.push(HostEntry::new(f.ip_address, &p.mac_address));
             }
-            let dashed = f.ip_address.to_string().replace('.', "-");
-            let _ = writeln!(
-                out,
-                "{},host-{dashed},{}",
-                p.mac_address.to_ascii_lowercase(),
-                f.ip_address
-            );
         }
     }
     out
+}
+
+/// The hosts file: one `MAC,host-<ip-dashed>,IP` line per [`host_entries`].
+pub fn hosts_file(net: &NetworkInfo) -> String {
+    let mut out = String::new();
+    for e in host_entries(net) {
+        let dashed = e.ip.to_string().replace('.', "-");
+        let _ = writeln!(out, "{},host-{dashed},{}", e.mac, e.ip);
+    }
+    out
+}
+
+/// The entries of a hosts file as [`hosts_file`] writes it (MAC first,
+/// address last); other lines are skipped.
+pub fn parse_hosts_file(text: &str) -> Vec<HostEntry> {
+    text.lines()
+        .filter_map(|l| {
+            let mut fields = l.trim().split(',');
+            let mac = fields.next()?;
+            let ip = fields.next_back()?.parse().ok()?;
+            Some(HostEntry::new(ip, mac))
+        })
+        .collect()
+}
+
+/// The IPv4 leases of a dnsmasq lease file, whose lines are `expiry MAC
+/// address hostname client-id` (IPv6 leases and the `duid` line differ).
+pub fn parse_leases(text: &str) -> Vec<HostEntry> {
+    text.lines().filter_map(lease_of).collect()
+}
+
+fn lease_of(line: &str) -> Option<HostEntry> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let [_, mac, ip, _, _] = f.as_slice() else {
+        return None;
+    };
+    match ip.parse::<IpAddr>() {
+        Ok(ip @ IpAddr::V4(_)) => Some(HostEntry::new(ip, mac)),
+        _ => None,
+    }
+}
+
+/// The leases dnsmasq must forget when the hosts file changes from
+/// `old_hosts` to `new_hosts`: every entry of the old file or of the lease
+/// file (`leases`, which also holds those a failed release left) whose
+/// address and MAC pair the new file no longer has, as Neutron's
+/// `_release_unused_leases` computes it. Sorted, each once.
+pub fn leases_to_release(
+    old_hosts: &[HostEntry],
+    leases: &[HostEntry],
+    new_hosts: &[HostEntry],
+) -> Vec<HostEntry> {
+    let keep: std::collections::HashSet<&HostEntry> = new_hosts.iter().collect();
+    let stale: std::collections::BTreeSet<HostEntry> = old_hosts
+        .iter()
+        .chain(leases)
+        .filter(|e| !keep.contains(e))
+        .cloned()
+        .collect();
+    stale.into_iter().collect()
+}
+
+/// The lease file without the IPv4 leases `hosts` does not back; every
+/// other line (the `duid` line, IPv6 leases) is kept as it is.
+pub fn prune_leases(text: &str, hosts: &[HostEntry]) -> String {
+    let keep: std::collections::HashSet<&HostEntry> = hosts.iter().collect();
+    let mut out = String::new();
+    for line in text.lines() {
+        if lease_of(line).is_some_and(|e| !keep.contains(&e)) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The program that sends dnsmasq a DHCPRELEASE (Debian's dnsmasq-utils).
+pub const DHCP_RELEASE: &str = "dhcp_release";
+
+/// Whether `program` is an executable file on `PATH`.
+pub fn program_on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|d| {
+        std::fs::metadata(d.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Makes the network's running dnsmasq forget each of `stale`: `ip netns
+/// exec NS dhcp_release DEV IP MAC`, which hands dnsmasq a DHCPRELEASE as
+/// if from that client on `interface`. Never fails: a lease left behind
+/// only keeps its address from a new MAC until it expires, so a missing
+/// `dhcp_release` or a failed release is logged and the sync goes on.
+pub async fn release_leases(namespace: &str, interface: &str, stale: &[HostEntry]) {
+    if stale.is_empty() {
+        return;
+    }
+    if !program_on_path(DHCP_RELEASE) {
+        tracing::warn!(
+            namespace,
+            leases = stale.len(),
+            "{DHCP_RELEASE} is not installed (Debian package dnsmasq-utils): \
+             stale DHCP leases stay until they expire"
+        );
+        return;
+    }
+    for e in stale {
+        let ip = e.ip.to_string();
+        let args = [
+            "netns",
+            "exec",
+            namespace,
+            DHCP_RELEASE,
+            interface,
+            &ip,
+            &e.mac,
+        ];
+        match cmd::run("ip", &args).await {
+            Ok(_) => {
+                tracing::info!(namespace, ip = %e.ip, mac = %e.mac, "released a stale DHCP lease")
+            }
+            Err(err) => tracing::warn!(namespace, ip = %e.ip, mac = %e.mac, error = %err,
+                "cannot release a stale DHCP lease; it stays until it expires"),
+        }
+    }
+}
+
+/// Before a dnsmasq starts (none runs for `dir`, so the lease file is
+/// ours): drops the leases its hosts file does not back, which it would
+/// otherwise load and keep. Errors are logged: a stale lease is not worth
+/// failing the start for.
+fn prune_lease_file(dir: &Path) {
+    let Ok(leases) = std::fs::read_to_string(leases_path(dir)) else {
+        return;
+    };
+    let hosts = parse_hosts_file(&std::fs::read_to_string(hosts_path(dir)).unwrap_or_default());
+    let pruned = prune_leases(&leases, &hosts);
+    if pruned != leases {
+        if let Err(e) = write_atomic(&leases_path(dir), &pruned) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot drop stale DHCP leases");
+        }
+    }
 }
 
 /// Writes through a temporary file and a rename, so dnsmasq never reads a
@@ -228,6 +398,7 @@ impl Dnsmasq {
 }
 
 fn spawn(spec: &DnsmasqSpec) -> Result<Child> {
+    prune_lease_file(&spec.dir);
     let child = netns::command(&spec.namespace, "dnsmasq")
         .args(&spec.args)
         .stdin(std::process::Stdio::null())
@@ -470,6 +641,83 @@ mod tests {
         assert!(caught, "bash with a HUP trap catches SIGHUP");
         assert!(!plain_catches, "sleep does not");
         assert!(!catches_sighup(-1));
+    }
+
+    fn entry(ip: &str, mac: &str) -> HostEntry {
+        HostEntry::new(ip.parse().expect("ip"), mac)
+    }
+
+    #[test]
+    fn the_hosts_file_reads_back_as_its_entries() {
+        let (net, _) = network();
+        let entries = host_entries(&net);
+        assert_eq!(entries, vec![entry("10.0.0.5", "fa:16:3e:00:00:05")]);
+        assert_eq!(parse_hosts_file(&hosts_file(&net)), entries);
+        assert_eq!(parse_hosts_file("garbage\n\n"), vec![]);
+    }
+
+    #[test]
+    fn leases_are_read_from_dnsmasqs_lease_file() {
+        let text = "1700000000 fa:16:3e:00:00:05 10.0.0.5 host-10-0-0-5 01:fa:16:3e:00:00:05\n\
+                    duid 00:01:00:01:2c:5f:aa:bb:fa:16:3e:00:00:02\n\
+                    1700000000 1234 fd00::5 * 00:01:00:01\n\
+                    1700000000 FA:16:3E:00:00:06 10.0.0.6 * *\n";
+        assert_eq!(
+            parse_leases(text),
+            vec![
+                entry("10.0.0.5", "fa:16:3e:00:00:05"),
+                entry("10.0.0.6", "fa:16:3e:00:00:06")
+            ]
+        );
+    }
+
+    #[test]
+    fn leases_to_release_are_those_the_new_hosts_file_does_not_back() {
+        let a5 = || entry("10.0.0.5", "fa:16:3e:00:00:05");
+        let a7 = || entry("10.0.0.7", "fa:16:3e:00:00:07");
+        // Nothing changed: nothing to release.
+        assert_eq!(leases_to_release(&[a5()], &[a5()], &[a5()]), vec![]);
+        // The port is deleted.
+        assert_eq!(
+            leases_to_release(&[a5(), a7()], &[a5()], &[a7()]),
+            vec![a5()]
+        );
+        // Its address goes at once to a new port with another MAC.
+        let b5 = || entry("10.0.0.5", "fa:16:3e:00:00:0b");
+        assert_eq!(leases_to_release(&[a5()], &[a5()], &[b5()]), vec![a5()]);
+        // The port moves to another address.
+        let a6 = entry("10.0.0.6", "fa:16:3e:00:00:05");
+        assert_eq!(leases_to_release(&[a5()], &[], &[a6]), vec![a5()]);
+        // A lease no hosts file backs (a release failed before): released,
+        // once even when both files name it.
+        assert_eq!(
+            leases_to_release(&[a5()], &[a5(), a7()], &[b5()]),
+            vec![a5(), a7()]
+        );
+        // MACs compare in lower case, as dnsmasq writes them.
+        let upper = parse_leases("1 FA:16:3E:00:00:05 10.0.0.5 * *");
+        assert_eq!(upper, vec![a5()]);
+        assert_eq!(leases_to_release(&[], &upper, &[a5()]), vec![]);
+    }
+
+    #[test]
+    fn pruning_keeps_backed_leases_and_other_lines() {
+        let text = "1 fa:16:3e:00:00:05 10.0.0.5 * *\n\
+                    duid 00:01\n\
+                    1 fa:16:3e:00:00:06 10.0.0.6 * *\n\
+                    1 1234 fd00::5 * 00:01\n";
+        let hosts = [entry("10.0.0.6", "fa:16:3e:00:00:06")];
+        assert_eq!(
+            prune_leases(text, &hosts),
+            "duid 00:01\n1 fa:16:3e:00:00:06 10.0.0.6 * *\n1 1234 fd00::5 * 00:01\n"
+        );
+        assert_eq!(prune_leases("", &hosts), "");
+    }
+
+    #[test]
+    fn programs_are_found_on_path() {
+        assert!(program_on_path("sh"));
+        assert!(!program_on_path("no-such-program-for-stratus"));
     }
 
     #[test]

@@ -510,3 +510,166 @@ async fn linux_bridge_network_end_to_end() {
     );
     drop(cleanup);
 }
+
+/// The IPv4 leases in dnsmasq's lease file: (address, MAC) pairs.
+fn leases_in(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("leases"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5 && f[2].contains('.')).then(|| (f[2].to_owned(), f[1].to_owned()))
+        })
+        .collect()
+}
+
+/// Regression: a port deleted and its address given at once to a new port
+/// (another MAC). dnsmasq still held the old port's lease and refused the
+/// new guest until it expired; the agent now releases it (`dhcp_release`)
+/// before reloading the hosts file, and drops such leases from the lease
+/// file before a dnsmasq (re)starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_bridge_dhcp_releases_a_deleted_ports_lease() {
+    if let Some(why) = kernel_tests_unavailable() {
+        eprintln!("SKIPPED linux_bridge_dhcp_releases_a_deleted_ports_lease: {why}");
+        return;
+    }
+    if !sh(&["sh", "-c", "command -v dhcp_release"]).0 {
+        eprintln!(
+            "SKIPPED linux_bridge_dhcp_releases_a_deleted_ports_lease: \
+             `dhcp_release` unavailable (Debian package dnsmasq-utils)"
+        );
+        return;
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let script = state.path().join("udhcpc.sh");
+    std::fs::write(&script, UDHCPC_SCRIPT).expect("script");
+    sh(&["chmod", "755", script.to_str().expect("utf8")]);
+
+    let b = u8::from_str_radix(&uniq(2), 16).expect("hex");
+    let prefix = format!("10.214.{b}");
+    let ip = |last: u8| -> IpAddr { format!("{prefix}.{last}").parse().expect("ip") };
+    let net_id = NetworkId::new();
+    let subnet_id = SubnetId::new();
+    let dhcp_port = port(
+        net_id,
+        subnet_id,
+        "fa:16:3e:d1:00:02",
+        ip(2),
+        DEVICE_OWNER_DHCP,
+        vec![],
+    );
+    // Three ports in turn on one address, as deletes and creates reuse it.
+    let (mac_a, mac_b) = ("fa:16:3e:a1:00:21", "fa:16:3e:b2:00:21");
+    let vm1 = port(net_id, subnet_id, mac_a, ip(21), "compute:nova", vec![]);
+    let vm2 = port(net_id, subnet_id, mac_b, ip(21), "compute:nova", vec![]);
+    let vm3 = port(net_id, subnet_id, mac_a, ip(21), "compute:nova", vec![]);
+    let mut net = NetworkInfo {
+        id: net_id,
+        project_id: "proj".into(),
+        mtu: 1500,
+        subnets: vec![SubnetInfo {
+            id: subnet_id,
+            cidr: format!("{prefix}.0/24").parse().expect("cidr"),
+            gateway_ip: Some(ip(1)),
+            enable_dhcp: true,
+            dns_nameservers: vec![],
+            host_routes: vec![],
+            ip_version: 4,
+        }],
+        ports: vec![dhcp_port.clone(), vm1.clone()],
+    };
+
+    // Two guests, one per MAC, plugged straight into the bridge (no L2
+    // agent: no firewall is needed to show what dnsmasq answers).
+    let (ga, gb) = (format!("stxla-{}", uniq(8)), format!("stxlb-{}", uniq(8)));
+    let (ifa, ifb) = (format!("gv{}", uniq(8)), format!("gv{}", uniq(8)));
+    let (tap_a, tap_b) = (format!("stxta{}", uniq(6)), format!("stxtb{}", uniq(6)));
+    let cleanup = Cleanup {
+        namespaces: vec![ga.clone(), gb.clone(), names::dhcp_namespace(&net_id)],
+        links: vec![
+            tap_a.clone(),
+            tap_b.clone(),
+            names::tap(&dhcp_port.id),
+            names::bridge(&net_id),
+        ],
+        nft_tables: vec![],
+        pids: Default::default(),
+    };
+    let server = Arc::new(FakeServer::default());
+    server
+        .dhcp_ports
+        .lock()
+        .expect("lock")
+        .insert(net_id, dhcp_port.clone());
+    let settings = AgentSettings {
+        host: "testhost".into(),
+        driver: Driver::Linuxbridge,
+        state_dir: state.path().join("agent"),
+        // The proxy listens inside the namespace; it is not under test.
+        metadata_port: 80,
+        metadata_url: "http://127.0.0.1:9".into(),
+        metadata_secret: SECRET.into(),
+        firewall_table: format!("stx{}", uniq(8)),
+        report_interval_secs: 30,
+    };
+    let dir = settings.state_dir.join("dhcp").join(net_id.to_string());
+    let dhcp = DhcpAgent::new(settings.clone(), server.clone());
+    dhcp.network_sync(net.clone()).await.expect("network_sync");
+    let pid = dhcp.dnsmasq_pid(&net_id).await.expect("dnsmasq runs");
+    cleanup.pids.lock().expect("lock").push(pid);
+
+    let host = Links::host().expect("netlink");
+    let bridge = names::bridge(&net_id);
+    for (ns, tap, ifname, mac) in [(&ga, &tap_a, &ifa, mac_a), (&gb, &tap_b, &ifb, mac_b)] {
+        make_guest(ns, tap, ifname, mac).await;
+        host.set_controller(tap, &bridge).await.expect("plug");
+        host.set_up(tap).await.expect("tap up");
+    }
+
+    // vm1's guest takes the address.
+    let (ok, out) = dhcp_in(&ga, &ifa, &script);
+    assert!(ok, "udhcpc as vm1: {out}");
+    assert_eq!(ipv4_addrs(&ga, &ifa), vec![format!("{}/24", ip(21))]);
+    assert!(leases_in(&dir).contains(&(ip(21).to_string(), mac_a.to_owned())));
+    sh(&[
+        "ip", "netns", "exec", &ga, "ip", "addr", "flush", "dev", &ifa,
+    ]);
+
+    // vm1's port goes, vm2's comes on the same address with another MAC:
+    // the running dnsmasq lets go of vm1's lease and serves vm2.
+    net.ports = vec![dhcp_port.clone(), vm2.clone()];
+    dhcp.network_sync(net.clone()).await.expect("sync with vm2");
+    assert_eq!(dhcp.dnsmasq_pid(&net_id).await, Some(pid), "reloaded");
+    let (ok, out) = dhcp_in(&gb, &ifb, &script);
+    assert!(ok, "udhcpc as vm2 on vm1's old address: {out}");
+    assert_eq!(ipv4_addrs(&gb, &ifb), vec![format!("{}/24", ip(21))]);
+    let leases = leases_in(&dir);
+    assert!(
+        !leases.contains(&(ip(21).to_string(), mac_a.to_owned())),
+        "vm1's lease released: {leases:?}"
+    );
+    sh(&[
+        "ip", "netns", "exec", &gb, "ip", "addr", "flush", "dev", &ifb,
+    ]);
+
+    // The agent stops (dnsmasq with it, vm2's lease left in the file);
+    // meanwhile vm2's port goes and vm3 takes the address with MAC A. The
+    // new agent's dnsmasq must not load vm2's lease.
+    dhcp.shutdown().await;
+    assert!(leases_in(&dir).contains(&(ip(21).to_string(), mac_b.to_owned())));
+    net.ports = vec![dhcp_port.clone(), vm3.clone()];
+    let dhcp = DhcpAgent::new(settings.clone(), server.clone());
+    dhcp.network_sync(net.clone())
+        .await
+        .expect("sync after restart");
+    let pid = dhcp.dnsmasq_pid(&net_id).await.expect("dnsmasq again");
+    cleanup.pids.lock().expect("lock").push(pid);
+    let (ok, out) = dhcp_in(&ga, &ifa, &script);
+    assert!(ok, "udhcpc as vm3 after an agent restart: {out}");
+    assert_eq!(ipv4_addrs(&ga, &ifa), vec![format!("{}/24", ip(21))]);
+
+    dhcp.network_delete(net_id).await.expect("network_delete");
+    assert!(!netns::exists(&names::dhcp_namespace(&net_id)));
+    drop(cleanup);
+}
