@@ -170,10 +170,12 @@ impl VolumeClient {
     }
 
     /// `GET /v3/volumes?name=...`: the ids of the volumes named `name`
-    /// that the token's project has.
+    /// that the token's project has, or with `project` those of that
+    /// project (`all_tenants=1&project_id=...`: an admin's token).
     pub async fn volumes_named(
         &self,
         name: &str,
+        project: Option<&str>,
         token: &str,
     ) -> Result<Vec<VolumeId>, ClientError> {
         #[derive(serde::Deserialize)]
@@ -182,20 +184,25 @@ impl VolumeClient {
             #[serde(default)]
             name: Option<String>,
         }
-        let q: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let mut query = format!("name={}", enc(name));
+        if let Some(p) = project {
+            query.push_str(&format!("&all_tenants=1&project_id={}", enc(p)));
+        }
         let v = self
             .send(
                 reqwest::Method::GET,
-                &format!("/volumes?name={q}"),
+                &format!("/volumes?{query}"),
                 token,
                 None,
                 "volumes",

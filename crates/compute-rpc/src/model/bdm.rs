@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stratus_common::ids::VolumeId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +51,11 @@ pub struct BlockDeviceMapping {
     pub volume_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The volume the launch made for this mapping (source `image`,
+    /// destination `volume`), in the user's project. Set by the API's
+    /// launch saga only: a request's own value is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_id: Option<VolumeId>,
 }
 
 /// Nova accepts the boot index as a number or a numeric string; a negative
@@ -78,6 +84,11 @@ impl BlockDeviceMapping {
     /// user's own).
     pub fn boots_from_volume(&self) -> bool {
         self.is_boot() && self.destination_type == BdmDestination::Volume
+    }
+
+    /// The boot disk is a volume the launch makes from an image.
+    pub fn boots_from_new_volume(&self) -> bool {
+        self.boots_from_volume() && self.source_type == BdmSource::Image
     }
 }
 

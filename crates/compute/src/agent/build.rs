@@ -5,8 +5,9 @@
 //!  take            scheduling -> spawning (the build is ours)
 //!  fetch_image  ↔  release the cache's hold        output: the cached image
 //!  allocate_network ↔ delete/unbind the ports      output: the VIFs
-//!  boot_volume  ↔  delete the attachment (and the  output: the boot volume
-//!                  volume it made from the image)  (boot from volume only)
+//!  boot_volume  ↔  delete the attachment          output: the boot volume
+//!                  (boot from volume only: the user's volume, or the one
+//!                  the launch made from the image in the user's project)
 //!  create_disks ↔  remove the instance's folder    output: the disks
 //!  define_guest ↔  destroy the guest               (from the GuestSpec)
 //!  start_guest  ↔  power it off                    (then wait for vif-plugged)
@@ -31,6 +32,7 @@ use stratus_imagecache::{CacheError, CachedImage};
 
 use super::events::{self, Outcome, Waiter};
 use super::{exp, Agent};
+use crate::clients::volume::{volume_settled, VOLUME_WAIT};
 use crate::clients::VifInfo;
 use crate::db::instances::{Instance, InstanceUpdate};
 use crate::error::{ComputeError, Result};
@@ -268,15 +270,15 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
 /// The guest's device of a boot volume.
 pub const ROOT_DEVICE: &str = "/dev/vda";
 const BOOT_VOLUME: &str = "boot_volume";
-/// How long a volume made from an image may take to be `available`.
-const VOLUME_WAIT: Duration = Duration::from_secs(600);
 
 /// What [`BootVolume`] made ready: the volume, its attachment and the disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BootDisk {
     pub volume_id: VolumeId,
     pub attachment_id: AttachmentId,
-    /// Made by this build from an image (deleted by its undo).
+    /// Made by the build itself, with the service user's token: only in
+    /// logs from before the launch made boot volumes (its undo deletes it).
+    #[serde(default)]
     pub created: bool,
     pub disk: DiskSpec,
 }
@@ -286,51 +288,36 @@ pub fn boot_mapping(inst: &Instance) -> Option<&BlockDeviceMapping> {
     inst.bdm.iter().find(|m| m.boots_from_volume())
 }
 
-/// The name of the volume a build makes from an image for `instance`
-/// (how a repeated or resumed step finds it again).
-pub fn made_volume_name(instance: &str) -> String {
-    format!("boot-volume-{instance}")
-}
-
 fn mapped_volume(m: &BlockDeviceMapping) -> Result<VolumeId> {
     let id = m.uuid.clone().unwrap_or_default();
     id.parse()
         .map_err(|_| ComputeError::BadRequest(format!("Volume {id} could not be found.")))
 }
 
-/// The boot volume as far as it is known without making it: the step's
-/// output, the user's volume, or the one an earlier run made.
-async fn known_boot_volume(
-    b: &Build<'_>,
-    m: &BlockDeviceMapping,
-    done: &Outputs,
-) -> Result<Option<VolumeId>> {
+/// The boot volume: the step's output, the user's volume, or the one the
+/// launch made from the image.
+fn known_boot_volume(m: &BlockDeviceMapping, done: &Outputs) -> Result<Option<VolumeId>> {
     if let Some(d) = done.get::<BootDisk>(BOOT_VOLUME)? {
         return Ok(Some(d.volume_id));
     }
     match m.source_type {
         BdmSource::Volume => Ok(mapped_volume(m).ok()),
-        _ => Ok(b
-            .agent
-            .services
-            .volumes
-            .volumes_named(&b.token, &made_volume_name(&b.id()))
-            .await?
-            .into_iter()
-            .next()),
+        _ => Ok(m.volume_id),
     }
 }
 
 /// Waits while the volume is being made; its state once it is not.
 async fn settled_volume(b: &Build<'_>, id: &VolumeId) -> Result<crate::clients::VolumeInfo> {
-    let started = std::time::Instant::now();
-    loop {
-        let v = b.agent.services.volumes.volume_get(&b.token, id).await?;
-        let busy = matches!(v.status.as_str(), "creating" | "downloading");
-        if !busy || started.elapsed() > VOLUME_WAIT {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    volume_settled(b.agent.services.volumes.as_ref(), &b.token, id, VOLUME_WAIT).await
+}
+
+/// The server is being deleted (or is gone): what unwinds its build then
+/// is the delete.
+async fn being_deleted(b: &Build<'_>) -> Result<bool> {
+    match b.agent.instance(b.ctx, b.inst.id).await {
+        Ok(i) => Ok(i.deleted || i.task_state == Some(TaskState::Deleting)),
+        Err(ComputeError::NotFound(_)) => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
@@ -339,26 +326,22 @@ impl<'a> Step<Build<'a>> for BootVolume {
     fn name(&self) -> &'static str {
         BOOT_VOLUME
     }
-    async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
+    async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let Some(m) = boot_mapping(b.inst) else {
             return Ok(Value::Null);
         };
         let a = b.agent;
         let vols = &a.services.volumes;
         let id = b.id();
-        let (volume, created) = match m.source_type {
-            BdmSource::Volume => (mapped_volume(m)?, false),
-            BdmSource::Image => match known_boot_volume(b, m, done).await? {
-                Some(v) => (v, true),
-                None => {
-                    let image = m.uuid.clone().unwrap_or_else(|| b.inst.image_ref.clone());
-                    let size = m.volume_size.unwrap_or(0);
-                    let v = vols
-                        .volume_create_from_image(&b.token, &image, size, &made_volume_name(&id))
-                        .await?;
-                    (v, true)
-                }
-            },
+        let volume = match m.source_type {
+            BdmSource::Volume => mapped_volume(m)?,
+            // Made by the launch, with the user's token (agents have only
+            // the service user's, which would make it the service's).
+            BdmSource::Image => m.volume_id.ok_or_else(|| {
+                ComputeError::BadRequest(format!(
+                    "Block Device Mapping is Invalid: no volume was made from the image for the boot disk of {id}."
+                ))
+            })?,
             other => {
                 return Err(ComputeError::BadRequest(format!(
                     "Block Device Mapping is Invalid: booting from a {other:?} mapping to a volume is not supported."
@@ -407,7 +390,7 @@ impl<'a> Step<Build<'a>> for BootVolume {
         output(&BootDisk {
             volume_id: volume,
             attachment_id: attachment,
-            created,
+            created: false,
             disk: DiskSpec {
                 device: device_name(0),
                 source: DiskSource::Volume {
@@ -423,7 +406,7 @@ impl<'a> Step<Build<'a>> for BootVolume {
         let Some(m) = boot_mapping(b.inst) else {
             return Ok(());
         };
-        let Some(volume) = known_boot_volume(b, m, done).await? else {
+        let Some(volume) = known_boot_volume(m, done)? else {
             return Ok(());
         };
         let vols = &b.agent.services.volumes;
@@ -443,7 +426,15 @@ impl<'a> Step<Build<'a>> for BootVolume {
             volume_id: volume,
         };
         b.agent.conductor.bdm_delete(b.ctx, &forget).await?;
-        if m.source_type != BdmSource::Volume && info.is_some() {
+        // A volume the launch made is the server's: it waits for the next
+        // host, or for the server's delete. When that delete is what
+        // unwinds this build, the volume goes here: the delete could not
+        // take it while this build had it attached.
+        let legacy = done
+            .get::<BootDisk>(BOOT_VOLUME)?
+            .is_some_and(|d| d.created);
+        let with_server = m.boots_from_new_volume() && m.delete_on_termination;
+        if info.is_some() && (legacy || (with_server && being_deleted(b).await?)) {
             vols.volume_delete(&b.token, &volume).await?;
         }
         Ok(())

@@ -174,7 +174,13 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
     }
     // All or nothing: a concurrent request that took the quota meanwhile
     // makes the recheck fail, and none of these is left.
-    saga::launch::run_all(&s.db, &s.bus, &s.cfg.quota, ctx, &insts).await?;
+    let deps = saga::launch::Deps {
+        db: &s.db,
+        bus: &s.bus,
+        quota: &s.cfg.quota,
+        volumes: &s.volumes,
+    };
+    saga::launch::run_all(deps, ctx, &insts).await?;
     Ok(Launched {
         ids: insts.iter().map(|i| i.id).collect(),
         reservation_id,
@@ -187,8 +193,9 @@ fn invalid_bdm(details: &str) -> ComputeError {
 
 /// Boot from volume (seed step 39): the user's volume must exist, be the
 /// project's (the user's token finds it) and be `available`; a volume to
-/// make from an image needs its size and the image. Nova's default
-/// `delete_on_termination` for a volume made at boot (none given) is true.
+/// make from an image needs its size and the image (the launch saga makes
+/// it). Nova's default `delete_on_termination` for a volume made at boot
+/// (none given) is true.
 async fn check_boot_volume(
     s: &AppState,
     token: &str,
@@ -197,6 +204,9 @@ async fn check_boot_volume(
 ) -> Result<Vec<bdm::BlockDeviceMapping>> {
     let raw = req.bdm.as_array().cloned().unwrap_or_default();
     for (i, m) in bdm.iter_mut().enumerate() {
+        // Only the launch records a volume it made; a request naming one
+        // there would have the agent attach a volume nobody checked.
+        m.volume_id = None;
         if !m.boots_from_volume() {
             continue;
         }

@@ -58,8 +58,38 @@ pub trait VolumeApi: Send + Sync + 'static {
         size: i64,
         name: &str,
     ) -> Result<VolumeId>;
-    /// The volumes named `name` (to find one a step made before).
-    async fn volumes_named(&self, token: &str, name: &str) -> Result<Vec<VolumeId>>;
+    /// The volumes named `name` (to find one a step made before): the
+    /// token's project's, or with `project` that project's (an admin's
+    /// token, such as the service user's).
+    async fn volumes_named(
+        &self,
+        token: &str,
+        name: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<VolumeId>>;
+}
+
+/// How long a volume made from an image may take to be ready.
+pub const VOLUME_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Waits while the volume is being made (`creating`, `downloading`: it can
+/// be neither attached nor deleted yet), at most `wait`; its state once it
+/// is not, or when the wait is over.
+pub async fn volume_settled(
+    api: &dyn VolumeApi,
+    token: &str,
+    id: &VolumeId,
+    wait: std::time::Duration,
+) -> Result<VolumeInfo> {
+    let started = std::time::Instant::now();
+    loop {
+        let v = api.volume_get(token, id).await?;
+        let busy = matches!(v.status.as_str(), "creating" | "downloading");
+        if !busy || started.elapsed() > wait {
+            return Ok(v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 pub struct CinderVolumes {
@@ -87,6 +117,12 @@ fn nova_error(e: ClientError) -> ComputeError {
             ComputeError::NotFound(format!("{what} could not be found."))
         }
         ClientError::BadRequest(m) => ComputeError::BadRequest(m),
+        // The API makes boot volumes with the user's token: the user's
+        // volume quota is the user's to hear about.
+        ClientError::Api {
+            status: 413,
+            message,
+        } => ComputeError::OverQuota(message),
         ClientError::Transport(e) => {
             ComputeError::Unavailable(format!("The volume service is unavailable: {e}"))
         }
@@ -177,9 +213,14 @@ impl VolumeApi for CinderVolumes {
             .map_err(nova_error)?
             .id)
     }
-    async fn volumes_named(&self, token: &str, name: &str) -> Result<Vec<VolumeId>> {
+    async fn volumes_named(
+        &self,
+        token: &str,
+        name: &str,
+        project: Option<&str>,
+    ) -> Result<Vec<VolumeId>> {
         self.client
-            .volumes_named(name, token)
+            .volumes_named(name, project, token)
             .await
             .map_err(nova_error)
     }
@@ -199,6 +240,8 @@ struct FakeState {
     attachments: BTreeMap<AttachmentId, FakeAttachment>,
     /// Volume id → name, for those made with one.
     names: BTreeMap<VolumeId, String>,
+    /// Volume id → the token that made it (whose project owns it).
+    creators: BTreeMap<VolumeId, String>,
 }
 
 /// An in-memory volume service with Cinder's status rules, for tests.
@@ -230,6 +273,12 @@ impl FakeVolumes {
     /// How many attachments exist (reserved or attached).
     pub fn attachment_count(&self) -> usize {
         self.state().attachments.len()
+    }
+
+    /// The token a volume made through the API was made with: the volume
+    /// belongs to that token's project.
+    pub fn creator(&self, id: &VolumeId) -> Option<String> {
+        self.state().creators.get(id).cloned()
     }
 }
 
@@ -335,11 +384,12 @@ impl VolumeApi for FakeVolumes {
         }
         s.volumes.remove(id);
         s.names.remove(id);
+        s.creators.remove(id);
         Ok(())
     }
     async fn volume_create_from_image(
         &self,
-        _token: &str,
+        token: &str,
         _image: &str,
         _size: i64,
         name: &str,
@@ -348,9 +398,15 @@ impl VolumeApi for FakeVolumes {
         let mut s = self.state();
         s.volumes.insert(id, "available".to_owned());
         s.names.insert(id, name.to_owned());
+        s.creators.insert(id, token.to_owned());
         Ok(id)
     }
-    async fn volumes_named(&self, _token: &str, name: &str) -> Result<Vec<VolumeId>> {
+    async fn volumes_named(
+        &self,
+        _token: &str,
+        name: &str,
+        _project: Option<&str>,
+    ) -> Result<Vec<VolumeId>> {
         Ok(self
             .state()
             .names

@@ -471,6 +471,27 @@ pub async fn instance_set_locked(conn: &mut Conn, id: &str, locked: bool) -> Res
     Ok(())
 }
 
+/// Replaces the instance's block device mappings (the launch records
+/// there the boot volume it made). `NotFound` when there is no such row.
+pub async fn instance_bdm_set(
+    conn: &mut Conn,
+    id: &str,
+    bdm: &[crate::model::bdm::BlockDeviceMapping],
+) -> Result<()> {
+    let r = sqlx::query("UPDATE instances SET bdm_json = $1, updated_at = $2 WHERE id = $3")
+        .bind(serde_json::to_string(bdm)?)
+        .bind(now_db())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if r.rows_affected() == 0 {
+        return Err(ComputeError::NotFound(format!(
+            "Instance {id} could not be found."
+        )));
+    }
+    Ok(())
+}
+
 /// Removes every trace of an instance that never got going (the undo
 /// of the launch saga's first step).
 pub async fn instance_purge(conn: &mut Conn, id: &str) -> Result<()> {

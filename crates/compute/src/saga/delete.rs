@@ -13,6 +13,7 @@ use stratus_db::Db;
 
 use super::{execute, loggable, Inject, Outputs, Step};
 use crate::bus::Bus;
+use crate::clients::volume::{volume_settled, VOLUME_WAIT};
 use crate::clients::Volumes;
 use crate::config::ComputeConfig;
 use crate::db::instances::{Instance, InstanceUpdate};
@@ -22,6 +23,7 @@ use crate::error::{ComputeError, Result};
 use crate::model::state::TaskState;
 use crate::rpc;
 use serde_json::Value;
+use stratus_common::ids::VolumeId;
 
 pub const KIND: &str = "delete";
 
@@ -93,8 +95,10 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
 /// Nova's `_shutdown_instance` for volumes: each attached volume is taken
 /// from the guest (when its host is up), its attachment deleted (the
 /// volume is `available` again) and, when it was asked at boot, the
-/// volume deleted; then its mapping is forgotten. Run again, it finds
-/// only the mappings not yet done.
+/// volume deleted; then its mapping is forgotten. A boot volume the
+/// launch made from the image goes too (when asked) though no build
+/// attached it (the server never reached a host, or every build failed).
+/// Run again, it finds only what is not yet done.
 #[async_trait]
 impl<'a> Step<Delete<'a>> for DetachVolumes {
     fn name(&self) -> &'static str {
@@ -105,7 +109,8 @@ impl<'a> Step<Delete<'a>> for DetachVolumes {
             return Ok(Value::Null);
         };
         let mapped = bdms::bdm_list(&mut *c.db.conn().await?, &iid).await?;
-        if mapped.is_empty() {
+        let made = launch_made_volumes(c).await?;
+        if mapped.is_empty() && made.is_empty() {
             return Ok(Value::Null);
         }
         let Some(volumes) = c.volumes else {
@@ -115,10 +120,9 @@ impl<'a> Step<Delete<'a>> for DetachVolumes {
         };
         let user = volumes.token(&c.ctx).await?;
         let is_root = |b: &bdms::VolumeBdm| b.device_name == crate::agent::build::ROOT_DEVICE;
-        // A boot volume's attachment (and the volume, when the build made
-        // it from an image) are the service user's: the user's token
-        // would not find them. With no service user to ask (the tests'
-        // stand-ins), the user's.
+        // A boot volume's attachment is the service user's (the agent made
+        // it): the user's token would not find it. With no service user
+        // to ask (the tests' stand-ins), the user's.
         let service = if mapped.iter().any(is_root) {
             match volumes.tokens.token().await {
                 Ok(t) => Some(t),
@@ -155,6 +159,24 @@ impl<'a> Step<Delete<'a>> for DetachVolumes {
                 volumes.api.volume_delete(&token, &b.volume_id).await?;
             }
             bdms::bdm_delete(&mut *c.db.conn().await?, &b.id).await?;
+        }
+        for v in made {
+            // Deleted above when a build had attached it; one still being
+            // made from the image cannot be deleted before it is done.
+            let r = match volume_settled(volumes.api.as_ref(), &user, &v, VOLUME_WAIT).await {
+                Ok(_) => volumes.api.volume_delete(&user, &v).await,
+                Err(ComputeError::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {}
+                // Attached by a build this delete interrupts: that build's
+                // undo deletes it as it unwinds.
+                Err(ComputeError::BadRequest(e)) => {
+                    tracing::info!(volume = %v, error = %e, "the boot volume is in a build's hands; its undo deletes it")
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(Value::Null)
     }
@@ -208,6 +230,22 @@ impl<'a> Step<Delete<'a>> for Finish {
     async fn undo(&self, _c: &Delete<'a>, _done: &Outputs) -> Result<()> {
         Ok(())
     }
+}
+
+/// The boot volumes the launch made for the server that go with it
+/// (`delete_on_termination`); none once its row is gone.
+async fn launch_made_volumes(c: &Delete<'_>) -> Result<Vec<VolumeId>> {
+    let inst = match instances::instance_get_any(&mut *c.db.conn().await?, &c.p.instance_id).await {
+        Ok(i) => i,
+        Err(ComputeError::NotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(inst
+        .bdm
+        .iter()
+        .filter(|m| m.boots_from_new_volume() && m.delete_on_termination)
+        .filter_map(|m| m.volume_id)
+        .collect())
 }
 
 pub fn steps<'a>() -> Vec<Box<dyn Step<Delete<'a>>>> {

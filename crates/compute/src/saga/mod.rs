@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The launch is four sagas over one log, each run where its work is:
-//! `launch` in the API (seed steps 5–6), `place` in the scheduler or the
+//! `launch` in the API (seed steps 5–6, and the boot volume made from an
+//! image, with the user's token), `place` in the scheduler or the
 //! conductor (8–12; a reschedule unwinds one placement and runs the next),
 //! `build` in the host's agent (13–47), whose log goes through the
 //! conductor because agents never open the database ([`SagaLog`] has
@@ -324,7 +325,15 @@ pub async fn recover(
     let unfinished = sagas::saga_unfinished(&mut *db.conn().await?).await?;
     for rec in unfinished {
         let r = match rec.kind.as_str() {
-            launch::KIND => launch::resume(db, bus, &cfg.quota, &rec).await,
+            launch::KIND => {
+                let d = launch::Deps {
+                    db,
+                    bus,
+                    quota: &cfg.quota,
+                    volumes,
+                };
+                launch::resume(d, &rec).await
+            }
             delete::KIND => delete::resume(db, bus, cfg, volumes, &rec).await,
             attach::ATTACH | attach::DETACH => attach::resume(db, bus, volumes, &rec).await,
             _ => Ok(()),

@@ -2,14 +2,15 @@
 //! disk): the API's checks with Nova's errors, the guest's root disk is
 //! the volume (the fake driver records the `GuestSpec`), the server lists
 //! it, and its delete lets the user's volume go and deletes the one made
-//! from the image. The volume service is the in-memory one.
+//! from the image, which the API made with the user's token (so in the
+//! user's project). The volume service is the in-memory one.
 
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use stratus_common::ids::VolumeId;
-use stratus_compute::clients::FakeVolumes;
+use stratus_compute::clients::{FakeVolumes, VolumeApi};
 use stratus_compute::model::DiskSource;
 use stratus_compute::virt::fake::FakeDriver;
 use stratus_compute::virt::VirtDriver;
@@ -112,13 +113,27 @@ async fn boot_from_the_users_volume_keeps_it() {
 async fn boot_from_a_volume_made_from_the_image_deletes_it_with_the_server() {
     for engine in engines().await {
         let s = setup(engine).await;
-        let (st, body) = create(&s, from_image(&s.flavor, Some(1))).await;
+        // A mapping naming a volume of its own is not taken at its word:
+        // the launch makes the volume, and this one is left alone.
+        let other = s.volumes.create();
+        let mut body = from_image(&s.flavor, Some(1));
+        body["server"]["block_device_mapping_v2"][0]["volume_id"] = json!(other.to_string());
+        let (st, body) = create(&s, body).await;
         assert_eq!(st, StatusCode::ACCEPTED, "{body}");
         let id = body["server"]["id"].as_str().expect("id").to_owned();
         s.c.wait_status(&id, "ACTIVE").await;
         let v = root_volume(&s, &id);
+        assert_ne!(v, other);
+        assert_eq!(s.volumes.status(&other).as_deref(), Some("available"));
+        s.volumes
+            .volume_delete(ALICE, &other)
+            .await
+            .expect("the other volume goes");
         assert_eq!(s.volumes.status(&v).as_deref(), Some("in-use"));
         assert_eq!(s.volumes.volume_count(), 1);
+        // Made by the API with the user's token: the user's volume, in
+        // the user's project, not the service's.
+        assert_eq!(s.volumes.creator(&v).as_deref(), Some(ALICE));
         let (_, srv) =
             s.c.get_v(&format!("/v2.1/servers/{id}"), ALICE, "2.79")
                 .await;
@@ -172,6 +187,28 @@ async fn boot_from_volume_requests_are_checked_with_novas_errors() {
         assert_eq!(s.volumes.volume_count(), 0);
         let (_, list) = s.c.get("/v2.1/servers", ALICE).await;
         assert_eq!(list["servers"].as_array().map(Vec::len), Some(0), "{list}");
+        s.c.stop().await;
+    }
+}
+
+/// A server that never reached a host (the scheduler is down) still owns
+/// the volume the launch made for it: its delete takes it.
+#[tokio::test]
+async fn a_volume_made_for_a_server_never_built_goes_with_its_delete() {
+    for engine in engines().await {
+        let mut s = setup(engine).await;
+        if let Some(w) = s.c.scheduler.take() {
+            w.stop().await;
+        }
+        let (st, body) = create(&s, from_image(&s.flavor, Some(1))).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+        let id = body["server"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(s.volumes.volume_count(), 1);
+        let st = s.c.delete(&format!("/v2.1/servers/{id}"), ALICE).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        s.c.wait_gone(&id).await;
+        assert_eq!(s.volumes.volume_count(), 0);
+        assert_eq!(s.volumes.attachment_count(), 0);
         s.c.stop().await;
     }
 }

@@ -34,7 +34,7 @@ const BUILD_STEPS: usize = 8;
 enum Boot {
     /// Its image, on a local disk.
     Image,
-    /// A volume the build makes from the image (`--boot-from-volume 1`).
+    /// A volume the launch makes from the image (`--boot-from-volume 1`).
     NewVolume,
     /// The user's own volume (`--volume V`).
     Volume,
@@ -122,8 +122,23 @@ fn assert_root_is_volume(fake: &FakeDriver, id: &str, volumes: &FakeVolumes, boo
             assert_eq!(spec.disks[0].boot_index, Some(0));
             let v: VolumeId = volume_id.parse().expect("volume id");
             assert_eq!(volumes.status(&v).as_deref(), Some("in-use"));
+            if boot == Boot::NewVolume {
+                // Made with the user's token: the user's volume.
+                assert_eq!(volumes.creator(&v).as_deref(), Some(ALICE));
+            }
         }
     }
+}
+
+/// The volume the launch made for the server, as its mapping records it.
+async fn launch_made_volume(c: &Cloud, id: &str) -> VolumeId {
+    db::instances::instance_get(&mut *conn(&c.db).await, id)
+        .await
+        .expect("instance")
+        .bdm
+        .iter()
+        .find_map(|m| m.volume_id)
+        .expect("a volume recorded in the boot mapping")
 }
 
 fn one_host() -> (Arc<FakeDriver>, stratus_compute::HostDrivers) {
@@ -275,6 +290,18 @@ async fn a_build_failing_at_each_step_leaves_nothing_behind() {
                     "{what}: the instance folder is left"
                 );
                 no_saga_left(&c, &id).await;
+                if boot == Boot::NewVolume {
+                    // The volume the launch made is the server's: the
+                    // builds let go of it, and it waits, available, for
+                    // the server's delete (Nova's ERROR server keeps its
+                    // volumes too), which takes it.
+                    let v = launch_made_volume(&c, &id).await;
+                    assert_eq!(volumes.status(&v).as_deref(), Some("available"), "{what}");
+                    assert_eq!(volumes.attachment_count(), 0, "{what}");
+                    let st = c.delete(&format!("/v2.1/servers/{id}"), ALICE).await;
+                    assert_eq!(st.as_u16(), 204, "{what}");
+                    c.wait_gone(&id).await;
+                }
                 no_volume_left(&c, &volumes, &id, own, &what).await;
                 c.stop().await;
             }

@@ -1,24 +1,35 @@
 //! The standard saga tests for launch and delete: every step twice is
 //! harmless; a failure injected before each step in turn leaves nothing
-//! behind; an interrupted saga resumes after a restart; the instances of
-//! one request are launched all or none (the quota recheck).
+//! behind; an interrupted saga resumes after a restart (or unwinds, when
+//! what is left needs the user's token); the instances of one request are
+//! launched all or none (the quota recheck). Launches boot from the image
+//! and from a volume the launch makes from it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stratus_common::RequestContext;
 use stratus_compute::bus::{handler_fn, Bus, ServeOptions};
+use stratus_compute::clients::{FakeVolumes, StaticToken, Volumes};
 use stratus_compute::config::{ComputeConfig, QuotaDefaults};
 use stratus_compute::db;
 use stratus_compute::db::hosts::Claim;
+use stratus_compute::db::instances::Instance;
 use stratus_compute::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
+use stratus_compute::model::bdm::{BdmDestination, BdmSource, BlockDeviceMapping};
 use stratus_compute::model::state::TaskState;
 use stratus_compute::saga::{self, launch, Inject, Outputs};
 use stratus_compute::ComputeError;
+use stratus_db::Db;
 
 use super::harness::conn;
 use super::store::{drop_db, instance, two_stores};
 
+/// The user's token as the request carries it.
+const USER_TOKEN: &str = "user-token";
+const SERVICE_TOKEN: &str = "service-token";
+
+/// The context a saga logs (never a token).
 fn ctx() -> RequestContext {
     RequestContext {
         project_id: Some("p".into()),
@@ -28,111 +39,255 @@ fn ctx() -> RequestContext {
     }
 }
 
+/// The request's own context, with the user's token.
+fn live() -> RequestContext {
+    RequestContext {
+        auth_token: Some(USER_TOKEN.into()),
+        ..ctx()
+    }
+}
+
+/// A server booting from a volume the launch makes from the image.
+fn from_new_volume(mut inst: Instance) -> Instance {
+    inst.bdm = vec![BlockDeviceMapping {
+        source_type: BdmSource::Image,
+        destination_type: BdmDestination::Volume,
+        uuid: Some(super::harness::IMAGE.into()),
+        boot_index: Some(0),
+        volume_size: Some(1),
+        delete_on_termination: true,
+        device_name: None,
+        disk_bus: None,
+        volume_type: None,
+        tag: None,
+        volume_id: None,
+    }];
+    inst
+}
+
+/// Both kinds of launch: from the image, from a new volume.
+fn both_kinds(project: &str) -> [Instance; 2] {
+    [instance(project), from_new_volume(instance(project))]
+}
+
+/// An in-memory volume service as the API reaches it, and a handle on it.
+fn volume_service() -> (Arc<FakeVolumes>, Volumes) {
+    let fake = Arc::new(FakeVolumes::default());
+    let volumes = Volumes {
+        api: fake.clone(),
+        tokens: Arc::new(StaticToken(SERVICE_TOKEN.into())),
+    };
+    (fake, volumes)
+}
+
+fn deps<'a>(
+    db: &'a Db,
+    bus: &'a Bus,
+    quota: &'a QuotaDefaults,
+    v: &'a Volumes,
+) -> launch::Deps<'a> {
+    launch::Deps {
+        db,
+        bus,
+        quota,
+        volumes: v,
+    }
+}
+
+/// The volume recorded in the instance's boot mapping.
+async fn recorded_volume(db: &Db, id: &str) -> Option<stratus_common::ids::VolumeId> {
+    db::instances::instance_get(&mut *conn(db).await, id)
+        .await
+        .expect("instance")
+        .bdm
+        .first()
+        .and_then(|m| m.volume_id)
+}
+
+/// Nothing of a launch is left: no instance, action, metadata, unfinished
+/// saga or volume.
+async fn launch_left_nothing(db: &Db, fake: &FakeVolumes, id: &str, what: &str) {
+    assert!(
+        matches!(
+            db::instances::instance_get_any(&mut *conn(db).await, id).await,
+            Err(ComputeError::NotFound(_))
+        ),
+        "{what}: instance left"
+    );
+    assert!(
+        db::actions::action_list(&mut *conn(db).await, id)
+            .await
+            .expect("actions")
+            .is_empty(),
+        "{what}: action left"
+    );
+    assert!(
+        db::instances::instance_metadata(&mut *conn(db).await, id)
+            .await
+            .expect("meta")
+            .is_empty(),
+        "{what}: metadata left"
+    );
+    assert!(
+        db::sagas::saga_unfinished(&mut *conn(db).await)
+            .await
+            .expect("sagas")
+            .is_empty(),
+        "{what}: saga left"
+    );
+    assert_eq!(fake.volume_count(), 0, "{what}: volume left");
+}
+
 #[tokio::test]
 async fn launch_saga_unwinds_at_every_step_and_repeats_harmlessly() {
     for engine in super::harness::engines().await {
         let (db, _b, name, _dir) = two_stores(engine).await;
         let bus = Bus::in_memory();
         let quota = QuotaDefaults::default();
+        let (fake, volumes) = volume_service();
+        let d = deps(&db, &bus, &quota, &volumes);
         let steps = launch::steps().len();
         for k in 0..steps {
-            let inst = instance("p");
-            let id = inst.id.to_string();
-            let r = launch::run_with(
-                &db,
-                &bus,
-                &quota,
-                &ctx(),
-                &inst,
-                Inject {
+            for inst in both_kinds("p") {
+                let id = inst.id.to_string();
+                let what = format!("step {k}, bdm {:?}", inst.bdm);
+                let fail = Inject {
                     fail_before: Some(k),
                     ..Inject::default()
-                },
-            )
-            .await;
-            assert!(
-                matches!(r, Err(ComputeError::Internal(_))),
-                "step {k}: {r:?}"
-            );
-            assert!(
-                matches!(
-                    db::instances::instance_get_any(&mut *conn(&db).await, &id).await,
-                    Err(ComputeError::NotFound(_))
-                ),
-                "step {k}"
-            );
-            assert!(
-                db::actions::action_list(&mut *conn(&db).await, &id)
-                    .await
-                    .expect("actions")
-                    .is_empty(),
-                "step {k}"
-            );
-            assert!(
-                db::instances::instance_metadata(&mut *conn(&db).await, &id)
-                    .await
-                    .expect("meta")
-                    .is_empty(),
-                "step {k}"
-            );
-            assert!(
-                db::sagas::saga_unfinished(&mut *conn(&db).await)
-                    .await
-                    .expect("sagas")
-                    .is_empty(),
-                "step {k}"
-            );
+                };
+                let r = launch::run_with(d, &live(), &inst, fail).await;
+                assert!(matches!(r, Err(ComputeError::Internal(_))), "{what}: {r:?}");
+                launch_left_nothing(&db, &fake, &id, &what).await;
+            }
         }
 
         // Each step run twice, as a redelivery or a resume would.
-        let inst = instance("p");
-        let id = inst.id.to_string();
-        let c = launch::Launch {
-            db: &db,
-            bus: &bus,
-            quota: &quota,
-            p: launch::Params {
-                context: ctx(),
-                instance: inst.clone(),
-                count: 1,
-            },
-            live: ctx(),
-        };
-        let none = Outputs::default();
-        for step in launch::steps() {
-            step.run(&c, &none).await.expect("once");
-            step.run(&c, &none).await.expect("twice");
+        for inst in both_kinds("p") {
+            let id = inst.id.to_string();
+            let bfv = !inst.bdm.is_empty();
+            let c = launch::Launch {
+                db: &db,
+                bus: &bus,
+                quota: &quota,
+                volumes: &volumes,
+                p: launch::Params {
+                    context: ctx(),
+                    instance: inst.clone(),
+                    count: 1,
+                },
+                live: live(),
+            };
+            let none = Outputs::default();
+            for step in launch::steps() {
+                step.run(&c, &none).await.expect("once");
+                step.run(&c, &none).await.expect("twice");
+            }
+            assert_eq!(
+                db::instances::instance_get(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("instance")
+                    .name,
+                "vm"
+            );
+            assert_eq!(
+                db::actions::action_list(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("actions")
+                    .len(),
+                1
+            );
+            assert_eq!(
+                db::instances::instance_usage(&mut *conn(&db).await, "p")
+                    .await
+                    .expect("usage")
+                    .0,
+                1
+            );
+            // One volume for a server booting from a new volume, made with
+            // the user's token (so in the user's project) and recorded in
+            // the server's mapping for the build to attach.
+            assert_eq!(fake.volume_count(), usize::from(bfv));
+            let recorded = recorded_volume(&db, &id).await;
+            if bfv {
+                let v = recorded.expect("volume recorded in the mapping");
+                assert_eq!(fake.status(&v).as_deref(), Some("available"));
+                assert_eq!(fake.creator(&v).as_deref(), Some(USER_TOKEN));
+            } else {
+                assert_eq!(recorded, None);
+            }
+            // And every undo twice.
+            for step in launch::steps().iter().rev() {
+                step.undo(&c, &none).await.expect("undo once");
+                step.undo(&c, &none).await.expect("undo twice");
+            }
+            launch_left_nothing(&db, &fake, &id, "undone").await;
         }
-        assert_eq!(
-            db::instances::instance_get(&mut *conn(&db).await, &id)
-                .await
-                .expect("instance")
-                .name,
-            "vm"
-        );
-        assert_eq!(
-            db::actions::action_list(&mut *conn(&db).await, &id)
-                .await
-                .expect("actions")
-                .len(),
-            1
-        );
-        assert_eq!(
-            db::instances::instance_usage(&mut *conn(&db).await, "p")
-                .await
-                .expect("usage")
-                .0,
-            1
-        );
-        // And every undo twice.
-        for step in launch::steps().iter().rev() {
-            step.undo(&c, &none).await.expect("undo once");
-            step.undo(&c, &none).await.expect("undo twice");
+        db.close().await;
+        drop_db(name).await;
+    }
+}
+
+/// A launch the API's crash stopped before each step: recovery resumes
+/// it, with no user token (none is ever kept), so one that has still to
+/// make its boot volume unwinds instead (its request never got an answer),
+/// and one past it finishes with the volume it made.
+#[tokio::test]
+async fn an_interrupted_launch_resumes_or_unwinds_on_recovery() {
+    for engine in super::harness::engines().await {
+        let (db, _b, name, _dir) = two_stores(engine).await;
+        let bus = Bus::in_memory();
+        let quota = QuotaDefaults::default();
+        let cfg = ComputeConfig::default();
+        let steps = launch::steps().len();
+        let volume_step = launch::steps()
+            .iter()
+            .position(|s| s.name() == "create_boot_volume")
+            .expect("the boot volume step");
+        for k in 0..steps {
+            for inst in both_kinds("p") {
+                let (fake, volumes) = volume_service();
+                let d = deps(&db, &bus, &quota, &volumes);
+                let id = inst.id.to_string();
+                let bfv = !inst.bdm.is_empty();
+                let what = format!("crash before step {k}, bdm {:?}", inst.bdm);
+                let crash = Inject {
+                    crash_before: Some(k),
+                    ..Inject::default()
+                };
+                launch::run_with(d, &live(), &inst, crash)
+                    .await
+                    .expect("stopped");
+                saga::recover(&db, &bus, &cfg, &volumes)
+                    .await
+                    .expect("recover");
+                if bfv && k <= volume_step {
+                    launch_left_nothing(&db, &fake, &id, &what).await;
+                    continue;
+                }
+                assert!(
+                    db::sagas::saga_unfinished(&mut *conn(&db).await)
+                        .await
+                        .expect("sagas")
+                        .is_empty(),
+                    "{what}"
+                );
+                let done = db::sagas::saga_steps(&mut *conn(&db).await, &format!("launch-{id}"))
+                    .await
+                    .expect("steps");
+                assert!(
+                    done.len() == steps && done.iter().all(|s| s.status == StepStatus::Done),
+                    "{what}: {done:?}"
+                );
+                assert_eq!(fake.volume_count(), usize::from(bfv), "{what}");
+                if bfv {
+                    let v = recorded_volume(&db, &id).await.expect("recorded");
+                    assert_eq!(fake.creator(&v).as_deref(), Some(USER_TOKEN), "{what}");
+                }
+                db::instances::instance_purge(&mut *conn(&db).await, &id)
+                    .await
+                    .expect("purge");
+            }
         }
-        assert!(matches!(
-            db::instances::instance_get_any(&mut *conn(&db).await, &id).await,
-            Err(ComputeError::NotFound(_))
-        ));
         db.close().await;
         drop_db(name).await;
     }
@@ -281,7 +436,8 @@ async fn interrupted_launch_resumes_on_recovery() {
             .await
             .expect("steps");
         assert!(
-            steps.iter().all(|s| s.status == StepStatus::Done) && steps.len() == 4,
+            steps.iter().all(|s| s.status == StepStatus::Done)
+                && steps.len() == launch::steps().len(),
             "{steps:?}"
         );
         db.close().await;
@@ -315,7 +471,7 @@ async fn scheduled(bus: &Bus) -> Vec<String> {
 
 /// The instances of one request go together: a failure at any step of
 /// any of them before the casts (the quota recheck included) leaves none
-/// of them, and none reaches the scheduler.
+/// of them nor their boot volumes, and none reaches the scheduler.
 #[tokio::test]
 async fn a_request_over_quota_on_recheck_leaves_nothing() {
     for engine in super::harness::engines().await {
@@ -325,10 +481,19 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
             ..QuotaDefaults::default()
         };
         let bus = Bus::in_memory();
-        let request = || (0..3).map(|_| instance("p")).collect::<Vec<_>>();
-        let gone = |insts: Vec<stratus_compute::db::instances::Instance>| {
+        let (fake, volumes) = volume_service();
+        let d = deps(&db, &bus, &quota, &volumes);
+        // Booting from volumes the launch makes: each has one to remove.
+        let request = || {
+            (0..3)
+                .map(|_| from_new_volume(instance("p")))
+                .collect::<Vec<_>>()
+        };
+        let gone = |insts: Vec<Instance>, volumes_left: usize| {
             let db = db.clone();
+            let fake = fake.clone();
             async move {
+                assert_eq!(fake.volume_count(), volumes_left, "volumes");
                 for i in &insts {
                     let id = i.id.to_string();
                     assert!(matches!(
@@ -355,35 +520,29 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
         // the three instances' sagas: nothing of the request remains.
         for k in 0..launch::steps().len() {
             let insts = request();
-            let r = launch::run_all_with(
-                &db,
-                &bus,
-                &quota,
-                &ctx(),
-                &insts,
-                Inject {
-                    fail_before: Some(k),
-                    ..Inject::default()
-                },
-            )
-            .await;
+            let fail = Inject {
+                fail_before: Some(k),
+                ..Inject::default()
+            };
+            let r = launch::run_all_with(d, &live(), &insts, fail).await;
             assert!(
                 matches!(r, Err(ComputeError::Internal(_))),
                 "step {k}: {r:?}"
             );
-            gone(insts).await;
+            gone(insts, 0).await;
         }
         assert!(scheduled(&bus).await.is_empty());
 
         // Two instances exist; another request (written while the API's
         // first check passed) takes the project to 5 of 4: it goes again.
         let first = request();
-        launch::run_all(&db, &bus, &quota, &ctx(), &first[..2])
+        launch::run_all(d, &live(), &first[..2])
             .await
             .expect("within quota");
+        assert_eq!(fake.volume_count(), 2);
         assert_eq!(scheduled(&bus).await.len(), 2);
         let over = request();
-        let r = launch::run_all(&db, &bus, &quota, &ctx(), &over).await;
+        let r = launch::run_all(d, &live(), &over).await;
         match r {
             Err(ComputeError::OverQuota(m)) => assert_eq!(
                 m,
@@ -391,7 +550,7 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
             ),
             other => panic!("{other:?}"),
         }
-        gone(over).await;
+        gone(over, 2).await;
         assert!(scheduled(&bus).await.is_empty());
         assert_eq!(
             db::instances::instance_usage(&mut *conn(&db).await, "p")
@@ -406,7 +565,12 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
             cores: 2,
             ..QuotaDefaults::default()
         };
-        let r = launch::run(&db, &bus, &quota, &ctx(), &instance("p")).await;
+        let r = launch::run(
+            deps(&db, &bus, &quota, &volumes),
+            &live(),
+            &from_new_volume(instance("p")),
+        )
+        .await;
         match r {
             Err(ComputeError::OverQuota(m)) => assert_eq!(
                 m,
@@ -421,6 +585,8 @@ async fn a_request_over_quota_on_recheck_leaves_nothing() {
                 .0,
             2
         );
+        // Refused on recheck, before any volume was made for it.
+        assert_eq!(fake.volume_count(), 2);
         db.close().await;
         drop_db(name).await;
     }

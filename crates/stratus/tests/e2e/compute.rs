@@ -424,7 +424,12 @@ fn volumes_attach_detach_and_outlive_their_server() {
 
 /// The volumes `volume list --all-projects` shows: (id, name, status).
 fn all_volumes(cloud: &Cloud) -> Vec<(String, String, String)> {
-    let list = cloud.openstack_json(&["volume", "list", "--all-projects"]);
+    volumes_listed(cloud, &["volume", "list", "--all-projects"])
+}
+
+/// The volumes a `volume list` command shows: (id, name, status).
+fn volumes_listed(cloud: &Cloud, args: &[&str]) -> Vec<(String, String, String)> {
+    let list = cloud.openstack_json(args);
     list.as_array()
         .expect("a JSON list")
         .iter()
@@ -437,8 +442,9 @@ fn all_volumes(cloud: &Cloud) -> Vec<(String, String, String)> {
 
 /// Boot from volume with the real CLI: `server create --volume V` boots
 /// from the user's volume (in-use on the server as `/dev/vda`), and
-/// `--image I --boot-from-volume 1` from a volume the build makes from the
-/// image; deleting the servers leaves V available and deletes the made one
+/// `--image I --boot-from-volume 1` from a volume made from the image in
+/// the user's project (the user's `volume list` shows it, as Nova's does);
+/// deleting the servers leaves V available and deletes the made one
 /// (this CLI sends `delete_on_termination: false` unless told
 /// `--delete-on-termination`, and says so in its help).
 #[test]
@@ -493,11 +499,13 @@ fn boot_from_volume_with_the_cli() {
     ]);
     assert_eq!(field(&s2, "status"), "ACTIVE", "{s2}");
     let sid2 = field(&s2, "id");
-    let made: Vec<_> = all_volumes(&cloud)
+    // The user's own list, not --all-projects: the volume is the user's,
+    // not the service user's.
+    let made: Vec<_> = volumes_listed(&cloud, &["volume", "list"])
         .into_iter()
         .filter(|(id, _, _)| id != &vid)
         .collect();
-    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(made.len(), 1, "{made:?}: {:?}", all_volumes(&cloud));
     let (made_id, _, status) = made[0].clone();
     assert_eq!(status, "in-use", "{made:?}");
     let s = cloud.openstack_json(&["server", "show", &sid2]);
