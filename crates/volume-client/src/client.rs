@@ -318,6 +318,31 @@ impl VolumeClient {
         Ok(())
     }
 
+    /// `GET /v3/attachments?volume_id=..&instance_id=..`: the attachments
+    /// of `volume` to `instance` in any state (a reservation whose reply
+    /// was lost is found again by what it joins); `all_projects` for an
+    /// admin's token, such as the service user's.
+    pub async fn attachments_of(
+        &self,
+        volume: &VolumeId,
+        instance: &InstanceId,
+        all_projects: bool,
+        token: &str,
+    ) -> Result<Vec<Attachment>, ClientError> {
+        let what = format!("attachments of volume {volume}");
+        let all = if all_projects { "&all_tenants=1" } else { "" };
+        let v = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/attachments?volume_id={volume}&instance_id={instance}{all}"),
+                token,
+                None,
+                &what,
+            )
+            .await?;
+        Self::field(v, "attachments", &what)
+    }
+
     /// `DELETE /v3/attachments/{id}`: the volume is `available` again; an
     /// absent attachment is fine (idempotent).
     pub async fn attachment_delete(

@@ -47,6 +47,15 @@ pub trait VolumeApi: Send + Sync + 'static {
     async fn attachment_complete(&self, token: &str, attachment: &AttachmentId) -> Result<()>;
     /// The volume is `available` again; an absent attachment is fine.
     async fn attachment_delete(&self, token: &str, attachment: &AttachmentId) -> Result<()>;
+    /// The attachments of `volume` to `instance`, in any state: in the
+    /// token's project, or with `all_projects` in any (an admin's token).
+    async fn attachments_of(
+        &self,
+        token: &str,
+        volume: &VolumeId,
+        instance: &InstanceId,
+        all_projects: bool,
+    ) -> Result<Vec<AttachmentId>>;
     /// Deletes a volume (delete_on_termination); an absent one is fine.
     async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()>;
     /// A new volume of `size` GiB named `name`, made from `image` (boot
@@ -187,6 +196,22 @@ impl VolumeApi for CinderVolumes {
             .await
             .map_err(nova_error)
     }
+    async fn attachments_of(
+        &self,
+        token: &str,
+        volume: &VolumeId,
+        instance: &InstanceId,
+        all_projects: bool,
+    ) -> Result<Vec<AttachmentId>> {
+        Ok(self
+            .client
+            .attachments_of(volume, instance, all_projects, token)
+            .await
+            .map_err(nova_error)?
+            .into_iter()
+            .map(|a| a.id)
+            .collect())
+    }
     async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()> {
         self.client
             .volume_delete(id, token)
@@ -242,6 +267,8 @@ struct FakeState {
     names: BTreeMap<VolumeId, String>,
     /// Volume id → the token that made it (whose project owns it).
     creators: BTreeMap<VolumeId, String>,
+    /// The next reservation is made but its reply lost (a transport error).
+    lose_reserve_reply: bool,
 }
 
 /// An in-memory volume service with Cinder's status rules, for tests.
@@ -273,6 +300,12 @@ impl FakeVolumes {
     /// How many attachments exist (reserved or attached).
     pub fn attachment_count(&self) -> usize {
         self.state().attachments.len()
+    }
+
+    /// The next reservation is made, but its caller sees the service as
+    /// unreachable (the reply lost on the way back).
+    pub fn lose_next_reserve_reply(&self) {
+        self.state().lose_reserve_reply = true;
     }
 
     /// The token a volume made through the API was made with: the volume
@@ -329,6 +362,11 @@ impl VolumeApi for FakeVolumes {
                 connected: false,
             },
         );
+        if std::mem::take(&mut s.lose_reserve_reply) {
+            return Err(ComputeError::Unavailable(
+                "The volume service is unavailable: reply lost".into(),
+            ));
+        }
         Ok(id)
     }
     async fn attachment_connect(
@@ -374,6 +412,21 @@ impl VolumeApi for FakeVolumes {
             }
         }
         Ok(())
+    }
+    async fn attachments_of(
+        &self,
+        _token: &str,
+        volume: &VolumeId,
+        instance: &InstanceId,
+        _all_projects: bool,
+    ) -> Result<Vec<AttachmentId>> {
+        Ok(self
+            .state()
+            .attachments
+            .iter()
+            .filter(|(_, a)| a.volume == *volume && a.instance == *instance)
+            .map(|(id, _)| *id)
+            .collect())
     }
     async fn volume_delete(&self, _token: &str, id: &VolumeId) -> Result<()> {
         let mut s = self.state();

@@ -88,6 +88,20 @@ impl VolumeSaga<'_> {
         Ok(self.current().await?.and_then(|r| r.attachment_id))
     }
 
+    /// The attachments the volume service has of this volume to this
+    /// server: asked with the user's token (the volume is in the user's
+    /// project), or in a resumed saga with the service user's, in every
+    /// project.
+    async fn lost_reservations(&self) -> Result<Vec<AttachmentId>> {
+        let token = self.volumes.token(&self.ctx).await?;
+        let all_projects = self.ctx.auth_token.is_none();
+        let b = &self.p.bdm;
+        self.volumes
+            .api
+            .attachments_of(&token, &b.volume_id, &b.instance_id, all_projects)
+            .await
+    }
+
     fn agent(&self) -> rpc::AgentApi {
         rpc::AgentApi::new(self.bus.clone())
     }
@@ -131,22 +145,34 @@ impl<'a> Step<VolumeSaga<'a>> for ReserveVolume {
         if let Some(a) = c.current().await?.and_then(|r| r.attachment_id) {
             return output(&a);
         }
-        let token = c.volumes.token(&c.ctx).await?;
         let b = &c.p.bdm;
-        let a = c
-            .volumes
-            .api
-            .attachment_reserve(&token, &b.volume_id, &b.instance_id)
-            .await?;
+        // Reserved by an earlier run whose reply was lost before the
+        // mapping learnt the attachment: the volume service has it.
+        let a = match c.lost_reservations().await?.first() {
+            Some(a) => *a,
+            None => {
+                let token = c.volumes.token(&c.ctx).await?;
+                c.volumes
+                    .api
+                    .attachment_reserve(&token, &b.volume_id, &b.instance_id)
+                    .await?
+            }
+        };
         bdms::bdm_set_attachment(&mut *c.db.conn().await?, &b.id, Some(a)).await?;
         output(&a)
     }
     async fn undo(&self, c: &VolumeSaga<'a>, done: &Outputs) -> Result<()> {
-        let Some(a) = c.attachment(done, self.name()).await? else {
-            return Ok(());
-        };
         let token = c.volumes.token(&c.ctx).await?;
-        c.volumes.api.attachment_delete(&token, &a).await?;
+        match c.attachment(done, self.name()).await? {
+            Some(a) => c.volumes.api.attachment_delete(&token, &a).await?,
+            // The reservation's reply may have been lost: whatever joins
+            // this volume to this server goes.
+            None => {
+                for a in c.lost_reservations().await? {
+                    c.volumes.api.attachment_delete(&token, &a).await?;
+                }
+            }
+        }
         bdms::bdm_set_attachment(&mut *c.db.conn().await?, &c.p.bdm.id, None).await
     }
 }

@@ -209,6 +209,36 @@ async fn an_attach_failing_at_each_step_leaves_nothing_attached_or_reserved() {
     }
 }
 
+/// The volume service reserved the volume but its reply never came: the
+/// retried step finds that reservation instead of making a second, and a
+/// saga that unwinds anyway removes it.
+#[tokio::test]
+async fn a_reservation_whose_reply_was_lost_is_found_again() {
+    for engine in engines().await {
+        let s = setup(engine).await;
+        let v = s.volumes.create();
+        s.volumes.lose_next_reserve_reply();
+        run_attach(&s, v, Inject::default())
+            .await
+            .expect("attach after a lost reply");
+        assert_eq!(s.volumes.status(&v).as_deref(), Some("in-use"));
+        assert_eq!(s.volumes.attachment_count(), 1);
+        assert!(has_disk(&s, "vdb"));
+
+        // Lost, and the saga fails at the next step: nothing stays reserved.
+        let w = s.volumes.create();
+        s.volumes.lose_next_reserve_reply();
+        let inject = Inject {
+            fail_before: Some(2),
+            ..Inject::default()
+        };
+        assert!(run_attach(&s, w, inject).await.is_err());
+        assert_eq!(s.volumes.status(&w).as_deref(), Some("available"));
+        assert_eq!(s.volumes.attachment_count(), 1);
+        s.c.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_detach_failing_at_each_step_leaves_the_volume_attached() {
     for engine in engines().await {

@@ -486,9 +486,8 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     ]);
     let root_id = field(&root, "id");
     cloud.wait_for(&["volume", "show", &root_id], "status", "available");
-    // On an address no earlier port had: the DHCP agent does not release a
-    // deleted port's lease yet, so dnsmasq refuses a new MAC on that address
-    // until the lease expires.
+    // On a fixed address, which the next guest takes again once this port
+    // is gone.
     let bfv_port = cloud.openstack_json(&[
         "port",
         "create",
@@ -529,6 +528,19 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     // the driver's lifecycle change).
     let off_data = cloud.data_dir().join("poweroff");
     std::fs::write(&off_data, "#stratus: poweroff\n").expect("user data");
+    // On the address the boot-from-volume guest's port had, with a new MAC:
+    // dnsmasq gives it only because the DHCP agent released the old lease
+    // when that port went.
+    let off_port = cloud.openstack_json(&[
+        "port",
+        "create",
+        "--network",
+        &net_id,
+        "--fixed-ip",
+        "ip-address=10.95.0.21",
+        "lv-port-off",
+    ]);
+    let off_port = field(&off_port, "id");
     let off = cloud.openstack_json(&[
         "server",
         "create",
@@ -536,8 +548,8 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
         &flavor,
         "--image",
         &image,
-        "--network",
-        &net_id,
+        "--port",
+        &off_port,
         "--user-data",
         off_data.to_str().expect("utf-8 path"),
         "--wait",
@@ -545,9 +557,11 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     ]);
     let off_id = field(&off, "id");
     left.servers.push(off_id.clone());
-    console_shows(&cloud, &off_id, "stratus-guest: powering off", 1);
+    let c = console_shows(&cloud, &off_id, "stratus-guest: powering off", 1);
+    assert!(c.contains("stratus-guest: ip=10.95.0.21"), "{c}");
     cloud.wait_for(&["server", "show", &off_id], "status", "SHUTOFF");
     cloud.openstack_ok(&["server", "delete", "--wait", &off_id]);
+    cloud.openstack_ok(&["port", "delete", &off_port]);
 
     // Faults: the server goes to ERROR with a fault that says why, every
     // step is undone (no domain, no port) and the agent takes the next one.
