@@ -23,12 +23,17 @@ pub enum NetworkError {
     SecurityGroupRuleNotFound(String),
     #[error("Agent {0} could not be found.")]
     AgentNotFound(String),
+    #[error("Tag {0} could not be found.")]
+    TagNotFound(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("Invalid input for operation: {0}")]
     InvalidInput(String),
+    /// A 400 with Neutron's own exception name (`SecurityGroupInvalidPortRange`, ...).
+    #[error("{message}")]
+    Invalid { kind: &'static str, message: String },
     #[error("IP address {ip} is not a valid IP for the specified subnet.")]
     InvalidIpForSubnet { ip: String },
     #[error("IP address {ip} already allocated in subnet {subnet}")]
@@ -79,9 +84,12 @@ impl NetworkError {
             | SecurityGroupNotFound(_)
             | SecurityGroupRuleNotFound(_)
             | AgentNotFound(_)
+            | TagNotFound(_)
             | NotFound(_)
             | RouteNotFound => StatusCode::NOT_FOUND,
-            BadRequest(_) | InvalidInput(_) | InvalidIpForSubnet { .. } => StatusCode::BAD_REQUEST,
+            BadRequest(_) | InvalidInput(_) | Invalid { .. } | InvalidIpForSubnet { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             IpAddressInUse { .. }
             | MacAddressInUse { .. }
             | NetworkInUse(_)
@@ -110,9 +118,11 @@ impl NetworkError {
             SecurityGroupNotFound(_) => "SecurityGroupNotFound",
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
             AgentNotFound(_) => "AgentNotFound",
+            TagNotFound(_) => "TagNotFound",
             NotFound(_) | RouteNotFound => "HTTPNotFound",
             BadRequest(_) => "HTTPBadRequest",
             InvalidInput(_) => "InvalidInput",
+            Invalid { kind, .. } => kind,
             InvalidIpForSubnet { .. } => "InvalidIpForSubnet",
             IpAddressInUse { .. } => "IpAddressInUse",
             MacAddressInUse { .. } => "MacAddressInUse",

@@ -171,6 +171,7 @@ impl NetworkRpc {
         drop(c);
         let Some(mut port) = existing else {
             let spec = PortSpec {
+                tags: Vec::new(),
                 project: network.project_id.clone(),
                 network,
                 name: String::new(),

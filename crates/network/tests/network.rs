@@ -21,3 +21,5 @@ mod lists;
 mod rpc;
 #[path = "network/security.rs"]
 mod security;
+#[path = "network/tags.rs"]
+mod tags;

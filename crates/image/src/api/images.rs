@@ -21,12 +21,6 @@ use crate::domain::patch::{self, Quotas};
 use crate::domain::{Image, ImageStatus};
 use crate::error::{parse_json, GlanceJson, GlancePath, GlanceQuery, ImageError};
 
-/// The JSON-patch media types Glance accepts on `PATCH /v2/images/{id}`.
-const PATCH_TYPES: &[&str] = &[
-    "application/openstack-images-v2.1-json-patch",
-    "application/openstack-images-v2.0-json-patch",
-];
-
 fn quotas(state: &AppState) -> Quotas {
     Quotas {
         properties: state.config.property_quota,
@@ -191,17 +185,17 @@ pub async fn update(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim();
     let mut image = load_visible(&state, &ctx, &id).await?;
-    if !PATCH_TYPES.contains(&media) {
+    let Some(form) = patch::patch_form(content_type) else {
+        let types: Vec<&str> = patch::PATCH_MEDIA_TYPES.iter().map(|(m, _)| *m).collect();
         return Err(ImageError::UnsupportedMediaType(format!(
             "Unsupported Content-Type '{content_type}'; use one of {}",
-            PATCH_TYPES.join(", ")
+            types.join(", ")
         )));
-    }
+    };
     require_owner(&ctx, &image, "modify_image")?;
     let raw: Value = parse_json(&body)?;
-    let changes = patch::parse_patch(&raw)?;
+    let changes = patch::parse_patch(&raw, form)?;
     patch::apply_patch(&ctx, &mut image, &changes, quotas(&state))?;
     image.updated_at = time::now();
     if !db::image_save(&mut *state.db.conn().await?, &image).await? {
@@ -268,11 +262,8 @@ async fn set_active_state(
     } else {
         "reactivate"
     };
-    if !ctx.is_admin() {
-        return Err(ImageError::Forbidden(format!(
-            "You are not authorized to complete {action} action."
-        )));
-    }
+    // Glance's default policy: admins or members of the owning project.
+    require_owner(ctx, &image, action)?;
     if image.status == to {
         return Ok(StatusCode::NO_CONTENT);
     }

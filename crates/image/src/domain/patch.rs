@@ -1,7 +1,10 @@
 //! Creating and changing images from client JSON, with Glance's checks:
 //! read-only and reserved attributes (403), schema violations (400), who may
-//! publicise or re-own an image (403), and JSON-patch semantics
-//! (`application/openstack-images-v2.1-json-patch`).
+//! publicise or re-own an image (403), and JSON-patch semantics in both
+//! forms Glance takes: `application/openstack-images-v2.1-json-patch`
+//! (RFC 6902, `{"op": "add", "path": "/x", "value": ..}`) and the older
+//! `application/openstack-images-v2.0-json-patch` (draft 4,
+//! `{"add": "/x", "value": ..}`).
 
 use serde_json::{Map, Value};
 use stratus_common::RequestContext;
@@ -248,26 +251,66 @@ pub enum PatchOp {
     Remove,
 }
 
+impl PatchOp {
+    fn name(self) -> &'static str {
+        match self {
+            PatchOp::Add => "add",
+            PatchOp::Replace => "replace",
+            PatchOp::Remove => "remove",
+        }
+    }
+}
+
+/// Which JSON-patch form a body is in, from its media type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchForm {
+    /// `application/openstack-images-v2.0-json-patch`: the operation is the
+    /// member name, its value the path; `add` never overwrites.
+    Draft4,
+    /// `application/openstack-images-v2.1-json-patch`: RFC 6902.
+    Draft10,
+}
+
+/// The JSON-patch media types Glance accepts on `PATCH /v2/images/{id}`.
+pub const PATCH_MEDIA_TYPES: &[(&str, PatchForm)] = &[
+    (
+        "application/openstack-images-v2.0-json-patch",
+        PatchForm::Draft4,
+    ),
+    (
+        "application/openstack-images-v2.1-json-patch",
+        PatchForm::Draft10,
+    ),
+];
+
+/// The patch form of a `Content-Type` value (parameters ignored).
+pub fn patch_form(content_type: &str) -> Option<PatchForm> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    PATCH_MEDIA_TYPES
+        .iter()
+        .find(|(m, _)| m.eq_ignore_ascii_case(media))
+        .map(|(_, f)| *f)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub op: PatchOp,
     /// The attribute (the decoded single-segment JSON pointer).
     pub path: String,
     pub value: Option<Value>,
+    pub form: PatchForm,
 }
 
 /// Parses a JSON-patch body into changes, with Glance's messages.
-pub fn parse_patch(body: &Value) -> Result<Vec<Change>, ImageError> {
+pub fn parse_patch(body: &Value, form: PatchForm) -> Result<Vec<Change>, ImageError> {
     let items = body
         .as_array()
         .ok_or_else(|| bad("Request body must be a JSON array of operation objects."))?;
-    items.iter().map(parse_change).collect()
+    items.iter().map(|raw| parse_change(raw, form)).collect()
 }
 
-fn parse_change(raw: &Value) -> Result<Change, ImageError> {
-    let obj = raw
-        .as_object()
-        .ok_or_else(|| bad("Operations must be JSON objects."))?;
+/// Draft 10: `{"op": .., "path": ..}`.
+fn op_and_path_d10(obj: &Map<String, Value>) -> Result<(PatchOp, &Value), ImageError> {
     let op = match obj.get("op").and_then(Value::as_str) {
         Some("add") => PatchOp::Add,
         Some("replace") => PatchOp::Replace,
@@ -275,21 +318,56 @@ fn parse_change(raw: &Value) -> Result<Change, ImageError> {
         Some(other) => return Err(bad(format!("Invalid operation: `{other}`"))),
         None => return Err(bad("Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.")),
     };
-    let pointer = obj
+    let path = obj
         .get("path")
-        .and_then(Value::as_str)
         .ok_or_else(|| bad("Unable to find 'path' in JSON Schema change"))?;
+    Ok((op, path))
+}
+
+/// Draft 4: exactly one of the members `add`, `remove`, `replace`, whose
+/// value is the path.
+fn op_and_path_d4(obj: &Map<String, Value>) -> Result<(PatchOp, &Value), ImageError> {
+    let mut found = None;
+    for op in [PatchOp::Replace, PatchOp::Add, PatchOp::Remove] {
+        if let Some(path) = obj.get(op.name()) {
+            if found.is_some() {
+                return Err(bad("Operation objects must contain only one member named \"add\", \"remove\", or \"replace\"."));
+            }
+            found = Some((op, path));
+        }
+    }
+    found.ok_or_else(|| {
+        bad("Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
+    })
+}
+
+fn parse_change(raw: &Value, form: PatchForm) -> Result<Change, ImageError> {
+    let obj = raw
+        .as_object()
+        .ok_or_else(|| bad("Operations must be JSON objects."))?;
+    let (op, pointer) = match form {
+        PatchForm::Draft10 => op_and_path_d10(obj)?,
+        PatchForm::Draft4 => op_and_path_d4(obj)?,
+    };
+    let pointer = pointer
+        .as_str()
+        .ok_or_else(|| bad(format!("Pointer `{pointer}` does not start with \"/\".")))?;
     let path = decode_pointer(pointer)?;
     let value = match op {
         PatchOp::Remove => None,
         _ => Some(obj.get("value").cloned().ok_or_else(|| {
             bad(format!(
                 "Operation \"{}\" requires a member named \"value\".",
-                if op == PatchOp::Add { "add" } else { "replace" }
+                op.name()
             ))
         })?),
     };
-    Ok(Change { op, path, value })
+    Ok(Change {
+        op,
+        path,
+        value,
+        form,
+    })
 }
 
 /// Glance accepts one-segment pointers (`/name`, `/a~1b`) for images.
@@ -331,6 +409,15 @@ pub fn apply_patch(
         let is_core = CORE.contains(&key);
         match change.op {
             PatchOp::Add | PatchOp::Replace => {
+                // Draft 4's `add` only creates (Glance: "already present").
+                if change.op == PatchOp::Add
+                    && change.form == PatchForm::Draft4
+                    && (is_core || image.properties.contains_key(key))
+                {
+                    return Err(ImageError::Conflict(format!(
+                        "Property {key} already present."
+                    )));
+                }
                 if change.op == PatchOp::Replace && !is_core && !image.properties.contains_key(key)
                 {
                     return Err(ImageError::Conflict(format!(
@@ -435,13 +522,16 @@ mod tests {
     fn patch_semantics() {
         let mut img = image();
         img.properties.insert("k".into(), "v".into());
-        let changes = parse_patch(&json!([
+        let changes = parse_patch(
+            &json!([
             {"op": "replace", "path": "/name", "value": "n"},
             {"op": "add", "path": "/a~1b", "value": "x"},
             {"op": "add", "path": "/k", "value": "v2"},
             {"op": "remove", "path": "/k"},
             {"op": "replace", "path": "/tags", "value": ["t"]}
-        ]))
+            ]),
+            PatchForm::Draft10,
+        )
         .expect("parse");
         apply_patch(&member(), &mut img, &changes, Q).expect("apply");
         assert_eq!(img.name.as_deref(), Some("n"));
@@ -469,7 +559,8 @@ mod tests {
             (json!({"op": "add"}), 400),
         ];
         for (body, status) in fails {
-            let r = parse_patch(&body).and_then(|c| apply_patch(&member(), &mut image(), &c, Q));
+            let r = parse_patch(&body, PatchForm::Draft10)
+                .and_then(|c| apply_patch(&member(), &mut image(), &c, Q));
             let err = r.expect_err("must fail");
             assert_eq!(err.status().as_u16(), status, "{body}: {err}");
         }
@@ -480,9 +571,71 @@ mod tests {
         let mut img = image();
         img.status = ImageStatus::Active;
         img.disk_format = Some("raw".into());
-        let c = parse_patch(&json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}]))
-            .expect("parse");
+        let c = parse_patch(
+            &json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}]),
+            PatchForm::Draft10,
+        )
+        .expect("parse");
         let err = apply_patch(&member(), &mut img, &c, Q).expect_err("frozen");
         assert_eq!(err.status().as_u16(), 403);
+    }
+
+    #[test]
+    fn draft4_patch_form() {
+        assert_eq!(
+            patch_form("application/openstack-images-v2.0-json-patch; charset=UTF-8"),
+            Some(PatchForm::Draft4)
+        );
+        assert_eq!(
+            patch_form("application/openstack-images-v2.1-json-patch"),
+            Some(PatchForm::Draft10)
+        );
+        assert_eq!(patch_form("application/json-patch+json"), None);
+
+        let mut img = image();
+        img.properties.insert("k".into(), "v".into());
+        img.properties.insert("gone".into(), "v".into());
+        let changes = parse_patch(
+            &json!([
+                {"replace": "/name", "value": "n"},
+                {"add": "/a~1b", "value": "x"},
+                {"replace": "/k", "value": "v2"},
+                {"remove": "/gone"}
+            ]),
+            PatchForm::Draft4,
+        )
+        .expect("parse");
+        apply_patch(&member(), &mut img, &changes, Q).expect("apply");
+        assert_eq!(img.name.as_deref(), Some("n"));
+        assert_eq!(img.properties.get("a/b").map(String::as_str), Some("x"));
+        assert_eq!(img.properties.get("k").map(String::as_str), Some("v2"));
+        assert!(!img.properties.contains_key("gone"));
+
+        let fails = [
+            // add does not overwrite in draft 4, core or custom.
+            (json!([{"add": "/name", "value": "x"}]), 409),
+            (json!([{"add": "/k", "value": "x"}]), 409),
+            (json!([{"replace": "/missing", "value": "x"}]), 409),
+            (json!([{"replace": "/status", "value": "active"}]), 403),
+            (json!([{"remove": "/name"}]), 403),
+            (json!([{"add": "/x", "remove": "/y", "value": "v"}]), 400),
+            (json!([{"test": "/name", "value": "x"}]), 400),
+            (json!([{"replace": "/name"}]), 400),
+            (json!([{"replace": "name", "value": "x"}]), 400),
+            (json!([{"replace": 5, "value": "x"}]), 400),
+            // The v2.1 form is not the draft-4 form.
+            (
+                json!([{"op": "replace", "path": "/name", "value": "x"}]),
+                400,
+            ),
+        ];
+        for (body, status) in fails {
+            let mut img = image();
+            img.properties.insert("k".into(), "v".into());
+            let r = parse_patch(&body, PatchForm::Draft4)
+                .and_then(|c| apply_patch(&member(), &mut img, &c, Q));
+            let err = r.expect_err("must fail");
+            assert_eq!(err.status().as_u16(), status, "{body}: {err}");
+        }
     }
 }

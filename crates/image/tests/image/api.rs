@@ -335,6 +335,75 @@ async fn json_patch_changes_core_and_custom_properties() {
     .await;
 }
 
+/// The older media type takes the draft-4 form (`{"replace": "/name", ..}`),
+/// as Glance's deserializer does; its `add` does not overwrite.
+#[tokio::test]
+async fn json_patch_draft4_form() {
+    each_engine(|env| async move {
+        let id = env.raw_image(ALICE, "a").await;
+        let path = format!("/v2/images/{id}");
+        let v20 = "application/openstack-images-v2.0-json-patch";
+        let r = env
+            .send_as(
+                Method::PATCH,
+                &path,
+                ALICE,
+                v20,
+                r#"[{"replace": "/name", "value": "b"}, {"add": "/color", "value": "red"},
+                    {"add": "/size_hint", "value": "1"}, {"remove": "/size_hint"}]"#,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        let v = r.json();
+        assert_eq!(v["name"], "b");
+        assert_eq!(v["color"], "red");
+        assert!(v.get("size_hint").is_none());
+
+        let cases: [(&'static str, StatusCode); 4] = [
+            (
+                r#"[{"add": "/color", "value": "blue"}]"#,
+                StatusCode::CONFLICT,
+            ),
+            (
+                r#"[{"op": "replace", "path": "/name", "value": "c"}]"#,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                r#"[{"replace": "/name", "add": "/x", "value": "c"}]"#,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                r#"[{"replace": "/status", "value": "active"}]"#,
+                StatusCode::FORBIDDEN,
+            ),
+        ];
+        for (body, status) in cases {
+            let r = env.send_as(Method::PATCH, &path, ALICE, v20, body).await;
+            assert_eq!(r.status, status, "{body}");
+            r.error_message();
+        }
+        let r = env
+            .send_as(
+                Method::PATCH,
+                &path,
+                READER,
+                v20,
+                r#"[{"replace": "/name", "value": "r"}]"#,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let v = env.show(&id, ALICE).await;
+        assert_eq!(v["name"], "b");
+        assert_eq!(v["color"], "red");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn delete_respects_protection_and_ownership() {
     each_engine(|env| async move {

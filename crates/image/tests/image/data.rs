@@ -198,8 +198,18 @@ async fn deactivate_and_reactivate() {
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         r.error_message();
         env.upload(&id, ALICE, b"bits".to_vec()).await;
-        let r = env.call(Method::POST, &deactivate, Some(ALICE), None).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "admin only");
+        // Only the owner's members and admins; readers and others may not.
+        let r = env
+            .call(Method::POST, &deactivate, Some(READER), None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "reader");
+        r.error_message();
+        let r = env.call(Method::POST, &deactivate, Some(BOB), None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "private to another project"
+        );
         let r = env.call(Method::POST, &deactivate, Some(ADMIN), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(
@@ -217,6 +227,31 @@ async fn deactivate_and_reactivate() {
         let r = env.call(Method::POST, &reactivate, Some(ADMIN), None).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(env.download(&id, ALICE).await.bytes.as_ref(), b"bits");
+
+        // The owner itself deactivates and reactivates.
+        let r = env.call(Method::POST, &deactivate, Some(ALICE), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(env.status(&id).await, "deactivated");
+        let r = env
+            .call(Method::POST, &reactivate, Some(READER), None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "reader");
+        let r = env.call(Method::POST, &reactivate, Some(ALICE), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(env.status(&id).await, "active");
+
+        // A public image of another project: visible, still not Bob's to change.
+        let public = env
+            .create_id(
+                ADMIN,
+                json!({"name": "pub", "visibility": "public",
+                "disk_format": "raw", "container_format": "bare"}),
+            )
+            .await;
+        env.upload(&public, ADMIN, b"p".to_vec()).await;
+        let uri = format!("/v2/images/{public}/actions/deactivate");
+        let r = env.call(Method::POST, &uri, Some(BOB), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
     })
     .await;
 }

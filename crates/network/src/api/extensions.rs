@@ -33,6 +33,10 @@ const EXTENSIONS: &[(&str, &str, &str, &str)] = &[
      "2016-06-12T00:00:00-00:00"),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.",
      "2016-06-12T00:00:00-00:00"),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, security_group",
+     "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
+    ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
+     "Allow to tag ports during bulk creation", "2019-12-29T19:00:00-00:00"),
 ];
 
 fn base(headers: &HeaderMap) -> String {

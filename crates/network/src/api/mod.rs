@@ -13,6 +13,7 @@ pub mod query;
 pub mod quotas;
 pub mod security_groups;
 pub mod subnets;
+pub mod tags;
 
 use std::sync::Arc;
 
@@ -75,6 +76,7 @@ fn v2_routes() -> Routes<State> {
         .merge(subnets::routes())
         .merge(ports::routes())
         .merge(security_groups::routes())
+        .merge(tags::routes())
         .merge(quotas::routes())
         .merge(agents::routes())
 }

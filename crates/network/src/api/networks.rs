@@ -16,6 +16,7 @@ use super::{
 };
 use crate::db::networks::{self as dbn, Network};
 use crate::db::{ports as dbp, subnets as dbs, Write};
+use crate::domain::tags::Tagged;
 use crate::error::{Json, NetworkError, Result};
 
 pub fn routes() -> Routes<State> {
@@ -40,6 +41,7 @@ pub fn view(n: &Network, subnets: &[SubnetId]) -> Value {
         "created_at": ts(n.created_at),
         "updated_at": ts(n.updated_at),
         "revision_number": n.revision_number,
+        "tags": [],
     })
 }
 
@@ -159,10 +161,11 @@ async fn list(
     let mut c = state.db.conn().await?;
     let nets = dbn::network_list(&mut c, scope.as_ref()).await?;
     let subnets = dbs::subnet_ids_by_network(&mut c).await?;
-    let views = nets
+    let mut views: Vec<Value> = nets
         .iter()
         .map(|n| view(n, subnets.get(&n.id).map(Vec::as_slice).unwrap_or(&[])))
         .collect();
+    super::tags::attach_all(&mut c, Tagged::Network, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -187,7 +190,9 @@ async fn show(
         .iter()
         .map(|s| s.id)
         .collect();
-    let v = select_fields(view(&n, &subnets), raw.as_deref())?;
+    let mut v = view(&n, &subnets);
+    super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
+    let v = select_fields(v, raw.as_deref())?;
     Ok(axum::Json(json!({"network": v})))
 }
 
@@ -247,9 +252,11 @@ async fn update(
         .iter()
         .map(|s| s.id)
         .collect();
+    let mut v = view(&n, &subnets);
+    super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
     drop(c);
     state.agents.network_changed(&id).await;
-    Ok(axum::Json(json!({"network": view(&n, &subnets)})))
+    Ok(axum::Json(json!({ "network": v })))
 }
 
 async fn delete(

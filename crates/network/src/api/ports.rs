@@ -25,6 +25,7 @@ use crate::domain::port::{
     binding_for, check_groups, create_port, ip_requests, load_port, update_port, PortSpec,
     VNIC_NORMAL,
 };
+use crate::domain::tags::{check_limit, parse_tag_list, Tagged};
 use crate::error::{Json, NetworkError, Result};
 
 pub fn routes() -> Routes<State> {
@@ -62,6 +63,7 @@ pub fn view(p: &Port, admin: bool) -> Value {
         "created_at": ts(p.created_at),
         "updated_at": ts(p.updated_at),
         "revision_number": p.revision_number,
+        "tags": [],
     });
     if admin {
         if let Value::Object(m) = &mut v {
@@ -103,6 +105,8 @@ struct CreatePort {
     port_security_enabled: Option<bool>,
     project_id: Option<String>,
     tenant_id: Option<String>,
+    /// `tag-ports-during-bulk-creation`: tags set with the port.
+    tags: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -186,7 +190,7 @@ fn check_vnic(v: Option<&str>) -> Result<String> {
 }
 
 /// A port the caller may see, else its 404.
-async fn visible(state: &State, ctx: &RequestContext, id: &PortId) -> Result<Port> {
+pub async fn visible(state: &State, ctx: &RequestContext, id: &PortId) -> Result<Port> {
     let p = load_port(state, id).await?;
     if ctx.owns(&p.project_id) {
         Ok(p)
@@ -244,6 +248,14 @@ async fn create(
         ));
     }
     let fixed_ips = b.fixed_ips.as_deref().map(parse_fixed_ips).transpose()?;
+    let tags = match &b.tags {
+        None | Some(Value::Null) => Vec::new(),
+        Some(t) => {
+            let tags = parse_tag_list(t)?;
+            check_limit(Tagged::Port, &tags)?;
+            tags
+        }
+    };
     if !net_owner && fixed_ips.iter().flatten().any(|(_, ip)| ip.is_some()) {
         return Err(NetworkError::PolicyNotAuthorized(
             "create_port:fixed_ips:ip_address".to_owned(),
@@ -263,14 +275,14 @@ async fn create(
         profile: check_profile(b.binding_profile)?.unwrap_or_else(|| json!({})),
         security_groups: b.security_groups.as_deref().map(parse_groups).transpose()?,
         port_security_enabled: b.port_security_enabled,
+        tags,
     };
     let port = create_port(&state, spec, vnic).await?;
     // The driver may have moved the status on (noop: ACTIVE once bound).
     let port = load_port(&state, &port.id).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"port": view(&port, ctx.is_admin())})),
-    ))
+    let mut v = view(&port, ctx.is_admin());
+    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Port, &mut v).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "port": v }))))
 }
 
 async fn list(
@@ -296,7 +308,8 @@ async fn list(
     )
     .await?;
     let admin = ctx.is_admin();
-    let views = ports.iter().map(|p| view(p, admin)).collect();
+    let mut views: Vec<Value> = ports.iter().map(|p| view(p, admin)).collect();
+    super::tags::attach_all(&mut c, Tagged::Port, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -315,8 +328,10 @@ async fn show(
     require_read(&ctx, "get_port")?;
     let id: PortId = parse_path_id(&id, NetworkError::PortNotFound)?;
     let p = visible(&state, &ctx, &id).await?;
+    let mut v = view(&p, ctx.is_admin());
+    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Port, &mut v).await?;
     Ok(axum::Json(
-        json!({"port": select_fields(view(&p, ctx.is_admin()), raw.as_deref())?}),
+        json!({"port": select_fields(v, raw.as_deref())?}),
     ))
 }
 
@@ -444,7 +459,9 @@ async fn update(
         new_ips.as_ref().map(|(r, s)| (r.as_slice(), s)),
     )
     .await?;
-    Ok(axum::Json(json!({"port": view(&p, ctx.is_admin())})))
+    let mut v = view(&p, ctx.is_admin());
+    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Port, &mut v).await?;
+    Ok(axum::Json(json!({ "port": v })))
 }
 
 async fn delete(

@@ -1,5 +1,6 @@
 //! Neutron's list conventions, applied to JSON views: any attribute as a
-//! filter (repeated parameters are OR-ed), `fields=`, `sort_key`/`sort_dir`,
+//! filter (repeated parameters are OR-ed), the tag filters of
+//! `standard-attr-tag`, `fields=`, `sort_key`/`sort_dir`,
 //! and `limit`/`marker`/`page_reverse` with `<collection>_links`.
 
 use std::cmp::Ordering;
@@ -7,6 +8,7 @@ use std::cmp::Ordering;
 use axum::http::HeaderMap;
 use serde_json::{json, Map, Value};
 
+use crate::domain::tags::TagFilter;
 use crate::error::{NetworkError, Result};
 
 const RESERVED: [&str; 6] = [
@@ -100,6 +102,14 @@ impl ListQuery {
 fn matches(item: &Value, key: &str, wanted: &[String]) -> bool {
     if RESERVED.contains(&key) {
         return true;
+    }
+    if let Some(f) = TagFilter::from_key(key) {
+        let have: Vec<&str> = item
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        return f.matches(&have, wanted);
     }
     let Some(v) = item.get(key) else {
         // Attributes we do not have filter nothing (older Neutron behaviour).
@@ -299,6 +309,27 @@ mod tests {
         assert_eq!(ids(&run("id=id1&id=id2&name=n0")), ["id2"]);
         assert_eq!(ids(&run("up=True")), ["id0", "id2", "id4"]);
         assert_eq!(ids(&run("fixed_ips=ip_address%3D10.0.0.3")), ["id3"]);
+    }
+
+    #[test]
+    fn tag_filters() {
+        let tagged = |i: usize, tags: &[&str]| json!({"id": format!("id{i}"), "tags": tags});
+        let items = vec![
+            tagged(0, &[]),
+            tagged(1, &["a"]),
+            tagged(2, &["a", "b"]),
+            tagged(3, &["b", "c"]),
+        ];
+        let run = |query: &str| {
+            let q = ListQuery::parse(Some(query)).expect("query");
+            ids(&respond(items.clone(), &q, "things", "/", &HeaderMap::new()).expect("respond"))
+        };
+        assert_eq!(run("tags=a,b"), ["id2"]);
+        assert_eq!(run("tags=a&tags=b"), ["id2"]);
+        assert_eq!(run("tags-any=a,c"), ["id1", "id2", "id3"]);
+        assert_eq!(run("not-tags=a,b"), ["id0", "id1", "id3"]);
+        assert_eq!(run("not-tags-any=a"), ["id0", "id3"]);
+        assert_eq!(run("tags=b&not-tags-any=c"), ["id2"]);
     }
 
     #[test]

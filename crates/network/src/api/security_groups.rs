@@ -20,6 +20,8 @@ use super::{
     owner_for_create, parse_path_id, require_read, require_write, resource_body, ts, State,
 };
 use crate::db::security_groups::{self as dbsg, Rule, SecurityGroup};
+use crate::domain::security_group_rule::{port_value, validate_port_range};
+use crate::domain::tags::Tagged;
 use crate::error::{Json, NetworkError, Result};
 
 pub fn routes() -> Routes<State> {
@@ -70,6 +72,7 @@ pub fn view(g: &SecurityGroup) -> Value {
         "created_at": ts(g.created_at),
         "updated_at": ts(g.updated_at),
         "revision_number": g.revision_number,
+        "tags": [],
     })
 }
 
@@ -141,7 +144,8 @@ pub async fn ensure_default(state: &State, project: &ProjectId) -> Result<Securi
     Ok(g.id)
 }
 
-async fn visible(
+/// A group the caller may see, else its 404.
+pub async fn visible(
     state: &State,
     ctx: &RequestContext,
     id: &SecurityGroupId,
@@ -216,7 +220,8 @@ async fn list(
     let scope = super::visible_scope(&ctx, "get_security_group")?;
     let mut c = state.db.conn().await?;
     let groups = dbsg::sg_list(&mut c, scope.as_ref()).await?;
-    let views = groups.iter().map(view).collect();
+    let mut views: Vec<Value> = groups.iter().map(view).collect();
+    super::tags::attach_all(&mut c, Tagged::SecurityGroup, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -235,8 +240,10 @@ async fn show(
     require_read(&ctx, "get_security_group")?;
     let id: SecurityGroupId = parse_path_id(&id, NetworkError::SecurityGroupNotFound)?;
     let g = visible(&state, &ctx, &id).await?;
+    let mut v = view(&g);
+    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::SecurityGroup, &mut v).await?;
     Ok(axum::Json(
-        json!({"security_group": select_fields(view(&g), raw.as_deref())?}),
+        json!({"security_group": select_fields(v, raw.as_deref())?}),
     ))
 }
 
@@ -269,7 +276,9 @@ async fn update(
     let g = dbsg::sg_get(&mut c, &id)
         .await?
         .ok_or_else(|| NetworkError::SecurityGroupNotFound(id.to_string()))?;
-    Ok(axum::Json(json!({"security_group": view(&g)})))
+    let mut v = view(&g);
+    super::tags::attach_one(&mut c, Tagged::SecurityGroup, &mut v).await?;
+    Ok(axum::Json(json!({ "security_group": v })))
 }
 
 async fn delete(
@@ -299,8 +308,9 @@ struct CreateRule {
     direction: Option<String>,
     ethertype: Option<String>,
     protocol: Option<Value>,
-    port_range_min: Option<i64>,
-    port_range_max: Option<i64>,
+    // Neutron takes integers or strings of them.
+    port_range_min: Option<Value>,
+    port_range_max: Option<Value>,
     remote_ip_prefix: Option<String>,
     remote_group_id: Option<String>,
     description: Option<String>,
@@ -320,7 +330,7 @@ fn parse_protocol(v: Option<&Value>) -> Result<Option<String>> {
             )))
         }
     };
-    const NAMES: [&str; 22] = [
+    const NAMES: [&str; 23] = [
         "ah",
         "dccp",
         "egp",
@@ -343,6 +353,7 @@ fn parse_protocol(v: Option<&Value>) -> Result<Option<String>> {
         "rsvp",
         "sctp",
         "tcp",
+        "udplite",
     ];
     if s == "any" {
         return Ok(None);
@@ -374,53 +385,12 @@ fn build_rule(b: CreateRule, group: &SecurityGroup, project: ProjectId) -> Resul
             "Invalid input for ethertype. Reason: {ethertype} is not in [IPv4, IPv6]."
         )));
     }
+    // Port values are checked as the attributes are read, before the
+    // protocol, as Neutron's API layer does.
+    let min = port_value(b.port_range_min.as_ref())?;
+    let max = port_value(b.port_range_max.as_ref())?;
     let protocol = parse_protocol(b.protocol.as_ref())?;
-    let (min, max) = (b.port_range_min, b.port_range_max);
-    match protocol.as_deref() {
-        None if min.is_some() || max.is_some() => {
-            return Err(NetworkError::BadRequest(
-                "Must also specify protocol if port range is given.".to_owned(),
-            ))
-        }
-        None => {}
-        Some("tcp" | "udp" | "sctp" | "dccp" | "6" | "17" | "132" | "33") => {
-            for p in [min, max].into_iter().flatten() {
-                if !(1..=65535).contains(&p) {
-                    return Err(NetworkError::BadRequest(format!(
-                        "Invalid value for port {p}."
-                    )));
-                }
-            }
-            if let (Some(a), Some(b)) = (min, max) {
-                if a > b {
-                    return Err(NetworkError::BadRequest(
-                        "For TCP/UDP protocols, port_range_min must be <= port_range_max"
-                            .to_owned(),
-                    ));
-                }
-            }
-        }
-        Some("icmp" | "icmpv6" | "ipv6-icmp" | "1" | "58") => {
-            for p in [min, max].into_iter().flatten() {
-                if !(0..=255).contains(&p) {
-                    return Err(NetworkError::BadRequest(format!(
-                        "Invalid value for ICMP field (port_range_min/max) {p}. It must be 0 to 255."
-                    )));
-                }
-            }
-            if min.is_none() && max.is_some() {
-                return Err(NetworkError::BadRequest(
-                    "ICMP code (port-range-max) is provided but ICMP type (port-range-min) is missing.".to_owned(),
-                ));
-            }
-        }
-        Some(_) if min.is_some() || max.is_some() => {
-            return Err(NetworkError::BadRequest(
-                "Port ranges are only allowed for TCP, UDP, SCTP, DCCP and ICMP.".to_owned(),
-            ))
-        }
-        Some(_) => {}
-    }
+    validate_port_range(protocol.as_deref(), min, max)?;
     if b.remote_ip_prefix.is_some() && b.remote_group_id.is_some() {
         return Err(NetworkError::BadRequest(
             "Only remote_ip_prefix or remote_group_id may be provided.".to_owned(),

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::db::ports as dbp;
 use crate::db::subnets::{self as dbs, HostRoute, Subnet};
+use crate::domain::tags::Tagged;
 use crate::error::{Json, NetworkError, Result};
 use crate::ipam::{self, Pool};
 
@@ -62,6 +63,7 @@ pub fn view(s: &Subnet) -> Value {
         "created_at": ts(s.created_at),
         "updated_at": ts(s.updated_at),
         "revision_number": s.revision_number,
+        "tags": [],
     })
 }
 
@@ -327,7 +329,8 @@ async fn list(
     let scope = super::visible_scope(&ctx, "get_subnet")?;
     let mut c = state.db.conn().await?;
     let subnets = dbs::subnet_list(&mut c, scope.as_ref()).await?;
-    let views = subnets.iter().map(view).collect();
+    let mut views: Vec<Value> = subnets.iter().map(view).collect();
+    super::tags::attach_all(&mut c, Tagged::Subnet, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -346,8 +349,10 @@ async fn show(
     require_read(&ctx, "get_subnet")?;
     let id: SubnetId = parse_path_id(&id, NetworkError::SubnetNotFound)?;
     let s = visible(&state, &ctx, &id).await?;
+    let mut v = view(&s);
+    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Subnet, &mut v).await?;
     Ok(axum::Json(
-        json!({"subnet": select_fields(view(&s), raw.as_deref())?}),
+        json!({"subnet": select_fields(v, raw.as_deref())?}),
     ))
 }
 
@@ -408,9 +413,11 @@ async fn update(
     let s = dbs::subnet_get(&mut tx, &id)
         .await?
         .ok_or_else(|| NetworkError::SubnetNotFound(id.to_string()))?;
+    let mut v = view(&s);
+    super::tags::attach_one(&mut tx, Tagged::Subnet, &mut v).await?;
     tx.commit().await?;
     state.agents.network_changed(&s.network_id).await;
-    Ok(axum::Json(json!({"subnet": view(&s)})))
+    Ok(axum::Json(json!({ "subnet": v })))
 }
 
 async fn delete(

@@ -17,6 +17,7 @@ pub mod ports;
 pub mod quotas;
 pub mod security_groups;
 pub mod subnets;
+pub mod tags;
 
 use std::str::FromStr;
 
@@ -184,6 +185,34 @@ CREATE TABLE agents (
         name: "agents_admin_state",
         sql: "ALTER TABLE agents ADD COLUMN admin_state_up BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE agents ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+    },
+    // Neutron's `standard-attr-tag`: a table per tagged resource, so that
+    // each tag goes with its resource (ON DELETE CASCADE).
+    Migration {
+        version: 4,
+        name: "tags",
+        sql: "
+CREATE TABLE network_tags (
+  resource_id TEXT NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (resource_id, tag)
+);
+CREATE TABLE subnet_tags (
+  resource_id TEXT NOT NULL REFERENCES subnets (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (resource_id, tag)
+);
+CREATE TABLE port_tags (
+  resource_id TEXT NOT NULL REFERENCES ports (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (resource_id, tag)
+);
+CREATE TABLE security_group_tags (
+  resource_id TEXT NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (resource_id, tag)
+)
+",
     },
 ];
 

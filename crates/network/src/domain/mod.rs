@@ -2,3 +2,5 @@
 //! both do, apart from HTTP and the bus.
 
 pub mod port;
+pub mod security_group_rule;
+pub mod tags;

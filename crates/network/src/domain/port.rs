@@ -54,6 +54,8 @@ pub struct PortSpec {
     pub profile: Value,
     pub security_groups: Option<Vec<SecurityGroupId>>,
     pub port_security_enabled: Option<bool>,
+    /// Written with the port, in its transaction.
+    pub tags: Vec<String>,
 }
 
 /// The address requests of a port: the ones asked for, or one address of
@@ -200,7 +202,15 @@ pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<
         updated_at: t,
     };
     let by_id: HashMap<SubnetId, Subnet> = subnets.into_iter().map(|s| (s.id, s)).collect();
-    let port = allocate::create_port(&state.db, port, &requests, &by_id, mac_generated).await?;
+    let port = allocate::create_port(
+        &state.db,
+        port,
+        &requests,
+        &by_id,
+        mac_generated,
+        &spec.tags,
+    )
+    .await?;
     state.agents.port_changed(None, Some(&port)).await;
     Ok(port)
 }

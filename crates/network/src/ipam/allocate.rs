@@ -25,6 +25,7 @@ use super::{check_in_subnet, next_free, nth_free};
 use crate::db::ports::{self, FixedIp, Port};
 use crate::db::subnets::Subnet;
 use crate::db::{Conn, Write};
+use crate::domain::tags::Tagged;
 use crate::error::{NetworkError, Result};
 
 /// What a port asks of one subnet (or one IP version).
@@ -57,9 +58,10 @@ pub async fn create_port(
     requests: &[IpRequest],
     subnets: &HashMap<SubnetId, Subnet>,
     mac_generated: bool,
+    tags: &[String],
 ) -> Result<Port> {
     for attempt in 0..MAX_ATTEMPTS {
-        match try_create(db, &port, requests, subnets, attempt > 0).await? {
+        match try_create(db, &port, requests, subnets, tags, attempt > 0).await? {
             Attempt::Done(p) => return Ok(*p),
             Attempt::Retry => tokio::task::yield_now().await,
             Attempt::NewMac if mac_generated => {
@@ -83,6 +85,7 @@ async fn try_create(
     port: &Port,
     requests: &[IpRequest],
     subnets: &HashMap<SubnetId, Subnet>,
+    tags: &[String],
     spread: bool,
 ) -> Result<Attempt> {
     let mut tx = crate::db::begin_write(db).await?;
@@ -102,6 +105,14 @@ async fn try_create(
         }
     }
     ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
+    let id = port.id.to_string();
+    for t in tags {
+        match crate::db::tags::tag_add(&mut tx, Tagged::Port, &id, t).await? {
+            Write::Done => {}
+            Write::Busy => return Ok(Attempt::Retry),
+            w @ (Write::Duplicate | Write::Dangling) => return Err(w.unexpected("tagging a port")),
+        }
+    }
     match crate::db::commit(tx).await? {
         Write::Done => {}
         Write::Busy | Write::Duplicate => return Ok(Attempt::Retry),

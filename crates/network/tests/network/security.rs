@@ -124,6 +124,82 @@ async fn default_group_and_rules() {
                 .await;
             assert_eq!(st, StatusCode::BAD_REQUEST, "{bad} -> {b}");
         }
+        // Port ranges: Neutron's checks, messages and exception names.
+        for (bad, kind) in [
+            (
+                json!({"protocol": "tcp", "port_range_min": 70000, "port_range_max": 70000}),
+                "SecurityGroupInvalidPortValue",
+            ),
+            (
+                json!({"protocol": "icmp", "port_range_min": -1}),
+                "SecurityGroupInvalidPortValue",
+            ),
+            (
+                json!({"port_range_min": 99999}),
+                "SecurityGroupInvalidPortValue",
+            ),
+            (
+                json!({"protocol": "udp", "port_range_min": 0, "port_range_max": 0}),
+                "SecurityGroupInvalidPortValue",
+            ),
+            (
+                json!({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80}),
+                "SecurityGroupInvalidPortRange",
+            ),
+            (
+                json!({"protocol": "tcp", "port_range_min": 90}),
+                "SecurityGroupInvalidPortRange",
+            ),
+            (
+                json!({"port_range_min": 22, "port_range_max": 22}),
+                "SecurityGroupProtocolRequiredWithPorts",
+            ),
+            (
+                json!({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256}),
+                "SecurityGroupInvalidIcmpValue",
+            ),
+            (
+                json!({"protocol": "icmp", "port_range_max": 0}),
+                "SecurityGroupMissingIcmpType",
+            ),
+            (
+                json!({"protocol": "gre", "port_range_min": 1, "port_range_max": 2}),
+                "SecurityGroupInvalidProtocolForPort",
+            ),
+        ] {
+            let (st, b) = c
+                .call(
+                    "POST",
+                    "/v2.0/security-group-rules",
+                    Some(ALICE),
+                    Some(rule(bad.clone())),
+                )
+                .await;
+            assert_neutron_error(st, &b, StatusCode::BAD_REQUEST, kind);
+        }
+        // Ports given as strings are read as Neutron reads them.
+        let (st, b) = c
+            .call(
+                "POST",
+                "/v2.0/security-group-rules",
+                Some(ALICE),
+                Some(rule(
+                    json!({"protocol": "udp", "port_range_min": "53", "port_range_max": "53"}),
+                )),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        assert_eq!(b["security_group_rule"]["port_range_max"], 53);
+        let dns = s(&b["security_group_rule"]["id"]);
+        let (st, _) = c
+            .call(
+                "DELETE",
+                &format!("/v2.0/security-group-rules/{dns}"),
+                Some(ALICE),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
         let (st, _) = c
             .call(
                 "POST",

@@ -153,6 +153,8 @@ const LIST: [Want; 4] = [Is(401), Hidden, Is(200), Is(403)];
 const CREATE: [Want; 4] = [Is(401), Own, Is(403), Is(403)];
 /// Neutron's admin-only resources: not found for anyone else.
 const HIDDEN_ADMIN: [Want; 4] = [Is(401), Is(404), Is(404), Is(404)];
+/// Neutron's tag check: 204 when the resource has the tag.
+const TAG_CHECK: [Want; 4] = [Is(401), Is(404), Is(204), Is(403)];
 /// Keystone: another project's or user's things are 403, not 404.
 const KS_READ: [Want; 4] = [Is(401), Is(403), Is(200), Is(403)];
 /// Any project-scoped token may read it (Cinder's types, zones,
@@ -648,6 +650,48 @@ fn expectations() -> Vec<Case> {
           READ),
         c(Network, "DELETE", "/v2.0/security-group-rules/{id}",
           "/v2.0/security-group-rules/{rule}", WRITE),
+        // Tags (standard-attr-tag) follow their resource's scoping; each
+        // resource of A carries the tag `authz`.
+        c(Network, "GET", "/v2.0/networks/{id}/tags", "/v2.0/networks/{net}/tags", READ),
+        c(Network, "PUT", "/v2.0/networks/{id}/tags", "/v2.0/networks/{net}/tags", WRITE)
+            .body(r#"{"tags": ["authz", "authz-y"]}"#),
+        c(Network, "DELETE", "/v2.0/networks/{id}/tags", "/v2.0/networks/{net}/tags", WRITE),
+        c(Network, "GET", "/v2.0/networks/{id}/tags/{tag}", "/v2.0/networks/{net}/tags/authz",
+          TAG_CHECK),
+        c(Network, "PUT", "/v2.0/networks/{id}/tags/{tag}", "/v2.0/networks/{net}/tags/authz-y",
+          WRITE),
+        c(Network, "DELETE", "/v2.0/networks/{id}/tags/{tag}", "/v2.0/networks/{net}/tags/authz",
+          WRITE),
+        c(Network, "GET", "/v2.0/subnets/{id}/tags", "/v2.0/subnets/{subnet}/tags", READ),
+        c(Network, "PUT", "/v2.0/subnets/{id}/tags", "/v2.0/subnets/{subnet}/tags", WRITE)
+            .body(r#"{"tags": ["authz", "authz-y"]}"#),
+        c(Network, "DELETE", "/v2.0/subnets/{id}/tags", "/v2.0/subnets/{subnet}/tags", WRITE),
+        c(Network, "GET", "/v2.0/subnets/{id}/tags/{tag}", "/v2.0/subnets/{subnet}/tags/authz",
+          TAG_CHECK),
+        c(Network, "PUT", "/v2.0/subnets/{id}/tags/{tag}", "/v2.0/subnets/{subnet}/tags/authz-y",
+          WRITE),
+        c(Network, "DELETE", "/v2.0/subnets/{id}/tags/{tag}", "/v2.0/subnets/{subnet}/tags/authz",
+          WRITE),
+        c(Network, "GET", "/v2.0/ports/{id}/tags", "/v2.0/ports/{port}/tags", READ),
+        c(Network, "PUT", "/v2.0/ports/{id}/tags", "/v2.0/ports/{port}/tags", WRITE)
+            .body(r#"{"tags": ["authz", "authz-y"]}"#),
+        c(Network, "DELETE", "/v2.0/ports/{id}/tags", "/v2.0/ports/{port}/tags", WRITE),
+        c(Network, "GET", "/v2.0/ports/{id}/tags/{tag}", "/v2.0/ports/{port}/tags/authz",
+          TAG_CHECK),
+        c(Network, "PUT", "/v2.0/ports/{id}/tags/{tag}", "/v2.0/ports/{port}/tags/authz-y",
+          WRITE),
+        c(Network, "DELETE", "/v2.0/ports/{id}/tags/{tag}", "/v2.0/ports/{port}/tags/authz",
+          WRITE),
+        c(Network, "GET", "/v2.0/security-groups/{id}/tags", "/v2.0/security-groups/{sg}/tags", READ),
+        c(Network, "PUT", "/v2.0/security-groups/{id}/tags", "/v2.0/security-groups/{sg}/tags", WRITE)
+            .body(r#"{"tags": ["authz", "authz-y"]}"#),
+        c(Network, "DELETE", "/v2.0/security-groups/{id}/tags", "/v2.0/security-groups/{sg}/tags", WRITE),
+        c(Network, "GET", "/v2.0/security-groups/{id}/tags/{tag}", "/v2.0/security-groups/{sg}/tags/authz",
+          TAG_CHECK),
+        c(Network, "PUT", "/v2.0/security-groups/{id}/tags/{tag}", "/v2.0/security-groups/{sg}/tags/authz-y",
+          WRITE),
+        c(Network, "DELETE", "/v2.0/security-groups/{id}/tags/{tag}", "/v2.0/security-groups/{sg}/tags/authz",
+          WRITE),
         c(Network, "GET", "/v2.0/quotas", "/v2.0/quotas", ADMIN),
         c(Network, "GET", "/v2.0/quotas/{project}", "/v2.0/quotas/{project_a}", KS_READ),
         c(Network, "PUT", "/v2.0/quotas/{project}", "/v2.0/quotas/{project_a}", ADMIN)
@@ -1120,6 +1164,20 @@ impl World {
             .as_str()
             .expect("rule")
             .to_owned();
+        for path in [
+            format!("/v2.0/networks/{net}/tags"),
+            format!("/v2.0/subnets/{subnet}/tags"),
+            format!("/v2.0/ports/{port}/tags"),
+            format!("/v2.0/security-groups/{sg}/tags"),
+        ] {
+            w.ok(
+                Network,
+                "PUT",
+                &path,
+                &w.alice,
+                Some(json!({"tags": ["authz"]})),
+            );
+        }
         // A server of A, ACTIVE on the fake driver, with a metadata key.
         let server = w.ok(
             Compute,

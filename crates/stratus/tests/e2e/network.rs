@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::harness::{column, field, Cloud};
+use super::harness::{assert_success, column, field, Cloud};
 
 /// `network create NAME` then `subnet create --network NAME
 /// --subnet-range CIDR NAME-subnet` (extra subnet flags in `extra`); the
@@ -257,6 +257,140 @@ fn security_groups_and_rules() {
     cloud.openstack_ok(&["security", "group", "delete", "web"]);
     let listed = cloud.openstack_json(&["security", "group", "list"]);
     assert!(!column(&listed, "ID").contains(&sg_id), "{listed}");
+}
+
+/// Rules with port ranges Neutron refuses are 400s with its messages,
+/// through the CLI and openstacksdk (the CLI itself refuses `90:80`).
+#[test]
+fn security_group_rules_with_bad_port_ranges_are_refused() {
+    let cloud = Cloud::start();
+    let sg = cloud.openstack_json(&["security", "group", "create", "ranges"]);
+    let sg_id = field(&sg, "id");
+    let rule = |extra: &[&str]| {
+        let mut args = vec!["security", "group", "rule", "create", "--ingress"];
+        args.extend(extra);
+        args.push("ranges");
+        cloud.openstack_fails(&args)
+    };
+    let err = rule(&["--protocol", "tcp", "--dst-port", "70000"]);
+    assert!(err.contains("Invalid value for port 70000"), "{err}");
+    let err = rule(&["--protocol", "udp", "--dst-port", "0"]);
+    assert!(err.contains("Invalid value for port 0"), "{err}");
+    let err = rule(&["--protocol", "gre", "--dst-port", "1:2"]);
+    assert!(
+        err.contains("Invalid protocol 47 for port range, only supported for"),
+        "{err}"
+    );
+    let err = rule(&["--protocol", "icmp", "--icmp-type", "300"]);
+    assert!(
+        err.contains("Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+        "{err}"
+    );
+
+    let script = r#"
+import sys, openstack
+from openstack import exceptions
+conn = openstack.connect(cloud='stratus')
+sg = sys.argv[1]
+def refused(**kw):
+    try:
+        conn.network.create_security_group_rule(security_group_id=sg, direction='ingress', **kw)
+    except exceptions.BadRequestException as e:
+        return str(e)
+    raise SystemExit('accepted: %r' % kw)
+print(refused(protocol='tcp', port_range_min=90, port_range_max=80))
+print(refused(protocol='tcp', port_range_min=90))
+print(refused(port_range_min=22, port_range_max=22))
+print(refused(protocol='icmp', port_range_max=3))
+ok = conn.network.create_security_group_rule(security_group_id=sg, direction='ingress',
+                                             protocol='tcp', port_range_min=80, port_range_max=81)
+assert (ok.port_range_min, ok.port_range_max) == (80, 81)
+print('sdk ranges ok')
+"#;
+    let out = cloud.python(script, &[&sg_id]);
+    assert_success(&out, &["python", "sdk rule ranges"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+        "Must also specify protocol if port range is given.",
+        "ICMP code (port-range-max) 3 is provided but ICMP type (port-range-min) is missing.",
+        "sdk ranges ok",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    // Nothing refused was stored: the two egress defaults and the one rule.
+    let rules = cloud.openstack_json(&["security", "group", "rule", "list", "ranges"]);
+    assert_eq!(column(&rules, "ID").len(), 3, "{rules}");
+}
+
+/// Tags through the CLI: `network set --tag`, `network list --tags`,
+/// `port create --tag`, `network unset --tag`, and openstacksdk's tag
+/// calls on a subnet and a security group.
+#[test]
+fn tags_through_the_cli_and_sdk() {
+    let cloud = Cloud::start();
+    let (net, subnet) = network_with_subnet(&cloud, "tagged", "10.30.0.0/24", &[]);
+    let net_id = field(&net, "id");
+    cloud.openstack_json(&["network", "create", "untagged"]);
+    cloud.openstack_ok(&["network", "set", "--tag", "prod", "--tag", "web", "tagged"]);
+    let shown = cloud.openstack_json(&["network", "show", "tagged"]);
+    let mut tags: Vec<String> = shown["tags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tags: {shown}"))
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    tags.sort();
+    assert_eq!(tags, ["prod", "web"], "{shown}");
+    let listed = cloud.openstack_json(&["network", "list", "--tags", "prod"]);
+    assert_eq!(column(&listed, "ID"), [net_id.as_str()], "{listed}");
+    let listed = cloud.openstack_json(&["network", "list", "--not-tags", "prod"]);
+    assert!(!column(&listed, "ID").contains(&net_id), "{listed}");
+    let listed = cloud.openstack_json(&["network", "list", "--any-tags", "web,nope"]);
+    assert_eq!(column(&listed, "ID"), [net_id.as_str()], "{listed}");
+
+    let port = cloud.openstack_json(&[
+        "port",
+        "create",
+        "--network",
+        "tagged",
+        "--tag",
+        "frontend",
+        "tagged-port",
+    ]);
+    assert_eq!(port["tags"], serde_json::json!(["frontend"]), "{port}");
+    let listed = cloud.openstack_json(&["port", "list", "--tags", "frontend"]);
+    assert_eq!(column(&listed, "ID"), [field(&port, "id")], "{listed}");
+
+    cloud.openstack_ok(&["network", "unset", "--tag", "prod", "tagged"]);
+    let shown = cloud.openstack_json(&["network", "show", "tagged"]);
+    assert_eq!(shown["tags"], serde_json::json!(["web"]), "{shown}");
+    let listed = cloud.openstack_json(&["network", "list", "--tags", "prod"]);
+    assert!(column(&listed, "ID").is_empty(), "{listed}");
+
+    let script = r#"
+import sys, openstack
+conn = openstack.connect(cloud='stratus')
+sub = conn.network.get_subnet(sys.argv[1])
+conn.network.set_tags(sub, ['a', 'b'])
+assert sorted(conn.network.get_subnet(sub.id).tags) == ['a', 'b']
+sg = conn.network.create_security_group(name='tagged-sg')
+conn.network.add_tag(sg, 'db')
+assert conn.network.get_security_group(sg.id).tags == ['db']
+assert [s.id for s in conn.network.subnets(tags='a,b')] == [sub.id]
+assert [g.id for g in conn.network.security_groups(any_tags='db')] == [sg.id]
+print('sdk tags ok')
+"#;
+    let out = cloud.python(script, &[&field(&subnet, "id")]);
+    assert_success(&out, &["python", "sdk tags"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sdk tags ok"));
+
+    // The extension is advertised.
+    let exts = cloud.openstack_json(&["extension", "list", "--network"]);
+    assert!(
+        column(&exts, "Alias").contains(&"standard-attr-tag".to_owned()),
+        "{exts}"
+    );
 }
 
 /// Whether the kernel has network interface `name`.
