@@ -45,12 +45,17 @@ pub struct VolumeAttachmentRef {
 /// What `POST /v3/volumes` is given; `None` fields are left out.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct NewVolume {
-    pub size: i64,
+    /// GiB; `None` with a snapshot: the snapshot's size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Made from this image (boot from volume).
     #[serde(rename = "imageRef", skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
+    /// Made from this volume snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,7 +138,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.connection_info, None);
         let n = serde_json::to_value(NewVolume {
-            size: 2,
+            size: Some(2),
             image_ref: Some("i".into()),
             ..NewVolume::default()
         })

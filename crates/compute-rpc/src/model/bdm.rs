@@ -86,9 +86,11 @@ impl BlockDeviceMapping {
         self.is_boot() && self.destination_type == BdmDestination::Volume
     }
 
-    /// The boot disk is a volume the launch makes from an image.
+    /// The boot disk is a volume the launch makes from an image or a
+    /// volume snapshot.
     pub fn boots_from_new_volume(&self) -> bool {
-        self.boots_from_volume() && self.source_type == BdmSource::Image
+        self.boots_from_volume()
+            && matches!(self.source_type, BdmSource::Image | BdmSource::Snapshot)
     }
 }
 

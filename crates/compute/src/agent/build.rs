@@ -337,9 +337,9 @@ impl<'a> Step<Build<'a>> for BootVolume {
             BdmSource::Volume => mapped_volume(m)?,
             // Made by the launch, with the user's token (agents have only
             // the service user's, which would make it the service's).
-            BdmSource::Image => m.volume_id.ok_or_else(|| {
+            BdmSource::Image | BdmSource::Snapshot => m.volume_id.ok_or_else(|| {
                 ComputeError::BadRequest(format!(
-                    "Block Device Mapping is Invalid: no volume was made from the image for the boot disk of {id}."
+                    "Block Device Mapping is Invalid: no volume was made for the boot disk of {id}."
                 ))
             })?,
             other => {

@@ -252,11 +252,17 @@ async fn check_boot_volume(
                     m.delete_on_termination = true;
                 }
             }
-            _ => {
-                return Err(invalid_bdm(
-                    "Booting from a blank or snapshot volume is not supported.",
-                ))
+            bdm::BdmSource::Snapshot => {
+                if m.uuid.as_deref().unwrap_or("").is_empty() {
+                    return Err(invalid_bdm("Missing snapshot uuid."));
+                }
+                if m.volume_size.is_some_and(|n| n <= 0) {
+                    return Err(invalid_bdm(
+                        "volume_size of a snapshot mapping must be a positive number of GiB",
+                    ));
+                }
             }
+            _ => return Err(invalid_bdm("Booting from a blank volume is not supported.")),
         }
     }
     Ok(bdm)

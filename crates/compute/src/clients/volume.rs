@@ -58,13 +58,14 @@ pub trait VolumeApi: Send + Sync + 'static {
     ) -> Result<Vec<AttachmentId>>;
     /// Deletes a volume (delete_on_termination); an absent one is fine.
     async fn volume_delete(&self, token: &str, id: &VolumeId) -> Result<()>;
-    /// A new volume of `size` GiB named `name`, made from `image` (boot
-    /// from volume); it is `creating` until the image is copied.
-    async fn volume_create_from_image(
+    /// A new volume named `name` made from `source` (boot from volume), of
+    /// `size` GiB (`None`: the snapshot's size); it is `creating` until
+    /// the data is copied.
+    async fn volume_create_from(
         &self,
         token: &str,
-        image: &str,
-        size: i64,
+        source: &NewVolumeSource,
+        size: Option<i64>,
         name: &str,
     ) -> Result<VolumeId>;
     /// The volumes named `name` (to find one a step made before): the
@@ -76,6 +77,13 @@ pub trait VolumeApi: Send + Sync + 'static {
         name: &str,
         project: Option<&str>,
     ) -> Result<Vec<VolumeId>>;
+}
+
+/// What a volume made at boot is made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewVolumeSource {
+    Image(String),
+    Snapshot(String),
 }
 
 /// How long a volume made from an image may take to be ready.
@@ -218,17 +226,22 @@ impl VolumeApi for CinderVolumes {
             .await
             .map_err(nova_error)
     }
-    async fn volume_create_from_image(
+    async fn volume_create_from(
         &self,
         token: &str,
-        image: &str,
-        size: i64,
+        source: &NewVolumeSource,
+        size: Option<i64>,
         name: &str,
     ) -> Result<VolumeId> {
+        let (image_ref, snapshot_id) = match source {
+            NewVolumeSource::Image(i) => (Some(i.clone()), None),
+            NewVolumeSource::Snapshot(s) => (None, Some(s.clone())),
+        };
         let new = stratus_volume_client::NewVolume {
             size,
             name: Some(name.to_owned()),
-            image_ref: Some(image.to_owned()),
+            image_ref,
+            snapshot_id,
             ..Default::default()
         };
         Ok(self
@@ -440,11 +453,11 @@ impl VolumeApi for FakeVolumes {
         s.creators.remove(id);
         Ok(())
     }
-    async fn volume_create_from_image(
+    async fn volume_create_from(
         &self,
         token: &str,
-        _image: &str,
-        _size: i64,
+        _source: &NewVolumeSource,
+        _size: Option<i64>,
         name: &str,
     ) -> Result<VolumeId> {
         let id = VolumeId::new();

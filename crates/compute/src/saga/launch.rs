@@ -29,13 +29,14 @@ use stratus_db::Db;
 
 use super::{execute, execute_until, loggable, output, unwind, Inject, Outputs, Step};
 use crate::bus::Bus;
-use crate::clients::volume::{volume_settled, VOLUME_WAIT};
+use crate::clients::volume::{volume_settled, NewVolumeSource, VOLUME_WAIT};
 use crate::clients::Volumes;
 use crate::config::QuotaDefaults;
 use crate::db::instances::Instance;
 use crate::db::sagas::{SagaRecord, SagaState};
 use crate::db::{actions, instances, quotas};
 use crate::error::{ComputeError, Result};
+use crate::model::bdm::BdmSource;
 use crate::rpc;
 use serde_json::Value;
 
@@ -234,12 +235,29 @@ impl<'a> Step<Launch<'a>> for CreateBootVolume {
                     ));
                 };
                 let m = &inst.bdm[i];
-                let image = m.uuid.clone().unwrap_or_else(|| inst.image_ref.clone());
-                let size = m.volume_size.unwrap_or(0);
-                c.volumes
+                let (source, size) = if m.source_type == BdmSource::Snapshot {
+                    let snap = m.uuid.clone().unwrap_or_default();
+                    (NewVolumeSource::Snapshot(snap), m.volume_size)
+                } else {
+                    let image = m.uuid.clone().unwrap_or_else(|| inst.image_ref.clone());
+                    (
+                        NewVolumeSource::Image(image),
+                        Some(m.volume_size.unwrap_or(0)),
+                    )
+                };
+                let made = c
+                    .volumes
                     .api
-                    .volume_create_from_image(token, &image, size, &boot_volume_name(&inst.id))
-                    .await?
+                    .volume_create_from(token, &source, size, &boot_volume_name(&inst.id))
+                    .await;
+                match (made, &source) {
+                    (Err(ComputeError::NotFound(_)), NewVolumeSource::Snapshot(snap)) => {
+                        return Err(ComputeError::BadRequest(format!(
+                            "Block Device Mapping is Invalid: failed to get snapshot {snap}."
+                        )))
+                    }
+                    (made, _) => made?,
+                }
             }
         };
         let mut bdm = inst.bdm.clone();

@@ -532,5 +532,68 @@ fn boot_from_volume_with_the_cli() {
         .map(|(id, _, _)| id)
         .collect();
     assert_eq!(left, vec![vid.clone()]);
+
+    // From a snapshot of the volume (`--snapshot`): the launch makes a
+    // volume of the snapshot, the user's, kept after the server by default.
+    let snap =
+        cloud.openstack_json(&["volume", "snapshot", "create", "--volume", &vid, "e2e-snap"]);
+    let snap_id = field(&snap, "id");
+    cloud.wait_for(
+        &["volume", "snapshot", "show", &snap_id],
+        "status",
+        "available",
+    );
+    let s3 = cloud.openstack_json(&[
+        "server",
+        "create",
+        "--flavor",
+        &l.flavor,
+        "--snapshot",
+        &snap_id,
+        "--nic",
+        &nic,
+        "--wait",
+        "e2e-bfv-snapshot",
+    ]);
+    assert_eq!(field(&s3, "status"), "ACTIVE", "{s3}");
+    let sid3 = field(&s3, "id");
+    let made: Vec<_> = volumes_listed(&cloud, &["volume", "list"])
+        .into_iter()
+        .filter(|(id, _, _)| id != &vid)
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let (from_snap, _, status) = made[0].clone();
+    assert_eq!(status, "in-use", "{made:?}");
+    let shown = cloud.openstack_json(&["volume", "show", &from_snap]);
+    assert_eq!(field(&shown, "snapshot_id"), snap_id, "{shown}");
+    cloud.openstack_ok(&["server", "delete", "--wait", &sid3]);
+    cloud.wait_for(&["volume", "show", &from_snap], "status", "available");
+    // A snapshot that does not exist is Nova's 400.
+    let err = cloud.openstack_fails(&[
+        "server",
+        "create",
+        "--flavor",
+        &l.flavor,
+        "--block-device",
+        &format!(
+            "source_type=snapshot,uuid={},destination_type=volume,boot_index=0",
+            uuid::Uuid::new_v4()
+        ),
+        "--nic",
+        &nic,
+        "e2e-bfv-nosnap",
+    ]);
+    assert!(err.contains("snapshot"), "{err}");
+    cloud.openstack_ok(&["volume", "delete", &from_snap]);
+    cloud.openstack_ok(&["volume", "snapshot", "delete", &snap_id]);
+    let deadline = std::time::Instant::now() + super::harness::STATE_TIMEOUT;
+    while all_volumes(&cloud).len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            all_volumes(&cloud)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     cloud.openstack_ok(&["volume", "delete", &vid]);
 }
