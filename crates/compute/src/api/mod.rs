@@ -106,6 +106,24 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
     let open = open_routes().into_router().with_state(state);
     let app = open.nest("/v2.1", api).fallback(not_found);
     stratus_auth::with_request_id(microversion::layer(app))
+        .layer(axum::middleware::from_fn(compute_request_id))
+}
+
+/// Nova's own name of the request id, which older clients read:
+/// `x-compute-request-id`, the same value as `x-openstack-request-id`.
+async fn compute_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut resp = next.run(req).await;
+    if let Some(id) = resp
+        .headers()
+        .get(stratus_auth::request_id::HEADER)
+        .cloned()
+    {
+        resp.headers_mut().insert("x-compute-request-id", id);
+    }
+    resp
 }
 
 /// Every route of the API, as [`router`] mounts it (the authorisation

@@ -31,6 +31,7 @@ async fn versions_microversions_and_errors() {
             .expect("vary")
             .contains("OpenStack-API-Version"));
         assert!(h.contains_key("x-openstack-request-id"));
+        assert_eq!(h["x-compute-request-id"], h["x-openstack-request-id"]);
         let (_, _, h) = c
             .call(Method::GET, "/v2.1/flavors", ADMIN, None, Some("latest"))
             .await;

@@ -360,6 +360,10 @@ ips = [a["addr"] for addrs in server.addresses.values() for a in addrs]
 assert len(ips) == 1 and ips[0].startswith("10.40.0."), server.addresses
 assert [p.device_id for p in conn.network.ports(network_id=net.id, device_owner="compute:nova")] == [server.id]
 assert conn.compute.get_server(server.id).status == "ACTIVE"
+# Nova's two names of the request id, one value.
+r = conn.compute.get("/servers/" + server.id)
+assert r.headers["x-compute-request-id"] == r.headers["x-openstack-request-id"], dict(r.headers)
+assert r.headers["x-compute-request-id"].startswith("req-"), dict(r.headers)
 conn.compute.delete_server(server)
 conn.compute.wait_for_delete(server, wait=120, interval=1)
 assert conn.compute.find_server("sdk-vm") is None
