@@ -292,12 +292,9 @@ pub async fn create(
 ) -> Result<Json<Value>> {
     require_admin(&ctx, "os_compute_api:os-flavor-manage:create")?;
     let f = parse_create(&body)?;
+    // A private flavor starts with no access entries: Nova does not add the
+    // creator's project either (bug 1209101, kept for compatibility).
     db::flavors::flavor_create(&mut *s.db.conn().await?, &f).await?;
-    if !f.is_public {
-        if let Some(p) = &ctx.project_id {
-            db::flavors::flavor_access_add(&mut *s.db.conn().await?, &f.id, p.as_str()).await?;
-        }
-    }
     let f = db::flavors::flavor_get(&mut *s.db.conn().await?, &f.id).await?;
     Ok(Json(json!({"flavor": views::flavor(&s, v, &f)})))
 }

@@ -178,6 +178,12 @@ async fn flavors_crud_extra_specs_access_and_policy() {
             c.get(&format!("/v2.1/flavors/{pid}"), ALICE).await.0,
             StatusCode::NOT_FOUND
         );
+        // No access entry to start with, not even the creator's project.
+        let (s, v) = c
+            .get(&format!("/v2.1/flavors/{pid}/os-flavor-access"), ADMIN)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["flavor_access"], json!([]), "{v}");
         let (s, v) = c
             .post(
                 &format!("/v2.1/flavors/{pid}/action"),

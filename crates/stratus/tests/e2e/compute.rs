@@ -106,6 +106,13 @@ fn flavors_and_keypairs() {
     );
     let shown = cloud.openstack_json(&["flavor", "show", "m1.e2e"]);
     assert_eq!(shown["id"], fid.as_str());
+    // A private flavor starts with no project given access, as in Nova.
+    assert!(
+        shown["access_project_ids"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{shown}"
+    );
     let shown = cloud.openstack_json(&["flavor", "show", &fid]);
     assert_eq!(shown["name"], "m1.e2e");
     // Flavor names are unique.
