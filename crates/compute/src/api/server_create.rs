@@ -35,11 +35,33 @@ pub struct CreateRequest {
     pub security_groups: Vec<String>,
     pub group: Option<String>,
     pub description: Option<String>,
+    /// Canonical form (`accessIPv4` / `accessIPv6`, checked as addresses).
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
+    /// The user's `adminPass`, answered back as given (else one is made).
+    pub admin_pass: Option<String>,
     pub config_drive: bool,
     pub return_reservation_id: bool,
     pub scheduler_hints: Value,
+}
+
+/// `accessIPv4` / `accessIPv6` checked as Nova's schema checks them
+/// (`format: ipv4/ipv6`), in canonical form.
+fn access_ip<A>(v: Option<&Value>, field: &str, format: &str) -> Result<Option<String>>
+where
+    A: std::str::FromStr + std::fmt::Display,
+{
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s.parse::<A>().map(|a| Some(a.to_string())).map_err(|_| {
+            ComputeError::BadRequest(format!(
+                "Invalid input for field/attribute {field}. Value: {s}. '{s}' is not a '{format}'"
+            ))
+        }),
+        Some(other) => Err(ComputeError::BadRequest(format!(
+            "Invalid input for field/attribute {field}. Value: {other}. {other} is not of type 'string'"
+        ))),
+    }
 }
 
 /// The last path segment of an id-or-URL reference (`imageRef`, `flavorRef`).
@@ -268,8 +290,17 @@ pub fn parse_create(body: &Value, v: ApiVersion) -> Result<CreateRequest> {
         } else {
             None
         },
-        access_ip_v4: opt_str("accessIPv4"),
-        access_ip_v6: opt_str("accessIPv6"),
+        access_ip_v4: access_ip::<std::net::Ipv4Addr>(s.get("accessIPv4"), "accessIPv4", "ipv4")?,
+        access_ip_v6: access_ip::<std::net::Ipv6Addr>(s.get("accessIPv6"), "accessIPv6", "ipv6")?,
+        admin_pass: match s.get("adminPass") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) => Some(p.clone()),
+            Some(other) => {
+                return Err(ComputeError::BadRequest(format!(
+                    "Invalid input for field/attribute adminPass. Value: {other}. {other} is not of type 'string'"
+                )))
+            }
+        },
         config_drive: params::boolean(s.get("config_drive"), "config_drive")?.unwrap_or(false),
         return_reservation_id: params::boolean(
             s.get("return_reservation_id"),
@@ -319,13 +350,16 @@ pub async fn create(
         .first()
         .ok_or_else(|| ComputeError::Internal("no instance created".into()))?
         .to_string();
-    let admin_pass: String = {
-        use rand::Rng;
-        const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-        let mut rng = rand::thread_rng();
-        (0..12)
-            .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-            .collect()
+    let admin_pass: String = match &req.admin_pass {
+        Some(p) => p.clone(),
+        None => {
+            use rand::Rng;
+            const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+            let mut rng = rand::thread_rng();
+            (0..12)
+                .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+                .collect()
+        }
     };
     let body = json!({"server": {
         "id": id,
@@ -380,6 +414,27 @@ mod tests {
         assert!(parse_create(&body(json!({"min_count": 3, "max_count": 2})), MAX).is_err());
         assert!(parse_create(&body(json!({"metadata": {"a": 1}})), MAX).is_err());
         assert!(parse_create(&json!({"server": "x"}), MAX).is_err());
+        for bad in [
+            json!({"networks": "none", "accessIPv4": "10.0.0.256"}),
+            json!({"networks": "none", "accessIPv4": "::1"}),
+            json!({"networks": "none", "accessIPv6": "10.0.0.1"}),
+            json!({"networks": "none", "accessIPv4": 7}),
+            json!({"networks": "none", "adminPass": 7}),
+        ] {
+            assert!(parse_create(&body(bad.clone()), MAX).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn access_ips_are_canonical_and_the_admin_pass_is_kept() {
+        let r = parse_create(
+            &body(json!({"networks": "none", "accessIPv4": "192.168.0.1", "accessIPv6": "2001:DB8:0:0::1", "adminPass": "s3cret"})),
+            MAX,
+        )
+        .expect("valid");
+        assert_eq!(r.access_ip_v4.as_deref(), Some("192.168.0.1"));
+        assert_eq!(r.access_ip_v6.as_deref(), Some("2001:db8::1"));
+        assert_eq!(r.admin_pass.as_deref(), Some("s3cret"));
     }
 
     #[test]

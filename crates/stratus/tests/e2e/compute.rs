@@ -361,8 +361,12 @@ image = conn.image.find_image(sys.argv[1], ignore_missing=False)
 flavor = conn.compute.find_flavor(sys.argv[2], ignore_missing=False)
 net = conn.network.find_network(sys.argv[3], ignore_missing=False)
 server = conn.compute.create_server(
-    name="sdk-vm", image_id=image.id, flavor_id=flavor.id, networks=[{"uuid": net.id}])
+    name="sdk-vm", image_id=image.id, flavor_id=flavor.id, networks=[{"uuid": net.id}],
+    admin_password="Sdk-pass-1", access_ipv4="192.0.2.10")
+# The user's adminPass is the one answered.
+assert server.admin_password == "Sdk-pass-1", server
 server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=1)
+assert server.access_ipv4 == "192.0.2.10", server
 ips = [a["addr"] for addrs in server.addresses.values() for a in addrs]
 assert len(ips) == 1 and ips[0].startswith("10.40.0."), server.addresses
 assert [p.device_id for p in conn.network.ports(network_id=net.id, device_owner="compute:nova")] == [server.id]
