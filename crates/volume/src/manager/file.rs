@@ -143,8 +143,15 @@ async fn qemu_img(args: &[&str]) -> Result<String, VolumeError> {
     }
 }
 
+/// `qemu-img convert` of `src` (in `from`) to a new file `dest` in `to`.
+pub async fn convert(src: &Path, from: &str, dest: &Path, to: &str) -> Result<(), VolumeError> {
+    qemu_img(&["convert", "-f", from, "-O", to, &s(src), &s(dest)])
+        .await
+        .map(|_| ())
+}
+
 /// The virtual size in bytes of the image at `p` in `fmt`.
-async fn virtual_size(p: &Path, fmt: &str) -> Result<u64, VolumeError> {
+pub async fn virtual_size(p: &Path, fmt: &str) -> Result<u64, VolumeError> {
     let out = qemu_img(&["info", "-f", fmt, "--output=json", &s(p)]).await?;
     let v: serde_json::Value = serde_json::from_str(&out)
         .map_err(|e| VolumeError::Internal(format!("qemu-img info: {e}")))?;
@@ -268,17 +275,7 @@ impl Backend for FileBackend {
     }
 
     async fn export(&self, id: &VolumeId, dest: &Path, format: &str) -> Result<(), VolumeError> {
-        qemu_img(&[
-            "convert",
-            "-f",
-            self.fmt(),
-            "-O",
-            format,
-            &s(&self.volume_path(id)),
-            &s(dest),
-        ])
-        .await
-        .map(|_| ())
+        convert(&self.volume_path(id), self.fmt(), dest, format).await
     }
 
     async fn connection_info(

@@ -23,7 +23,7 @@ use tokio::process::Command;
 
 use stratus_volume_client::rbd::{keyring_key, RbdConnection};
 
-use super::file::qemu_format;
+use super::file::{convert, qemu_format, virtual_size};
 use super::Backend;
 use crate::config::RbdConfig;
 use crate::error::VolumeError;
@@ -345,50 +345,8 @@ async fn run(tool: &str, common: &[String], args: &[&str]) -> Result<String, Too
     }
 }
 
-/// `qemu-img convert` of `src` (in `from`) to a new file `dest` in `to`.
-async fn convert(src: &Path, from: &str, dest: &Path, to: &str) -> Result<(), VolumeError> {
-    let out = Command::new("qemu-img")
-        .args(["convert", "-f", from, "-O", to])
-        .arg(src)
-        .arg(dest)
-        .output()
-        .await
-        .map_err(|e| VolumeError::Internal(format!("running qemu-img: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(VolumeError::Internal(format!(
-            "qemu-img convert: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
 fn gib(size: i64) -> u64 {
     u64::try_from(size).unwrap_or(0) * GIB
-}
-
-/// The virtual size in bytes of the image file at `p` in `fmt`.
-async fn virtual_size(p: &Path, fmt: &str) -> Result<u64, VolumeError> {
-    let out = Command::new("qemu-img")
-        .args(["info", "-f", fmt, "--output=json"])
-        .arg(p)
-        .output()
-        .await
-        .map_err(|e| {
-            VolumeError::Internal(format!("running qemu-img (install qemu-utils): {e}"))
-        })?;
-    if !out.status.success() {
-        return Err(VolumeError::bad(format!(
-            "The image is not a valid {fmt} image: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| VolumeError::Internal(format!("qemu-img info: {e}")))?;
-    v["virtual-size"]
-        .as_u64()
-        .ok_or_else(|| VolumeError::Internal("qemu-img info gave no virtual-size".to_owned()))
 }
 
 /// The monitors' v1 addresses and the fsid from `ceph mon dump -f json`.
