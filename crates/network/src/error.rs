@@ -58,6 +58,12 @@ pub enum NetworkError {
     SecurityGroupRuleExists(String),
     #[error("{0}")]
     Conflict(String),
+    /// A 404 with Neutron's own exception name (`RbacPolicyNotFound`, ...).
+    #[error("{message}")]
+    NotFoundKind { kind: &'static str, message: String },
+    /// A 409 with Neutron's own exception name (`VlanIdInUse`, ...).
+    #[error("{message}")]
+    ConflictKind { kind: &'static str, message: String },
     #[error("Quota exceeded for resources: ['{0}'].")]
     OverQuota(String),
     #[error("(rule:{0}) is disallowed by policy")]
@@ -86,6 +92,7 @@ impl NetworkError {
             | AgentNotFound(_)
             | TagNotFound(_)
             | NotFound(_)
+            | NotFoundKind { .. }
             | RouteNotFound => StatusCode::NOT_FOUND,
             BadRequest(_) | InvalidInput(_) | Invalid { .. } | InvalidIpForSubnet { .. } => {
                 StatusCode::BAD_REQUEST
@@ -101,6 +108,7 @@ impl NetworkError {
             | SecurityGroupCannotUpdateDefault
             | SecurityGroupRuleExists(_)
             | Conflict(_)
+            | ConflictKind { .. }
             | OverQuota(_) => StatusCode::CONFLICT,
             PolicyNotAuthorized(_) => StatusCode::FORBIDDEN,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -135,6 +143,7 @@ impl NetworkError {
             SecurityGroupDefaultAlreadyExists => "SecurityGroupDefaultAlreadyExists",
             SecurityGroupCannotUpdateDefault => "SecurityGroupCannotUpdateDefault",
             Conflict(_) => "Conflict",
+            NotFoundKind { kind, .. } | ConflictKind { kind, .. } => kind,
             OverQuota(_) => "OverQuota",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             Unauthorized => "HTTPUnauthorized",

@@ -6,11 +6,14 @@
 //! pagination.
 
 pub mod agents;
+pub mod availability_zones;
+pub mod bulk;
 pub mod extensions;
 pub mod networks;
 pub mod ports;
 pub mod query;
 pub mod quotas;
+pub mod rbac;
 pub mod security_groups;
 pub mod subnets;
 pub mod tags;
@@ -79,6 +82,9 @@ fn v2_routes() -> Routes<State> {
         .merge(tags::routes())
         .merge(quotas::routes())
         .merge(agents::routes())
+        // Issue 12 (net-a): RBAC policies, availability zones.
+        .merge(rbac::routes())
+        .merge(availability_zones::routes())
 }
 
 async fn not_found(req: Request) -> NetworkError {

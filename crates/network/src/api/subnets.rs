@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, SubnetId};
+use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -210,23 +210,76 @@ pub async fn visible(state: &State, ctx: &RequestContext, id: &SubnetId) -> Resu
     if ctx.owns(&s.project_id) {
         return Ok(s);
     }
-    let shared = crate::db::networks::network_get(&mut c, &s.network_id)
-        .await?
-        .is_some_and(|n| n.shared);
-    if shared {
+    // Subnets of a network the caller sees (shared, external, or shared
+    // with its project by a policy).
+    let seen = match &ctx.project_id {
+        Some(p) => crate::db::networks::network_visible_to(&mut c, &s.network_id, p).await?,
+        None => false,
+    };
+    if seen {
         Ok(s)
     } else {
         Err(NetworkError::SubnetNotFound(id.to_string()))
     }
 }
 
+/// `POST /v2.0/subnets`, one subnet or a list (Neutron's bulk create): all
+/// are written in one transaction, or none.
 async fn create(
     AxState(state): AxState<State>,
     ctx: Ctx,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     require_write(&ctx, "create_subnet")?;
-    let b: CreateSubnet = resource_body(body, "subnet")?;
+    let items = super::bulk::items(body, "subnet", "subnets")?;
+    let mut new: Vec<Subnet> = Vec::with_capacity(items.items.len());
+    for item in items.items {
+        new.push(prepare(&state, &ctx, item).await?);
+    }
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
+    for s in &new {
+        match per_project.iter_mut().find(|(p, _)| *p == s.project_id) {
+            Some((_, k)) => *k += 1,
+            None => per_project.push((s.project_id.clone(), 1)),
+        }
+    }
+    for (p, k) in &per_project {
+        super::quotas::check_room(&state, &mut tx, p, "subnet", *k).await?;
+    }
+    for s in &new {
+        // Checked inside the transaction that inserts, so that two requests
+        // cannot both add an overlapping CIDR on SQLite (one writer); on
+        // PostgreSQL the window is the transaction's. The subnets of this
+        // request inserted before are among those listed.
+        for other in dbs::subnet_list_by_network(&mut tx, &s.network_id).await? {
+            if other.cidr.contains(&s.cidr.network()) || s.cidr.contains(&other.cidr.network()) {
+                return Err(NetworkError::BadRequest(format!(
+                    "Invalid input for operation: Requested subnet with cidr: {} for network: {} overlaps with another subnet.",
+                    s.cidr, s.network_id
+                )));
+            }
+        }
+        dbs::subnet_insert(&mut tx, s).await?;
+    }
+    tx.commit().await?;
+    let mut notified: Vec<NetworkId> = Vec::new();
+    for s in &new {
+        if !notified.contains(&s.network_id) {
+            notified.push(s.network_id);
+            state.agents.network_changed(&s.network_id).await;
+        }
+    }
+    let views = new.iter().map(view).collect();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(super::bulk::answer(views, items.bulk, "subnet", "subnets")),
+    ))
+}
+
+/// One item of a subnet create, parsed and checked (nothing written).
+async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Subnet> {
+    let b: CreateSubnet = super::bulk::parse(item, "subnet")?;
     let net_id = b.network_id.as_deref().ok_or_else(|| {
         NetworkError::BadRequest(
             "Failed to parse request. Required attribute 'network_id' not specified".to_owned(),
@@ -256,7 +309,7 @@ async fn create(
         NetworkError::BadRequest("Bad subnets request: a cidr must be specified.".to_owned())
     })?;
     let cidr = ipam::parse_cidr(cidr, ip_version)?;
-    let net = super::networks::visible(&state, &ctx, &net_id).await?;
+    let net = super::networks::visible(state, ctx, &net_id).await?;
     if !ctx.owns(&net.project_id) {
         return Err(NetworkError::PolicyNotAuthorized(
             "create_subnet".to_owned(),
@@ -264,7 +317,7 @@ async fn create(
     }
     let project = match (b.project_id, b.tenant_id) {
         (None, None) => net.project_id.clone(),
-        (p, t) => owner_for_create(&ctx, p, t)?,
+        (p, t) => owner_for_create(ctx, p, t)?,
     };
     let gateway_ip = match b.gateway_ip {
         None => ipam::default_gateway(&cidr),
@@ -299,22 +352,7 @@ async fn create(
         created_at: t,
         updated_at: t,
     };
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    super::quotas::check(&state, &mut tx, &s.project_id, "subnet").await?;
-    // Checked inside the transaction that inserts, so that two requests
-    // cannot both add an overlapping CIDR on SQLite (one writer); on
-    // PostgreSQL the window is the transaction's.
-    for other in dbs::subnet_list_by_network(&mut tx, &net_id).await? {
-        if other.cidr.contains(&cidr.network()) || cidr.contains(&other.cidr.network()) {
-            return Err(NetworkError::BadRequest(format!(
-                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {net_id} overlaps with another subnet."
-            )));
-        }
-    }
-    dbs::subnet_insert(&mut tx, &s).await?;
-    tx.commit().await?;
-    state.agents.network_changed(&net_id).await;
-    Ok((StatusCode::CREATED, axum::Json(json!({"subnet": view(&s)}))))
+    Ok(s)
 }
 
 async fn list(
