@@ -708,6 +708,18 @@ fn expectations() -> Vec<Case> {
         c(Network, "PUT", "/v2.0/agents/{id}", "/v2.0/agents/{agent}", HIDDEN_ADMIN)
             .body(r#"{"agent": {"admin_state_up": false}}"#),
         c(Network, "DELETE", "/v2.0/agents/{id}", "/v2.0/agents/{agent}", HIDDEN_ADMIN),
+        // ---- network, issue 12 (net-a): RBAC policies (A's network shared
+        // with project C) and availability zones.
+        c(Network, "GET", "/v2.0/rbac-policies", "/v2.0/rbac-policies", LIST),
+        c(Network, "POST", "/v2.0/rbac-policies", "/v2.0/rbac-policies", WRITE).body(
+            r#"{"rbac_policy": {"object_type": "network", "object_id": "{net}",
+                "action": "access_as_shared", "target_tenant": "{project_b}"}}"#,
+        ),
+        c(Network, "GET", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", READ),
+        c(Network, "PUT", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", WRITE)
+            .body(r#"{"rbac_policy": {"target_tenant": "{project_b}"}}"#),
+        c(Network, "DELETE", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", WRITE),
+        c(Network, "GET", "/v2.0/availability_zones", "/v2.0/availability_zones", SCOPED),
         // ---- metadata: the proxy's signed headers, never a token.
         c(Metadata, "ANY", "/", "/", OPEN),
         // Without the proxy's headers 400 (whatever token); another
@@ -1245,6 +1257,20 @@ impl World {
             .replace('"', "");
         let services = w.ok(Compute, "GET", "/v2.1/os-services", &admin, None);
         let compute_service = services["services"][0]["id"].to_string().replace('"', "");
+        // Issue 12 (net-a): A's network shared with project C.
+        let rbac = w.ok(
+            Network,
+            "POST",
+            "/v2.0/rbac-policies",
+            &w.alice,
+            Some(
+                json!({"rbac_policy": {"object_type": "network", "object_id": net,
+                "action": "access_as_shared", "target_tenant": pc}}),
+            ),
+        )["rbac_policy"]["id"]
+            .as_str()
+            .expect("rbac policy")
+            .to_owned();
         let agents = w.ok(Network, "GET", "/v2.0/agents", &admin, None);
         let agent = agents["agents"][0]["id"]
             .as_str()
@@ -1354,6 +1380,7 @@ impl World {
             ("hypervisor", hypervisor),
             ("compute_service", compute_service),
             ("agent", agent),
+            ("rbac", rbac.clone()),
             ("volume", volume.clone()),
             ("snapshot", snapshot.clone()),
             ("attachment", attachment.clone()),
@@ -1363,6 +1390,7 @@ impl World {
             w.vars.insert(k, v);
         }
         w.secrets = vec![
+            rbac,
             pa,
             cred,
             image,
