@@ -7,5 +7,7 @@ mod common;
 mod crud;
 #[path = "identity/policy.rs"]
 mod policy;
+#[path = "identity/system.rs"]
+mod system;
 #[path = "identity/tokens.rs"]
 mod tokens;

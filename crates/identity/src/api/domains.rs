@@ -11,7 +11,7 @@ use stratus_common::ids::DomainId;
 
 use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_name, new_id, with_extra};
+use super::{check_name, new_id, schema, with_extra};
 use crate::db::assignments::{
     assignment_delete_actor, assignment_delete_target, ActorType, TargetType,
 };
@@ -99,6 +99,10 @@ pub async fn create(
     enforce(&caller.ctx(), Action::AdminOnly("identity:create_domain"))?;
     let d = b.domain;
     check_name("domain", &d.name)?;
+    // Keystone checks a domain's tags with the project tag schema.
+    if let Some(t) = d.extra.get("tags") {
+        schema::tags(t)?;
+    }
     let domain = Domain {
         id: DomainId(d.id.unwrap_or_else(new_id)),
         name: d.name,

@@ -13,6 +13,8 @@ pub mod extract;
 pub mod groups;
 pub mod projects;
 pub mod roles;
+pub mod schema;
+pub mod system;
 pub mod users;
 
 use std::sync::Arc;
@@ -48,6 +50,7 @@ fn routes() -> Routes<Arc<Inner>> {
         .route("/v3/auth/catalog", get(auth::catalog))
         .route("/v3/auth/projects", get(auth::projects))
         .route("/v3/auth/domains", get(auth::domains))
+        .route("/v3/auth/system", get(auth::system))
         .route("/v3/domains", get(domains::list).post(domains::create))
         .route(
             "/v3/domains/{id}",
@@ -138,6 +141,16 @@ fn routes() -> Routes<Arc<Inner>> {
             "/v3/domains/{id}/groups/{actor}/roles/{role}",
             grant_routes(),
         )
+        .route("/v3/system/users/{actor}/roles", get(system::list))
+        .route("/v3/system/groups/{actor}/roles", get(system::list))
+        .route(
+            "/v3/system/users/{actor}/roles/{role}",
+            system_grant_routes(),
+        )
+        .route(
+            "/v3/system/groups/{actor}/roles/{role}",
+            system_grant_routes(),
+        )
         .route(
             "/v3/regions",
             get(catalog::list_regions).post(catalog::create_region),
@@ -177,6 +190,10 @@ fn grant_routes() -> Methods<Arc<Inner>> {
         .delete(assignments::revoke)
 }
 
+fn system_grant_routes() -> Methods<Arc<Inner>> {
+    put(system::grant).get(system::check).delete(system::revoke)
+}
+
 async fn not_found(uri: axum::http::Uri) -> IdentityError {
     IdentityError::validation_404(uri.path())
 }
@@ -204,20 +221,14 @@ pub(crate) fn list_body(key: &str, items: Vec<Value>, base: &BaseUrl, path: &str
     json!({ key: items, "links": {"self": base.v3(path), "previous": null, "next": null} })
 }
 
-/// Names: a non-empty string of at most 255 characters.
+/// Names as Keystone's schemas limit them: 64 characters for projects and
+/// domains, 255 for the rest, never only blanks ([`schema::name`]).
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let n = name.trim();
-    if n.is_empty() {
-        return Err(IdentityError::validation(format!(
-            "Invalid input for field 'name': the {kind} name must not be empty."
-        )));
-    }
-    if name.chars().count() > 255 {
-        return Err(IdentityError::validation(format!(
-            "Invalid input for field 'name': the {kind} name is longer than 255 characters."
-        )));
-    }
-    Ok(())
+    let max = match kind {
+        "project" | "domain" => schema::RESOURCE_NAME_MAX,
+        _ => schema::NAME_MAX,
+    };
+    schema::name(name, max)
 }
 
 /// Ids in paths are short printable strings; anything else cannot exist.
