@@ -131,9 +131,11 @@ fn check_config(config: &Map<String, Value>) -> Result<()> {
                     check_group_option(Some(g), Some(k))?;
                 }
             }
-            _ => return Err(invalid(format!(
+            _ => {
+                return Err(invalid(format!(
                 "The value of group {g} specified in the config should be a dictionary of options"
-            ))),
+            )))
+            }
         }
     }
     Ok(())
