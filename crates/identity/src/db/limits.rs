@@ -295,3 +295,12 @@ pub async fn limit_delete_for_project(conn: &mut Conn, project_id: &str) -> Resu
         .await?;
     Ok(())
 }
+
+/// A deleted domain's own limits go with it.
+pub async fn limit_delete_for_domain(conn: &mut Conn, domain_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM limits WHERE domain_id = $1")
+        .bind(domain_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

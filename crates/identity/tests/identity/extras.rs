@@ -545,6 +545,59 @@ async fn domain_specific_configuration() {
         )
         .await
         .assert_error(StatusCode::FORBIDDEN);
+
+        // A deleted domain takes its configuration, its limits and its
+        // projects' limits with it.
+        let did = c.create("domain", json!({"name": "gone"})).await;
+        let pid = c
+            .create("project", json!({"name": "gone-p", "domain_id": did}))
+            .await;
+        let r = c
+            .call(
+                Method::PUT,
+                &format!("/v3/domains/{did}/config"),
+                Some(a),
+                Some(json!({"config": {"identity": {"driver": "ldap"}}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let svc = service_id(&c, "compute").await;
+        c.post(
+            "/v3/registered_limits",
+            a,
+            json!({"registered_limits": [{"service_id": svc, "resource_name": "cores", "default_limit": 1}]}),
+        )
+        .await;
+        let r = c
+            .post(
+                "/v3/limits",
+                a,
+                json!({"limits": [
+                    {"domain_id": did, "service_id": svc, "resource_name": "cores", "resource_limit": 2},
+                    {"project_id": pid, "service_id": svc, "resource_name": "cores", "resource_limit": 3}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        c.patch(
+            &format!("/v3/domains/{did}"),
+            a,
+            json!({"domain": {"enabled": false}}),
+        )
+        .await;
+        assert_eq!(
+            c.delete(&format!("/v3/domains/{did}"), a).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let r = c.get("/v3/limits", a).await;
+        assert_eq!(r.body["limits"], json!([]), "{}", r.body);
+        let mut conn = c.db().conn().await.expect("conn");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domain_configs WHERE domain_id = $1")
+            .bind(&did)
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+        assert_eq!(n, 0);
+        drop(conn);
         c.cleanup().await;
     }
 }
