@@ -185,6 +185,8 @@ pub async fn remove(
     .await?;
     for p in projects {
         assignment_delete_target(&mut tx, TargetType::Project, p.id.as_str()).await?;
+        crate::db::limits::limit_delete_for_project(&mut tx, p.id.as_str()).await?;
+        crate::db::endpoint_filter::endpoint_filter_forget_project(&mut tx, p.id.as_str()).await?;
         project_delete(&mut tx, p.id.as_str()).await?;
     }
     for u in user_list(&mut tx, None, Some(&id), None).await? {
@@ -197,6 +199,8 @@ pub async fn remove(
         group_delete(&mut tx, g.id.as_str()).await?;
     }
     assignment_delete_target(&mut tx, TargetType::Domain, &id).await?;
+    crate::db::limits::limit_delete_for_domain(&mut tx, &id).await?;
+    crate::db::domain_configs::domain_config_delete(&mut tx, &id, None, None).await?;
     domain_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }

@@ -2,15 +2,19 @@
 //! handlers (thin: parse, check policy, call `db`/domain functions, render)
 //! and its views (Keystone's JSON shapes).
 
+pub mod access_rules;
 pub mod application_credentials;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub(crate) mod crud;
 pub mod discovery;
+pub mod domain_configs;
 pub mod domains;
+pub mod endpoint_filter;
 pub mod extract;
 pub mod groups;
+pub mod limits;
 pub mod projects;
 pub mod roles;
 pub mod schema;
@@ -181,6 +185,113 @@ fn routes() -> Routes<Arc<Inner>> {
             get(catalog::show_endpoint)
                 .patch(catalog::update_endpoint)
                 .delete(catalog::delete_endpoint),
+        )
+        .merge(extras_routes())
+}
+
+/// Unified limits, endpoint filters, domain configuration and access rules
+/// (Keystone's extensions of issue 12).
+fn extras_routes() -> Routes<Arc<Inner>> {
+    Routes::new()
+        .route(
+            "/v3/registered_limits",
+            get(limits::list_registered_limits).post(limits::create_registered_limits),
+        )
+        .route(
+            "/v3/registered_limits/{id}",
+            get(limits::show_registered_limit)
+                .patch(limits::update_registered_limit)
+                .delete(limits::delete_registered_limit),
+        )
+        .route(
+            "/v3/limits",
+            get(limits::list_limits).post(limits::create_limits),
+        )
+        .route("/v3/limits/model", get(limits::model))
+        .route(
+            "/v3/limits/{id}",
+            get(limits::show_limit)
+                .patch(limits::update_limit)
+                .delete(limits::delete_limit),
+        )
+        .route("/v3/users/{id}/access_rules", get(access_rules::list))
+        .route(
+            "/v3/users/{id}/access_rules/{rule}",
+            get(access_rules::show).delete(access_rules::remove),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups",
+            get(endpoint_filter::list_groups).post(endpoint_filter::create_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}",
+            get(endpoint_filter::show_group)
+                .patch(endpoint_filter::update_group)
+                .delete(endpoint_filter::delete_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects",
+            get(endpoint_filter::group_projects),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/endpoints",
+            get(endpoint_filter::group_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects/{project}",
+            get(endpoint_filter::show_group_project)
+                .put(endpoint_filter::add_group_project)
+                .delete(endpoint_filter::remove_group_project),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoint_groups",
+            get(endpoint_filter::project_groups),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoints",
+            get(endpoint_filter::project_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+            get(endpoint_filter::check_project_endpoint)
+                .head(endpoint_filter::check_project_endpoint)
+                .put(endpoint_filter::add_project_endpoint)
+                .delete(endpoint_filter::remove_project_endpoint),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoints/{id}/projects",
+            get(endpoint_filter::endpoint_projects),
+        )
+        .route(
+            "/v3/domains/{id}/config",
+            get(domain_configs::show)
+                .put(domain_configs::create)
+                .patch(domain_configs::update)
+                .delete(domain_configs::remove),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}",
+            get(domain_configs::show_group)
+                .patch(domain_configs::update_group)
+                .delete(domain_configs::remove_group),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}/{option}",
+            get(domain_configs::show_option)
+                .patch(domain_configs::update_option)
+                .delete(domain_configs::remove_option),
+        )
+        .route(
+            "/v3/domains/config/default",
+            get(domain_configs::default_config),
+        )
+        .route(
+            "/v3/domains/config/{group}/default",
+            get(domain_configs::default_group),
+        )
+        .route(
+            "/v3/domains/config/{group}/{option}/default",
+            get(domain_configs::default_option),
         )
 }
 

@@ -223,6 +223,8 @@ pub async fn remove(
         )));
     }
     assignment_delete_target(&mut tx, TargetType::Project, &id).await?;
+    crate::db::limits::limit_delete_for_project(&mut tx, &id).await?;
+    crate::db::endpoint_filter::endpoint_filter_forget_project(&mut tx, &id).await?;
     project_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }

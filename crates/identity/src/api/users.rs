@@ -253,6 +253,7 @@ pub async fn remove(
     group_remove_user_everywhere(&mut tx, &id).await?;
     crate::db::application_credentials::application_credential_delete_for_user(&mut tx, &id)
         .await?;
+    crate::db::access_rules::access_rule_delete_for_user(&mut tx, &id).await?;
     user_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }
