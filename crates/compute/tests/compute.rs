@@ -12,6 +12,7 @@ mod compute {
     pub mod harness;
     mod integration;
     mod launch;
+    mod misc;
     mod power;
     mod sagas;
     mod scheduler_cache;

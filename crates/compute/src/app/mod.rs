@@ -2,6 +2,7 @@
 //! HTTP (handlers parse a request into a typed struct, call one function
 //! here and render its result).
 
+pub mod keypair_gen;
 pub mod server_action;
 pub mod server_create;
 pub mod volume_attachment;

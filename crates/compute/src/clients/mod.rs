@@ -124,6 +124,13 @@ pub trait NetworkApi: Send + Sync + 'static {
     /// The saved network info of a bound port (network name and MTU, MAC,
     /// fixed IPs and their subnets).
     async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo>;
+
+    /// The external networks (`router:external`) the caller sees, as
+    /// `(id, name)`: Nova's floating IP pools. None without a network
+    /// service.
+    async fn external_networks(&self, _ctx: &RequestContext) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Accepts every image and network; makes no ports.
