@@ -13,6 +13,7 @@ mod compute {
     mod integration;
     mod launch;
     mod power;
+    mod rebuild;
     mod sagas;
     mod scheduler_cache;
     mod store;

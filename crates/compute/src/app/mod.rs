@@ -2,6 +2,8 @@
 //! HTTP (handlers parse a request into a typed struct, call one function
 //! here and render its result).
 
+pub mod rebuild;
 pub mod server_action;
 pub mod server_create;
+pub mod snapshot;
 pub mod volume_attachment;

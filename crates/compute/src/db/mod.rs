@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod instances;
 pub mod keypairs;
 pub mod quotas;
+pub mod rebuild;
 pub mod sagas;
 pub mod schema;
 pub mod server_groups;
