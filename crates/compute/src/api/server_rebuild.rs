@@ -201,17 +201,18 @@ pub fn parse_rebuild(arg: &Value, v: ApiVersion) -> Result<RebuildRequest> {
         }
     }
     if let Some(d) = b.get("description") {
-        req.description =
-            Some(match d {
-                Value::Null => None,
-                Value::String(s) if s.chars().count() <= 255 => Some(s.clone()),
-                other => return Err(invalid(
+        req.description = Some(match d {
+            Value::Null => None,
+            Value::String(s) if s.chars().count() <= 255 => Some(s.clone()),
+            other => {
+                return Err(invalid(
                     "description",
                     &format!(
                         "Value: {other}. It must be a string of at most 255 characters or null."
                     ),
-                )),
-            });
+                ))
+            }
+        });
     }
     if let Some(k) = b.get("key_name") {
         req.key_name = Some(match k {
@@ -226,24 +227,25 @@ pub fn parse_rebuild(arg: &Value, v: ApiVersion) -> Result<RebuildRequest> {
         });
     }
     if let Some(u) = b.get("user_data") {
-        req.user_data =
-            Some(match u {
-                Value::Null => None,
-                Value::String(s) if s.len() <= 65535 => {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(s.trim())
-                        .map_err(|_| {
-                            invalid("user_data", &format!("Value: {s}. '{s}' is not a 'base64'"))
-                        })?;
-                    Some(s.clone())
-                }
-                other => return Err(invalid(
+        req.user_data = Some(match u {
+            Value::Null => None,
+            Value::String(s) if s.len() <= 65535 => {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|_| {
+                        invalid("user_data", &format!("Value: {s}. '{s}' is not a 'base64'"))
+                    })?;
+                Some(s.clone())
+            }
+            other => {
+                return Err(invalid(
                     "user_data",
                     &format!(
                         "Value: {other}. It must be base64 of at most 65535 characters or null."
                     ),
-                )),
-            });
+                ))
+            }
+        });
     }
     if let Some(c) = b.get("trusted_image_certificates") {
         req.trusted_image_certificates = Some(match c {
