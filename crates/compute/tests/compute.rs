@@ -14,6 +14,7 @@ mod compute {
     mod launch;
     mod misc;
     mod power;
+    mod rebuild;
     mod sagas;
     mod scheduler_cache;
     mod store;

@@ -10,6 +10,7 @@ mod e2e {
 
     mod authz;
     mod compute;
+    mod compute_rebuild;
     mod distributed;
     mod identity;
     mod identity_extras;

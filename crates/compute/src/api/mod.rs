@@ -16,6 +16,7 @@ pub mod server_actions;
 pub mod server_create;
 pub mod server_groups;
 pub mod server_metadata;
+pub mod server_rebuild;
 pub mod servers;
 pub mod servers_query;
 pub mod usage;

@@ -192,7 +192,12 @@ pub async fn show(
 
 /// The server's view with its attached volumes
 /// (`os-extended-volumes:volumes_attached`).
-async fn with_volumes(s: &AppState, v: ApiVersion, i: &Instance, mut view: Value) -> Result<Value> {
+pub(crate) async fn with_volumes(
+    s: &AppState,
+    v: ApiVersion,
+    i: &Instance,
+    mut view: Value,
+) -> Result<Value> {
     let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
     view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
     Ok(view)

@@ -3,6 +3,8 @@
 //! here and render its result).
 
 pub mod keypair_gen;
+pub mod rebuild;
 pub mod server_action;
 pub mod server_create;
+pub mod snapshot;
 pub mod volume_attachment;

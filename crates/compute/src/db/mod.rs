@@ -14,6 +14,7 @@ pub mod instance_filter;
 pub mod instances;
 pub mod keypairs;
 pub mod quotas;
+pub mod rebuild;
 pub mod sagas;
 pub mod schema;
 pub mod server_groups;
