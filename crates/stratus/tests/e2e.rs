@@ -12,6 +12,7 @@ mod e2e {
     mod compute;
     mod distributed;
     mod identity;
+    mod identity_system;
     mod image;
     mod image_import;
     mod libvirt;
