@@ -14,6 +14,7 @@ mod e2e {
     mod distributed;
     mod identity;
     mod identity_extras;
+    mod identity_system;
     mod image;
     mod image_import;
     mod libvirt;
