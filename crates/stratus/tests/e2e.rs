@@ -14,6 +14,7 @@ mod e2e {
     mod identity;
     mod image;
     mod image_import;
+    mod image_metadefs;
     mod libvirt;
     mod network;
     mod volume;
