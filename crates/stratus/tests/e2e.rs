@@ -17,6 +17,7 @@ mod e2e {
     mod identity_system;
     mod image;
     mod image_import;
+    mod image_metadefs;
     mod libvirt;
     mod network;
     mod network_conformance;
