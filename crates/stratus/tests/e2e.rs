@@ -11,6 +11,7 @@ mod e2e {
     mod authz;
     mod compute;
     mod compute_rebuild;
+    mod compute_misc;
     mod distributed;
     mod identity;
     mod identity_extras;

@@ -656,6 +656,24 @@ fn expectations() -> Vec<Case> {
           READ),
         c(Compute, "DELETE", "/v2.1/os-server-groups/{id}", "/v2.1/os-server-groups/{group_c}",
           WRITE),
+        // ---- issue 12 (cmp-misc): aggregates (admin), tenant usage, floating IP pools
+        c(Compute, "GET", "/v2.1/os-aggregates", "/v2.1/os-aggregates", ADMIN),
+        c(Compute, "POST", "/v2.1/os-aggregates", "/v2.1/os-aggregates", ADMIN)
+            .body(r#"{"aggregate": {"name": "authz-agg", "availability_zone": "authz-az"}}"#),
+        c(Compute, "GET", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN),
+        c(Compute, "PUT", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN)
+            .body(r#"{"aggregate": {"name": "authz-agg2"}}"#),
+        c(Compute, "DELETE", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN),
+        c(Compute, "POST", "/v2.1/os-aggregates/{id}/action", "/v2.1/os-aggregates/1/action",
+          ADMIN)
+            .body(r#"{"set_metadata": {"metadata": {"k": "v"}}}"#),
+        c(Compute, "GET", "/v2.1/os-simple-tenant-usage", "/v2.1/os-simple-tenant-usage",
+          ADMIN),
+        // A project's readers read its usage; others are refused (Nova's policy: 403).
+        c(Compute, "GET", "/v2.1/os-simple-tenant-usage/{tenant}",
+          "/v2.1/os-simple-tenant-usage/{project_a}", KS_READ),
+        // Nova's RULE_ANY, scoped to a project (a deprecated proxy, < 2.36).
+        c(Compute, "GET", "/v2.1/os-floating-ip-pools", "/v2.1/os-floating-ip-pools", SCOPED),
         // ---- image (Glance's default policy; admins see every image)
         c(Image, "GET", "/", "/", OPEN),
         c(Image, "GET", "/versions", "/versions", OPEN),
