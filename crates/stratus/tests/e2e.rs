@@ -10,8 +10,8 @@ mod e2e {
 
     mod authz;
     mod compute;
-    mod compute_rebuild;
     mod compute_misc;
+    mod compute_rebuild;
     mod distributed;
     mod identity;
     mod identity_extras;

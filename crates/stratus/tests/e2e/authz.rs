@@ -1810,6 +1810,7 @@ fn identity_extras_fixtures(
         ("endpoint_group", group),
         ("access_rule", rule),
     ]
+}
 
 impl World {
     /// Issue 12's fixtures: A's private namespace (made by an admin, as
