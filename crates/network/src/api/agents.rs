@@ -60,10 +60,12 @@ pub(crate) fn is_alive(a: &Agent) -> bool {
             .is_some_and(|t| now() - t < chrono::Duration::seconds(AGENT_DOWN_TIME_SECS))
 }
 
-pub fn view(a: &Agent) -> Value {
+/// An agent; `zone` is the server's `availability_zone` (agents report
+/// none), a DHCP agent's zone as `/v2.0/availability_zones` lists it.
+pub fn view(a: &Agent, zone: &str) -> Value {
     let (agent_type, binary, topic) = kind(&a.agent_type);
     let zone = if a.agent_type == "dhcp" {
-        json!("nova")
+        json!(zone)
     } else {
         Value::Null
     };
@@ -110,7 +112,11 @@ async fn list(
     let q = ListQuery::parse(raw.as_deref())?;
     let views = if ctx.is_admin() {
         let mut c = state.db.conn().await?;
-        dba::agent_list(&mut c).await?.iter().map(view).collect()
+        dba::agent_list(&mut c)
+            .await?
+            .iter()
+            .map(|a| view(a, &state.config.availability_zone))
+            .collect()
     } else {
         Vec::new()
     };
@@ -131,7 +137,7 @@ async fn show(
 ) -> Result<axum::Json<Value>> {
     let a = find(&state, &ctx, &id).await?;
     Ok(axum::Json(
-        json!({"agent": select_fields(view(&a), raw.as_deref())?}),
+        json!({"agent": select_fields(view(&a, &state.config.availability_zone), raw.as_deref())?}),
     ))
 }
 
@@ -165,7 +171,9 @@ async fn update(
         description,
         ..a
     };
-    Ok(axum::Json(json!({"agent": view(&updated)})))
+    Ok(axum::Json(
+        json!({"agent": view(&updated, &state.config.availability_zone)}),
+    ))
 }
 
 async fn delete(
@@ -200,12 +208,12 @@ mod tests {
 
     #[test]
     fn views_name_the_agents_as_neutron_does() {
-        let dhcp = view(&agent("dhcp", now()));
+        let dhcp = view(&agent("dhcp", now()), "nova");
         assert_eq!(dhcp["agent_type"], "DHCP agent");
         assert_eq!(dhcp["binary"], "neutron-dhcp-agent");
         assert_eq!(dhcp["availability_zone"], "nova");
         assert_eq!(dhcp["alive"], true);
-        let l2 = view(&agent("l2", now() - chrono::Duration::seconds(90)));
+        let l2 = view(&agent("l2", now() - chrono::Duration::seconds(90)), "nova");
         assert_eq!(l2["agent_type"], "Linux bridge agent");
         assert_eq!(
             l2["alive"], false,
@@ -214,7 +222,7 @@ mod tests {
         assert_ne!(dhcp["id"], l2["id"], "one id per type and host");
         assert_eq!(
             dhcp["id"],
-            view(&agent("dhcp", now()))["id"],
+            view(&agent("dhcp", now()), "nova")["id"],
             "ids are stable"
         );
         assert_eq!(dhcp["description"], Value::Null);

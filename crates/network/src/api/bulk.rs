@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use stratus_common::ids::ProjectId;
 
 use super::resource_body;
 use crate::error::{NetworkError, Result};
@@ -49,4 +50,16 @@ pub fn answer(mut views: Vec<Value>, bulk: bool, member: &str, collection: &str)
     } else {
         json!({ member: views.pop().unwrap_or(Value::Null) })
     }
+}
+
+/// How many of the new items each project gets, for its quota check.
+pub fn per_project<'a>(owners: impl Iterator<Item = &'a ProjectId>) -> Vec<(ProjectId, i64)> {
+    let mut out: Vec<(ProjectId, i64)> = Vec::new();
+    for o in owners {
+        match out.iter_mut().find(|(p, _)| p == o) {
+            Some((_, k)) => *k += 1,
+            None => out.push((o.clone(), 1)),
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
+use stratus_common::ids::{NetworkId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -189,13 +189,8 @@ pub async fn owned(
     }
 }
 
-/// A network ready to insert, with the `'*'` policies it comes with.
-struct NewNetwork {
-    network: Network,
-}
-
 /// Parses and checks one item of a create (nothing written).
-async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<NewNetwork> {
+async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Network> {
     let b: CreateNetwork = super::bulk::parse(item, "network")?;
     let project = owner_for_create(ctx, b.project_id, b.tenant_id)?;
     // Neutron's policy: these attributes are an admin's to set.
@@ -225,24 +220,22 @@ async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<New
     let hints = b.availability_zone_hints.unwrap_or_default();
     super::availability_zones::check_hints(state, &mut *state.db.conn().await?, &hints).await?;
     let t = now();
-    Ok(NewNetwork {
-        network: Network {
-            id: NetworkId::new(),
-            project_id: project,
-            name: b.name.unwrap_or_default(),
-            description: b.description.unwrap_or_default(),
-            admin_state_up: b.admin_state_up.unwrap_or(true),
-            shared: b.shared.unwrap_or(false),
-            mtu,
-            status: "ACTIVE".to_owned(),
-            port_security_enabled: b.port_security_enabled.unwrap_or(true),
-            revision_number: 1,
-            created_at: t,
-            updated_at: t,
-            segment,
-            router_external: b.router_external.unwrap_or(false),
-            availability_zone_hints: hints,
-        },
+    Ok(Network {
+        id: NetworkId::new(),
+        project_id: project,
+        name: b.name.unwrap_or_default(),
+        description: b.description.unwrap_or_default(),
+        admin_state_up: b.admin_state_up.unwrap_or(true),
+        shared: b.shared.unwrap_or(false),
+        mtu,
+        status: "ACTIVE".to_owned(),
+        port_security_enabled: b.port_security_enabled.unwrap_or(true),
+        revision_number: 1,
+        created_at: t,
+        updated_at: t,
+        segment,
+        router_external: b.router_external.unwrap_or(false),
+        availability_zone_hints: hints,
     })
 }
 
@@ -293,34 +286,25 @@ async fn create(
         new.push(prepare(&state, &ctx, item).await?);
     }
     let mut tx = crate::db::begin_write(&state.db).await?;
-    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
-    for n in &new {
-        match per_project
-            .iter_mut()
-            .find(|(p, _)| *p == n.network.project_id)
-        {
-            Some((_, k)) => *k += 1,
-            None => per_project.push((n.network.project_id.clone(), 1)),
-        }
-    }
+    let per_project = super::bulk::per_project(new.iter().map(|n| &n.project_id));
     for (p, k) in &per_project {
         super::quotas::check_room(&state, &mut tx, p, "network", *k).await?;
     }
     for n in &new {
-        insert(&mut tx, &n.network).await?;
+        insert(&mut tx, n).await?;
     }
     match crate::db::commit(tx).await? {
         Write::Done => {}
         Write::Duplicate => {
             return Err(new
                 .first()
-                .map(|n| segments::in_use(&n.network.segment))
+                .map(|n| segments::in_use(&n.segment))
                 .unwrap_or_else(|| Write::Duplicate.unexpected("creating networks")))
         }
         w => return Err(w.unexpected("creating networks")),
     }
     let viewer = Viewer::of(&state, &ctx, &mut *state.db.conn().await?).await?;
-    let views = new.iter().map(|n| viewer.view(&n.network, &[])).collect();
+    let views = new.iter().map(|n| viewer.view(n, &[])).collect();
     Ok((
         StatusCode::CREATED,
         axum::Json(super::bulk::answer(

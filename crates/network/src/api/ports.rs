@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
+use stratus_common::ids::{NetworkId, PortId, SecurityGroupId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -212,13 +212,7 @@ async fn create(
     for item in items.items {
         specs.push(spec_of(&state, &ctx, item).await?);
     }
-    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
-    for (spec, _) in &specs {
-        match per_project.iter_mut().find(|(p, _)| *p == spec.project) {
-            Some((_, k)) => *k += 1,
-            None => per_project.push((spec.project.clone(), 1)),
-        }
-    }
+    let per_project = super::bulk::per_project(specs.iter().map(|(s, _)| &s.project));
     {
         let mut c = state.db.conn().await?;
         for (p, k) in &per_project {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
+use stratus_common::ids::{NetworkId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -237,13 +237,7 @@ async fn create(
         new.push(prepare(&state, &ctx, item).await?);
     }
     let mut tx = crate::db::begin_write(&state.db).await?;
-    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
-    for s in &new {
-        match per_project.iter_mut().find(|(p, _)| *p == s.project_id) {
-            Some((_, k)) => *k += 1,
-            None => per_project.push((s.project_id.clone(), 1)),
-        }
-    }
+    let per_project = super::bulk::per_project(new.iter().map(|s| &s.project_id));
     for (p, k) in &per_project {
         super::quotas::check_room(&state, &mut tx, p, "subnet", *k).await?;
     }

@@ -412,11 +412,14 @@ async fn provider_attributes_admin_only_validated_and_exclusive() {
 #[tokio::test]
 async fn linuxbridge_rejects_types_it_cannot_realise() {
     for t in dbs().await {
+        let bus = Bus::in_memory();
+        let (_dhcp, _dhcp_rx) = listen(&bus, "dhcp.hostA").await;
         let config = NetworkConfig {
             driver: DriverKind::Linuxbridge,
+            dhcp_host: "hostA".into(),
             ..NetworkConfig::default()
         };
-        let c = Cloud::start(&t.db, config).await;
+        let c = Cloud::start_on(&t.db, config, bus.clone()).await;
         let (st, b) = c
             .call(
                 "POST",
@@ -440,11 +443,61 @@ async fn linuxbridge_rejects_types_it_cannot_realise() {
             )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{b}");
-        // Without a DHCP agent yet, no zone.
+        // Without a DHCP agent, no zone (a hint names nothing).
         let (_, b) = c
             .call("GET", "/v2.0/availability_zones", Some(BOB), None)
             .await;
         assert_eq!(b["availability_zones"], json!([]));
+        let (st, b) = c
+            .call(
+                "POST",
+                "/v2.0/networks",
+                Some(ALICE),
+                Some(json!({"network": {"availability_zone_hints": ["nova"]}})),
+            )
+            .await;
+        assert_neutron_error(st, &b, StatusCode::NOT_FOUND, "AvailabilityZoneNotFound");
+        // A DHCP agent reports: its zone is listed; a network is in it once
+        // the agent serves it (has its DHCP port).
+        let rpc = |method: &'static str, args: Value| {
+            let bus = bus.clone();
+            async move {
+                bus.call_timeout::<Value>(
+                    "network",
+                    method,
+                    &stratus_common::RequestContext::internal(),
+                    &args,
+                    Duration::from_secs(20),
+                )
+                .await
+                .expect(method)
+            }
+        };
+        rpc(
+            "agent_report",
+            json!({"host": "hostA", "agent_type": "dhcp", "alive": true}),
+        )
+        .await;
+        let (_, b) = c
+            .call("GET", "/v2.0/availability_zones", Some(BOB), None)
+            .await;
+        assert_eq!(
+            b["availability_zones"],
+            json!([{"name": "nova", "resource": "network", "state": "available"}])
+        );
+        let (served, _) = net_with_subnet(&c, ALICE, "served", Some("10.62.0.0/24")).await;
+        let (idle, _) = net_with_subnet(&c, ALICE, "idle", None).await;
+        rpc(
+            "ensure_dhcp_port",
+            json!({"network_id": served, "host": "hostA"}),
+        )
+        .await;
+        for (net, zones) in [(served, json!(["nova"])), (idle, json!([]))] {
+            let (_, b) = c
+                .call("GET", &format!("/v2.0/networks/{net}"), Some(ALICE), None)
+                .await;
+            assert_eq!(b["network"]["availability_zones"], zones, "{b}");
+        }
         c.stop().await;
     }
 }

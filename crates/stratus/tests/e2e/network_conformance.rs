@@ -152,6 +152,19 @@ fn provider_external_shared_and_rbac() {
         seen.get("provider:network_type").is_none_or(Value::is_null),
         "{seen}"
     );
+    // Usable by every project: a member's port on the admin's shared network.
+    cloud.openstack_json(&[
+        "subnet",
+        "create",
+        "--network",
+        "conf-shared",
+        "--subnet-range",
+        "10.72.0.0/24",
+        "conf-shared-sub",
+    ]);
+    let port = as_u1(&["port", "create", "--network", "conf-shared", "conf-u1-port"]);
+    assert_eq!(port["network_id"], shared["id"], "{port}");
+    assert!(port["fixed_ips"].to_string().contains("10.72.0."), "{port}");
 
     // RBAC: u1 shares its network with project 2, whose member sees it and
     // makes a port on it; the policy is then in use.
