@@ -25,6 +25,10 @@ pub enum NetworkError {
     AgentNotFound(String),
     #[error("Tag {0} could not be found.")]
     TagNotFound(String),
+    #[error("Subnet pool {0} could not be found.")]
+    SubnetPoolNotFound(String),
+    #[error("Address scope {0} could not be found.")]
+    AddressScopeNotFound(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -58,6 +62,9 @@ pub enum NetworkError {
     SecurityGroupRuleExists(String),
     #[error("{0}")]
     Conflict(String),
+    /// A 409 with Neutron's own exception name (`AddressScopeInUse`, ...).
+    #[error("{message}")]
+    ConflictOf { kind: &'static str, message: String },
     #[error("Quota exceeded for resources: ['{0}'].")]
     OverQuota(String),
     #[error("(rule:{0}) is disallowed by policy")]
@@ -85,6 +92,8 @@ impl NetworkError {
             | SecurityGroupRuleNotFound(_)
             | AgentNotFound(_)
             | TagNotFound(_)
+            | SubnetPoolNotFound(_)
+            | AddressScopeNotFound(_)
             | NotFound(_)
             | RouteNotFound => StatusCode::NOT_FOUND,
             BadRequest(_) | InvalidInput(_) | Invalid { .. } | InvalidIpForSubnet { .. } => {
@@ -101,6 +110,7 @@ impl NetworkError {
             | SecurityGroupCannotUpdateDefault
             | SecurityGroupRuleExists(_)
             | Conflict(_)
+            | ConflictOf { .. }
             | OverQuota(_) => StatusCode::CONFLICT,
             PolicyNotAuthorized(_) => StatusCode::FORBIDDEN,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -119,6 +129,8 @@ impl NetworkError {
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
             AgentNotFound(_) => "AgentNotFound",
             TagNotFound(_) => "TagNotFound",
+            SubnetPoolNotFound(_) => "SubnetPoolNotFound",
+            AddressScopeNotFound(_) => "AddressScopeNotFound",
             NotFound(_) | RouteNotFound => "HTTPNotFound",
             BadRequest(_) => "HTTPBadRequest",
             InvalidInput(_) => "InvalidInput",
@@ -135,6 +147,7 @@ impl NetworkError {
             SecurityGroupDefaultAlreadyExists => "SecurityGroupDefaultAlreadyExists",
             SecurityGroupCannotUpdateDefault => "SecurityGroupCannotUpdateDefault",
             Conflict(_) => "Conflict",
+            ConflictOf { kind, .. } => kind,
             OverQuota(_) => "OverQuota",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             Unauthorized => "HTTPUnauthorized",

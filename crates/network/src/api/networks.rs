@@ -42,6 +42,8 @@ pub fn view(n: &Network, subnets: &[SubnetId]) -> Value {
         "updated_at": ts(n.updated_at),
         "revision_number": n.revision_number,
         "tags": [],
+        "ipv4_address_scope": null,
+        "ipv6_address_scope": null,
     })
 }
 
@@ -166,6 +168,7 @@ async fn list(
         .map(|n| view(n, subnets.get(&n.id).map(Vec::as_slice).unwrap_or(&[])))
         .collect();
     super::tags::attach_all(&mut c, Tagged::Network, &mut views).await?;
+    super::address_scopes::attach_network_scopes(&mut c, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -192,6 +195,7 @@ async fn show(
         .collect();
     let mut v = view(&n, &subnets);
     super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
+    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
     let v = select_fields(v, raw.as_deref())?;
     Ok(axum::Json(json!({"network": v})))
 }
@@ -254,6 +258,7 @@ async fn update(
         .collect();
     let mut v = view(&n, &subnets);
     super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
+    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
     drop(c);
     state.agents.network_changed(&id).await;
     Ok(axum::Json(json!({ "network": v })))

@@ -58,7 +58,7 @@ pub fn view(s: &Subnet) -> Value {
             .collect::<Vec<_>>(),
         "ipv6_address_mode": null,
         "ipv6_ra_mode": null,
-        "subnetpool_id": null,
+        "subnetpool_id": s.subnetpool_id,
         "service_types": [],
         "created_at": ts(s.created_at),
         "updated_at": ts(s.updated_at),
@@ -97,6 +97,11 @@ struct CreateSubnet {
     ipv6_ra_mode: Option<String>,
     project_id: Option<String>,
     tenant_id: Option<String>,
+    // `subnet_allocation` and `default-subnetpools`.
+    #[serde(default, deserialize_with = "double_option")]
+    subnetpool_id: Option<Option<String>>,
+    use_default_subnetpool: Option<bool>,
+    prefixlen: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -252,10 +257,35 @@ async fn create(
             "ipv6_address_mode and ipv6_ra_mode are not supported by this cloud.".to_owned(),
         ));
     }
-    let cidr = b.cidr.as_deref().ok_or_else(|| {
-        NetworkError::BadRequest("Bad subnets request: a cidr must be specified.".to_owned())
-    })?;
-    let cidr = ipam::parse_cidr(cidr, ip_version)?;
+    let asked_cidr = b
+        .cidr
+        .as_deref()
+        .map(|c| ipam::parse_cidr(c, ip_version))
+        .transpose()?;
+    let pool_ask = super::subnet_pools::PoolAsk {
+        subnetpool_id: b.subnetpool_id,
+        use_default_subnetpool: b.use_default_subnetpool,
+        prefixlen: b.prefixlen,
+    };
+    let pool = super::subnet_pools::pool_for_subnet(
+        &state,
+        &ctx,
+        &pool_ask,
+        ip_version,
+        asked_cidr.as_ref(),
+    )
+    .await?;
+    if pool.is_none() && asked_cidr.is_none() {
+        return Err(NetworkError::BadRequest(
+            "Bad subnets request: a cidr must be specified.".to_owned(),
+        ));
+    }
+    if pool.is_some() && asked_cidr.is_none() && b.allocation_pools.is_some() {
+        return Err(NetworkError::BadRequest(
+            "Bad subnets request: allocation_pools allowed only for specific subnet requests."
+                .to_owned(),
+        ));
+    }
     let net = super::networks::visible(&state, &ctx, &net_id).await?;
     if !ctx.owns(&net.project_id) {
         return Err(NetworkError::PolicyNotAuthorized(
@@ -265,6 +295,21 @@ async fn create(
     let project = match (b.project_id, b.tenant_id) {
         (None, None) => net.project_id.clone(),
         (p, t) => owner_for_create(&ctx, p, t)?,
+    };
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    super::quotas::check(&state, &mut tx, &project, "subnet").await?;
+    let cidr = match (&pool, asked_cidr) {
+        (Some(p), asked) => {
+            // A gateway without a CIDR asks for the CIDR around it.
+            let gateway = match (&b.gateway_ip, asked) {
+                (Some(Some(g)), None) => Some(parse_ip(g, "gateway_ip")?),
+                _ => None,
+            };
+            let len = pool_ask.prefixlen.as_ref();
+            super::subnet_pools::cut(&mut tx, p, &project, asked, gateway, len).await?
+        }
+        (None, Some(c)) => c,
+        (None, None) => return Err(NetworkError::internal("no cidr and no pool")),
     };
     let gateway_ip = match b.gateway_ip {
         None => ipam::default_gateway(&cidr),
@@ -295,16 +340,18 @@ async fn create(
         allocation_pools,
         dns_nameservers,
         host_routes,
+        subnetpool_id: pool.as_ref().map(|p| p.id),
         revision_number: 0,
         created_at: t,
         updated_at: t,
     };
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    super::quotas::check(&state, &mut tx, &s.project_id, "subnet").await?;
     // Checked inside the transaction that inserts, so that two requests
     // cannot both add an overlapping CIDR on SQLite (one writer); on
     // PostgreSQL the window is the transaction's.
-    for other in dbs::subnet_list_by_network(&mut tx, &net_id).await? {
+    let existing = dbs::subnet_list_by_network(&mut tx, &net_id).await?;
+    super::subnet_pools::check_network_affinity(&mut tx, &existing, ip_version, pool.as_ref())
+        .await?;
+    for other in existing {
         if other.cidr.contains(&cidr.network()) || cidr.contains(&other.cidr.network()) {
             return Err(NetworkError::BadRequest(format!(
                 "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {net_id} overlaps with another subnet."
