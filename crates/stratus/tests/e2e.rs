@@ -16,5 +16,6 @@ mod e2e {
     mod image_import;
     mod libvirt;
     mod network;
+    mod network_pools;
     mod volume;
 }
