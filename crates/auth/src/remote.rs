@@ -198,8 +198,16 @@ struct TokenInfo {
     user: Option<Named>,
     project: Option<Named>,
     domain: Option<Named>,
+    /// `{"all": true}` for a system-scoped token.
+    system: Option<SystemRef>,
     #[serde(default)]
     roles: Vec<RoleRef>,
+}
+
+#[derive(Deserialize)]
+struct SystemRef {
+    #[serde(default)]
+    all: bool,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +241,7 @@ impl TokenBody {
             project_name,
             project_domain_id: project_domain_id.map(DomainId::from),
             domain_id: t.domain.map(|d| DomainId::from(d.id)),
+            system_scope: t.system.filter(|s| s.all).map(|_| "all".to_owned()),
             roles: t.roles.into_iter().map(|r| r.name).collect(),
             auth_token: None,
         };
@@ -309,6 +318,21 @@ mod tests {
         let v = body.into_validated();
         assert_eq!(v.context.domain_id, Some(DomainId::from("d1")));
         assert_eq!(v.context.project_id, None);
+    }
+
+    #[test]
+    fn system_scoped_token_has_the_system() {
+        let body: TokenBody = serde_json::from_value(serde_json::json!({"token": {
+            "user": {"id": "u1", "name": "admin", "domain": {"id": "default"}},
+            "system": {"all": true},
+            "expires_at": "2099-01-01T00:00:00Z",
+            "roles": [{"id": "r1", "name": "admin"}]
+        }}))
+        .expect("parse");
+        let v = body.into_validated();
+        assert!(v.context.is_system_scoped());
+        assert_eq!(v.context.project_id, None);
+        assert!(v.context.is_admin());
     }
 
     #[test]

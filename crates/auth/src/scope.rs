@@ -9,7 +9,14 @@
 //!   admins always see everything (Neutron, Glance) ask with
 //!   `ctx.is_admin()`;
 //! - asking for all projects without the admin role is a 403 (Nova's
-//!   `...:get_all_tenants` rule).
+//!   `...:get_all_tenants` rule);
+//! - a system-scoped token (`"system": {"all": true}`) with the admin role
+//!   is the cloud administrator: every project when it asks for all of them
+//!   (as with `enforce_scope = False`, the Zed default, where `role:admin`
+//!   passes whatever the scope). It has no project of its own, so a request
+//!   that does not ask for every project is refused like a project-less
+//!   token; Nova's server list is the exception (it lists the user's own
+//!   servers) and compute handles it before asking here.
 //!
 //! Each service turns a [`ScopeDenied`] into its own 403 body (Nova's
 //! `forbidden`, Neutron's `NeutronError`, Glance's), and a resource outside
@@ -66,6 +73,9 @@ pub fn project_scope(
     all_projects: bool,
 ) -> Result<ProjectScope, ScopeDenied> {
     let Some(project) = ctx.project_id.as_ref().filter(|p| !p.as_str().is_empty()) else {
+        if ctx.is_system_scoped() && ctx.is_admin() && all_projects {
+            return Ok(ProjectScope::All);
+        }
         return Err(ScopeDenied::NoProject);
     };
     if !(ctx.can_read() || ctx.has_role("service")) {
@@ -106,6 +116,31 @@ mod tests {
         }
         assert_eq!(
             project_scope(&ctx(Some(""), &["admin"]), false),
+            Err(ScopeDenied::NoProject)
+        );
+    }
+
+    #[test]
+    fn a_system_admin_sees_every_project_when_it_asks() {
+        let system = |roles: &[&str]| RequestContext {
+            system_scope: Some("all".into()),
+            ..ctx(None, roles)
+        };
+        assert_eq!(
+            project_scope(&system(&["admin", "reader"]), true),
+            Ok(ProjectScope::All)
+        );
+        assert_eq!(
+            project_scope(&system(&["admin"]), false),
+            Err(ScopeDenied::NoProject)
+        );
+        assert_eq!(
+            project_scope(&system(&["reader"]), true),
+            Err(ScopeDenied::NoProject)
+        );
+        // Unscoped stays refused, admin role or not.
+        assert_eq!(
+            project_scope(&ctx(None, &["admin"]), true),
             Err(ScopeDenied::NoProject)
         );
     }

@@ -49,6 +49,10 @@ pub struct RequestContext {
     pub project_domain_id: Option<DomainId>,
     /// Set for a domain-scoped token.
     pub domain_id: Option<DomainId>,
+    /// `Some("all")` for a system-scoped token (oslo.context's
+    /// `system_scope`): no project, and an admin of it administers the cloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_scope: Option<String>,
     /// Role names, lower case, as Keystone returns them.
     pub roles: Vec<String>,
     /// The caller's token, kept so that a service can call another on the
@@ -69,6 +73,7 @@ impl RequestContext {
             project_name: None,
             project_domain_id: None,
             domain_id: None,
+            system_scope: None,
             roles: vec!["admin".to_owned()],
             auth_token: None,
         }
@@ -91,6 +96,12 @@ impl RequestContext {
     /// OpenStack's default `admin` rule.
     pub fn is_admin(&self) -> bool {
         self.has_role("admin")
+    }
+
+    /// Whether the token is scoped to the system (Keystone's
+    /// `"system": {"all": true}`).
+    pub fn is_system_scoped(&self) -> bool {
+        self.system_scope.as_deref() == Some("all")
     }
 
     /// `member` (or admin) may change things in its project.

@@ -16,6 +16,7 @@ mod agent_api;
 mod conductor_api;
 pub mod error;
 pub mod flavor;
+pub mod image_actions;
 pub mod instance;
 pub mod messages;
 pub mod model;

@@ -12,7 +12,9 @@ mod compute {
     pub mod harness;
     mod integration;
     mod launch;
+    mod misc;
     mod power;
+    mod rebuild;
     mod sagas;
     mod scheduler_cache;
     mod store;

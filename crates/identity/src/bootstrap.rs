@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Map;
 use stratus_common::ids::{DomainId, ProjectId, RoleId, UserId};
 
-use crate::db::assignments::{assignment_grant, ActorType, Assignment, TargetType};
+use crate::db::assignments::{assignment_grant, ActorType, Assignment, TargetType, SYSTEM_ALL};
 use crate::db::domains::{domain_create, domain_get, Domain};
 use crate::db::endpoints::{
     endpoint_create, endpoint_list, endpoint_update, Endpoint, EndpointFilter,
@@ -257,18 +257,37 @@ pub(crate) async fn bootstrap(inner: &Inner, spec: &BootstrapSpec) -> Result<Boo
         ensure_user(&mut tx, "admin", &admin_hash, spec.reset).await?;
     let (service_user, _) =
         ensure_user(&mut tx, &spec.service_user_name, &service_hash, spec.reset).await?;
-    for (user, project, role) in [
-        (&admin_user, &admin_project, &admin_role),
-        (&service_user, &service_project, &admin_role),
-        (&service_user, &service_project, &service_role),
+    // `keystone-manage bootstrap` also makes the admin an admin of the
+    // system (`system_assignment`), so `--os-system-scope all` works for it.
+    for (user, (target_type, target), role) in [
+        (
+            &admin_user,
+            (TargetType::Project, &admin_project),
+            &admin_role,
+        ),
+        (
+            &admin_user,
+            (TargetType::System, &SYSTEM_ALL.to_owned()),
+            &admin_role,
+        ),
+        (
+            &service_user,
+            (TargetType::Project, &service_project),
+            &admin_role,
+        ),
+        (
+            &service_user,
+            (TargetType::Project, &service_project),
+            &service_role,
+        ),
     ] {
         assignment_grant(
             &mut tx,
             &Assignment {
                 actor_type: ActorType::User,
                 actor_id: user.clone(),
-                target_type: TargetType::Project,
-                target_id: project.clone(),
+                target_type,
+                target_id: target.clone(),
                 role_id: role.clone(),
                 inherited: false,
             },

@@ -1,9 +1,11 @@
 //! The service catalog as a token shows it: every enabled service with its
 //! enabled endpoints, `$(project_id)s` filled in for a project scope (and the
-//! endpoint left out when there is no project to fill in).
+//! endpoint left out when there is no project to fill in), narrowed by the
+//! project's endpoint filter when it has one.
 
 use serde_json::{json, Value};
 
+use crate::db::endpoint_filter::project_filtered_endpoints;
 use crate::db::endpoints::{endpoint_list, EndpointFilter};
 use crate::db::services::service_list;
 use crate::db::Conn;
@@ -37,11 +39,22 @@ pub async fn build(conn: &mut Conn, project_id: Option<&str>) -> Result<Vec<Valu
         },
     )
     .await?;
+    // OS-EP-FILTER: a project with associated endpoints sees only those,
+    // and no service left without one (Keystone's sql catalog driver).
+    let filtered = match project_id {
+        Some(p) => Some(project_filtered_endpoints(conn, p).await?).filter(|f| !f.is_empty()),
+        None => None,
+    };
     let mut catalog = Vec::new();
     for s in services.into_iter().filter(|s| s.enabled) {
         let eps: Vec<Value> = endpoints
             .iter()
             .filter(|e| e.service_id == s.id.0)
+            .filter(|e| {
+                filtered
+                    .as_ref()
+                    .is_none_or(|f| f.iter().any(|x| x.id == e.id))
+            })
             .filter_map(|e| {
                 let url = format_url(&e.url, project_id)?;
                 Some(json!({
@@ -53,6 +66,9 @@ pub async fn build(conn: &mut Conn, project_id: Option<&str>) -> Result<Vec<Valu
                 }))
             })
             .collect();
+        if filtered.is_some() && eps.is_empty() {
+            continue;
+        }
         catalog.push(json!({"id": s.id, "type": s.service_type, "name": s.name, "endpoints": eps}));
     }
     Ok(catalog)

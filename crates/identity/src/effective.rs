@@ -110,7 +110,12 @@ pub async fn effective_assignments(
     .await?;
     let pairs = implied_role_list(conn).await?;
     let mut out: BTreeSet<Assignment> = BTreeSet::new();
-    for a in all {
+    // Keystone's effective mode leaves system grants out (its
+    // `_list_effective_role_assignments` knows only projects and domains).
+    for a in all
+        .into_iter()
+        .filter(|a| a.target_type != TargetType::System)
+    {
         let users = match a.actor_type {
             ActorType::User => vec![a.actor_id.clone()],
             ActorType::Group => group_member_ids(conn, &a.actor_id).await?,

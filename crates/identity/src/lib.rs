@@ -1,7 +1,8 @@
 //! stratus-identity: Keystone v3 for Stratus.
 //!
 //! - `api/`: the HTTP API (version discovery, `/v3/auth/*`, domains, projects,
-//!   users, groups, roles and grants, regions, services, endpoints);
+//!   users, groups, roles and grants, regions, services, endpoints, unified
+//!   limits, OS-EP-FILTER, domain configuration, access rules);
 //! - `token/`: Fernet tokens byte-compatible with Keystone's, the key
 //!   repository, issuing and validating;
 //! - `db/`: the schema and one module per resource;

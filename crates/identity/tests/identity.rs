@@ -5,7 +5,11 @@
 mod common;
 #[path = "identity/crud.rs"]
 mod crud;
+#[path = "identity/extras.rs"]
+mod extras;
 #[path = "identity/policy.rs"]
 mod policy;
+#[path = "identity/system.rs"]
+mod system;
 #[path = "identity/tokens.rs"]
 mod tokens;

@@ -47,6 +47,14 @@ pub struct ImageConfig {
     pub property_quota: usize,
     pub tag_quota: usize,
     pub member_quota: usize,
+    /// URL prefixes (`http://127.0.0.1:8000/images/`) that the `import_from`
+    /// of a task (`POST /v2/tasks`) may start with. Empty, the default: an
+    /// import task fetches nothing and fails, so that the API never makes
+    /// the service fetch from wherever a caller points it.
+    pub task_import_allowed: Vec<String>,
+    /// Glance's `task_time_to_live`: hours a finished task is kept
+    /// (its `expires_at`).
+    pub task_time_to_live: u64,
 }
 
 impl Default for ImageConfig {
@@ -62,6 +70,8 @@ impl Default for ImageConfig {
             property_quota: 128,
             tag_quota: 128,
             member_quota: 128,
+            task_import_allowed: Vec::new(),
+            task_time_to_live: 48,
         }
     }
 }

@@ -23,5 +23,9 @@ mod inspect;
 mod list;
 #[path = "image/members.rs"]
 mod members;
+#[path = "image/metadefs.rs"]
+mod metadefs;
 #[path = "image/s3.rs"]
 mod s3;
+#[path = "image/tasks.rs"]
+mod tasks;

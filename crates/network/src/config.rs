@@ -25,6 +25,19 @@ pub struct NetworkConfig {
     /// MTU of new networks (Linux bridge, no overlay).
     pub mtu: u32,
     pub quotas: QuotaDefaults,
+    /// ML2's `type_drivers`: the `provider:network_type`s accepted. Empty:
+    /// what the driver can realise (noop: `local`, `flat`, `vlan`, `vxlan`,
+    /// as it realises nothing; linuxbridge: `local`, its bridges having no
+    /// uplink). Tenant networks are `local`.
+    pub type_drivers: Vec<String>,
+    /// ML2's `flat_networks`: physical networks for flat networks (`*`: any).
+    pub flat_networks: Vec<String>,
+    /// ML2's `network_vlan_ranges`: physical networks for VLANs
+    /// (`physnet` or `physnet:min:max`; tenant VLANs are not allocated).
+    pub network_vlan_ranges: Vec<String>,
+    /// The availability zone of this server's agents (Neutron's
+    /// `[AGENT] availability_zone`); with the noop driver, the one zone.
+    pub availability_zone: String,
 }
 
 impl Default for NetworkConfig {
@@ -35,7 +48,25 @@ impl Default for NetworkConfig {
             metadata_secret: String::new(),
             mtu: 1500,
             quotas: QuotaDefaults::default(),
+            type_drivers: Vec::new(),
+            flat_networks: vec!["*".to_owned()],
+            network_vlan_ranges: vec!["physnet1".to_owned()],
+            availability_zone: "nova".to_owned(),
         }
+    }
+}
+
+impl NetworkConfig {
+    /// The network types accepted (see [`NetworkConfig::type_drivers`]).
+    pub fn enabled_types(&self) -> Vec<String> {
+        if !self.type_drivers.is_empty() {
+            return self.type_drivers.clone();
+        }
+        let types: &[&str] = match self.driver {
+            DriverKind::Noop => &["local", "flat", "vlan", "vxlan"],
+            DriverKind::Linuxbridge => &["local"],
+        };
+        types.iter().map(|t| (*t).to_owned()).collect()
     }
 }
 

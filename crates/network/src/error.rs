@@ -62,9 +62,12 @@ pub enum NetworkError {
     SecurityGroupRuleExists(String),
     #[error("{0}")]
     Conflict(String),
-    /// A 409 with Neutron's own exception name (`AddressScopeInUse`, ...).
+    /// A 404 with Neutron's own exception name (`RbacPolicyNotFound`, ...).
     #[error("{message}")]
-    ConflictOf { kind: &'static str, message: String },
+    NotFoundKind { kind: &'static str, message: String },
+    /// A 409 with Neutron's own exception name (`VlanIdInUse`, ...).
+    #[error("{message}")]
+    ConflictKind { kind: &'static str, message: String },
     #[error("Quota exceeded for resources: ['{0}'].")]
     OverQuota(String),
     #[error("(rule:{0}) is disallowed by policy")]
@@ -95,6 +98,7 @@ impl NetworkError {
             | SubnetPoolNotFound(_)
             | AddressScopeNotFound(_)
             | NotFound(_)
+            | NotFoundKind { .. }
             | RouteNotFound => StatusCode::NOT_FOUND,
             BadRequest(_) | InvalidInput(_) | Invalid { .. } | InvalidIpForSubnet { .. } => {
                 StatusCode::BAD_REQUEST
@@ -110,7 +114,7 @@ impl NetworkError {
             | SecurityGroupCannotUpdateDefault
             | SecurityGroupRuleExists(_)
             | Conflict(_)
-            | ConflictOf { .. }
+            | ConflictKind { .. }
             | OverQuota(_) => StatusCode::CONFLICT,
             PolicyNotAuthorized(_) => StatusCode::FORBIDDEN,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -147,7 +151,7 @@ impl NetworkError {
             SecurityGroupDefaultAlreadyExists => "SecurityGroupDefaultAlreadyExists",
             SecurityGroupCannotUpdateDefault => "SecurityGroupCannotUpdateDefault",
             Conflict(_) => "Conflict",
-            ConflictOf { kind, .. } => kind,
+            NotFoundKind { kind, .. } | ConflictKind { kind, .. } => kind,
             OverQuota(_) => "OverQuota",
             PolicyNotAuthorized(_) => "PolicyNotAuthorized",
             Unauthorized => "HTTPUnauthorized",

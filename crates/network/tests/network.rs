@@ -9,6 +9,8 @@ mod common;
 mod api_flow;
 #[path = "network/authz.rs"]
 mod authz;
+#[path = "network/conformance.rs"]
+mod conformance;
 #[path = "network/http.rs"]
 mod http;
 #[path = "network/ipam.rs"]

@@ -10,12 +10,15 @@ mod e2e {
 
     mod authz;
     mod compute;
+    mod compute_rebuild;
     mod distributed;
     mod identity;
+    mod identity_extras;
     mod image;
     mod image_import;
     mod libvirt;
     mod network;
+    mod network_conformance;
     mod network_pools;
     mod volume;
 }

@@ -18,6 +18,11 @@
 //!      │ stop, reboot --hard, delete
 //!
 //!   any state ──delete (deleting)──► deleted (row soft-deleted)
+//!
+//!   active, stopped, error ──rebuild (rebuilding, rebuild_spawning)──►
+//!     active (stopped stays stopped; a failed rebuild: error)
+//!   active, stopped ──createImage (image_snapshot_pending, image_snapshot,
+//!     image_pending_upload, image_uploading)──► the same vm_state
 //! ```
 //!
 //! [`VmState::can_become`] is the whole `vm_state` graph and
@@ -143,10 +148,23 @@ pub enum TaskState {
     RebootingHard,
     #[serde(rename = "deleting")]
     Deleting,
+    // Rebuild and snapshot (`rebuild`, `createImage`).
+    #[serde(rename = "rebuilding")]
+    Rebuilding,
+    #[serde(rename = "rebuild_spawning")]
+    RebuildSpawning,
+    #[serde(rename = "image_snapshot_pending")]
+    ImageSnapshotPending,
+    #[serde(rename = "image_snapshot")]
+    ImageSnapshot,
+    #[serde(rename = "image_pending_upload")]
+    ImagePendingUpload,
+    #[serde(rename = "image_uploading")]
+    ImageUploading,
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 7] = [
+    pub const ALL: [TaskState; 13] = [
         Self::Scheduling,
         Self::Spawning,
         Self::PoweringOff,
@@ -154,6 +172,21 @@ impl TaskState {
         Self::Rebooting,
         Self::RebootingHard,
         Self::Deleting,
+        Self::Rebuilding,
+        Self::RebuildSpawning,
+        Self::ImageSnapshotPending,
+        Self::ImageSnapshot,
+        Self::ImagePendingUpload,
+        Self::ImageUploading,
+    ];
+
+    /// The steps of a snapshot, in order (Nova's `image_snapshot_pending`
+    /// → `image_snapshot` → `image_pending_upload` → `image_uploading`).
+    pub const SNAPSHOT: [TaskState; 4] = [
+        Self::ImageSnapshotPending,
+        Self::ImageSnapshot,
+        Self::ImagePendingUpload,
+        Self::ImageUploading,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +198,12 @@ impl TaskState {
             Self::Rebooting => "rebooting",
             Self::RebootingHard => "rebooting_hard",
             Self::Deleting => "deleting",
+            Self::Rebuilding => "rebuilding",
+            Self::RebuildSpawning => "rebuild_spawning",
+            Self::ImageSnapshotPending => "image_snapshot_pending",
+            Self::ImageSnapshot => "image_snapshot",
+            Self::ImagePendingUpload => "image_pending_upload",
+            Self::ImageUploading => "image_uploading",
         }
     }
 
@@ -179,6 +218,12 @@ impl TaskState {
             Self::PoweringOn => &[Stopped],
             Self::Rebooting => &[Active],
             Self::RebootingHard => &[Active, Stopped, Error],
+            // Nova's `rebuild` and `snapshot` (`@check_instance_state`).
+            Self::Rebuilding | Self::RebuildSpawning => &[Active, Stopped, Error],
+            Self::ImageSnapshotPending
+            | Self::ImageSnapshot
+            | Self::ImagePendingUpload
+            | Self::ImageUploading => &[Active, Stopped, Paused, Suspended],
             Self::Deleting => &[
                 Building,
                 Active,
@@ -286,6 +331,10 @@ pub fn status(vm: VmState, task: Option<TaskState>) -> &'static str {
     match (vm, task) {
         (VmState::Active, Some(TaskState::Rebooting)) => "REBOOT",
         (VmState::Active, Some(TaskState::RebootingHard)) => "HARD_REBOOT",
+        (
+            VmState::Active | VmState::Stopped | VmState::Error,
+            Some(TaskState::Rebuilding | TaskState::RebuildSpawning),
+        ) => "REBUILD",
         (VmState::Active, _) => "ACTIVE",
         (VmState::Building, _) => "BUILD",
         (VmState::Stopped, _) => "SHUTOFF",
@@ -370,6 +419,13 @@ mod tests {
         assert_eq!(vm_states_for_status("shutoff"), Some(vec![Stopped]));
         assert_eq!(vm_states_for_status("reboot"), Some(vec![Active]));
         assert_eq!(vm_states_for_status("nonsense"), None);
+        assert_eq!(status(Stopped, Some(Rebuilding)), "REBUILD");
+        assert_eq!(status(Error, Some(RebuildSpawning)), "REBUILD");
+        assert_eq!(status(Active, Some(ImageUploading)), "ACTIVE");
+        assert_eq!(
+            vm_states_for_status("rebuild"),
+            Some(vec![Active, Stopped, Error])
+        );
     }
 
     #[test]

@@ -114,10 +114,10 @@ pub fn instance_dir(agent: &Agent, id: &str) -> PathBuf {
 }
 
 struct Take;
-struct FetchImage;
+pub(crate) struct FetchImage;
 struct AllocateNetwork;
 struct BootVolume;
-struct CreateDisks;
+pub(crate) struct CreateDisks;
 struct DefineGuest;
 struct StartGuest;
 struct MarkActive;

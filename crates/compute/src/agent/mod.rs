@@ -9,6 +9,8 @@
 pub mod build;
 pub mod events;
 pub mod power_sync;
+pub mod rebuild;
+pub mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -484,6 +486,21 @@ impl Agent {
                     }
                     continue;
                 }
+                // A rebuild the restart interrupted: its old guest may be
+                // gone already, so it cannot go back (Nova's `_init_instance`).
+                (_, _)
+                    if matches!(
+                        inst.task_state,
+                        Some(TaskState::Rebuilding | TaskState::RebuildSpawning)
+                    ) =>
+                {
+                    InstanceUpdate {
+                        vm_state: Some(VmState::Error),
+                        task_state: Some(None),
+                        power_state: Some(actual.unwrap_or(PowerState::NoState)),
+                        ..InstanceUpdate::default()
+                    }
+                }
                 (VmState::Active, None) => InstanceUpdate {
                     // The hypervisor lost the guest (a host reboot):
                     // Nova's NOSTATE, the power sync then stops it.
@@ -572,6 +589,8 @@ impl Agent {
                 };
                 self.power(ctx, a.instance_id, during).await?
             }
+            rpc::image_actions::REBUILD => rebuild::rebuild(self, ctx, args(env)?).await?,
+            rpc::image_actions::SNAPSHOT => snapshot::snapshot(self, ctx, args(env)?).await?,
             rpc::ATTACH_VOLUME => {
                 let attached = self.attach_volume(args(env)?).await?;
                 return Ok(serde_json::to_value(attached)?);

@@ -10,7 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
-use super::params::{self, first};
+use super::params;
 use super::{require_admin, views, ApiVersion, AppState};
 use crate::db;
 use crate::db::flavors::{Flavor, PublicFilter};
@@ -201,15 +201,27 @@ async fn listing(
     let q = params::query(raw);
     check_query(&q, v)?;
     let admin = ctx.is_admin();
-    // `None` (the string), `all`: everything; a non-admin sees public + own.
-    let filter = match first(&q, "is_public").map(|v| v.to_ascii_lowercase()) {
-        None => PublicFilter::Public,
-        Some(v) if v == "none" || v == "all" => PublicFilter::All,
-        Some(v) => match params::boolean(Some(&json!(v)), "is_public")? {
-            Some(false) if admin => PublicFilter::Private,
-            Some(false) => PublicFilter::Public,
-            _ => PublicFilter::Public,
-        },
+    // Nova's `_parse_is_public`, for admins only (a user always gets the
+    // public flavors plus those shared with the project): absent means
+    // public, `none` (any case) everything, else oslo's strict
+    // `bool_from_string`.
+    let filter = match params::last(&q, "is_public") {
+        Some(v) if admin => {
+            if v.eq_ignore_ascii_case("none") {
+                PublicFilter::All
+            } else {
+                match params::bool_from_string_strict(v) {
+                    Ok(true) => PublicFilter::Public,
+                    Ok(false) => PublicFilter::Private,
+                    Err(_) => {
+                        return Err(ComputeError::BadRequest(format!(
+                            "Invalid is_public filter [{v}]"
+                        )))
+                    }
+                }
+            }
+        }
+        _ => PublicFilter::Public,
     };
     let project = ctx.project_id.as_ref().map(|p| p.as_str().to_owned());
     let mut all =

@@ -6,7 +6,8 @@ use axum::Json;
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
-use super::{params, servers, ApiVersion, AppState};
+use super::server_create::is_uuid;
+use super::{params, project_scope, ApiVersion, AppState};
 use crate::db;
 use crate::db::actions::Action;
 use crate::error::{ComputeError, Result};
@@ -16,6 +17,30 @@ fn ts(t: &Option<String>) -> Value {
         Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
         None => Value::Null,
     }
+}
+
+/// The server whose history is asked for: the owner's (and admins'), a
+/// deleted one too from 2.21 (Nova reads it with `read_deleted='yes'`).
+async fn server(
+    s: &AppState,
+    ctx: &stratus_common::RequestContext,
+    v: ApiVersion,
+    id: &str,
+) -> Result<()> {
+    let scope = project_scope(
+        ctx,
+        ctx.is_admin(),
+        "os_compute_api:os-instance-actions:list",
+    )?;
+    let missing = || crate::db::instances::not_found(id);
+    if !is_uuid(id) {
+        return Err(missing());
+    }
+    let i = db::instances::instance_get_any(&mut *s.db.conn().await?, id).await?;
+    if (i.deleted && !v.at_least(21)) || !scope.permits(&i.project_id) {
+        return Err(missing());
+    }
+    Ok(())
 }
 
 fn view(a: &Action, v: ApiVersion) -> Value {
@@ -38,7 +63,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     // Nova lets the owner (and admins) read a server's history.
-    servers::visible(&s, &ctx, &id).await?;
+    server(&s, &ctx, v, &id).await?;
     let mut actions = db::actions::action_list(&mut *s.db.conn().await?, &id).await?;
     // 2.58: newest first, paged by request id.
     let (limit, marker) = if v.at_least(58) {
@@ -76,7 +101,7 @@ pub async fn show(
     ctx: Ctx,
     Path((id, req)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    servers::visible(&s, &ctx, &id).await?;
+    server(&s, &ctx, v, &id).await?;
     let (a, events) = db::actions::action_get(&mut *s.db.conn().await?, &id, &req).await?;
     let mut out = view(&a, v);
     // Non-admins see events without tracebacks (and, from 2.62, without hosts).

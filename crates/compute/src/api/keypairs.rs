@@ -1,49 +1,23 @@
-//! `/os-keypairs`: import (the public key is required: generating keys is
-//! not offered), list, show, delete. Key pairs belong to a user; admins may
+//! `/os-keypairs`: import or generate (below 2.92, when no `public_key` is
+//! given: [`crate::app::keypair_gen`]), list, show, delete. Key pairs belong to a user; admins may
 //! name another user with `user_id` (2.10).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine;
-use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 use stratus_common::RequestContext;
 
 use super::params::{self, first};
 use super::{ApiVersion, AppState};
+use crate::app::keypair_gen;
 use crate::db;
 use crate::db::keypairs::KeyPair;
 use crate::error::{ComputeError, NovaJson, Result};
 
-/// OpenSSH's MD5 fingerprint (`aa:bb:...`) of a public key line.
-pub fn fingerprint(public_key: &str) -> Result<String> {
-    let invalid = || ComputeError::bad("Keypair data is invalid: failed to generate fingerprint");
-    let mut parts = public_key.split_whitespace();
-    let kind = parts.next().ok_or_else(invalid)?;
-    let blob = parts.next().ok_or_else(invalid)?;
-    if !(kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-")) {
-        return Err(invalid());
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(blob)
-        .map_err(|_| invalid())?;
-    // The blob starts with its own type name: a length-prefixed string.
-    let len = raw
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or_else(invalid)?;
-    if raw.get(4..4 + len).map(|t| t == kind.as_bytes()) != Some(true) {
-        return Err(invalid());
-    }
-    let d = Md5::digest(&raw);
-    Ok(d.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":"))
-}
+pub use crate::app::keypair_gen::ssh_fingerprint as fingerprint;
 
 fn view(k: &KeyPair, v: ApiVersion, detail: bool) -> Value {
     let mut m = json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
@@ -110,22 +84,27 @@ pub async fn create(
         _ => "ssh".to_owned(),
     };
     let user = target_user(&ctx, v, k.get("user_id").and_then(Value::as_str))?;
+    // Nova imports when `public_key` is given (a bad one is a 400 from the
+    // fingerprint) and generates otherwise, until 2.92 makes it required.
     let public_key = match k.get("public_key") {
-        Some(Value::String(p)) if !p.trim().is_empty() => p.trim().to_owned(),
-        _ => {
+        Some(Value::String(p)) => Some(p.clone()),
+        None if !v.at_least(92) => None,
+        None => {
+            return Err(ComputeError::BadRequest(format!(
+                "Invalid input for field/attribute keypair. Value: {}. 'public_key' is a required property",
+                params::py_repr(&Value::Object(k.clone()))
+            )))
+        }
+        Some(_) => {
             return Err(ComputeError::bad(
-                "Keypair data is invalid: generating key pairs is not supported here; import a public_key",
+                "Invalid input for field/attribute public_key.",
             ))
         }
     };
-    let fp = if key_type == "ssh" {
-        fingerprint(&public_key)?
-    } else {
-        let d = Md5::digest(public_key.as_bytes());
-        d.iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+    let fp = match &public_key {
+        Some(p) if key_type == "x509" => Some(keypair_gen::x509_fingerprint(p)?),
+        Some(p) => Some(fingerprint(p)?),
+        None => None,
     };
     let limit = db::quotas::quota_get(
         &mut *s.db.conn().await?,
@@ -139,6 +118,19 @@ pub async fn create(
             "Quota exceeded, too many key pairs.".into(),
         ));
     }
+    let (public_key, fp, private_key) = match (public_key, fp) {
+        (Some(p), Some(fp)) => (p, fp, None),
+        _ => {
+            let g = if key_type == "x509" {
+                keypair_gen::x509(&user).await?
+            } else {
+                tokio::task::spawn_blocking(keypair_gen::ssh_rsa)
+                    .await
+                    .map_err(|e| ComputeError::Internal(format!("key generation: {e}")))??
+            };
+            (g.public_key, g.fingerprint, Some(g.private_key))
+        }
+    };
     let kp = KeyPair {
         user_id: user,
         name,
@@ -150,6 +142,10 @@ pub async fn create(
     db::keypairs::keypair_create(&mut *s.db.conn().await?, &kp).await?;
     let mut out = view(&kp, v, false);
     out["user_id"] = json!(kp.user_id);
+    // Shown once, never stored.
+    if let Some(pk) = private_key {
+        out["private_key"] = json!(pk);
+    }
     let status = if v.at_least(2) {
         StatusCode::CREATED
     } else {

@@ -2,8 +2,10 @@
 //! version documents. Handlers are thin; their logic is in plain functions
 //! beside them.
 
+pub mod aggregates;
 pub mod external_events;
 pub mod flavors;
+pub mod floating_ip_pools;
 pub mod hosts;
 pub mod instance_actions;
 pub mod keypairs;
@@ -14,8 +16,10 @@ pub mod server_actions;
 pub mod server_create;
 pub mod server_groups;
 pub mod server_metadata;
+pub mod server_rebuild;
 pub mod servers;
 pub mod servers_query;
+pub mod usage;
 pub mod versions;
 pub mod views;
 pub mod volume_attachments;
@@ -242,6 +246,26 @@ fn api_routes() -> Routes<AppState> {
             "/os-server-groups/{id}",
             get(server_groups::show).delete(server_groups::delete),
         )
+        .merge(misc_routes())
+}
+
+/// Issue 12: aggregates, tenant usage and floating IP pools.
+fn misc_routes() -> Routes<AppState> {
+    Routes::new()
+        .route(
+            "/os-aggregates",
+            get(aggregates::list).post(aggregates::create),
+        )
+        .route(
+            "/os-aggregates/{id}",
+            get(aggregates::show)
+                .put(aggregates::update)
+                .delete(aggregates::delete),
+        )
+        .route("/os-aggregates/{id}/action", post(aggregates::action))
+        .route("/os-simple-tenant-usage", get(usage::list))
+        .route("/os-simple-tenant-usage/{tenant}", get(usage::show))
+        .route("/os-floating-ip-pools", get(floating_ip_pools::list))
 }
 
 async fn not_found() -> ComputeError {

@@ -85,9 +85,15 @@ pub fn boolean(v: Option<&Value>, field: &str) -> Result<Option<bool>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(Some(true)),
-            "false" | "0" | "no" | "off" => Ok(Some(false)),
+        // Nova's `parameter_types.boolean` is an enum of these spellings
+        // exactly (no `t`/`y`, no mixed case such as `tRUE`).
+        Some(Value::String(s)) => match s.as_str() {
+            "True" | "TRUE" | "true" | "1" | "ON" | "On" | "on" | "YES" | "Yes" | "yes" => {
+                Ok(Some(true))
+            }
+            "False" | "FALSE" | "false" | "0" | "OFF" | "Off" | "off" | "NO" | "No" | "no" => {
+                Ok(Some(false))
+            }
             _ => Err(ComputeError::BadRequest(format!(
                 "Invalid input for field/attribute {field}."
             ))),

@@ -1,6 +1,7 @@
 //! `POST /servers/{id}/action`: the body parsed into a typed
 //! [`ServerAction`] (os-stop, os-start, reboot SOFT/HARD,
-//! os-getConsoleOutput, lock/unlock), run by `app::server_action`.
+//! os-getConsoleOutput, lock/unlock), run by `app::server_action`;
+//! `rebuild` and `createImage` are `server_rebuild`'s.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
-use super::{require_member, servers, AppState};
+use super::{require_member, server_rebuild, servers, ApiVersion, AppState};
 use crate::app::server_action::{self, Outcome, ServerAction};
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -73,12 +74,17 @@ pub fn parse_action(body: &Value) -> Result<ServerAction> {
 
 pub async fn action(
     State(s): State<AppState>,
+    v: ApiVersion,
     ctx: Ctx,
     Path(id): Path<String>,
     NovaJson(body): NovaJson<Value>,
 ) -> Result<Response> {
     let i = servers::visible(&s, &ctx, &id).await?;
     require_member(&ctx, "os_compute_api:servers:action")?;
+    // `rebuild` and `createImage` answer per microversion.
+    if let Some(r) = server_rebuild::try_action(&s, v, &ctx, &i, &body).await? {
+        return Ok(r);
+    }
     let action = parse_action(&body)?;
     Ok(match server_action::run(&s, &ctx, &i, action).await? {
         Outcome::Accepted => StatusCode::ACCEPTED.into_response(),

@@ -47,7 +47,7 @@ pub struct CreateRequest {
 
 /// `accessIPv4` / `accessIPv6` checked as Nova's schema checks them
 /// (`format: ipv4/ipv6`), in canonical form.
-fn access_ip<A>(v: Option<&Value>, field: &str, format: &str) -> Result<Option<String>>
+pub(crate) fn access_ip<A>(v: Option<&Value>, field: &str, format: &str) -> Result<Option<String>>
 where
     A: std::str::FromStr + std::fmt::Display,
 {

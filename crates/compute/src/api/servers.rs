@@ -92,6 +92,16 @@ fn filters(
         f.vm_states = Some(state::vm_states_for_status(st).unwrap_or_default());
     }
     f.reservation_id = first(&q, "reservation_id").map(str::to_owned);
+    // Nova's filters open to every user (`_get_server_search_options`):
+    // the last value of each, as webob's `req.GET` gives it.
+    let opt = |k: &str| params::last(&q, k).map(str::to_owned);
+    f.flavor_id = opt("flavor");
+    f.image_ref = opt("image");
+    f.ip = opt("ip");
+    // `ip6` is a user's filter from 2.5; before, only an admin's.
+    if admin || v.at_least(5) {
+        f.ip6 = opt("ip6");
+    }
     if first(&q, "deleted").is_some_and(|d| d.eq_ignore_ascii_case("true")) && !admin {
         f.vm_states = Some(Vec::new());
     }
@@ -109,7 +119,11 @@ async fn listing(
     v: ApiVersion,
 ) -> Result<Value> {
     let f = filters(ctx, raw, v, detail)?;
-    let list = db::instances::instance_list(&mut *s.db.conn().await?, &f).await?;
+    let list = match &f.flavor_id {
+        // Nova looks the flavor up first: a missing one is an empty list.
+        Some(id) if !flavor_exists(s, id).await? => Vec::new(),
+        _ => db::instances::instance_list(&mut *s.db.conn().await?, &f).await?,
+    };
     let mut servers: Vec<Value> = Vec::with_capacity(list.len());
     for i in &list {
         servers.push(if detail {
@@ -137,6 +151,14 @@ async fn listing(
         }
     }
     Ok(body)
+}
+
+async fn flavor_exists(s: &AppState, id: &str) -> Result<bool> {
+    match db::flavors::flavor_get(&mut *s.db.conn().await?, id).await {
+        Ok(_) => Ok(true),
+        Err(ComputeError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn list(
@@ -170,7 +192,12 @@ pub async fn show(
 
 /// The server's view with its attached volumes
 /// (`os-extended-volumes:volumes_attached`).
-async fn with_volumes(s: &AppState, v: ApiVersion, i: &Instance, mut view: Value) -> Result<Value> {
+pub(crate) async fn with_volumes(
+    s: &AppState,
+    v: ApiVersion,
+    i: &Instance,
+    mut view: Value,
+) -> Result<Value> {
     let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
     view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
     Ok(view)

@@ -2,6 +2,9 @@
 //! HTTP (handlers parse a request into a typed struct, call one function
 //! here and render its result).
 
+pub mod keypair_gen;
+pub mod rebuild;
 pub mod server_action;
 pub mod server_create;
+pub mod snapshot;
 pub mod volume_attachment;

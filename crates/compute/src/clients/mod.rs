@@ -33,6 +33,8 @@ pub struct ImageInfo {
     pub min_ram: i64,
     /// Custom properties (`hw_*`, `img_hv_type`, ...), for the scheduler.
     pub properties: BTreeMap<String, String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
 }
 
 impl ImageInfo {
@@ -54,6 +56,32 @@ pub trait ImageApi: Send + Sync + 'static {
     /// The image as `token` may see it, or `BadRequest("Image X could not
     /// be found.")`.
     async fn image_get(&self, token: &str, id: &str) -> Result<ImageInfo>;
+
+    /// A new image record (`queued`) from Glance's create body, owned by
+    /// `token`'s project: a snapshot's, made with the user's token.
+    /// Returns its id. (The default: a client that cannot make images.)
+    async fn image_create(&self, _token: &str, _body: &serde_json::Value) -> Result<String> {
+        Err(ComputeError::Unavailable(
+            "no image service to make a snapshot in".into(),
+        ))
+    }
+
+    /// The image's data from the file at `path` (a snapshot's disk).
+    async fn image_upload(&self, _token: &str, _id: &str, _path: &std::path::Path) -> Result<()> {
+        Err(ComputeError::Unavailable(
+            "no image service to upload a snapshot to".into(),
+        ))
+    }
+
+    /// Deletes the image; one already gone is fine.
+    async fn image_delete(&self, _token: &str, _id: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// The image's URL (Nova's `Location` of a snapshot below 2.45).
+    fn image_url(&self, id: &str) -> String {
+        format!("/images/{id}")
+    }
 }
 
 /// A port as compute sees it.
@@ -124,6 +152,13 @@ pub trait NetworkApi: Send + Sync + 'static {
     /// The saved network info of a bound port (network name and MTU, MAC,
     /// fixed IPs and their subnets).
     async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo>;
+
+    /// The external networks (`router:external`) the caller sees, as
+    /// `(id, name)`: Nova's floating IP pools. None without a network
+    /// service.
+    async fn external_networks(&self, _ctx: &RequestContext) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Accepts every image and network; makes no ports.
@@ -138,6 +173,18 @@ impl ImageApi for AcceptAll {
             status: "active".to_owned(),
             ..ImageInfo::default()
         })
+    }
+    async fn image_create(&self, _token: &str, _body: &serde_json::Value) -> Result<String> {
+        Ok(uuid::Uuid::new_v4().to_string())
+    }
+    async fn image_upload(&self, _: &str, _: &str, _: &std::path::Path) -> Result<()> {
+        Ok(())
+    }
+    async fn image_delete(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn image_url(&self, id: &str) -> String {
+        format!("/images/{id}")
     }
 }
 

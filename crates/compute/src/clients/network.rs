@@ -69,6 +69,21 @@ fn network_id(id: &str) -> Result<NetworkId> {
 
 #[async_trait]
 impl NetworkApi for NeutronNetworks {
+    async fn external_networks(&self, ctx: &RequestContext) -> Result<Vec<(String, String)>> {
+        // Nova asks `GET /networks?router:external=True`; the filter is
+        // applied here too, for a network service that ignores it.
+        let nets = self
+            .client
+            .networks(token_of(ctx))
+            .await
+            .map_err(client_err)?;
+        Ok(nets
+            .into_iter()
+            .filter(|n| n.router_external)
+            .map(|n| (n.id.to_string(), n.name))
+            .collect())
+    }
+
     async fn networks_validate(&self, ctx: &RequestContext, ids: &[String]) -> Result<()> {
         for id in ids {
             let net = self

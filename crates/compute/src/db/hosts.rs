@@ -14,6 +14,17 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
+
+/// A node's columns, its availability zone being its host aggregate's
+/// (`availability_zone` metadata, [`super::aggregates`]) when it has one,
+/// else the one its agent reports: Nova's `get_host_availability_zone`.
+const NODE_SELECT: &str = "SELECT n.host, n.id, n.node, n.hypervisor_type, n.host_ip, \
+     COALESCE((SELECT MIN(m.meta_value) FROM aggregate_hosts h JOIN aggregate_metadata m \
+     ON m.aggregate_id = h.aggregate_id AND m.meta_key = 'availability_zone' \
+     WHERE h.host = n.host), n.availability_zone) AS availability_zone, \
+     n.vcpus, n.memory_mb, n.local_gb, n.vcpus_used, n.memory_mb_used, n.local_gb_used, \
+     n.running_vms, n.cpu_allocation_ratio, n.ram_allocation_ratio, n.disk_allocation_ratio, \
+     n.created_at, n.updated_at FROM compute_nodes n";
 use sqlx::Connection;
 
 use super::{get_f, get_i, get_os, get_s, now_db, Conn};
@@ -145,14 +156,14 @@ pub async fn node_report(conn: &mut Conn, n: &NodeReport) -> Result<()> {
 }
 
 pub async fn node_list(conn: &mut Conn) -> Result<Vec<ComputeNode>> {
-    let rows = sqlx::query("SELECT * FROM compute_nodes ORDER BY host")
+    let rows = sqlx::query(&format!("{NODE_SELECT} ORDER BY n.host"))
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(row_node).collect()
 }
 
 pub async fn node_get(conn: &mut Conn, id_or_host: &str) -> Result<ComputeNode> {
-    let row = sqlx::query("SELECT * FROM compute_nodes WHERE id = $1 OR host = $1")
+    let row = sqlx::query(&format!("{NODE_SELECT} WHERE n.id = $1 OR n.host = $1"))
         .bind(id_or_host)
         .fetch_optional(&mut *conn)
         .await?
@@ -166,7 +177,7 @@ pub async fn node_get(conn: &mut Conn, id_or_host: &str) -> Result<ComputeNode> 
 
 /// Nodes stamped at or after `since` (an `updated_at` value; `""` for all).
 pub async fn node_changes(conn: &mut Conn, since: &str) -> Result<Vec<ComputeNode>> {
-    let rows = sqlx::query("SELECT * FROM compute_nodes WHERE updated_at >= $1")
+    let rows = sqlx::query(&format!("{NODE_SELECT} WHERE n.updated_at >= $1"))
         .bind(since)
         .fetch_all(&mut *conn)
         .await?;
@@ -175,10 +186,9 @@ pub async fn node_changes(conn: &mut Conn, since: &str) -> Result<Vec<ComputeNod
 
 /// The node that holds an instance's allocation, as it is now.
 pub async fn node_of_allocation(conn: &mut Conn, instance_id: &str) -> Result<Option<ComputeNode>> {
-    let row = sqlx::query(
-        "SELECT n.* FROM compute_nodes n JOIN allocations a ON a.host = n.host \
-         WHERE a.instance_id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "{NODE_SELECT} JOIN allocations a ON a.host = n.host WHERE a.instance_id = $1"
+    ))
     .bind(instance_id)
     .fetch_optional(&mut *conn)
     .await?;

@@ -6,15 +6,19 @@
 //! returning `ComputeError`; a multi-row write opens its own transaction on `conn`.
 
 pub mod actions;
+pub mod aggregates;
 pub mod bdms;
 pub mod flavors;
 pub mod hosts;
+pub mod instance_filter;
 pub mod instances;
 pub mod keypairs;
 pub mod quotas;
+pub mod rebuild;
 pub mod sagas;
 pub mod schema;
 pub mod server_groups;
+pub mod usage;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;

@@ -124,4 +124,24 @@ CREATE TABLE block_device_mappings (
   UNIQUE (instance_id, volume_id), UNIQUE (instance_id, device_name))
 ",
     },
+    // Host aggregates (Nova's API-database `aggregates`, `aggregate_hosts`,
+    // `aggregate_metadata`): an aggregate with `availability_zone` metadata
+    // makes the availability zone of its hosts. Aggregate ids are integers
+    // on the wire, taken from `compute_counters` (no autoincrement).
+    Migration {
+        version: 7,
+        name: "host_aggregates",
+        sql: "
+CREATE TABLE aggregates (
+  id BIGINT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL, updated_at TEXT);
+CREATE TABLE aggregate_hosts (
+  aggregate_id BIGINT NOT NULL, host TEXT NOT NULL, PRIMARY KEY (aggregate_id, host));
+CREATE INDEX aggregate_hosts_host ON aggregate_hosts (host);
+CREATE TABLE aggregate_metadata (
+  aggregate_id BIGINT NOT NULL, meta_key TEXT NOT NULL, meta_value TEXT NOT NULL,
+  PRIMARY KEY (aggregate_id, meta_key));
+CREATE TABLE compute_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)
+",
+    },
 ];

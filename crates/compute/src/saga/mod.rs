@@ -52,6 +52,12 @@ impl Outputs {
         }
     }
 
+    /// Records `v` as the output of step `name` (for work that runs steps
+    /// outside a saga's executor: a rebuild runs the build's own).
+    pub fn insert(&mut self, name: &str, v: Value) {
+        self.0.insert(name.to_owned(), v);
+    }
+
     /// The output of step `name`, which must have run.
     pub fn require<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         self.get(name)?.ok_or_else(|| {

@@ -10,8 +10,10 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access_rules::{access_rule_view, attach_access_rules, parse_access_rules};
 use super::extract::{BaseUrl, Body, Caller, Filters};
 use super::{check_id, check_name, list_body, new_id};
+use crate::db::access_rules::{access_rule_list_for_credential, access_rule_unlink_credential};
 use crate::db::application_credentials::{
     application_credential_create, application_credential_delete, application_credential_get,
     application_credential_list, ApplicationCredential,
@@ -36,6 +38,7 @@ struct CreateFields {
     expires_at: Option<String>,
     roles: Option<Vec<RoleRef>>,
     unrestricted: Option<bool>,
+    access_rules: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +54,11 @@ async fn view(
     secret: Option<&str>,
 ) -> Result<Value> {
     let mut conn = inner.db.conn().await?;
+    let rules: Vec<Value> = access_rule_list_for_credential(&mut conn, &a.id)
+        .await?
+        .iter()
+        .map(access_rule_view)
+        .collect();
     let roles: Vec<Value> = role_list(&mut conn, None, None)
         .await?
         .into_iter()
@@ -65,7 +73,7 @@ async fn view(
     let mut v = json!({
         "id": a.id, "name": a.name, "description": a.description, "user_id": a.user_id,
         "project_id": a.project_id, "expires_at": expires, "unrestricted": a.unrestricted,
-        "roles": roles, "access_rules": [],
+        "roles": roles, "access_rules": rules,
         "links": {"self": base.v3(&format!("users/{}/application_credentials/{}", a.user_id, a.id))},
     });
     if let Some(s) = secret {
@@ -124,6 +132,7 @@ pub async fn create(
     let f = b.application_credential;
     check_name("application credential", &f.name)?;
     let expires_at = f.expires_at.as_deref().map(parse_expiry).transpose()?;
+    let rules = parse_access_rules(f.access_rules.as_ref())?;
     let held: Vec<(String, String)> = model
         .roles
         .iter()
@@ -175,6 +184,7 @@ pub async fn create(
     };
     let mut tx = crate::db::begin(&inner.db).await?;
     application_credential_create(&mut tx, &cred).await?;
+    attach_access_rules(&mut tx, &cred, rules).await?;
     tx.commit().await?;
     let v = view(&inner, &cred, &base, Some(&secret)).await?;
     Ok((
@@ -242,6 +252,7 @@ pub async fn remove(
     owned(&inner, &user_id, &id).await?;
     let mut tx = crate::db::begin(&inner.db).await?;
     application_credential_delete(&mut tx, &id).await?;
+    access_rule_unlink_credential(&mut tx, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! Role grants (`PUT|HEAD|GET|DELETE /v3/{projects|domains}/{id}/{users|groups}/{actor}/roles/{role}`)
-//! and `GET /v3/role_assignments` with Keystone's filters, `effective` and
-//! `include_names`.
+//! and `GET /v3/role_assignments` with Keystone's filters (`scope.system`
+//! included), `effective` and `include_names`; system grants themselves are
+//! in [`super::system`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use super::roles::role_view;
 use super::{check_id, crud, list_body};
 use crate::db::assignments::{
     assignment_check, assignment_grant, assignment_list, assignment_revoke, ActorType, Assignment,
-    AssignmentFilter, TargetType,
+    AssignmentFilter, TargetType, SYSTEM_ALL,
 };
 use crate::db::domains::domain_get;
 use crate::db::groups::group_get;
@@ -55,6 +56,7 @@ async fn check_parties(
     match target {
         TargetType::Project => project_get(conn, target_id).await.map(|_| ())?,
         TargetType::Domain => domain_get(conn, target_id).await.map(|_| ())?,
+        TargetType::System => {}
     }
     match actor {
         ActorType::User => user_get(conn, actor_id).await.map(|_| ()),
@@ -240,9 +242,22 @@ pub async fn list(
             ))
         }
     };
+    let system = f.get("scope.system");
+    if system.is_some() && f.get("scope.domain.id").is_some() {
+        return Err(IdentityError::validation(
+            "Specify system or domain, not both",
+        ));
+    }
+    if system.is_some() && f.get("scope.project.id").is_some() {
+        return Err(IdentityError::validation(
+            "Specify system or project, not both",
+        ));
+    }
     let (target_type, target_id) = match (f.get("scope.project.id"), f.get("scope.domain.id")) {
         (Some(p), None) => (Some(TargetType::Project), Some(p.to_owned())),
         (None, Some(d)) => (Some(TargetType::Domain), Some(d.to_owned())),
+        // Keystone has one system, whatever value `scope.system` names.
+        (None, None) if system.is_some() => (Some(TargetType::System), Some(SYSTEM_ALL.to_owned())),
         (None, None) => (None, None),
         _ => {
             return Err(IdentityError::validation(
@@ -256,6 +271,13 @@ pub async fn list(
             "group.id cannot be combined with effective.",
         ));
     }
+    // Keystone's effective mode ignores `scope.system` (and lists no system
+    // grant, see `effective_assignments`).
+    let (target_type, target_id) = if effective && target_type == Some(TargetType::System) {
+        (None, None)
+    } else {
+        (target_type, target_id)
+    };
     let filter = AssignmentFilter {
         actor_type,
         actor_id,
@@ -280,28 +302,44 @@ pub async fn list(
         let (tk, tkey) = match a.target_type {
             TargetType::Project => ('p', "project"),
             TargetType::Domain => ('d', "domain"),
+            TargetType::System => ('s', "system"),
         };
         let (role, actor, target) = if names {
             (
                 cache.get(&mut conn, 'r', &a.role_id).await?,
                 cache.get(&mut conn, ak, &a.actor_id).await?,
-                cache.get(&mut conn, tk, &a.target_id).await?,
+                if tk == 's' {
+                    json!({"all": true})
+                } else {
+                    cache.get(&mut conn, tk, &a.target_id).await?
+                },
             )
         } else {
             (
                 json!({"id": a.role_id}),
                 json!({"id": a.actor_id}),
-                json!({"id": a.target_id}),
+                if tk == 's' {
+                    json!({"all": true})
+                } else {
+                    json!({"id": a.target_id})
+                },
             )
         };
         let mut scope = json!({ tkey: target });
         if a.inherited {
             scope["OS-INHERIT:inherited_to"] = json!("projects");
         }
-        let link = base.v3(&format!(
-            "{tkey}s/{}/{akey}s/{}/roles/{}",
-            a.target_id, a.actor_id, a.role_id
-        ));
+        let link = if tk == 's' {
+            base.v3(&format!(
+                "system/{akey}s/{}/roles/{}",
+                a.actor_id, a.role_id
+            ))
+        } else {
+            base.v3(&format!(
+                "{tkey}s/{}/{akey}s/{}/roles/{}",
+                a.target_id, a.actor_id, a.role_id
+            ))
+        };
         items.push(
             json!({"role": role, akey: actor, "scope": scope, "links": {"assignment": link}}),
         );

@@ -1,5 +1,6 @@
-//! `/v3/auth/*`: issuing (password and token methods, any scope), validating,
-//! checking and revoking tokens, and the caller's catalog, projects and domains.
+//! `/v3/auth/*`: issuing (password and token methods, any scope: project,
+//! domain or system), validating, checking and revoking tokens, and the
+//! caller's catalog, projects, domains and system.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use super::projects::project_view;
 use crate::db::application_credentials::{
     application_credential_get, application_credential_get_by_name, ApplicationCredential,
 };
-use crate::db::assignments::TargetType;
+use crate::db::assignments::{TargetType, SYSTEM_ALL};
 use crate::db::domains::{domain_get, domain_get_by_name, domain_list};
 use crate::db::projects::{project_get, project_get_by_name, project_list, ProjectFilter};
 use crate::db::revocations::{revocation_create, revocation_prune, RevocationEvent};
@@ -197,9 +198,12 @@ async fn resolve_scope(conn: &mut Conn, scope: Option<&Value>, user: &User) -> R
         (None, Some(d), None) => Ok(Scope::Domain(
             resolve_domain(conn, &d).await.map_err(unauth)?,
         )),
-        (None, None, Some(_)) => Err(IdentityError::Unauthorized(
-            "System scope is not supported by this cloud.".into(),
-        )),
+        // Keystone scopes to the (only) system whatever `all` says, once the
+        // schema has checked that `system` is an object.
+        (None, None, Some(sys)) if sys.is_object() => Ok(Scope::System),
+        (None, None, Some(sys)) => Err(IdentityError::validation(format!(
+            "Invalid input for field 'scope/system': {sys} is not of type 'object'"
+        ))),
         (None, None, None) => Ok(Scope::Unscoped),
         _ => Err(IdentityError::validation(
             "Invalid input for field 'scope': only one of project, domain and system may be given.",
@@ -504,6 +508,31 @@ pub async fn projects(
         .map(|p| project_view(&p, &base))
         .collect();
     Ok(Json(list_body("projects", items, &base, "auth/projects")))
+}
+
+/// `GET /v3/auth/system`: `[{"all": true}]` when the caller holds a role on
+/// the system (directly or through a group), else `[]`.
+pub async fn system(
+    State(inner): State<Arc<Inner>>,
+    caller: Caller,
+    base: BaseUrl,
+) -> Result<Json<Value>> {
+    let mut conn = inner.db.conn().await?;
+    let roles = direct_role_ids(
+        &mut conn,
+        caller.0.user.id.as_str(),
+        TargetType::System,
+        SYSTEM_ALL,
+    )
+    .await?;
+    let system = if roles.is_empty() {
+        json!([])
+    } else {
+        json!([{"all": true}])
+    };
+    Ok(Json(
+        json!({"system": system, "links": {"self": base.v3("auth/system"), "previous": null, "next": null}}),
+    ))
 }
 
 /// `GET /v3/auth/domains`: the domains the caller can scope to.

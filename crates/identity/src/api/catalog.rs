@@ -507,7 +507,8 @@ pub async fn delete_endpoint(
 ) -> Result<StatusCode> {
     check_id("endpoint", &id)?;
     enforce(&caller.ctx(), Action::AdminOnly("identity:delete_endpoint"))?;
-    let mut conn = inner.db.conn().await?;
-    endpoint_delete(&mut conn, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut tx = crate::db::begin(&inner.db).await?;
+    endpoint_delete(&mut tx, &id).await?;
+    crate::db::endpoint_filter::endpoint_filter_forget_endpoint(&mut tx, &id).await?;
+    crud::no_content(tx).await
 }

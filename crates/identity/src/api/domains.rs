@@ -11,7 +11,7 @@ use stratus_common::ids::DomainId;
 
 use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_name, new_id, with_extra};
+use super::{check_name, new_id, schema, with_extra};
 use crate::db::assignments::{
     assignment_delete_actor, assignment_delete_target, ActorType, TargetType,
 };
@@ -99,6 +99,10 @@ pub async fn create(
     enforce(&caller.ctx(), Action::AdminOnly("identity:create_domain"))?;
     let d = b.domain;
     check_name("domain", &d.name)?;
+    // Keystone checks a domain's tags with the project tag schema.
+    if let Some(t) = d.extra.get("tags") {
+        schema::tags(t)?;
+    }
     let domain = Domain {
         id: DomainId(d.id.unwrap_or_else(new_id)),
         name: d.name,
@@ -181,6 +185,8 @@ pub async fn remove(
     .await?;
     for p in projects {
         assignment_delete_target(&mut tx, TargetType::Project, p.id.as_str()).await?;
+        crate::db::limits::limit_delete_for_project(&mut tx, p.id.as_str()).await?;
+        crate::db::endpoint_filter::endpoint_filter_forget_project(&mut tx, p.id.as_str()).await?;
         project_delete(&mut tx, p.id.as_str()).await?;
     }
     for u in user_list(&mut tx, None, Some(&id), None).await? {
@@ -193,6 +199,8 @@ pub async fn remove(
         group_delete(&mut tx, g.id.as_str()).await?;
     }
     assignment_delete_target(&mut tx, TargetType::Domain, &id).await?;
+    crate::db::limits::limit_delete_for_domain(&mut tx, &id).await?;
+    crate::db::domain_configs::domain_config_delete(&mut tx, &id, None, None).await?;
     domain_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }

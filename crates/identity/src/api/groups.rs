@@ -12,7 +12,7 @@ use stratus_common::ids::DomainId;
 use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
 use super::users::user_view;
-use super::{check_id, check_name, list_body, new_id, with_extra};
+use super::{check_id, check_name, list_body, new_id, schema, with_extra};
 use crate::db::assignments::{assignment_delete_actor, ActorType};
 use crate::db::domains::domain_get;
 use crate::db::groups::{
@@ -97,6 +97,7 @@ pub async fn create(
     enforce(&ctx, Action::AdminOnly("identity:create_group"))?;
     let g = b.group;
     check_name("group", &g.name)?;
+    schema::opt_id_string("domain_id", g.domain_id.as_deref())?;
     let domain_id = g
         .domain_id
         .or_else(|| ctx.project_domain_id.as_ref().map(|d| d.0.clone()))

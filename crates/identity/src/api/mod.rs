@@ -2,17 +2,23 @@
 //! handlers (thin: parse, check policy, call `db`/domain functions, render)
 //! and its views (Keystone's JSON shapes).
 
+pub mod access_rules;
 pub mod application_credentials;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
 pub(crate) mod crud;
 pub mod discovery;
+pub mod domain_configs;
 pub mod domains;
+pub mod endpoint_filter;
 pub mod extract;
 pub mod groups;
+pub mod limits;
 pub mod projects;
 pub mod roles;
+pub mod schema;
+pub mod system;
 pub mod users;
 
 use std::sync::Arc;
@@ -48,6 +54,7 @@ fn routes() -> Routes<Arc<Inner>> {
         .route("/v3/auth/catalog", get(auth::catalog))
         .route("/v3/auth/projects", get(auth::projects))
         .route("/v3/auth/domains", get(auth::domains))
+        .route("/v3/auth/system", get(auth::system))
         .route("/v3/domains", get(domains::list).post(domains::create))
         .route(
             "/v3/domains/{id}",
@@ -138,6 +145,16 @@ fn routes() -> Routes<Arc<Inner>> {
             "/v3/domains/{id}/groups/{actor}/roles/{role}",
             grant_routes(),
         )
+        .route("/v3/system/users/{actor}/roles", get(system::list))
+        .route("/v3/system/groups/{actor}/roles", get(system::list))
+        .route(
+            "/v3/system/users/{actor}/roles/{role}",
+            system_grant_routes(),
+        )
+        .route(
+            "/v3/system/groups/{actor}/roles/{role}",
+            system_grant_routes(),
+        )
         .route(
             "/v3/regions",
             get(catalog::list_regions).post(catalog::create_region),
@@ -169,12 +186,123 @@ fn routes() -> Routes<Arc<Inner>> {
                 .patch(catalog::update_endpoint)
                 .delete(catalog::delete_endpoint),
         )
+        .merge(extras_routes())
+}
+
+/// Unified limits, endpoint filters, domain configuration and access rules
+/// (Keystone's extensions of issue 12).
+fn extras_routes() -> Routes<Arc<Inner>> {
+    Routes::new()
+        .route(
+            "/v3/registered_limits",
+            get(limits::list_registered_limits).post(limits::create_registered_limits),
+        )
+        .route(
+            "/v3/registered_limits/{id}",
+            get(limits::show_registered_limit)
+                .patch(limits::update_registered_limit)
+                .delete(limits::delete_registered_limit),
+        )
+        .route(
+            "/v3/limits",
+            get(limits::list_limits).post(limits::create_limits),
+        )
+        .route("/v3/limits/model", get(limits::model))
+        .route(
+            "/v3/limits/{id}",
+            get(limits::show_limit)
+                .patch(limits::update_limit)
+                .delete(limits::delete_limit),
+        )
+        .route("/v3/users/{id}/access_rules", get(access_rules::list))
+        .route(
+            "/v3/users/{id}/access_rules/{rule}",
+            get(access_rules::show).delete(access_rules::remove),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups",
+            get(endpoint_filter::list_groups).post(endpoint_filter::create_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}",
+            get(endpoint_filter::show_group)
+                .patch(endpoint_filter::update_group)
+                .delete(endpoint_filter::delete_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects",
+            get(endpoint_filter::group_projects),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/endpoints",
+            get(endpoint_filter::group_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects/{project}",
+            get(endpoint_filter::show_group_project)
+                .put(endpoint_filter::add_group_project)
+                .delete(endpoint_filter::remove_group_project),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoint_groups",
+            get(endpoint_filter::project_groups),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoints",
+            get(endpoint_filter::project_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+            get(endpoint_filter::check_project_endpoint)
+                .head(endpoint_filter::check_project_endpoint)
+                .put(endpoint_filter::add_project_endpoint)
+                .delete(endpoint_filter::remove_project_endpoint),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoints/{id}/projects",
+            get(endpoint_filter::endpoint_projects),
+        )
+        .route(
+            "/v3/domains/{id}/config",
+            get(domain_configs::show)
+                .put(domain_configs::create)
+                .patch(domain_configs::update)
+                .delete(domain_configs::remove),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}",
+            get(domain_configs::show_group)
+                .patch(domain_configs::update_group)
+                .delete(domain_configs::remove_group),
+        )
+        .route(
+            "/v3/domains/{id}/config/{group}/{option}",
+            get(domain_configs::show_option)
+                .patch(domain_configs::update_option)
+                .delete(domain_configs::remove_option),
+        )
+        .route(
+            "/v3/domains/config/default",
+            get(domain_configs::default_config),
+        )
+        .route(
+            "/v3/domains/config/{group}/default",
+            get(domain_configs::default_group),
+        )
+        .route(
+            "/v3/domains/config/{group}/{option}/default",
+            get(domain_configs::default_option),
+        )
 }
 
 fn grant_routes() -> Methods<Arc<Inner>> {
     put(assignments::grant)
         .get(assignments::check)
         .delete(assignments::revoke)
+}
+
+fn system_grant_routes() -> Methods<Arc<Inner>> {
+    put(system::grant).get(system::check).delete(system::revoke)
 }
 
 async fn not_found(uri: axum::http::Uri) -> IdentityError {
@@ -204,20 +332,14 @@ pub(crate) fn list_body(key: &str, items: Vec<Value>, base: &BaseUrl, path: &str
     json!({ key: items, "links": {"self": base.v3(path), "previous": null, "next": null} })
 }
 
-/// Names: a non-empty string of at most 255 characters.
+/// Names as Keystone's schemas limit them: 64 characters for projects and
+/// domains, 255 for the rest, never only blanks ([`schema::name`]).
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let n = name.trim();
-    if n.is_empty() {
-        return Err(IdentityError::validation(format!(
-            "Invalid input for field 'name': the {kind} name must not be empty."
-        )));
-    }
-    if name.chars().count() > 255 {
-        return Err(IdentityError::validation(format!(
-            "Invalid input for field 'name': the {kind} name is longer than 255 characters."
-        )));
-    }
-    Ok(())
+    let max = match kind {
+        "project" | "domain" => schema::RESOURCE_NAME_MAX,
+        _ => schema::NAME_MAX,
+    };
+    schema::name(name, max)
 }
 
 /// Ids in paths are short printable strings; anything else cannot exist.

@@ -11,7 +11,7 @@ use stratus_common::ids::{DomainId, ProjectId};
 
 use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
-use super::{check_name, new_id, with_extra};
+use super::{check_name, new_id, schema, with_extra};
 use crate::db::assignments::{assignment_delete_target, TargetType};
 use crate::db::domains::domain_get;
 use crate::db::projects::{
@@ -83,17 +83,8 @@ fn clean(mut extra: Map<String, Value>) -> Result<Map<String, Value>> {
     ] {
         extra.remove(k);
     }
-    // Tags must be a list of strings, as Keystone validates them.
-    let tags_ok = extra.get("tags").is_none_or(|t| {
-        t.as_array().is_some_and(|a| {
-            a.iter()
-                .all(|x| x.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 255))
-        })
-    });
-    if !tags_ok {
-        return Err(IdentityError::validation(
-            "Invalid input for field 'tags': a list of non-empty strings is required.",
-        ));
+    if let Some(t) = extra.get("tags") {
+        schema::tags(t)?;
     }
     Ok(extra)
 }
@@ -125,6 +116,8 @@ pub async fn create(
     enforce(&ctx, Action::AdminOnly("identity:create_project"))?;
     let p = b.project;
     check_name("project", &p.name)?;
+    schema::opt_id_string("domain_id", p.domain_id.as_deref())?;
+    schema::opt_id_string("parent_id", p.parent_id.as_deref())?;
     if p.is_domain == Some(true) {
         return Err(IdentityError::validation(
             "Projects acting as domains are not supported.",
@@ -230,6 +223,8 @@ pub async fn remove(
         )));
     }
     assignment_delete_target(&mut tx, TargetType::Project, &id).await?;
+    crate::db::limits::limit_delete_for_project(&mut tx, &id).await?;
+    crate::db::endpoint_filter::endpoint_filter_forget_project(&mut tx, &id).await?;
     project_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }

@@ -14,7 +14,7 @@ use super::crud::{self, Resource};
 use super::extract::{BaseUrl, Body, Caller, Filters};
 use super::groups::group_view;
 use super::projects::project_view;
-use super::{check_id, check_name, list_body, new_id, with_extra};
+use super::{check_id, check_name, list_body, new_id, schema, with_extra};
 use crate::db::assignments::{assignment_delete_actor, ActorType};
 use crate::db::domains::domain_get;
 use crate::db::groups::{group_get, group_ids_of_user, group_remove_user_everywhere};
@@ -151,6 +151,8 @@ pub async fn create(
     enforce(&ctx, Action::AdminOnly("identity:create_user"))?;
     let u = b.user;
     check_name("user", &u.name)?;
+    schema::opt_id_string("domain_id", u.domain_id.as_deref())?;
+    schema::opt_id_string("default_project_id", u.default_project_id.as_deref())?;
     let hash = new_password_hash(&inner, u.password.as_deref()).await?;
     let domain_id = u
         .domain_id
@@ -210,6 +212,7 @@ pub async fn update(
     check_id("user", &id)?;
     enforce(&caller.ctx(), Action::AdminOnly("identity:update_user"))?;
     let u = b.user;
+    schema::opt_id_string("default_project_id", u.default_project_id.as_deref())?;
     let hash = new_password_hash(&inner, u.password.as_deref()).await?;
     let mut tx = crate::db::begin(&inner.db).await?;
     let mut user = user_get(&mut tx, &id).await?;
@@ -250,6 +253,7 @@ pub async fn remove(
     group_remove_user_everywhere(&mut tx, &id).await?;
     crate::db::application_credentials::application_credential_delete_for_user(&mut tx, &id)
         .await?;
+    crate::db::access_rules::access_rule_delete_for_user(&mut tx, &id).await?;
     user_delete(&mut tx, &id).await?;
     crud::no_content(tx).await
 }

@@ -1,5 +1,7 @@
 //! Role assignments: an actor (user or group) holds a role on a target
-//! (project or domain).
+//! (project, domain, or the system). System grants live in the same table
+//! with target `system`/[`SYSTEM_ALL`], as Keystone keeps them with target
+//! id `system` in its own table.
 
 use sqlx::any::AnyRow;
 
@@ -16,7 +18,11 @@ pub enum ActorType {
 pub enum TargetType {
     Project,
     Domain,
+    System,
 }
+
+/// The target id of every system grant (Keystone's only system, `all`).
+pub const SYSTEM_ALL: &str = "all";
 
 impl ActorType {
     pub fn as_str(self) -> &'static str {
@@ -39,13 +45,14 @@ impl TargetType {
         match self {
             Self::Project => "project",
             Self::Domain => "domain",
+            Self::System => "system",
         }
     }
     fn parse(s: &str) -> Self {
-        if s == "domain" {
-            Self::Domain
-        } else {
-            Self::Project
+        match s {
+            "domain" => Self::Domain,
+            "system" => Self::System,
+            _ => Self::Project,
         }
     }
 }

@@ -6,11 +6,15 @@
 //! looked up with `LOWER()`, so `--os-user-domain-name default` finds the
 //! domain `Default` as it does against real Keystone.
 
+pub mod access_rules;
 pub mod application_credentials;
 pub mod assignments;
+pub mod domain_configs;
 pub mod domains;
+pub mod endpoint_filter;
 pub mod endpoints;
 pub mod groups;
+pub mod limits;
 pub mod projects;
 pub mod regions;
 pub mod revocations;
@@ -79,6 +83,34 @@ CREATE TABLE application_credentials (id TEXT PRIMARY KEY, name TEXT NOT NULL, u
   project_id TEXT NOT NULL, secret_hash TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
   expires_at TEXT, unrestricted BIGINT NOT NULL DEFAULT 0, roles TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE UNIQUE INDEX application_credentials_name ON application_credentials (user_id, name)
+",
+    },
+    Migration {
+        version: 4,
+        name: "identity_extras",
+        sql: "
+CREATE TABLE registered_limits (id TEXT PRIMARY KEY, service_id TEXT NOT NULL, region_id TEXT,
+  resource_name TEXT NOT NULL, default_limit BIGINT NOT NULL, description TEXT);
+CREATE TABLE limits (id TEXT PRIMARY KEY, registered_limit_id TEXT NOT NULL,
+  project_id TEXT, domain_id TEXT, resource_limit BIGINT NOT NULL, description TEXT);
+CREATE UNIQUE INDEX limits_project ON limits (registered_limit_id, project_id);
+CREATE UNIQUE INDEX limits_domain ON limits (registered_limit_id, domain_id);
+CREATE TABLE access_rules (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, service TEXT NOT NULL,
+  path TEXT NOT NULL, method TEXT NOT NULL);
+CREATE UNIQUE INDEX access_rules_unique ON access_rules (user_id, service, path, method);
+CREATE TABLE application_credential_access_rules (application_credential_id TEXT NOT NULL,
+  access_rule_id TEXT NOT NULL, PRIMARY KEY (application_credential_id, access_rule_id));
+CREATE INDEX application_credential_access_rules_rule ON application_credential_access_rules (access_rule_id);
+CREATE TABLE endpoint_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT,
+  filters TEXT NOT NULL);
+CREATE TABLE project_endpoints (endpoint_id TEXT NOT NULL, project_id TEXT NOT NULL,
+  PRIMARY KEY (endpoint_id, project_id));
+CREATE INDEX project_endpoints_project ON project_endpoints (project_id);
+CREATE TABLE project_endpoint_groups (endpoint_group_id TEXT NOT NULL, project_id TEXT NOT NULL,
+  PRIMARY KEY (endpoint_group_id, project_id));
+CREATE INDEX project_endpoint_groups_project ON project_endpoint_groups (project_id);
+CREATE TABLE domain_configs (domain_id TEXT NOT NULL, grp TEXT NOT NULL, opt TEXT NOT NULL,
+  value TEXT NOT NULL, sensitive BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (domain_id, grp, opt))
 ",
     },
 ];

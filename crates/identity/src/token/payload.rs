@@ -1,6 +1,6 @@
 //! Keystone's msgpack token payloads (`token_formatters.py`): the versions we
-//! issue (0 unscoped, 1 domain, 2 project, 9 application credential) byte for
-//! byte as Keystone does, and decoding of those plus system scope (8).
+//! issue (0 unscoped, 1 domain, 2 project, 8 system, 9 application
+//! credential) byte for byte as Keystone does, and decoding of the same.
 //!
 //! Ids are `[is_uuid, value]` pairs (16 raw bytes for a 32-hex id), methods a
 //! bitmask over `external,password,token,oauth1,mapped,application_credential`,
@@ -299,6 +299,19 @@ mod tests {
         let system = hex::encode(payload(Scope::System).encode().expect("enc"));
         assert!(system.starts_with("960892c3c4101a2b"));
         assert!(system.contains("e7f802a3616c6ccb41dc3720"));
+        // SystemScopedPayload: the unscoped fields with the string "all"
+        // after the methods.
+        assert_eq!(
+            system,
+            format!(
+                "960892c3c4101a2b3c4d5e6f47808192a3b4c5d6e7f802a3616c6c{}",
+                &UNSCOPED_HEX[UNSCOPED_HEX.find("cb41dc37").expect("expires")..]
+            )
+        );
+        let back = Payload::decode(&hex::decode(&system).expect("hex")).expect("decode");
+        assert_eq!(back, payload(Scope::System));
+        let t = keys()[0].encrypt(&hex::decode(&system).expect("hex"), 1_700_000_000);
+        assert_eq!(t.len(), 162);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use stratus_common::RequestContext;
 use super::fernet;
 use super::payload::{new_audit_id, Payload, Scope};
 use crate::db::application_credentials::{application_credential_get, ApplicationCredential};
-use crate::db::assignments::TargetType;
+use crate::db::assignments::{TargetType, SYSTEM_ALL};
 use crate::db::domains::{domain_get, Domain};
 use crate::db::projects::{project_get, Project};
 use crate::db::revocations::{revocation_matches, revocation_user_floor};
@@ -27,8 +27,13 @@ use crate::Inner;
 #[derive(Debug, Clone)]
 pub enum ScopeModel {
     Unscoped,
-    Project { project: Project, domain: Domain },
+    Project {
+        project: Project,
+        domain: Domain,
+    },
     Domain(Domain),
+    /// Keystone's system scope (`"system": {"all": true}`).
+    System,
 }
 
 /// Everything a token body shows, rebuilt from the database.
@@ -68,6 +73,7 @@ impl TokenModel {
             ScopeModel::Unscoped => Scope::Unscoped,
             ScopeModel::Project { project, .. } => Scope::Project(project.id.0.clone()),
             ScopeModel::Domain(d) => Scope::Domain(d.id.0.clone()),
+            ScopeModel::System => Scope::System,
         }
     }
 
@@ -81,7 +87,7 @@ impl TokenModel {
                 None,
             ),
             ScopeModel::Domain(d) => (None, None, None, Some(d.id.clone())),
-            ScopeModel::Unscoped => (None, None, None, None),
+            ScopeModel::Unscoped | ScopeModel::System => (None, None, None, None),
         };
         RequestContext {
             request_id: RequestId::generate(),
@@ -92,6 +98,7 @@ impl TokenModel {
             project_name,
             project_domain_id,
             domain_id,
+            system_scope: matches!(self.scope, ScopeModel::System).then(|| "all".to_owned()),
             roles: self.roles.iter().map(|r| r.name.clone()).collect(),
             auth_token: None,
         }
@@ -125,6 +132,10 @@ impl TokenModel {
             }
             ScopeModel::Domain(d) => {
                 t["domain"] = json!({"id": d.id, "name": d.name});
+                true
+            }
+            ScopeModel::System => {
+                t["system"] = json!({"all": true});
                 true
             }
         };
@@ -194,7 +205,11 @@ async fn build_model(conn: &mut Conn, p: &Payload, issued_at: DateTime<Utc>) -> 
         _ => None,
     };
     let (scope, target) = match &p.scope {
-        Scope::Unscoped | Scope::System => (ScopeModel::Unscoped, None),
+        Scope::Unscoped => (ScopeModel::Unscoped, None),
+        Scope::System => (
+            ScopeModel::System,
+            Some((TargetType::System, SYSTEM_ALL.to_owned())),
+        ),
         Scope::Project(id) | Scope::ApplicationCredential { project: id, .. } => {
             let project = project_get(conn, id).await.map_err(deny)?;
             let domain = domain_get(conn, project.domain_id.as_str())
@@ -240,6 +255,12 @@ async fn build_model(conn: &mut Conn, p: &Payload, issued_at: DateTime<Utc>) -> 
                         .is_none_or(|a| a.role_ids.contains(&r.id.0))
                 })
                 .collect();
+        }
+        if roles.is_empty() && tt == TargetType::System {
+            return Err(IdentityError::Unauthorized(format!(
+                "User {} has no access to the system",
+                user.id
+            )));
         }
         if roles.is_empty() {
             return Err(IdentityError::Unauthorized(format!(

@@ -7,7 +7,9 @@ mod images;
 mod import;
 mod list_params;
 mod members;
+mod metadefs;
 mod schemas;
+mod tasks;
 mod versions;
 mod view;
 
@@ -112,6 +114,8 @@ fn api_routes() -> Routes<Arc<AppState>> {
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
         .route("/v2/schemas/members", get(schemas::members))
+        .merge(metadefs::routes())
+        .merge(tasks::routes())
 }
 
 async fn not_found() -> ImageError {

@@ -30,6 +30,8 @@
 //! - `upload`: the direct upload;
 //! - `import`: glance-direct, stage and import (the import's background
 //!   task);
+//! - `task_import`: the `import` task of `POST /v2/tasks` (data from an
+//!   allowed URL into a new image);
 //! - `reconcile`: resetting work whose heartbeat stopped, undoing what a
 //!   guard would have undone had its process lived.
 
@@ -38,10 +40,12 @@ mod hashing;
 mod import;
 mod put;
 mod reconcile;
+mod task_import;
 mod upload;
 
 pub use guard::{HEARTBEAT, STALE_AFTER};
 pub use hashing::{Hashing, Measured};
 pub use import::{stage, start_import, ImportTarget};
 pub use reconcile::{reset_stale_imports, reset_stale_uploads, spawn_reconciler};
+pub use task_import::TaskRunner;
 pub use upload::upload;

@@ -8,18 +8,23 @@
 pub mod images;
 pub mod list;
 pub mod members;
+pub mod metadefs;
+pub mod tasks;
 
 use stratus_db::Migration;
 
 pub use images::*;
 pub use list::*;
 pub use members::*;
+pub use metadefs::*;
 pub use stratus_db::Conn;
+pub use tasks::*;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "images",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "images",
+        sql: "
 CREATE TABLE images (
     id TEXT PRIMARY KEY,
     name TEXT,
@@ -79,7 +84,87 @@ CREATE TABLE image_locations (
 );
 CREATE INDEX image_locations_image ON image_locations (image_id, status)
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "metadefs_and_tasks",
+        sql: "
+CREATE TABLE metadef_namespaces (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    description TEXT,
+    visibility TEXT NOT NULL,
+    protected BIGINT NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX metadef_namespaces_owner ON metadef_namespaces (owner);
+CREATE TABLE metadef_objects (
+    id TEXT PRIMARY KEY,
+    namespace_id TEXT NOT NULL REFERENCES metadef_namespaces (id),
+    name TEXT NOT NULL,
+    description TEXT,
+    required TEXT NOT NULL,
+    json_schema TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (namespace_id, name)
+);
+CREATE TABLE metadef_properties (
+    id TEXT PRIMARY KEY,
+    namespace_id TEXT NOT NULL REFERENCES metadef_namespaces (id),
+    name TEXT NOT NULL,
+    json_schema TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (namespace_id, name)
+);
+CREATE TABLE metadef_tags (
+    id TEXT PRIMARY KEY,
+    namespace_id TEXT NOT NULL REFERENCES metadef_namespaces (id),
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (namespace_id, name)
+);
+CREATE TABLE metadef_resource_types (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    protected BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE metadef_namespace_resource_types (
+    resource_type_id TEXT NOT NULL REFERENCES metadef_resource_types (id),
+    namespace_id TEXT NOT NULL REFERENCES metadef_namespaces (id),
+    properties_target TEXT,
+    prefix TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (resource_type_id, namespace_id)
+);
+CREATE INDEX metadef_ns_res_types_namespace ON metadef_namespace_resource_types (namespace_id);
+CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT,
+    input TEXT NOT NULL,
+    result TEXT,
+    message TEXT NOT NULL,
+    image_id TEXT,
+    request_id TEXT,
+    user_id TEXT,
+    expires_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX tasks_status ON tasks (status, type)
+",
+    },
+];
 
 /// A value for a dynamically built query.
 #[derive(Clone, Debug)]

@@ -4,8 +4,10 @@
 
 pub mod access;
 pub mod image;
+pub mod metadef;
 pub mod patch;
 pub mod status;
+pub mod task;
 
 pub use image::{Image, Location, Member, MemberStatus, Visibility};
 pub use status::ImageStatus;

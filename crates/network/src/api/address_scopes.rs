@@ -231,7 +231,7 @@ async fn delete(
     if dba::address_scope_delete_unused(&mut c, &a.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(NetworkError::ConflictOf {
+        Err(NetworkError::ConflictKind {
             kind: "AddressScopeInUse",
             message: format!(
                 "Unable to complete operation on address scope {}. There are one or more \

@@ -54,7 +54,7 @@ fn agent_time(db: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn is_alive(a: &Agent) -> bool {
+pub(crate) fn is_alive(a: &Agent) -> bool {
     a.alive
         && from_db(&a.heartbeat_at)
             .is_some_and(|t| now() - t < chrono::Duration::seconds(AGENT_DOWN_TIME_SECS))

@@ -37,6 +37,17 @@ const EXTENSIONS: &[(&str, &str, &str, &str)] = &[
      "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
      "Allow to tag ports during bulk creation", "2019-12-29T19:00:00-00:00"),
+    // Issue 12 (net-a).
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks",
+     "2012-09-07T10:00:00-00:00"),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource.",
+     "2013-01-14T10:00:00-00:00"),
+    ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to resources.",
+     "2015-06-17T12:15:12-00:00"),
+    ("availability_zone", "Availability Zone", "The availability zone extension.",
+     "2015-01-01T10:00:00-00:00"),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network.",
+     "2015-01-01T10:00:00-00:00"),
     // Subnet pools, address scopes, IP availability, service providers.
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool",
      "2015-03-30T10:00:00-00:00"),
@@ -78,6 +89,8 @@ pub async fn resources(headers: HeaderMap) -> Json<Value> {
         ("security_group_rule", "security_group_rules"),
         ("quota", "quotas"),
         ("agent", "agents"),
+        ("rbac_policy", "rbac_policies"),
+        ("availability_zone", "availability_zones"),
     ]
     .iter()
     .map(|(name, coll)| {

@@ -7,12 +7,15 @@
 
 pub mod address_scopes;
 pub mod agents;
+pub mod availability_zones;
+pub mod bulk;
 pub mod extensions;
 pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod query;
 pub mod quotas;
+pub mod rbac;
 pub mod security_groups;
 pub mod service_providers;
 pub mod subnet_pools;
@@ -83,6 +86,9 @@ fn v2_routes() -> Routes<State> {
         .merge(tags::routes())
         .merge(quotas::routes())
         .merge(agents::routes())
+        // Issue 12 (net-a): RBAC policies, availability zones.
+        .merge(rbac::routes())
+        .merge(availability_zones::routes())
         // Subnet pools, address scopes, IP availability, service providers.
         .merge(subnet_pools::routes())
         .merge(address_scopes::routes())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, PortId, SecurityGroupId, SubnetId};
+use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -22,7 +22,7 @@ use super::{
 use crate::db::ports::{self as dbp, Port};
 use crate::db::subnets as dbs;
 use crate::domain::port::{
-    binding_for, check_groups, create_port, ip_requests, load_port, update_port, PortSpec,
+    binding_for, check_groups, create_ports, ip_requests, load_port, update_port, PortSpec,
     VNIC_NORMAL,
 };
 use crate::domain::tags::{check_limit, parse_tag_list, Tagged};
@@ -199,13 +199,50 @@ pub async fn visible(state: &State, ctx: &RequestContext, id: &PortId) -> Result
     }
 }
 
+/// `POST /v2.0/ports`, one port or a list (Neutron's bulk create): all are
+/// written in one transaction, or none.
 async fn create(
     AxState(state): AxState<State>,
     ctx: Ctx,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     require_write(&ctx, "create_port")?;
-    let b: CreatePort = resource_body(body, "port")?;
+    let items = super::bulk::items(body, "port", "ports")?;
+    let mut specs = Vec::with_capacity(items.items.len());
+    for item in items.items {
+        specs.push(spec_of(&state, &ctx, item).await?);
+    }
+    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
+    for (spec, _) in &specs {
+        match per_project.iter_mut().find(|(p, _)| *p == spec.project) {
+            Some((_, k)) => *k += 1,
+            None => per_project.push((spec.project.clone(), 1)),
+        }
+    }
+    {
+        let mut c = state.db.conn().await?;
+        for (p, k) in &per_project {
+            super::quotas::check_room(&state, &mut c, p, "port", *k).await?;
+        }
+    }
+    let ports = create_ports(&state, specs).await?;
+    let mut views = Vec::with_capacity(ports.len());
+    for port in ports {
+        // The driver may have moved the status on (noop: ACTIVE once bound).
+        let port = load_port(&state, &port.id).await?;
+        let mut v = view(&port, ctx.is_admin());
+        super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Port, &mut v).await?;
+        views.push(v);
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(super::bulk::answer(views, items.bulk, "port", "ports")),
+    ))
+}
+
+/// One item of a port create, parsed and checked against policy.
+async fn spec_of(state: &State, ctx: &RequestContext, item: Value) -> Result<(PortSpec, String)> {
+    let b: CreatePort = super::bulk::parse(item, "port")?;
     let net_raw = b.network_id.as_deref().ok_or_else(|| {
         NetworkError::BadRequest(
             "Failed to parse request. Required attribute 'network_id' not specified".to_owned(),
@@ -216,14 +253,14 @@ async fn create(
             "Invalid input for network_id. Reason: '{net_raw}' is not a valid UUID."
         ))
     })?;
-    let project = owner_for_create(&ctx, b.project_id, b.tenant_id)?;
+    let project = owner_for_create(ctx, b.project_id, b.tenant_id)?;
     if (b.binding_host_id.is_some() || b.binding_profile.is_some()) && !ctx.is_admin() {
         return Err(NetworkError::PolicyNotAuthorized(
             "create_port:binding:host_id".to_owned(),
         ));
     }
     let vnic = check_vnic(b.binding_vnic_type.as_deref())?;
-    let network = super::networks::visible(&state, &ctx, &net_id).await?;
+    let network = super::networks::visible(state, ctx, &net_id).await?;
     let net_owner = ctx.owns(&network.project_id);
     if let Some(mac) = &b.mac_address {
         if !valid_mac(mac) {
@@ -277,12 +314,7 @@ async fn create(
         port_security_enabled: b.port_security_enabled,
         tags,
     };
-    let port = create_port(&state, spec, vnic).await?;
-    // The driver may have moved the status on (noop: ACTIVE once bound).
-    let port = load_port(&state, &port.id).await?;
-    let mut v = view(&port, ctx.is_admin());
-    super::tags::attach_one(&mut *state.db.conn().await?, Tagged::Port, &mut v).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({ "port": v }))))
+    Ok((spec, vnic))
 }
 
 async fn list(

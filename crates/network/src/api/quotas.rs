@@ -63,6 +63,18 @@ pub async fn check(
     project: &ProjectId,
     resource: &str,
 ) -> Result<()> {
+    check_room(state, conn, project, resource, 1).await
+}
+
+/// 409 OverQuota when `adding` more `resource`s (a bulk create) would pass
+/// the project's limit.
+pub async fn check_room(
+    state: &State,
+    conn: &mut Conn,
+    project: &ProjectId,
+    resource: &str,
+    adding: i64,
+) -> Result<()> {
     let limit = limits(state, conn, project)
         .await?
         .into_iter()
@@ -71,7 +83,7 @@ pub async fn check(
     if limit < 0 {
         return Ok(());
     }
-    if used(conn, project, resource).await? >= limit {
+    if used(conn, project, resource).await? + adding > limit {
         return Err(NetworkError::OverQuota(resource.to_owned()));
     }
     Ok(())

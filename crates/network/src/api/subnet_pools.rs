@@ -268,7 +268,7 @@ async fn check_scope(c: &mut Conn, ctx: &RequestContext, p: &SubnetPool) -> Resu
     check_rescope_affinity(c, p).await?;
     for other in dbp::subnet_pools_in_scope(c, &scope_id).await? {
         if other.id != p.id && subnet_alloc::intersects(&other.prefixes, &p.prefixes) {
-            return Err(NetworkError::ConflictOf {
+            return Err(NetworkError::ConflictKind {
                 kind: "AddressScopePrefixConflict",
                 message: "Failed to associate address scope: subnetpools within an address \
                           scope must have unique prefixes."
@@ -793,7 +793,7 @@ pub async fn cut(
         let probe = IpNet::new(pool.prefixes[0].addr(), len).unwrap_or(pool.prefixes[0]);
         let asked = subnet_alloc::quota_units(&probe);
         if used.saturating_add(asked) > u128::try_from(quota).unwrap_or(0) {
-            return Err(NetworkError::ConflictOf {
+            return Err(NetworkError::ConflictKind {
                 kind: "SubnetPoolQuotaExceeded",
                 message: "Per-tenant subnet pool prefix quota exceeded.".to_owned(),
             });

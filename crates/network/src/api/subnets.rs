@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_auth::routes::{get, Routes};
 use stratus_auth::Ctx;
-use stratus_common::ids::{NetworkId, SubnetId};
+use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
 use stratus_common::time::now;
 use stratus_common::RequestContext;
 
@@ -215,23 +215,132 @@ pub async fn visible(state: &State, ctx: &RequestContext, id: &SubnetId) -> Resu
     if ctx.owns(&s.project_id) {
         return Ok(s);
     }
-    let shared = crate::db::networks::network_get(&mut c, &s.network_id)
-        .await?
-        .is_some_and(|n| n.shared);
-    if shared {
+    // Subnets of a network the caller sees (shared, external, or shared
+    // with its project by a policy).
+    let seen = match &ctx.project_id {
+        Some(p) => crate::db::networks::network_visible_to(&mut c, &s.network_id, p).await?,
+        None => false,
+    };
+    if seen {
         Ok(s)
     } else {
         Err(NetworkError::SubnetNotFound(id.to_string()))
     }
 }
 
+/// `POST /v2.0/subnets`, one subnet or a list (Neutron's bulk create): all
+/// are written in one transaction, or none.
 async fn create(
     AxState(state): AxState<State>,
     ctx: Ctx,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     require_write(&ctx, "create_subnet")?;
-    let b: CreateSubnet = resource_body(body, "subnet")?;
+    let items = super::bulk::items(body, "subnet", "subnets")?;
+    let mut new: Vec<Prepared> = Vec::with_capacity(items.items.len());
+    for item in items.items {
+        new.push(prepare(&state, &ctx, item).await?);
+    }
+    let mut tx = crate::db::begin_write(&state.db).await?;
+    let mut per_project: Vec<(ProjectId, i64)> = Vec::new();
+    for Prepared { subnet: s, .. } in &new {
+        match per_project.iter_mut().find(|(p, _)| *p == s.project_id) {
+            Some((_, k)) => *k += 1,
+            None => per_project.push((s.project_id.clone(), 1)),
+        }
+    }
+    for (p, k) in &per_project {
+        super::quotas::check_room(&state, &mut tx, p, "subnet", *k).await?;
+    }
+    for Prepared { subnet: s, cut } in &mut new {
+        if let Some(cut) = cut {
+            cut_from_pool(&mut tx, s, cut).await?;
+        }
+        let existing = dbs::subnet_list_by_network(&mut tx, &s.network_id).await?;
+        let pool = cut.as_ref().map(|c| &c.pool);
+        super::subnet_pools::check_network_affinity(&mut tx, &existing, s.ip_version, pool).await?;
+        // Checked inside the transaction that inserts, so that two requests
+        // cannot both add an overlapping CIDR on SQLite (one writer); on
+        // PostgreSQL the window is the transaction's. The subnets of this
+        // request inserted before are among those listed.
+        for other in dbs::subnet_list_by_network(&mut tx, &s.network_id).await? {
+            if other.cidr.contains(&s.cidr.network()) || s.cidr.contains(&other.cidr.network()) {
+                return Err(NetworkError::BadRequest(format!(
+                    "Invalid input for operation: Requested subnet with cidr: {} for network: {} overlaps with another subnet.",
+                    s.cidr, s.network_id
+                )));
+            }
+        }
+        dbs::subnet_insert(&mut tx, s).await?;
+    }
+    tx.commit().await?;
+    let new: Vec<Subnet> = new.into_iter().map(|p| p.subnet).collect();
+    let mut notified: Vec<NetworkId> = Vec::new();
+    for s in &new {
+        if !notified.contains(&s.network_id) {
+            notified.push(s.network_id);
+            state.agents.network_changed(&s.network_id).await;
+        }
+    }
+    let views = new.iter().map(view).collect();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(super::bulk::answer(views, items.bulk, "subnet", "subnets")),
+    ))
+}
+
+/// One subnet of a create, parsed and checked; with a pool, what to cut
+/// from it in the transaction that inserts.
+struct Prepared {
+    subnet: Subnet,
+    cut: Option<PoolCut>,
+}
+
+/// A subnet's CIDR still to cut from a pool, and what its gateway and
+/// allocation pools are then made of.
+struct PoolCut {
+    pool: crate::db::subnet_pools::SubnetPool,
+    asked: Option<ipnet::IpNet>,
+    /// A gateway without a CIDR asks for the CIDR around it.
+    gateway: Option<IpAddr>,
+    prefixlen: Option<Value>,
+    gateway_ip: Option<Option<String>>,
+    allocation_pools: Option<Vec<PoolBody>>,
+}
+
+/// Cuts the subnet's CIDR from its pool (in the caller's transaction) and
+/// makes its gateway and allocation pools as for a CIDR given.
+async fn cut_from_pool(tx: &mut crate::db::Conn, s: &mut Subnet, cut: &PoolCut) -> Result<()> {
+    let cidr = super::subnet_pools::cut(
+        tx,
+        &cut.pool,
+        &s.project_id,
+        cut.asked,
+        cut.gateway,
+        cut.prefixlen.as_ref(),
+    )
+    .await?;
+    let gateway_ip = match &cut.gateway_ip {
+        None => ipam::default_gateway(&cidr),
+        Some(None) => None,
+        Some(Some(g)) => Some(parse_gateway(&cidr, g)?),
+    };
+    s.allocation_pools = match &cut.allocation_pools {
+        Some(p) => {
+            let pools = parse_pools(p)?;
+            ipam::validate_pools(&cidr, &pools, gateway_ip)?;
+            pools
+        }
+        None => ipam::default_pools(&cidr, gateway_ip),
+    };
+    s.cidr = cidr;
+    s.gateway_ip = gateway_ip;
+    Ok(())
+}
+
+/// One item of a subnet create, parsed and checked (nothing written).
+async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Prepared> {
+    let mut b: CreateSubnet = super::bulk::parse(item, "subnet")?;
     let net_id = b.network_id.as_deref().ok_or_else(|| {
         NetworkError::BadRequest(
             "Failed to parse request. Required attribute 'network_id' not specified".to_owned(),
@@ -268,25 +377,31 @@ async fn create(
         prefixlen: b.prefixlen,
     };
     let pool = super::subnet_pools::pool_for_subnet(
-        &state,
-        &ctx,
+        state,
+        ctx,
         &pool_ask,
         ip_version,
         asked_cidr.as_ref(),
     )
     .await?;
-    if pool.is_none() && asked_cidr.is_none() {
-        return Err(NetworkError::BadRequest(
-            "Bad subnets request: a cidr must be specified.".to_owned(),
-        ));
-    }
     if pool.is_some() && asked_cidr.is_none() && b.allocation_pools.is_some() {
         return Err(NetworkError::BadRequest(
             "Bad subnets request: allocation_pools allowed only for specific subnet requests."
                 .to_owned(),
         ));
     }
-    let net = super::networks::visible(&state, &ctx, &net_id).await?;
+    // With a pool, the CIDR is cut in the transaction; until then the
+    // asked one, or a placeholder.
+    let cidr = match (&pool, asked_cidr) {
+        (_, Some(c)) => c,
+        (Some(_), None) => ipnet::IpNet::V4(ipnet::Ipv4Net::default()),
+        (None, None) => {
+            return Err(NetworkError::BadRequest(
+                "Bad subnets request: a cidr must be specified.".to_owned(),
+            ))
+        }
+    };
+    let net = super::networks::visible(state, ctx, &net_id).await?;
     if !ctx.owns(&net.project_id) {
         return Err(NetworkError::PolicyNotAuthorized(
             "create_subnet".to_owned(),
@@ -294,35 +409,39 @@ async fn create(
     }
     let project = match (b.project_id, b.tenant_id) {
         (None, None) => net.project_id.clone(),
-        (p, t) => owner_for_create(&ctx, p, t)?,
+        (p, t) => owner_for_create(ctx, p, t)?,
     };
-    let mut tx = crate::db::begin_write(&state.db).await?;
-    super::quotas::check(&state, &mut tx, &project, "subnet").await?;
-    let cidr = match (&pool, asked_cidr) {
-        (Some(p), asked) => {
-            // A gateway without a CIDR asks for the CIDR around it.
-            let gateway = match (&b.gateway_ip, asked) {
+    let cut = match pool {
+        Some(pool) => Some(PoolCut {
+            pool,
+            asked: asked_cidr,
+            gateway: match (&b.gateway_ip, asked_cidr) {
                 (Some(Some(g)), None) => Some(parse_ip(g, "gateway_ip")?),
                 _ => None,
-            };
-            let len = pool_ask.prefixlen.as_ref();
-            super::subnet_pools::cut(&mut tx, p, &project, asked, gateway, len).await?
-        }
-        (None, Some(c)) => c,
-        (None, None) => return Err(NetworkError::internal("no cidr and no pool")),
+            },
+            prefixlen: pool_ask.prefixlen,
+            gateway_ip: b.gateway_ip.clone(),
+            allocation_pools: b.allocation_pools.take(),
+        }),
+        None => None,
     };
-    let gateway_ip = match b.gateway_ip {
-        None => ipam::default_gateway(&cidr),
-        Some(None) => None,
-        Some(Some(g)) => Some(parse_gateway(&cidr, &g)?),
-    };
-    let allocation_pools = match &b.allocation_pools {
-        Some(p) => {
-            let pools = parse_pools(p)?;
-            ipam::validate_pools(&cidr, &pools, gateway_ip)?;
-            pools
-        }
-        None => ipam::default_pools(&cidr, gateway_ip),
+    let (gateway_ip, allocation_pools) = if cut.is_some() {
+        (None, Vec::new())
+    } else {
+        let gateway_ip = match b.gateway_ip {
+            None => ipam::default_gateway(&cidr),
+            Some(None) => None,
+            Some(Some(g)) => Some(parse_gateway(&cidr, &g)?),
+        };
+        let allocation_pools = match &b.allocation_pools {
+            Some(p) => {
+                let pools = parse_pools(p)?;
+                ipam::validate_pools(&cidr, &pools, gateway_ip)?;
+                pools
+            }
+            None => ipam::default_pools(&cidr, gateway_ip),
+        };
+        (gateway_ip, allocation_pools)
     };
     let dns_nameservers = parse_dns(b.dns_nameservers.as_deref().unwrap_or(&[]))?;
     let host_routes = parse_routes(b.host_routes.as_deref().unwrap_or(&[]), ip_version)?;
@@ -340,28 +459,12 @@ async fn create(
         allocation_pools,
         dns_nameservers,
         host_routes,
-        subnetpool_id: pool.as_ref().map(|p| p.id),
+        subnetpool_id: cut.as_ref().map(|c| c.pool.id),
         revision_number: 0,
         created_at: t,
         updated_at: t,
     };
-    // Checked inside the transaction that inserts, so that two requests
-    // cannot both add an overlapping CIDR on SQLite (one writer); on
-    // PostgreSQL the window is the transaction's.
-    let existing = dbs::subnet_list_by_network(&mut tx, &net_id).await?;
-    super::subnet_pools::check_network_affinity(&mut tx, &existing, ip_version, pool.as_ref())
-        .await?;
-    for other in existing {
-        if other.cidr.contains(&cidr.network()) || cidr.contains(&other.cidr.network()) {
-            return Err(NetworkError::BadRequest(format!(
-                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {net_id} overlaps with another subnet."
-            )));
-        }
-    }
-    dbs::subnet_insert(&mut tx, &s).await?;
-    tx.commit().await?;
-    state.agents.network_changed(&net_id).await;
-    Ok((StatusCode::CREATED, axum::Json(json!({"subnet": view(&s)}))))
+    Ok(Prepared { subnet: s, cut })
 }
 
 async fn list(

@@ -17,6 +17,7 @@ pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod rbac;
 pub mod security_groups;
 pub mod subnet_pools;
 pub mod subnets;
@@ -215,6 +216,35 @@ CREATE TABLE security_group_tags (
   tag TEXT NOT NULL,
   PRIMARY KEY (resource_id, tag)
 )
+",
+    },
+    // Provider segments, `router:external`, availability zone hints and RBAC
+    // policies. `segment_key` names the segment a network holds (`vlan:physnet1:100`,
+    // `flat:physnet1`, `vxlan::5000`; NULL for `local`): its unique index is
+    // what makes a segment taken (NULLs are distinct on both engines).
+    // `shared` and `router_external` stay on the network row as the
+    // `'*'` policies' mirror, written in the same transaction as the policy.
+    Migration {
+        version: 5,
+        name: "provider_external_rbac_az",
+        sql: "
+ALTER TABLE networks ADD COLUMN network_type TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE networks ADD COLUMN physical_network TEXT;
+ALTER TABLE networks ADD COLUMN segmentation_id BIGINT;
+ALTER TABLE networks ADD COLUMN segment_key TEXT;
+ALTER TABLE networks ADD COLUMN router_external BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE networks ADD COLUMN availability_zone_hints TEXT NOT NULL DEFAULT '[]';
+CREATE UNIQUE INDEX networks_segment ON networks (segment_key);
+CREATE TABLE rbac_policies (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
+  action TEXT NOT NULL,
+  target_tenant TEXT NOT NULL,
+  UNIQUE (object_type, object_id, action, target_tenant)
+);
+CREATE INDEX rbac_policies_target ON rbac_policies (target_tenant)
 ",
     },
     // Subnet pools and address scopes (Neutron's `subnet_allocation` and

@@ -200,7 +200,8 @@ pub async fn subnet_get(conn: &mut Conn, id: &SubnetId) -> Result<Option<Subnet>
     Ok(v.pop())
 }
 
-/// Every subnet (`None`), or those a project owns plus those on shared networks.
+/// Every subnet (`None`), or those a project owns plus those on networks it
+/// sees (shared, external, or shared with it by a policy).
 pub async fn subnet_list(conn: &mut Conn, visible_to: Option<&ProjectId>) -> Result<Vec<Subnet>> {
     let rows = match visible_to {
         None => {
@@ -213,7 +214,8 @@ pub async fn subnet_list(conn: &mut Conn, visible_to: Option<&ProjectId>) -> Res
         Some(p) => {
             sqlx::query(&format!(
                 "SELECT {COLS} FROM subnets WHERE project_id = $1 OR network_id IN \
-                 (SELECT id FROM networks WHERE shared = 1) ORDER BY created_at, id"
+                 (SELECT id FROM networks WHERE {}) ORDER BY created_at, id",
+                super::networks::VISIBLE_TO
             ))
             .bind(p.as_str())
             .fetch_all(&mut *conn)

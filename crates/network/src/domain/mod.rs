@@ -3,4 +3,5 @@
 
 pub mod port;
 pub mod security_group_rule;
+pub mod segments;
 pub mod tags;

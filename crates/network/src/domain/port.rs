@@ -16,7 +16,7 @@ use crate::db::networks::Network;
 use crate::db::ports::{self as dbp, Port};
 use crate::db::subnets::{self as dbs, Subnet};
 use crate::error::{NetworkError, Result};
-use crate::ipam::allocate::{self, IpRequest};
+use crate::ipam::allocate::{self, IpRequest, NewPort};
 
 pub const VIF_TYPE_UNBOUND: &str = "unbound";
 pub const VIF_TYPE_BRIDGE: &str = "bridge";
@@ -150,9 +150,25 @@ pub async fn check_groups(
 /// Creates a port: the plain function behind `POST /v2.0/ports`, also used
 /// for DHCP ports.
 pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<Port> {
-    let net_id = spec.network.id;
     let mut c = state.db.conn().await?;
     crate::api::quotas::check(state, &mut c, &spec.project, "port").await?;
+    drop(c);
+    let mut done = create_ports(state, vec![(spec, vnic)]).await?;
+    done.pop()
+        .ok_or_else(|| NetworkError::internal("a port create wrote no port"))
+}
+
+/// A port checked and ready to write, with the subnets of its network.
+pub struct PreparedPort {
+    pub new: NewPort,
+    pub subnets: Vec<Subnet>,
+}
+
+/// Everything of a port create but the writing: addresses asked, security
+/// groups, binding, MAC (nothing written but a project's default group).
+pub async fn prepare_port(state: &State, spec: PortSpec, vnic: String) -> Result<PreparedPort> {
+    let net_id = spec.network.id;
+    let mut c = state.db.conn().await?;
     let subnets = dbs::subnet_list_by_network(&mut c, &net_id).await?;
     drop(c);
     let is_router = spec.device_owner.starts_with("network:router");
@@ -201,18 +217,33 @@ pub async fn create_port(state: &State, spec: PortSpec, vnic: String) -> Result<
         created_at: t,
         updated_at: t,
     };
-    let by_id: HashMap<SubnetId, Subnet> = subnets.into_iter().map(|s| (s.id, s)).collect();
-    let port = allocate::create_port(
-        &state.db,
-        port,
-        &requests,
-        &by_id,
-        mac_generated,
-        &spec.tags,
-    )
-    .await?;
-    state.agents.port_changed(None, Some(&port)).await;
-    Ok(port)
+    Ok(PreparedPort {
+        new: NewPort {
+            port,
+            requests,
+            mac_generated,
+            tags: spec.tags,
+        },
+        subnets,
+    })
+}
+
+/// Creates ports all or nothing (a bulk create; the caller checked the
+/// quota): each is prepared, then all are written in one transaction, then
+/// the agents are told of each, as of a single create.
+pub async fn create_ports(state: &State, specs: Vec<(PortSpec, String)>) -> Result<Vec<Port>> {
+    let mut new = Vec::with_capacity(specs.len());
+    let mut by_id: HashMap<SubnetId, Subnet> = HashMap::new();
+    for (spec, vnic) in specs {
+        let p = prepare_port(state, spec, vnic).await?;
+        by_id.extend(p.subnets.into_iter().map(|s| (s.id, s)));
+        new.push(p.new);
+    }
+    let ports = allocate::create_ports(&state.db, new, &by_id).await?;
+    for port in &ports {
+        state.agents.port_changed(None, Some(port)).await;
+    }
+    Ok(ports)
 }
 
 pub async fn load_port(state: &State, id: &PortId) -> Result<Port> {

@@ -45,32 +45,61 @@ const MAX_ATTEMPTS: usize = 500;
 pub const SPREAD_WINDOW: u128 = 64;
 
 enum Attempt {
-    Done(Box<Port>),
+    Done(Vec<Port>),
     Retry,
-    NewMac,
+    /// The generated MAC of this port is taken on its network.
+    NewMac(usize),
+}
+
+/// One port of a (bulk) create: the row, its address requests and tags.
+pub struct NewPort {
+    pub port: Port,
+    pub requests: Vec<IpRequest>,
+    pub mac_generated: bool,
+    pub tags: Vec<String>,
 }
 
 /// Writes `port` (its `fixed_ips` are ignored and filled from `requests`)
 /// with its addresses and security groups, all or nothing.
 pub async fn create_port(
     db: &Db,
-    mut port: Port,
+    port: Port,
     requests: &[IpRequest],
     subnets: &HashMap<SubnetId, Subnet>,
     mac_generated: bool,
     tags: &[String],
 ) -> Result<Port> {
+    let new = vec![NewPort {
+        port,
+        requests: requests.to_vec(),
+        mac_generated,
+        tags: tags.to_vec(),
+    }];
+    let mut done = create_ports(db, new, subnets).await?;
+    done.pop()
+        .ok_or_else(|| NetworkError::internal("a port create wrote no port"))
+}
+
+/// Writes several ports (a bulk create) in one transaction: every port with
+/// its addresses, or none. `subnets` holds the subnets of all their
+/// networks. A failure of any port (an address in use, none left) is the
+/// answer for all.
+pub async fn create_ports(
+    db: &Db,
+    mut new: Vec<NewPort>,
+    subnets: &HashMap<SubnetId, Subnet>,
+) -> Result<Vec<Port>> {
     for attempt in 0..MAX_ATTEMPTS {
-        match try_create(db, &port, requests, subnets, tags, attempt > 0).await? {
-            Attempt::Done(p) => return Ok(*p),
+        match try_create(db, &new, subnets, attempt > 0).await? {
+            Attempt::Done(p) => return Ok(p),
             Attempt::Retry => tokio::task::yield_now().await,
-            Attempt::NewMac if mac_generated => {
-                port.mac_address = crate::domain::port::random_mac()
+            Attempt::NewMac(i) if new[i].mac_generated => {
+                new[i].port.mac_address = crate::domain::port::random_mac()
             }
-            Attempt::NewMac => {
+            Attempt::NewMac(i) => {
                 return Err(NetworkError::MacAddressInUse {
-                    net: port.network_id.to_string(),
-                    mac: port.mac_address.clone(),
+                    net: new[i].port.network_id.to_string(),
+                    mac: new[i].port.mac_address.clone(),
                 })
             }
         }
@@ -82,46 +111,54 @@ pub async fn create_port(
 
 async fn try_create(
     db: &Db,
-    port: &Port,
-    requests: &[IpRequest],
+    new: &[NewPort],
     subnets: &HashMap<SubnetId, Subnet>,
-    tags: &[String],
     spread: bool,
 ) -> Result<Attempt> {
     let mut tx = crate::db::begin_write(db).await?;
-    // The port row goes first: on SQLite this takes the write lock before
-    // anything is read, so the view of taken addresses cannot go stale.
-    match ports::port_insert(&mut tx, port).await? {
-        Write::Done => {}
-        Write::Duplicate => return Ok(Attempt::NewMac),
-        Write::Dangling => return Err(NetworkError::NetworkNotFound(port.network_id.to_string())),
-        Write::Busy => return Ok(Attempt::Retry),
-    }
-    let mut fixed = Vec::new();
-    for req in requests {
-        match claim(&mut tx, port, req, subnets, spread).await? {
-            Some(f) => fixed.push(f),
-            None => return Ok(Attempt::Retry),
-        }
-    }
-    ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
-    let id = port.id.to_string();
-    for t in tags {
-        match crate::db::tags::tag_add(&mut tx, Tagged::Port, &id, t).await? {
+    let mut done = Vec::with_capacity(new.len());
+    for (i, n) in new.iter().enumerate() {
+        let port = &n.port;
+        // The port row goes first: on SQLite this takes the write lock
+        // before anything is read, so the view of taken addresses cannot go
+        // stale.
+        match ports::port_insert(&mut tx, port).await? {
             Write::Done => {}
+            Write::Duplicate => return Ok(Attempt::NewMac(i)),
+            Write::Dangling => {
+                return Err(NetworkError::NetworkNotFound(port.network_id.to_string()))
+            }
             Write::Busy => return Ok(Attempt::Retry),
-            w @ (Write::Duplicate | Write::Dangling) => return Err(w.unexpected("tagging a port")),
         }
+        let mut fixed = Vec::new();
+        for req in &n.requests {
+            match claim(&mut tx, port, req, subnets, spread).await? {
+                Some(f) => fixed.push(f),
+                None => return Ok(Attempt::Retry),
+            }
+        }
+        ports::port_sg_replace(&mut tx, &port.id, &port.security_groups).await?;
+        let id = port.id.to_string();
+        for t in &n.tags {
+            match crate::db::tags::tag_add(&mut tx, Tagged::Port, &id, t).await? {
+                Write::Done => {}
+                Write::Busy => return Ok(Attempt::Retry),
+                w @ (Write::Duplicate | Write::Dangling) => {
+                    return Err(w.unexpected("tagging a port"))
+                }
+            }
+        }
+        let mut p = port.clone();
+        fixed.sort_by_key(|f: &FixedIp| f.ip_address);
+        p.fixed_ips = fixed;
+        done.push(p);
     }
     match crate::db::commit(tx).await? {
         Write::Done => {}
         Write::Busy | Write::Duplicate => return Ok(Attempt::Retry),
         w @ Write::Dangling => return Err(w.unexpected("committing a port")),
     }
-    let mut done = port.clone();
-    fixed.sort_by_key(|f: &FixedIp| f.ip_address);
-    done.fixed_ips = fixed;
-    Ok(Attempt::Done(Box::new(done)))
+    Ok(Attempt::Done(done))
 }
 
 /// Claims one address; `None` means "lost a race, start again". `spread`:

@@ -722,3 +722,47 @@ async fn ip_availability_counts_pools_and_allocations() {
         c.stop().await;
     }
 }
+
+#[tokio::test]
+async fn bulk_subnets_from_one_pool_get_distinct_cidrs() {
+    for t in dbs().await {
+        let c = Cloud::start(&t.db, NetworkConfig::default()).await;
+        let p = pool(
+            &c,
+            ALICE,
+            json!({"name": "bp", "prefixes": ["10.110.0.0/22"],
+            "default_prefixlen": 24}),
+        )
+        .await;
+        let (n1, _) = net_with_subnet(&c, ALICE, "b1", None).await;
+        let (n2, _) = net_with_subnet(&c, ALICE, "b2", None).await;
+        let (st, b) = c
+            .call(
+                "POST",
+                "/v2.0/subnets",
+                Some(ALICE),
+                Some(json!({"subnets": [
+                    {"network_id": n1, "ip_version": 4, "subnetpool_id": s(&p["id"])},
+                    {"network_id": n2, "ip_version": 4, "subnetpool_id": s(&p["id"])},
+                ]})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        let cidrs: Vec<String> = b["subnets"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|x| s(&x["cidr"]))
+            .collect();
+        assert_eq!(cidrs, ["10.110.0.0/24", "10.110.1.0/24"]);
+        // All or nothing: the second does not fit, the first is not kept.
+        let (st, e) = c.call("POST", "/v2.0/subnets", Some(ALICE), Some(json!({"subnets": [
+            {"network_id": n1, "ip_version": 4, "subnetpool_id": s(&p["id"]), "prefixlen": 24},
+            {"network_id": n2, "ip_version": 4, "subnetpool_id": s(&p["id"]), "prefixlen": 23},
+        ]}))).await;
+        assert_neutron_error(st, &e, StatusCode::BAD_REQUEST, "SubnetAllocationError");
+        let (_, l) = c.call("GET", "/v2.0/subnets", Some(ALICE), None).await;
+        assert_eq!(l["subnets"].as_array().map(Vec::len), Some(2), "{l}");
+        c.stop().await;
+    }
+}

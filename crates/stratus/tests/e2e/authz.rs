@@ -436,6 +436,88 @@ fn expectations() -> Vec<Case> {
         c(Identity, "PATCH", "/v3/endpoints/{id}", "/v3/endpoints/{endpoint}", ADMIN)
             .body(r#"{"endpoint": {"url": "http://authz.invalid"}}"#),
         c(Identity, "DELETE", "/v3/endpoints/{id}", "/v3/endpoints/{endpoint}", ADMIN),
+        // ---- identity extras (issue 12): unified limits, access rules,
+        // ---- OS-EP-FILTER, domain configuration
+        c(Identity, "GET", "/v3/registered_limits", "/v3/registered_limits", ANY_TOKEN),
+        c(Identity, "POST", "/v3/registered_limits", "/v3/registered_limits", ADMIN).body(
+            r#"{"registered_limits": [{"service_id": "{service}", "resource_name": "authz-x",
+                "default_limit": 1}]}"#,
+        ),
+        c(Identity, "GET", "/v3/registered_limits/{id}", "/v3/registered_limits/{registered_limit}", ANY_TOKEN),
+        c(Identity, "PATCH", "/v3/registered_limits/{id}", "/v3/registered_limits/{registered_limit}", ADMIN)
+            .body(r#"{"registered_limit": {"default_limit": 2}}"#),
+        c(Identity, "DELETE", "/v3/registered_limits/{id}", "/v3/registered_limits/{registered_limit}", ADMIN),
+        // Keystone lists only the caller's project's limits.
+        c(Identity, "GET", "/v3/limits", "/v3/limits", [Is(401), Hidden, Is(200), Hidden]),
+        c(Identity, "POST", "/v3/limits", "/v3/limits", ADMIN).body(
+            r#"{"limits": [{"project_id": "{project_b}", "service_id": "{service}",
+                "resource_name": "authz-volumes", "resource_limit": 1}]}"#,
+        ),
+        c(Identity, "GET", "/v3/limits/model", "/v3/limits/model", ANY_TOKEN),
+        c(Identity, "GET", "/v3/limits/{id}", "/v3/limits/{limit}", KS_READ),
+        c(Identity, "PATCH", "/v3/limits/{id}", "/v3/limits/{limit}", ADMIN)
+            .body(r#"{"limit": {"resource_limit": 2}}"#),
+        c(Identity, "DELETE", "/v3/limits/{id}", "/v3/limits/{limit}", ADMIN),
+        c(Identity, "GET", "/v3/users/{id}/access_rules", "/v3/users/{alice}/access_rules", ADMIN),
+        c(Identity, "GET", "/v3/users/{id}/access_rules/{rule}",
+          "/v3/users/{alice}/access_rules/{access_rule}", ADMIN),
+        c(Identity, "DELETE", "/v3/users/{id}/access_rules/{rule}",
+          "/v3/users/{alice}/access_rules/{access_rule}", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoint_groups", "/v3/OS-EP-FILTER/endpoint_groups", ADMIN),
+        c(Identity, "POST", "/v3/OS-EP-FILTER/endpoint_groups", "/v3/OS-EP-FILTER/endpoint_groups", ADMIN)
+            .body(r#"{"endpoint_group": {"name": "authz-x", "filters": {"interface": "public"}}}"#),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoint_groups/{id}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}", ADMIN),
+        c(Identity, "PATCH", "/v3/OS-EP-FILTER/endpoint_groups/{id}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}", ADMIN)
+            .body(r#"{"endpoint_group": {"description": "x"}}"#),
+        c(Identity, "DELETE", "/v3/OS-EP-FILTER/endpoint_groups/{id}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}/projects", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoint_groups/{id}/endpoints",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}/endpoints", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects/{project}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}/projects/{project_a}", ADMIN),
+        c(Identity, "PUT", "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects/{project}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}/projects/{project_b}", ADMIN),
+        c(Identity, "DELETE", "/v3/OS-EP-FILTER/endpoint_groups/{id}/projects/{project}",
+          "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group}/projects/{project_a}", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/projects/{id}/endpoint_groups",
+          "/v3/OS-EP-FILTER/projects/{project_a}/endpoint_groups", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/projects/{id}/endpoints",
+          "/v3/OS-EP-FILTER/projects/{project_a}/endpoints", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+          "/v3/OS-EP-FILTER/projects/{project_a}/endpoints/{endpoint}", ADMIN),
+        c(Identity, "HEAD", "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+          "/v3/OS-EP-FILTER/projects/{project_a}/endpoints/{endpoint}", ADMIN),
+        c(Identity, "PUT", "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+          "/v3/OS-EP-FILTER/projects/{project_b}/endpoints/{endpoint}", ADMIN),
+        c(Identity, "DELETE", "/v3/OS-EP-FILTER/projects/{id}/endpoints/{endpoint}",
+          "/v3/OS-EP-FILTER/projects/{project_a}/endpoints/{endpoint}", ADMIN),
+        c(Identity, "GET", "/v3/OS-EP-FILTER/endpoints/{id}/projects",
+          "/v3/OS-EP-FILTER/endpoints/{endpoint}/projects", ADMIN),
+        c(Identity, "GET", "/v3/domains/{id}/config", "/v3/domains/default/config", ADMIN),
+        c(Identity, "PUT", "/v3/domains/{id}/config", "/v3/domains/default/config", ADMIN)
+            .body(r#"{"config": {"identity": {"driver": "ldap"}}}"#),
+        c(Identity, "PATCH", "/v3/domains/{id}/config", "/v3/domains/default/config", ADMIN)
+            .body(r#"{"config": {"ldap": {"url": "ldap://authz.invalid"}}}"#),
+        c(Identity, "DELETE", "/v3/domains/{id}/config", "/v3/domains/default/config", ADMIN),
+        c(Identity, "GET", "/v3/domains/{id}/config/{group}", "/v3/domains/default/config/ldap", ADMIN),
+        c(Identity, "PATCH", "/v3/domains/{id}/config/{group}", "/v3/domains/default/config/ldap", ADMIN)
+            .body(r#"{"config": {"ldap": {"url": "ldap://authz.invalid"}}}"#),
+        c(Identity, "DELETE", "/v3/domains/{id}/config/{group}", "/v3/domains/default/config/ldap", ADMIN),
+        c(Identity, "GET", "/v3/domains/{id}/config/{group}/{option}",
+          "/v3/domains/default/config/ldap/url", ADMIN),
+        c(Identity, "PATCH", "/v3/domains/{id}/config/{group}/{option}",
+          "/v3/domains/default/config/ldap/url", ADMIN)
+            .body(r#"{"config": {"url": "ldap://authz.invalid"}}"#),
+        c(Identity, "DELETE", "/v3/domains/{id}/config/{group}/{option}",
+          "/v3/domains/default/config/ldap/url", ADMIN),
+        c(Identity, "GET", "/v3/domains/config/default", "/v3/domains/config/default", ADMIN),
+        c(Identity, "GET", "/v3/domains/config/{group}/default", "/v3/domains/config/ldap/default", ADMIN),
+        c(Identity, "GET", "/v3/domains/config/{group}/{option}/default",
+          "/v3/domains/config/ldap/url/default", ADMIN),
         // ---- compute (Nova's default policy)
         c(Compute, "GET", "/", "/", OPEN),
         c(Compute, "GET", "/v2.1", "/v2.1", OPEN),
@@ -708,6 +790,18 @@ fn expectations() -> Vec<Case> {
         c(Network, "PUT", "/v2.0/agents/{id}", "/v2.0/agents/{agent}", HIDDEN_ADMIN)
             .body(r#"{"agent": {"admin_state_up": false}}"#),
         c(Network, "DELETE", "/v2.0/agents/{id}", "/v2.0/agents/{agent}", HIDDEN_ADMIN),
+        // ---- network, issue 12 (net-a): RBAC policies (A's network shared
+        // with project C) and availability zones.
+        c(Network, "GET", "/v2.0/rbac-policies", "/v2.0/rbac-policies", LIST),
+        c(Network, "POST", "/v2.0/rbac-policies", "/v2.0/rbac-policies", WRITE).body(
+            r#"{"rbac_policy": {"object_type": "network", "object_id": "{net}",
+                "action": "access_as_shared", "target_tenant": "{project_b}"}}"#,
+        ),
+        c(Network, "GET", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", READ),
+        c(Network, "PUT", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", WRITE)
+            .body(r#"{"rbac_policy": {"target_tenant": "{project_b}"}}"#),
+        c(Network, "DELETE", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", WRITE),
+        c(Network, "GET", "/v2.0/availability_zones", "/v2.0/availability_zones", SCOPED),
         // Subnet pools and address scopes of A (Neutron's owner-or-shared
         // policy), IP availability (admin-only, hidden), service providers
         // (any project reader).
@@ -1300,6 +1394,20 @@ impl World {
             .replace('"', "");
         let services = w.ok(Compute, "GET", "/v2.1/os-services", &admin, None);
         let compute_service = services["services"][0]["id"].to_string().replace('"', "");
+        // Issue 12 (net-a): A's network shared with project C.
+        let rbac = w.ok(
+            Network,
+            "POST",
+            "/v2.0/rbac-policies",
+            &w.alice,
+            Some(
+                json!({"rbac_policy": {"object_type": "network", "object_id": net,
+                "action": "access_as_shared", "target_tenant": pc}}),
+            ),
+        )["rbac_policy"]["id"]
+            .as_str()
+            .expect("rbac policy")
+            .to_owned();
         let agents = w.ok(Network, "GET", "/v2.0/agents", &admin, None);
         let agent = agents["agents"][0]["id"]
             .as_str()
@@ -1381,6 +1489,7 @@ impl World {
             .expect("type")
             .to_owned();
 
+        let extras = identity_extras_fixtures(&w, &admin, &pa, &alice, &service);
         let alice_token = w.alice.clone();
         for (k, v) in [
             ("project_a", pa.clone()),
@@ -1411,6 +1520,7 @@ impl World {
             ("hypervisor", hypervisor),
             ("compute_service", compute_service),
             ("agent", agent),
+            ("rbac", rbac.clone()),
             ("volume", volume.clone()),
             ("snapshot", snapshot.clone()),
             ("attachment", attachment.clone()),
@@ -1419,7 +1529,11 @@ impl World {
         ] {
             w.vars.insert(k, v);
         }
+        for (k, v) in &extras {
+            w.vars.insert(k, v.clone());
+        }
         w.secrets = vec![
+            rbac,
             pa,
             cred,
             image,
@@ -1439,6 +1553,13 @@ impl World {
             snapshot,
             attachment,
         ];
+        // Project A's limit must not show in another project's list.
+        w.secrets.extend(
+            extras
+                .iter()
+                .filter(|(k, _)| *k == "limit")
+                .map(|(_, v)| v.clone()),
+        );
         w
     }
 
@@ -1551,6 +1672,71 @@ impl World {
             )
         })
     }
+}
+
+/// Identity extras (issue 12): a registered limit, project A's limit of
+/// it, an endpoint group, and an access rule of alice's.
+fn identity_extras_fixtures(
+    w: &World,
+    admin: &str,
+    project_a: &str,
+    alice: &str,
+    service: &str,
+) -> Vec<(&'static str, String)> {
+    use Svc::Identity;
+    let reg = w.ok(
+        Identity,
+        "POST",
+        "/v3/registered_limits",
+        admin,
+        Some(json!({"registered_limits": [
+            {"service_id": service, "resource_name": "authz-volumes", "default_limit": 10}]})),
+    )["registered_limits"][0]["id"]
+        .as_str()
+        .expect("registered limit")
+        .to_owned();
+    let limit = w.ok(
+        Identity,
+        "POST",
+        "/v3/limits",
+        admin,
+        Some(
+            json!({"limits": [{"project_id": project_a, "service_id": service,
+            "resource_name": "authz-volumes", "resource_limit": 5}]}),
+        ),
+    )["limits"][0]["id"]
+        .as_str()
+        .expect("limit")
+        .to_owned();
+    let group = w.ok(
+        Identity,
+        "POST",
+        "/v3/OS-EP-FILTER/endpoint_groups",
+        admin,
+        Some(json!({"endpoint_group": {"name": "authz-eg", "filters": {"interface": "admin"}}})),
+    )["endpoint_group"]["id"]
+        .as_str()
+        .expect("endpoint group")
+        .to_owned();
+    let rule = w.ok(
+        Identity,
+        "POST",
+        &format!("/v3/users/{alice}/application_credentials"),
+        &w.alice,
+        Some(
+            json!({"application_credential": {"name": "authz-cred-rules", "access_rules": [
+            {"service": "compute", "method": "GET", "path": "/v2.1/servers"}]}}),
+        ),
+    )["application_credential"]["access_rules"][0]["id"]
+        .as_str()
+        .expect("access rule")
+        .to_owned();
+    vec![
+        ("registered_limit", reg),
+        ("limit", limit),
+        ("endpoint_group", group),
+        ("access_rule", rule),
+    ]
 }
 
 fn snippet(s: &str) -> String {
