@@ -31,6 +31,10 @@ pub enum IdentityError {
     /// 404 for a token being validated, whatever made it invalid.
     #[error("{0}")]
     TokenNotFound(String),
+    /// 404 with Keystone's own wording (`Could not find registered limit
+    /// for <id>.`, `Endpoint <id> not found in project <id>`).
+    #[error("{0}")]
+    NotFoundMessage(String),
     /// 409: a duplicate name or a still-referenced object.
     #[error("{0}")]
     Conflict(String),
@@ -85,7 +89,9 @@ impl IdentityError {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound { .. } | Self::TokenNotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::TokenNotFound(_) | Self::NotFoundMessage(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Db(e) if stratus_db::is_unique_violation(e) => StatusCode::CONFLICT,
             Self::Internal(_) | Self::Db(_) | Self::DbSetup(_) | Self::Config(_) | Self::Io(_) => {

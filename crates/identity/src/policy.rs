@@ -3,6 +3,11 @@
 //! own project and domain, validate or revoke their own token, and read
 //! regions. A service user (role `service`) may validate any token, as
 //! keystonemiddleware needs. Everything else is 403.
+//!
+//! `admin` counts on a project and on the system alike: a system-scoped token
+//! with the admin role (`--os-system-scope all`) is the cloud administrator,
+//! as Keystone's `rule:admin_required` lets it be; `reader` on the system is
+//! no administrator.
 
 use stratus_common::RequestContext;
 
@@ -127,6 +132,26 @@ mod tests {
         let e = enforce(&m, Action::AdminOnly("identity:list_users")).expect_err("403");
         assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
         assert!(e.to_string().contains("identity:list_users"));
+    }
+
+    #[test]
+    fn a_system_admin_administers_and_a_system_reader_does_not() {
+        let system = |roles: &[&str]| RequestContext {
+            project_id: None,
+            project_domain_id: None,
+            system_scope: Some("all".into()),
+            ..ctx("u", "", roles)
+        };
+        let admin = system(&["admin", "member", "reader"]);
+        assert!(allowed(
+            &admin,
+            Action::AdminOnly("identity:create_system_grant_for_user")
+        ));
+        assert!(allowed(&admin, Action::GetProject("any")));
+        let reader = system(&["reader"]);
+        assert!(!allowed(&reader, Action::AdminOnly("identity:list_users")));
+        assert!(!allowed(&reader, Action::GetProject("any")));
+        assert!(allowed(&reader, Action::GetUser("u")));
     }
 
     #[test]

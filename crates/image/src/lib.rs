@@ -95,7 +95,17 @@ impl ImageService {
         if reset > 0 {
             tracing::info!(count = reset, "reset abandoned uploads and imports");
         }
-        data::spawn_reconciler(db.clone(), store.clone(), staging.clone(), store_id);
+        let stale_tasks = data::fail_stale_tasks(&db, config.task_time_to_live).await?;
+        if stale_tasks > 0 {
+            tracing::info!(count = stale_tasks, "failed abandoned tasks");
+        }
+        data::spawn_reconciler(
+            db.clone(),
+            store.clone(),
+            staging.clone(),
+            store_id,
+            config.task_time_to_live,
+        );
         Ok(Self {
             state: Arc::new(AppState {
                 db,

@@ -10,12 +10,15 @@ mod e2e {
 
     mod authz;
     mod compute;
+    mod compute_misc;
     mod compute_rebuild;
     mod distributed;
     mod identity;
     mod identity_extras;
+    mod identity_system;
     mod image;
     mod image_import;
+    mod image_metadefs;
     mod libvirt;
     mod network;
     mod network_conformance;

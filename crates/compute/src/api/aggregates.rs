@@ -98,7 +98,7 @@ fn check_name(field: &str, v: &Value, az: bool, strict: bool) -> Result<String> 
             ))
         }
     };
-    let printable = |c: char| !c.is_control() && !(az && c == ':');
+    let printable = |c: char| !c.is_control() && (!az || c != ':');
     let edges_ok = !s.starts_with(char::is_whitespace) && !s.ends_with(char::is_whitespace);
     let ok = s.chars().all(printable)
         && if strict {

@@ -46,7 +46,10 @@ fn filters(
     } else {
         "os_compute_api:servers:index"
     };
-    let scope = project_scope(ctx, all_tenants, rule)?;
+    // Nova: a caller without a project (a system-scoped admin) that does not
+    // ask for all_tenants gets the servers its user made.
+    let own_user = ctx.is_system_scoped() && !all_tenants;
+    let scope = project_scope(ctx, all_tenants || own_user, rule)?;
     // The first sort key Nova keeps (the ignored ones are dropped).
     let sort_key = params::all(&q, "sort_key").find(|k| !servers_query::is_ignored_sort_key(v, k));
     if let Some(k @ ("host" | "node")) = sort_key {
@@ -79,6 +82,16 @@ fn filters(
             .map(str::to_owned),
         ProjectScope::Project(p) => Some(p.as_str().to_owned()),
     };
+    if own_user {
+        f.project_id = None;
+        // No user id matches nothing rather than everything.
+        f.user_id = Some(
+            ctx.user_id
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
+        );
+    }
     if admin {
         f.host = first(&q, "host").map(str::to_owned);
     }

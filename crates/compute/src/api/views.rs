@@ -132,8 +132,12 @@ pub fn server(s: &AppState, v: ApiVersion, ctx: &RequestContext, i: &Instance) -
     );
     put("links", links(s, "servers", &id));
     put("OS-DCF:diskConfig", json!("MANUAL"));
-    if matches!(status, "ACTIVE" | "BUILD" | "REBOOT" | "HARD_REBOOT") {
-        put("progress", json!(if status == "BUILD" { 0 } else { 100 }));
+    if matches!(
+        status,
+        "ACTIVE" | "BUILD" | "REBUILD" | "REBOOT" | "HARD_REBOOT"
+    ) {
+        let starting = matches!(status, "BUILD" | "REBUILD");
+        put("progress", json!(if starting { 0 } else { 100 }));
     }
     put("key_name", json!(i.key_name));
     put("config_drive", json!(i.config_drive));

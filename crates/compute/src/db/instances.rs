@@ -22,6 +22,8 @@ enum Val {
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub project_id: Option<String>,
+    /// The servers one user made (Nova's list for a caller without a project).
+    pub user_id: Option<String>,
     pub host: Option<String>,
     pub name: Option<String>,
     pub vm_states: Option<Vec<VmState>>,
@@ -278,6 +280,11 @@ pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instan
         }
         if let Some(rid) = &f.reservation_id {
             if &i.reservation_id != rid {
+                continue;
+            }
+        }
+        if let Some(u) = &f.user_id {
+            if &i.user_id != u {
                 continue;
             }
         }

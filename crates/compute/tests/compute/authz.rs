@@ -76,3 +76,45 @@ async fn tokens_without_a_project_get_403_not_everything() {
         c.stop().await;
     }
 }
+
+/// A system-scoped admin is the cloud administrator (Keystone's system
+/// scope, Nova with `enforce_scope = False`): every project's servers with
+/// `all_tenants`, without it the servers its user made (Nova's
+/// `search_opts['user_id']` for a context without a project).
+#[tokio::test]
+async fn a_system_admin_sees_every_project() {
+    for engine in engines().await {
+        let c = Cloud::start(engine, base_cfg()).await;
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let alices = c.server(ALICE, "vm-a", &flavor).await;
+        let admins = c.server(ADMIN, "vm-admin", &flavor).await;
+        c.wait_status(&alices, "ACTIVE").await;
+        c.wait_status(&admins, "ACTIVE").await;
+
+        let (s, v) = c
+            .get("/v2.1/servers/detail?all_tenants=1", SYSTEM_ADMIN)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["servers"].as_array().map(Vec::len), Some(2), "{v}");
+        let (s, v) = c.get("/v2.1/servers", SYSTEM_ADMIN).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let ids: Vec<&str> = v["servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .filter_map(|x| x["id"].as_str())
+            .collect();
+        assert_eq!(ids, vec![admins.as_str()], "{v}");
+        let (s, _) = c
+            .get(&format!("/v2.1/servers/{alices}"), SYSTEM_ADMIN)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+
+        // A system reader is no administrator.
+        for path in ["/v2.1/servers", "/v2.1/servers/detail?all_tenants=1"] {
+            let (s, v) = c.get(path, SYSTEM_READER).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+        }
+        c.stop().await;
+    }
+}

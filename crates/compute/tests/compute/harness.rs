@@ -31,6 +31,10 @@ pub const SERVICE: &str = "service-token";
 pub const UNSCOPED: &str = "unscoped-token";
 /// A domain-scoped token of a domain admin: roles, but no project.
 pub const DOMAIN_ADMIN: &str = "domain-admin-token";
+/// A system-scoped token (`"system": {"all": true}`) of the admin user.
+pub const SYSTEM_ADMIN: &str = "system-admin-token";
+/// A system-scoped token with only `reader` on the system.
+pub const SYSTEM_READER: &str = "system-reader-token";
 
 fn ctx(user: &str, project: &str, roles: &[&str]) -> RequestContext {
     RequestContext {
@@ -90,6 +94,22 @@ pub fn validator() -> StaticValidator {
                 project_id: None,
                 domain_id: Some("default".into()),
                 ..ctx("u-dom", "", &["admin", "member", "reader"])
+            },
+        )
+        .with(
+            SYSTEM_ADMIN,
+            RequestContext {
+                project_id: None,
+                system_scope: Some("all".into()),
+                ..ctx("u-admin", "", &["admin", "member", "reader"])
+            },
+        )
+        .with(
+            SYSTEM_READER,
+            RequestContext {
+                project_id: None,
+                system_scope: Some("all".into()),
+                ..ctx("u-sysreader", "", &["reader"])
             },
         )
         .with(

@@ -151,6 +151,7 @@ async fn rebuild_makes_the_guest_again_from_the_new_image() {
         let srv = &v["server"];
         assert_eq!(srv["adminPass"], "secret");
         assert_eq!(srv["status"], "REBUILD", "{v}");
+        assert_eq!(srv["progress"], 0, "{v}");
         assert_eq!(srv["name"], "web2");
         assert_eq!(srv["image"]["id"], NEW_IMAGE);
         assert_eq!(srv["accessIPv4"], "192.0.2.7");

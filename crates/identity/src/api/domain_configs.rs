@@ -181,10 +181,9 @@ fn not_found(domain_id: &str, group: Option<&str>, option: Option<&str>) -> Iden
         (Some(g), None) => format!("group {g}"),
         _ => "any options".to_owned(),
     };
-    IdentityError::NotFound {
-        kind: "domain configuration",
-        id: format!("{what} in domain configuration for domain {domain_id}"),
-    }
+    IdentityError::NotFoundMessage(format!(
+        "Could not find {what} in domain configuration for domain {domain_id}."
+    ))
 }
 
 /// The config body's object (`{"config": {...}}`; missing is empty).

@@ -517,7 +517,7 @@ pub async fn show_limit(
     // or of its project; anything else (a missing limit too) is 403.
     let l = match found {
         Ok(l) => l,
-        Err(IdentityError::NotFound { .. }) => {
+        Err(IdentityError::NotFoundMessage(_)) => {
             return Err(IdentityError::forbidden("identity:get_limit"))
         }
         Err(e) => return Err(e),

@@ -143,10 +143,9 @@ pub async fn project_endpoint_add(
 }
 
 fn no_project_endpoint(endpoint_id: &str, project_id: &str) -> IdentityError {
-    IdentityError::NotFound {
-        kind: "endpoint",
-        id: format!("{endpoint_id} in project {project_id}"),
-    }
+    IdentityError::NotFoundMessage(format!(
+        "Endpoint {endpoint_id} not found in project {project_id}"
+    ))
 }
 
 pub async fn project_endpoint_check(
@@ -214,10 +213,7 @@ pub async fn project_endpoint_group_add(
 }
 
 fn no_group_association() -> IdentityError {
-    IdentityError::NotFound {
-        kind: "Endpoint Group Project Association",
-        id: "not found".to_owned(),
-    }
+    IdentityError::NotFoundMessage("Endpoint Group Project Association not found".to_owned())
 }
 
 pub async fn project_endpoint_group_check(

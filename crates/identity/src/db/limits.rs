@@ -7,7 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{found, opt_text, text, Conn, Where};
+use super::{opt_text, text, Conn, Where};
 use crate::error::{IdentityError, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +47,22 @@ fn reg_from_row(r: &AnyRow) -> Result<RegisteredLimit> {
         default_limit: r.try_get::<i64, _>("default_limit")?,
         description: opt_text(r, "description")?,
     })
+}
+
+fn missing_registered(id: &str) -> IdentityError {
+    IdentityError::NotFoundMessage(format!("Could not find registered limit for {id}."))
+}
+
+fn missing_limit(id: &str) -> IdentityError {
+    IdentityError::NotFoundMessage(format!("Could not find limit for {id}."))
+}
+
+fn found_or(r: sqlx::any::AnyQueryResult, missing: impl FnOnce() -> IdentityError) -> Result<()> {
+    if r.rows_affected() == 0 {
+        Err(missing())
+    } else {
+        Ok(())
+    }
 }
 
 fn duplicate(kind: &str) -> IdentityError {
@@ -108,7 +124,9 @@ pub async fn registered_limit_get(conn: &mut Conn, id: &str) -> Result<Registere
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| IdentityError::not_found("registered limit for", id))?;
+        .ok_or_else(|| {
+            IdentityError::NotFoundMessage(format!("Could not find registered limit for {id}."))
+        })?;
     reg_from_row(&row)
 }
 
@@ -163,7 +181,7 @@ pub async fn registered_limit_update(conn: &mut Conn, l: &RegisteredLimit) -> Re
     .bind(&l.id)
     .execute(&mut *conn)
     .await?;
-    found(r, "registered limit for", &l.id)
+    found_or(r, || missing_registered(&l.id))
 }
 
 pub async fn registered_limit_delete(conn: &mut Conn, id: &str) -> Result<()> {
@@ -171,7 +189,7 @@ pub async fn registered_limit_delete(conn: &mut Conn, id: &str) -> Result<()> {
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    found(r, "registered limit for", id)
+    found_or(r, || missing_registered(id))
 }
 
 /// Whether any limit refers to the registered limit.
@@ -249,7 +267,7 @@ pub async fn limit_get(conn: &mut Conn, id: &str) -> Result<Limit> {
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| IdentityError::not_found("limit for", id))?;
+        .ok_or_else(|| IdentityError::NotFoundMessage(format!("Could not find limit for {id}.")))?;
     limit_from_row(&row)
 }
 
@@ -275,7 +293,7 @@ pub async fn limit_update(conn: &mut Conn, l: &Limit) -> Result<()> {
         .bind(&l.id)
         .execute(&mut *conn)
         .await?;
-    found(r, "limit for", &l.id)
+    found_or(r, || missing_limit(&l.id))
 }
 
 pub async fn limit_delete(conn: &mut Conn, id: &str) -> Result<()> {
@@ -283,7 +301,7 @@ pub async fn limit_delete(conn: &mut Conn, id: &str) -> Result<()> {
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    found(r, "limit for", id)
+    found_or(r, || missing_limit(id))
 }
 
 /// A deleted project's limits go with it (Keystone's

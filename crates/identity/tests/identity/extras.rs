@@ -108,9 +108,12 @@ async fn registered_limits_and_limits() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["registered_limit"]["default_limit"], 20);
         assert_eq!(r.body["registered_limit"]["description"], Value::Null);
-        c.get("/v3/registered_limits/nope", a)
-            .await
-            .assert_error(StatusCode::NOT_FOUND);
+        let r = c.get("/v3/registered_limits/nope", a).await;
+        r.assert_error(StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.body["error"]["message"],
+            "Could not find registered limit for nope."
+        );
 
         // Limits: a project's and a domain's.
         let (_, pid, member) = c.project_member("lim-user", "pw", "lim-proj").await;
@@ -388,9 +391,12 @@ async fn endpoint_groups_project_endpoints_and_the_catalog() {
 
         // Removing the associations restores the whole catalog.
         assert_eq!(c.delete(&assoc, a).await.status, StatusCode::NO_CONTENT);
-        c.delete(&assoc, a)
-            .await
-            .assert_error(StatusCode::NOT_FOUND);
+        let r = c.delete(&assoc, a).await;
+        r.assert_error(StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.body["error"]["message"],
+            format!("Endpoint {internal} not found in project {pid}")
+        );
         assert_eq!(
             c.delete(&format!("/v3/OS-EP-FILTER/endpoint_groups/{gid}"), a)
                 .await
@@ -441,9 +447,12 @@ async fn domain_specific_configuration() {
         c.get(&format!("{base}/ldap/password"), a)
             .await
             .assert_error(StatusCode::NOT_FOUND);
-        c.get(&format!("{base}/ldap/suffix"), a)
-            .await
-            .assert_error(StatusCode::NOT_FOUND);
+        let r = c.get(&format!("{base}/ldap/suffix"), a).await;
+        r.assert_error(StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.body["error"]["message"],
+            "Could not find option suffix in group ldap in domain configuration for domain default."
+        );
         // Groups and options Keystone does not allow: 403.
         c.get(&format!("{base}/cache"), a)
             .await

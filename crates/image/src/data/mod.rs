@@ -47,5 +47,5 @@ pub use guard::{HEARTBEAT, STALE_AFTER};
 pub use hashing::{Hashing, Measured};
 pub use import::{stage, start_import, ImportTarget};
 pub use reconcile::{reset_stale_imports, reset_stale_uploads, spawn_reconciler};
-pub use task_import::TaskRunner;
+pub use task_import::{fail_stale_tasks, TaskRunner};
 pub use upload::upload;

@@ -90,10 +90,16 @@ pub fn spawn_reconciler(
     store: Arc<dyn Store>,
     staging: Arc<dyn Store>,
     store_id: &'static str,
+    task_time_to_live: u64,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(HEARTBEAT * 2).await;
+            match super::fail_stale_tasks(&db, task_time_to_live).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "failed abandoned tasks"),
+                Err(e) => tracing::warn!(error = %e, "failing abandoned tasks failed"),
+            }
             let r = match reset_stale_uploads(&db, &store).await {
                 Ok(a) => reset_stale_imports(&db, &store, &staging, store_id)
                     .await

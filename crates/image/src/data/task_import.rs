@@ -26,6 +26,8 @@ use crate::domain::Image;
 use crate::error::ImageError;
 use crate::store::{ByteStream, Store};
 
+use super::guard::{HEARTBEAT, STALE_AFTER};
+
 /// Why a task failed, as its `message` says.
 struct Failed(String);
 
@@ -152,6 +154,45 @@ async fn open(uri: &str) -> Result<(ByteStream, Option<u64>), Failed> {
     Ok((Box::pin(stream), len))
 }
 
+/// Fails the tasks whose service died while running them (no heartbeat
+/// for [`STALE_AFTER`]); how many. The image such a task made is reset by
+/// the image reconciler (back to queued), as for any broken upload.
+pub async fn fail_stale_tasks(db: &Db, time_to_live_hours: u64) -> Result<u64, ImageError> {
+    let ttl = chrono::Duration::hours(i64::try_from(time_to_live_hours).unwrap_or(48));
+    db::task_fail_stale(
+        &mut *db.conn().await?,
+        time::now() - STALE_AFTER,
+        "Task failed: the image service stopped while it ran.",
+        time::now() + ttl,
+    )
+    .await
+}
+
+/// Marks the task alive every [`HEARTBEAT`] until dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(db: &Db, id: &str) -> Self {
+        let (db, id) = (db.clone(), id.to_owned());
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                if let Ok(mut conn) = db.conn().await {
+                    if let Err(e) = db::task_touch(&mut conn, &id).await {
+                        tracing::warn!(task = %id, error = %e, "task heartbeat failed");
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What the task's run needs of the service.
 #[derive(Clone)]
 pub struct TaskRunner {
@@ -183,8 +224,10 @@ impl TaskRunner {
                 return;
             }
         }
+        let heartbeat = Heartbeat::start(&self.db, &id);
         let mut image_id = None;
         let outcome = self.import(&ctx, &task, &mut image_id).await;
+        drop(heartbeat);
         let ttl =
             chrono::Duration::hours(i64::try_from(self.config.task_time_to_live).unwrap_or(48));
         let (to, outcome) = match outcome {

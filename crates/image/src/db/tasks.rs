@@ -141,3 +141,36 @@ pub async fn task_set_status(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Marks a running task alive (see `crate::data::fail_stale_tasks`).
+pub async fn task_touch(conn: &mut Conn, id: &str) -> Result<(), ImageError> {
+    sqlx::query(
+        "UPDATE tasks SET updated_at = $1 WHERE id = $2 AND status IN ('pending', 'processing')",
+    )
+    .bind(time::to_db(time::now()))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Fails every unfinished task not marked alive since `before` (its
+/// service died while running it); how many.
+pub async fn task_fail_stale(
+    conn: &mut Conn,
+    before: DateTime<Utc>,
+    message: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<u64, ImageError> {
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'failure', message = $1, expires_at = $2, updated_at = $3 \
+         WHERE status IN ('pending', 'processing') AND updated_at < $4",
+    )
+    .bind(message)
+    .bind(time::to_db(expires_at))
+    .bind(time::to_db(time::now()))
+    .bind(time::to_db(before))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}

@@ -262,3 +262,56 @@ async fn task_api_is_admin_only_and_checks_bodies() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn tasks_abandoned_by_a_dead_service_fail() {
+    use stratus_image::domain::task::{Task, TaskStatus};
+    each_engine(|env| async move {
+        let long_ago = stratus_common::time::now() - chrono::Duration::minutes(30);
+        let task = |id: &str, status: TaskStatus, at| Task {
+            id: id.to_owned(),
+            task_type: "import".to_owned(),
+            status,
+            owner: Some(P_ADMIN.to_owned()),
+            input: json!({}),
+            result: None,
+            message: String::new(),
+            image_id: None,
+            request_id: None,
+            user_id: None,
+            expires_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let now = stratus_common::time::now();
+        let conn = &mut *env.db.conn().await.expect("conn");
+        for t in [
+            task("abandoned", TaskStatus::Processing, long_ago),
+            task("never-started", TaskStatus::Pending, long_ago),
+            task("running", TaskStatus::Processing, now),
+        ] {
+            stratus_image::db::task_insert(conn, &t)
+                .await
+                .expect("insert");
+        }
+        let n = stratus_image::data::fail_stale_tasks(&env.db, 48)
+            .await
+            .expect("reconcile");
+        assert_eq!(n, 2);
+        for (id, want) in [
+            ("abandoned", "failure"),
+            ("never-started", "failure"),
+            ("running", "processing"),
+        ] {
+            let t = env.get(&format!("/v2/tasks/{id}"), ADMIN).await.json();
+            assert_eq!(t["status"], want, "{t}");
+        }
+        let t = env.get("/v2/tasks/abandoned", ADMIN).await.json();
+        assert!(
+            t["message"].as_str().unwrap_or("").contains("stopped"),
+            "{t}"
+        );
+        assert!(t["expires_at"].is_string(), "{t}");
+    })
+    .await;
+}

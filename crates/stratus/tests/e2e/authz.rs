@@ -378,6 +378,26 @@ fn expectations() -> Vec<Case> {
           "/v3/roles/{member_role}/implies/{reader_role}", ADMIN),
         c(Identity, "GET", "/v3/role_inferences", "/v3/role_inferences", ADMIN),
         c(Identity, "GET", "/v3/role_assignments", "/v3/role_assignments", ADMIN),
+        // -- system scope (ident-sys): grants on the system are admin-only;
+        // any token may ask which system it can scope to.
+        c(Identity, "GET", "/v3/auth/system", "/v3/auth/system", ANY_TOKEN),
+        c(Identity, "GET", "/v3/system/users/{actor}/roles",
+          "/v3/system/users/{alice}/roles", ADMIN),
+        c(Identity, "GET", "/v3/system/groups/{actor}/roles",
+          "/v3/system/groups/{group}/roles", ADMIN),
+        c(Identity, "PUT", "/v3/system/users/{actor}/roles/{role}",
+          "/v3/system/users/{bob}/roles/{reader_role}", ADMIN),
+        c(Identity, "GET", "/v3/system/users/{actor}/roles/{role}",
+          "/v3/system/users/{alice}/roles/{reader_role}", ADMIN),
+        c(Identity, "DELETE", "/v3/system/users/{actor}/roles/{role}",
+          "/v3/system/users/{alice}/roles/{reader_role}", ADMIN),
+        c(Identity, "PUT", "/v3/system/groups/{actor}/roles/{role}",
+          "/v3/system/groups/{group}/roles/{reader_role}", ADMIN),
+        c(Identity, "GET", "/v3/system/groups/{actor}/roles/{role}",
+          "/v3/system/groups/{group}/roles/{reader_role}", ADMIN),
+        c(Identity, "DELETE", "/v3/system/groups/{actor}/roles/{role}",
+          "/v3/system/groups/{group}/roles/{reader_role}", ADMIN),
+        // -- end of system scope
         c(Identity, "GET", "/v3/projects/{id}/users/{actor}/roles",
           "/v3/projects/{project_a}/users/{alice}/roles", ADMIN),
         c(Identity, "GET", "/v3/projects/{id}/groups/{actor}/roles",
@@ -636,6 +656,24 @@ fn expectations() -> Vec<Case> {
           READ),
         c(Compute, "DELETE", "/v2.1/os-server-groups/{id}", "/v2.1/os-server-groups/{group_c}",
           WRITE),
+        // ---- issue 12 (cmp-misc): aggregates (admin), tenant usage, floating IP pools
+        c(Compute, "GET", "/v2.1/os-aggregates", "/v2.1/os-aggregates", ADMIN),
+        c(Compute, "POST", "/v2.1/os-aggregates", "/v2.1/os-aggregates", ADMIN)
+            .body(r#"{"aggregate": {"name": "authz-agg", "availability_zone": "authz-az"}}"#),
+        c(Compute, "GET", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN),
+        c(Compute, "PUT", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN)
+            .body(r#"{"aggregate": {"name": "authz-agg2"}}"#),
+        c(Compute, "DELETE", "/v2.1/os-aggregates/{id}", "/v2.1/os-aggregates/1", ADMIN),
+        c(Compute, "POST", "/v2.1/os-aggregates/{id}/action", "/v2.1/os-aggregates/1/action",
+          ADMIN)
+            .body(r#"{"set_metadata": {"metadata": {"k": "v"}}}"#),
+        c(Compute, "GET", "/v2.1/os-simple-tenant-usage", "/v2.1/os-simple-tenant-usage",
+          ADMIN),
+        // A project's readers read its usage; others are refused (Nova's policy: 403).
+        c(Compute, "GET", "/v2.1/os-simple-tenant-usage/{tenant}",
+          "/v2.1/os-simple-tenant-usage/{project_a}", KS_READ),
+        // Nova's RULE_ANY, scoped to a project (a deprecated proxy, < 2.36).
+        c(Compute, "GET", "/v2.1/os-floating-ip-pools", "/v2.1/os-floating-ip-pools", SCOPED),
         // ---- image (Glance's default policy; admins see every image)
         c(Image, "GET", "/", "/", OPEN),
         c(Image, "GET", "/versions", "/versions", OPEN),
@@ -685,6 +723,97 @@ fn expectations() -> Vec<Case> {
         c(Image, "GET", "/v2/schemas/images", "/v2/schemas/images", ANY_TOKEN),
         c(Image, "GET", "/v2/schemas/member", "/v2/schemas/member", ANY_TOKEN),
         c(Image, "GET", "/v2/schemas/members", "/v2/schemas/members", ANY_TOKEN),
+        // ---- image metadefs and tasks (issue 12): Zed's defaults, reads by
+        // any project of what it may see, writes by `metadef_admin`, tasks
+        // by `tasks_api_access` (admin). {metadef_ns}: A's private namespace.
+        c(Image, "GET", "/v2/metadefs/namespaces", "/v2/metadefs/namespaces", LIST),
+        c(Image, "POST", "/v2/metadefs/namespaces", "/v2/metadefs/namespaces", ADMIN)
+            .body(r#"{"namespace": "authz-x"}"#),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}",
+          "/v2/metadefs/namespaces/{metadef_ns}", READ),
+        c(Image, "PUT", "/v2/metadefs/namespaces/{namespace}",
+          "/v2/metadefs/namespaces/{metadef_ns}", WRITE)
+            .body(r#"{"namespace": "authz-y"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}",
+          "/v2/metadefs/namespaces/{metadef_ns}", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/objects",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects", READ),
+        c(Image, "POST", "/v2/metadefs/namespaces/{namespace}/objects",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects", WRITE)
+            .body(r#"{"name": "authz-x"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/objects",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/objects/{object_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects/authz-obj", READ),
+        c(Image, "PUT", "/v2/metadefs/namespaces/{namespace}/objects/{object_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects/authz-obj", WRITE)
+            .body(r#"{"name": "authz-y"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/objects/{object_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/objects/authz-obj", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/properties",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties", READ),
+        c(Image, "POST", "/v2/metadefs/namespaces/{namespace}/properties",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties", WRITE)
+            .body(r#"{"name": "authz-x", "title": "X", "type": "string"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/properties",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/properties/{property_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties/authz-prop", READ),
+        c(Image, "PUT", "/v2/metadefs/namespaces/{namespace}/properties/{property_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties/authz-prop", WRITE)
+            .body(r#"{"name": "authz-y", "title": "Y", "type": "string"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/properties/{property_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/properties/authz-prop", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/tags",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags", READ),
+        c(Image, "POST", "/v2/metadefs/namespaces/{namespace}/tags",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags", WRITE)
+            .body(r#"{"tags": [{"name": "authz-x"}]}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/tags",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags", WRITE),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/tags/{tag_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags/authz-tag", READ),
+        c(Image, "POST", "/v2/metadefs/namespaces/{namespace}/tags/{tag_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags/authz-new", WRITE),
+        c(Image, "PUT", "/v2/metadefs/namespaces/{namespace}/tags/{tag_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags/authz-tag", WRITE)
+            .body(r#"{"name": "authz-y"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/tags/{tag_name}",
+          "/v2/metadefs/namespaces/{metadef_ns}/tags/authz-tag", WRITE),
+        c(Image, "GET", "/v2/metadefs/resource_types", "/v2/metadefs/resource_types", SCOPED),
+        c(Image, "GET", "/v2/metadefs/namespaces/{namespace}/resource_types",
+          "/v2/metadefs/namespaces/{metadef_ns}/resource_types", READ),
+        c(Image, "POST", "/v2/metadefs/namespaces/{namespace}/resource_types",
+          "/v2/metadefs/namespaces/{metadef_ns}/resource_types", WRITE)
+            .body(r#"{"name": "OS::Nova::Flavor"}"#),
+        c(Image, "DELETE", "/v2/metadefs/namespaces/{namespace}/resource_types/{resource_type}",
+          "/v2/metadefs/namespaces/{metadef_ns}/resource_types/OS::Glance::Image", WRITE),
+        c(Image, "GET", "/v2/schemas/metadefs/namespace", "/v2/schemas/metadefs/namespace",
+          ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/namespaces", "/v2/schemas/metadefs/namespaces",
+          ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/object", "/v2/schemas/metadefs/object", ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/objects", "/v2/schemas/metadefs/objects",
+          ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/property", "/v2/schemas/metadefs/property",
+          ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/properties", "/v2/schemas/metadefs/properties",
+          ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/resource_type",
+          "/v2/schemas/metadefs/resource_type", ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/resource_types",
+          "/v2/schemas/metadefs/resource_types", ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/tag", "/v2/schemas/metadefs/tag", ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/metadefs/tags", "/v2/schemas/metadefs/tags", ANY_TOKEN),
+        c(Image, "GET", "/v2/tasks", "/v2/tasks", ADMIN),
+        c(Image, "POST", "/v2/tasks", "/v2/tasks", ADMIN).body(
+            r#"{"type": "import", "input": {"import_from": "http://127.0.0.1:9/x",
+                "import_from_format": "raw", "image_properties": {}}}"#,
+        ),
+        c(Image, "GET", "/v2/tasks/{task_id}", "/v2/tasks/{task}", ADMIN),
+        c(Image, "DELETE", "/v2/tasks/{task_id}", "/v2/tasks/{task}", ADMIN),
+        c(Image, "GET", "/v2/schemas/task", "/v2/schemas/task", ANY_TOKEN),
+        c(Image, "GET", "/v2/schemas/tasks", "/v2/schemas/tasks", ANY_TOKEN),
         // ---- network (Neutron's default policy; admins see every project)
         c(Network, "GET", "/", "/", OPEN),
         c(Network, "GET", "/v2.0", "/v2.0", ANY_TOKEN),
@@ -1532,7 +1661,10 @@ impl World {
         for (k, v) in &extras {
             w.vars.insert(k, v.clone());
         }
-        w.secrets = vec![
+        let metadefs = w.metadef_fixtures(&admin, &pa);
+        w.secrets.extend(metadefs.iter().map(|(_, v)| v.clone()));
+        w.vars.extend(metadefs);
+        w.secrets.extend([
             rbac,
             pa,
             cred,
@@ -1552,7 +1684,7 @@ impl World {
             attached_volume,
             snapshot,
             attachment,
-        ];
+        ]);
         // Project A's limit must not show in another project's list.
         w.secrets.extend(
             extras
@@ -1737,6 +1869,41 @@ fn identity_extras_fixtures(
         ("endpoint_group", group),
         ("access_rule", rule),
     ]
+}
+
+impl World {
+    /// Issue 12's fixtures: A's private namespace (made by an admin, as
+    /// only admins write metadefs) with an object, a property, a tag and an
+    /// association, and a task (which fails: nothing is allowed to import).
+    fn metadef_fixtures(&self, admin: &str, pa: &str) -> Vec<(&'static str, String)> {
+        self.ok(
+            Svc::Image,
+            "POST",
+            "/v2/metadefs/namespaces",
+            admin,
+            Some(
+                json!({"namespace": "authz-ns-a", "owner": pa, "visibility": "private",
+                "objects": [{"name": "authz-obj"}],
+                "properties": {"authz-prop": {"title": "P", "type": "string"}},
+                "tags": [{"name": "authz-tag"}],
+                "resource_type_associations": [{"name": "OS::Glance::Image"}]}),
+            ),
+        );
+        let task = self.ok(
+            Svc::Image,
+            "POST",
+            "/v2/tasks",
+            admin,
+            Some(
+                json!({"type": "import", "input": {"import_from": "http://127.0.0.1:9/x",
+                "import_from_format": "raw", "image_properties": {}}}),
+            ),
+        )["id"]
+            .as_str()
+            .expect("task")
+            .to_owned();
+        vec![("metadef_ns", "authz-ns-a".to_owned()), ("task", task)]
+    }
 }
 
 fn snippet(s: &str) -> String {
