@@ -25,6 +25,10 @@ pub enum NetworkError {
     AgentNotFound(String),
     #[error("Tag {0} could not be found.")]
     TagNotFound(String),
+    #[error("Subnet pool {0} could not be found.")]
+    SubnetPoolNotFound(String),
+    #[error("Address scope {0} could not be found.")]
+    AddressScopeNotFound(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -91,6 +95,8 @@ impl NetworkError {
             | SecurityGroupRuleNotFound(_)
             | AgentNotFound(_)
             | TagNotFound(_)
+            | SubnetPoolNotFound(_)
+            | AddressScopeNotFound(_)
             | NotFound(_)
             | NotFoundKind { .. }
             | RouteNotFound => StatusCode::NOT_FOUND,
@@ -127,6 +133,8 @@ impl NetworkError {
             SecurityGroupRuleNotFound(_) => "SecurityGroupRuleNotFound",
             AgentNotFound(_) => "AgentNotFound",
             TagNotFound(_) => "TagNotFound",
+            SubnetPoolNotFound(_) => "SubnetPoolNotFound",
+            AddressScopeNotFound(_) => "AddressScopeNotFound",
             NotFound(_) | RouteNotFound => "HTTPNotFound",
             BadRequest(_) => "HTTPBadRequest",
             InvalidInput(_) => "InvalidInput",

@@ -23,5 +23,7 @@ mod lists;
 mod rpc;
 #[path = "network/security.rs"]
 mod security;
+#[path = "network/subnet_pools.rs"]
+mod subnet_pools;
 #[path = "network/tags.rs"]
 mod tags;

@@ -22,5 +22,6 @@ mod e2e {
     mod libvirt;
     mod network;
     mod network_conformance;
+    mod network_pools;
     mod volume;
 }

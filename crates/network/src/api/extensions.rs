@@ -48,6 +48,18 @@ const EXTENSIONS: &[(&str, &str, &str, &str)] = &[
      "2015-01-01T10:00:00-00:00"),
     ("network_availability_zone", "Network Availability Zone", "Availability zone support for network.",
      "2015-01-01T10:00:00-00:00"),
+    // Subnet pools, address scopes, IP availability, service providers.
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool",
+     "2015-03-30T10:00:00-00:00"),
+    ("default-subnetpools", "Default Subnetpools",
+     "Provides ability to mark and use a subnetpool as the default.", "2016-02-18T18:00:00-00:00"),
+    ("subnetpool-prefix-ops", "Subnet Pool Prefix Operations",
+     "Provides support for adjusting the prefix list of subnet pools", "2019-02-08T10:00:00-00:00"),
+    ("address-scope", "Address scope", "Address scopes extension.", "2015-07-26T10:00:00-00:00"),
+    ("network-ip-availability", "Network IP Availability",
+     "Provides IP availability data for each network and subnet.", "2015-09-24T00:00:00-00:00"),
+    ("service-type", "Neutron Service Type Management",
+     "API for retrieving service providers for Neutron advanced services", "2013-01-20T00:00:00-00:00"),
 ];
 
 fn base(headers: &HeaderMap) -> String {
@@ -70,6 +82,7 @@ pub async fn resources(headers: HeaderMap) -> Json<Value> {
     let b = base(&headers);
     let res: Vec<Value> = [
         ("subnet", "subnets"),
+        ("subnetpool", "subnetpools"),
         ("network", "networks"),
         ("port", "ports"),
         ("security_group", "security_groups"),

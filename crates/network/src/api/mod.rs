@@ -5,16 +5,20 @@
 //! views, to [`query`] for Neutron's filters, `fields`, sorting and
 //! pagination.
 
+pub mod address_scopes;
 pub mod agents;
 pub mod availability_zones;
 pub mod bulk;
 pub mod extensions;
+pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod query;
 pub mod quotas;
 pub mod rbac;
 pub mod security_groups;
+pub mod service_providers;
+pub mod subnet_pools;
 pub mod subnets;
 pub mod tags;
 
@@ -85,6 +89,11 @@ fn v2_routes() -> Routes<State> {
         // Issue 12 (net-a): RBAC policies, availability zones.
         .merge(rbac::routes())
         .merge(availability_zones::routes())
+        // Subnet pools, address scopes, IP availability, service providers.
+        .merge(subnet_pools::routes())
+        .merge(address_scopes::routes())
+        .merge(ip_availability::routes())
+        .merge(service_providers::routes())
 }
 
 async fn not_found(req: Request) -> NetworkError {

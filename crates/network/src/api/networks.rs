@@ -54,6 +54,8 @@ pub fn view(n: &Network, subnets: &[SubnetId]) -> Value {
         "router:external": n.router_external,
         "availability_zone_hints": n.availability_zone_hints,
         "availability_zones": [],
+        "ipv4_address_scope": null,
+        "ipv6_address_scope": null,
     })
 }
 
@@ -332,6 +334,7 @@ async fn list(
         .map(|n| viewer.view(n, subnets.get(&n.id).map(Vec::as_slice).unwrap_or(&[])))
         .collect();
     super::tags::attach_all(&mut c, Tagged::Network, &mut views).await?;
+    super::address_scopes::attach_network_scopes(&mut c, &mut views).await?;
     Ok(axum::Json(respond(
         views,
         &q,
@@ -358,6 +361,7 @@ async fn show(
         .collect();
     let mut v = Viewer::of(&state, &ctx, &mut c).await?.view(&n, &subnets);
     super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
+    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
     let v = select_fields(v, raw.as_deref())?;
     Ok(axum::Json(json!({"network": v})))
 }
@@ -463,6 +467,7 @@ async fn update(
         .collect();
     let mut v = Viewer::of(&state, &ctx, &mut c).await?.view(&n, &subnets);
     super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
+    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
     drop(c);
     state.agents.network_changed(&id).await;
     Ok(axum::Json(json!({ "network": v })))

@@ -58,7 +58,7 @@ pub fn view(s: &Subnet) -> Value {
             .collect::<Vec<_>>(),
         "ipv6_address_mode": null,
         "ipv6_ra_mode": null,
-        "subnetpool_id": null,
+        "subnetpool_id": s.subnetpool_id,
         "service_types": [],
         "created_at": ts(s.created_at),
         "updated_at": ts(s.updated_at),
@@ -97,6 +97,11 @@ struct CreateSubnet {
     ipv6_ra_mode: Option<String>,
     project_id: Option<String>,
     tenant_id: Option<String>,
+    // `subnet_allocation` and `default-subnetpools`.
+    #[serde(default, deserialize_with = "double_option")]
+    subnetpool_id: Option<Option<String>>,
+    use_default_subnetpool: Option<bool>,
+    prefixlen: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -232,16 +237,22 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<Value>)> {
     require_write(&ctx, "create_subnet")?;
     let items = super::bulk::items(body, "subnet", "subnets")?;
-    let mut new: Vec<Subnet> = Vec::with_capacity(items.items.len());
+    let mut new: Vec<Prepared> = Vec::with_capacity(items.items.len());
     for item in items.items {
         new.push(prepare(&state, &ctx, item).await?);
     }
     let mut tx = crate::db::begin_write(&state.db).await?;
-    let per_project = super::bulk::per_project(new.iter().map(|s| &s.project_id));
+    let per_project = super::bulk::per_project(new.iter().map(|p| &p.subnet.project_id));
     for (p, k) in &per_project {
         super::quotas::check_room(&state, &mut tx, p, "subnet", *k).await?;
     }
-    for s in &new {
+    for Prepared { subnet: s, cut } in &mut new {
+        if let Some(cut) = cut {
+            cut_from_pool(&mut tx, s, cut).await?;
+        }
+        let existing = dbs::subnet_list_by_network(&mut tx, &s.network_id).await?;
+        let pool = cut.as_ref().map(|c| &c.pool);
+        super::subnet_pools::check_network_affinity(&mut tx, &existing, s.ip_version, pool).await?;
         // Checked inside the transaction that inserts, so that two requests
         // cannot both add an overlapping CIDR on SQLite (one writer); on
         // PostgreSQL the window is the transaction's. The subnets of this
@@ -257,6 +268,7 @@ async fn create(
         dbs::subnet_insert(&mut tx, s).await?;
     }
     tx.commit().await?;
+    let new: Vec<Subnet> = new.into_iter().map(|p| p.subnet).collect();
     let mut notified: Vec<NetworkId> = Vec::new();
     for s in &new {
         if !notified.contains(&s.network_id) {
@@ -271,9 +283,58 @@ async fn create(
     ))
 }
 
+/// One subnet of a create, parsed and checked; with a pool, what to cut
+/// from it in the transaction that inserts.
+struct Prepared {
+    subnet: Subnet,
+    cut: Option<PoolCut>,
+}
+
+/// A subnet's CIDR still to cut from a pool, and what its gateway and
+/// allocation pools are then made of.
+struct PoolCut {
+    pool: crate::db::subnet_pools::SubnetPool,
+    asked: Option<ipnet::IpNet>,
+    /// A gateway without a CIDR asks for the CIDR around it.
+    gateway: Option<IpAddr>,
+    prefixlen: Option<Value>,
+    gateway_ip: Option<Option<String>>,
+    allocation_pools: Option<Vec<PoolBody>>,
+}
+
+/// Cuts the subnet's CIDR from its pool (in the caller's transaction) and
+/// makes its gateway and allocation pools as for a CIDR given.
+async fn cut_from_pool(tx: &mut crate::db::Conn, s: &mut Subnet, cut: &PoolCut) -> Result<()> {
+    let cidr = super::subnet_pools::cut(
+        tx,
+        &cut.pool,
+        &s.project_id,
+        cut.asked,
+        cut.gateway,
+        cut.prefixlen.as_ref(),
+    )
+    .await?;
+    let gateway_ip = match &cut.gateway_ip {
+        None => ipam::default_gateway(&cidr),
+        Some(None) => None,
+        Some(Some(g)) => Some(parse_gateway(&cidr, g)?),
+    };
+    s.allocation_pools = match &cut.allocation_pools {
+        Some(p) => {
+            let pools = parse_pools(p)?;
+            ipam::validate_pools(&cidr, &pools, gateway_ip)?;
+            pools
+        }
+        None => ipam::default_pools(&cidr, gateway_ip),
+    };
+    s.cidr = cidr;
+    s.gateway_ip = gateway_ip;
+    Ok(())
+}
+
 /// One item of a subnet create, parsed and checked (nothing written).
-async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Subnet> {
-    let b: CreateSubnet = super::bulk::parse(item, "subnet")?;
+async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Prepared> {
+    let mut b: CreateSubnet = super::bulk::parse(item, "subnet")?;
     let net_id = b.network_id.as_deref().ok_or_else(|| {
         NetworkError::BadRequest(
             "Failed to parse request. Required attribute 'network_id' not specified".to_owned(),
@@ -299,10 +360,41 @@ async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Sub
             "ipv6_address_mode and ipv6_ra_mode are not supported by this cloud.".to_owned(),
         ));
     }
-    let cidr = b.cidr.as_deref().ok_or_else(|| {
-        NetworkError::BadRequest("Bad subnets request: a cidr must be specified.".to_owned())
-    })?;
-    let cidr = ipam::parse_cidr(cidr, ip_version)?;
+    let asked_cidr = b
+        .cidr
+        .as_deref()
+        .map(|c| ipam::parse_cidr(c, ip_version))
+        .transpose()?;
+    let pool_ask = super::subnet_pools::PoolAsk {
+        subnetpool_id: b.subnetpool_id,
+        use_default_subnetpool: b.use_default_subnetpool,
+        prefixlen: b.prefixlen,
+    };
+    let pool = super::subnet_pools::pool_for_subnet(
+        state,
+        ctx,
+        &pool_ask,
+        ip_version,
+        asked_cidr.as_ref(),
+    )
+    .await?;
+    if pool.is_some() && asked_cidr.is_none() && b.allocation_pools.is_some() {
+        return Err(NetworkError::BadRequest(
+            "Bad subnets request: allocation_pools allowed only for specific subnet requests."
+                .to_owned(),
+        ));
+    }
+    // With a pool, the CIDR is cut in the transaction; until then the
+    // asked one, or a placeholder.
+    let cidr = match (&pool, asked_cidr) {
+        (_, Some(c)) => c,
+        (Some(_), None) => ipnet::IpNet::V4(ipnet::Ipv4Net::default()),
+        (None, None) => {
+            return Err(NetworkError::BadRequest(
+                "Bad subnets request: a cidr must be specified.".to_owned(),
+            ))
+        }
+    };
     let net = super::networks::visible(state, ctx, &net_id).await?;
     if !ctx.owns(&net.project_id) {
         return Err(NetworkError::PolicyNotAuthorized(
@@ -313,18 +405,37 @@ async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Sub
         (None, None) => net.project_id.clone(),
         (p, t) => owner_for_create(ctx, p, t)?,
     };
-    let gateway_ip = match b.gateway_ip {
-        None => ipam::default_gateway(&cidr),
-        Some(None) => None,
-        Some(Some(g)) => Some(parse_gateway(&cidr, &g)?),
+    let cut = match pool {
+        Some(pool) => Some(PoolCut {
+            pool,
+            asked: asked_cidr,
+            gateway: match (&b.gateway_ip, asked_cidr) {
+                (Some(Some(g)), None) => Some(parse_ip(g, "gateway_ip")?),
+                _ => None,
+            },
+            prefixlen: pool_ask.prefixlen,
+            gateway_ip: b.gateway_ip.clone(),
+            allocation_pools: b.allocation_pools.take(),
+        }),
+        None => None,
     };
-    let allocation_pools = match &b.allocation_pools {
-        Some(p) => {
-            let pools = parse_pools(p)?;
-            ipam::validate_pools(&cidr, &pools, gateway_ip)?;
-            pools
-        }
-        None => ipam::default_pools(&cidr, gateway_ip),
+    let (gateway_ip, allocation_pools) = if cut.is_some() {
+        (None, Vec::new())
+    } else {
+        let gateway_ip = match b.gateway_ip {
+            None => ipam::default_gateway(&cidr),
+            Some(None) => None,
+            Some(Some(g)) => Some(parse_gateway(&cidr, &g)?),
+        };
+        let allocation_pools = match &b.allocation_pools {
+            Some(p) => {
+                let pools = parse_pools(p)?;
+                ipam::validate_pools(&cidr, &pools, gateway_ip)?;
+                pools
+            }
+            None => ipam::default_pools(&cidr, gateway_ip),
+        };
+        (gateway_ip, allocation_pools)
     };
     let dns_nameservers = parse_dns(b.dns_nameservers.as_deref().unwrap_or(&[]))?;
     let host_routes = parse_routes(b.host_routes.as_deref().unwrap_or(&[]), ip_version)?;
@@ -342,11 +453,12 @@ async fn prepare(state: &State, ctx: &RequestContext, item: Value) -> Result<Sub
         allocation_pools,
         dns_nameservers,
         host_routes,
+        subnetpool_id: cut.as_ref().map(|c| c.pool.id),
         revision_number: 0,
         created_at: t,
         updated_at: t,
     };
-    Ok(s)
+    Ok(Prepared { subnet: s, cut })
 }
 
 async fn list(

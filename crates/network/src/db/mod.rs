@@ -11,12 +11,15 @@
 //! most one default security group (`default_security_groups` keyed by
 //! project).
 
+pub mod address_scopes;
 pub mod agents;
+pub mod ip_availability;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
 pub mod rbac;
 pub mod security_groups;
+pub mod subnet_pools;
 pub mod subnets;
 pub mod tags;
 
@@ -242,6 +245,49 @@ CREATE TABLE rbac_policies (
   UNIQUE (object_type, object_id, action, target_tenant)
 );
 CREATE INDEX rbac_policies_target ON rbac_policies (target_tenant)
+",
+    },
+    // Subnet pools and address scopes (Neutron's `subnet_allocation` and
+    // `address-scope`): a subnet remembers the pool it was cut from, and at
+    // most one pool per IP version is the default (the partial unique
+    // index, so that two admins racing cannot make two).
+    Migration {
+        version: 6,
+        name: "subnet_pools",
+        sql: "
+CREATE TABLE address_scopes (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  shared BIGINT NOT NULL,
+  ip_version BIGINT NOT NULL
+);
+CREATE TABLE subnetpools (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  ip_version BIGINT NOT NULL,
+  default_prefixlen BIGINT NOT NULL,
+  min_prefixlen BIGINT NOT NULL,
+  max_prefixlen BIGINT NOT NULL,
+  shared BIGINT NOT NULL,
+  is_default BIGINT NOT NULL,
+  default_quota BIGINT,
+  address_scope_id TEXT REFERENCES address_scopes (id),
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX subnetpools_address_scope ON subnetpools (address_scope_id);
+CREATE UNIQUE INDEX subnetpools_one_default ON subnetpools (ip_version) WHERE is_default = 1;
+CREATE TABLE subnetpool_prefixes (
+  subnetpool_id TEXT NOT NULL REFERENCES subnetpools (id) ON DELETE CASCADE,
+  cidr TEXT NOT NULL,
+  PRIMARY KEY (subnetpool_id, cidr)
+);
+ALTER TABLE subnets ADD COLUMN subnetpool_id TEXT REFERENCES subnetpools (id);
+CREATE INDEX subnets_subnetpool ON subnets (subnetpool_id)
 ",
     },
 ];

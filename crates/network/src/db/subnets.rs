@@ -12,6 +12,7 @@ use stratus_common::ids::{NetworkId, ProjectId, SubnetId};
 use stratus_common::time::to_db;
 use stratus_db::b2i;
 
+use super::subnet_pools::SubnetPoolId;
 use super::{bind_all, flag, parse, parse_opt, placeholders, ts, Conn};
 use crate::error::Result;
 use crate::ipam::Pool;
@@ -36,13 +37,15 @@ pub struct Subnet {
     pub allocation_pools: Vec<Pool>,
     pub dns_nameservers: Vec<IpAddr>,
     pub host_routes: Vec<HostRoute>,
+    /// The pool the CIDR was cut from (`subnet_allocation`).
+    pub subnetpool_id: Option<SubnetPoolId>,
     pub revision_number: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLS: &str = "id, network_id, project_id, name, description, cidr, ip_version, gateway_ip, \
-                    enable_dhcp, revision_number, created_at, updated_at";
+                    enable_dhcp, revision_number, created_at, updated_at, subnetpool_id";
 
 fn from_row(r: &AnyRow) -> Result<Subnet> {
     Ok(Subnet {
@@ -58,6 +61,7 @@ fn from_row(r: &AnyRow) -> Result<Subnet> {
         allocation_pools: Vec::new(),
         dns_nameservers: Vec::new(),
         host_routes: Vec::new(),
+        subnetpool_id: parse_opt(r, "subnetpool_id")?,
         revision_number: r.try_get("revision_number")?,
         created_at: ts(r, "created_at")?,
         updated_at: ts(r, "updated_at")?,
@@ -66,7 +70,7 @@ fn from_row(r: &AnyRow) -> Result<Subnet> {
 
 pub async fn subnet_insert(conn: &mut Conn, s: &Subnet) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO subnets ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "INSERT INTO subnets ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
     .bind(s.id.to_string())
     .bind(s.network_id.to_string())
@@ -80,6 +84,7 @@ pub async fn subnet_insert(conn: &mut Conn, s: &Subnet) -> Result<()> {
     .bind(s.revision_number)
     .bind(to_db(s.created_at))
     .bind(to_db(s.updated_at))
+    .bind(s.subnetpool_id.map(|p| p.to_string()))
     .execute(&mut *conn)
     .await?;
     write_children(conn, s).await

@@ -3,6 +3,7 @@
 //! the database, with retry on conflict, in [`allocate`].
 
 pub mod allocate;
+pub mod subnet_alloc;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

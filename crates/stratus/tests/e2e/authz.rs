@@ -931,6 +931,37 @@ fn expectations() -> Vec<Case> {
             .body(r#"{"rbac_policy": {"target_tenant": "{project_b}"}}"#),
         c(Network, "DELETE", "/v2.0/rbac-policies/{id}", "/v2.0/rbac-policies/{rbac}", WRITE),
         c(Network, "GET", "/v2.0/availability_zones", "/v2.0/availability_zones", SCOPED),
+        // Subnet pools and address scopes of A (Neutron's owner-or-shared
+        // policy), IP availability (admin-only, hidden), service providers
+        // (any project reader).
+        c(Network, "GET", "/v2.0/subnetpools", "/v2.0/subnetpools", LIST),
+        c(Network, "POST", "/v2.0/subnetpools", "/v2.0/subnetpools", CREATE)
+            .body(r#"{"subnetpool": {"name": "authz-x", "prefixes": ["10.81.0.0/16"]}}"#),
+        c(Network, "GET", "/v2.0/subnetpools/{id}", "/v2.0/subnetpools/{subnetpool}", READ),
+        c(Network, "PUT", "/v2.0/subnetpools/{id}", "/v2.0/subnetpools/{subnetpool}", WRITE)
+            .body(r#"{"subnetpool": {"name": "authz-y"}}"#),
+        c(Network, "DELETE", "/v2.0/subnetpools/{id}", "/v2.0/subnetpools/{subnetpool}", WRITE),
+        c(Network, "PUT", "/v2.0/subnetpools/{id}/add_prefixes",
+          "/v2.0/subnetpools/{subnetpool}/add_prefixes", WRITE)
+            .body(r#"{"prefixes": ["10.82.0.0/16"]}"#),
+        c(Network, "PUT", "/v2.0/subnetpools/{id}/remove_prefixes",
+          "/v2.0/subnetpools/{subnetpool}/remove_prefixes", WRITE)
+            .body(r#"{"prefixes": ["10.80.0.0/24"]}"#),
+        c(Network, "GET", "/v2.0/address-scopes", "/v2.0/address-scopes", LIST),
+        c(Network, "POST", "/v2.0/address-scopes", "/v2.0/address-scopes", CREATE)
+            .body(r#"{"address_scope": {"name": "authz-x", "ip_version": 4}}"#),
+        c(Network, "GET", "/v2.0/address-scopes/{id}", "/v2.0/address-scopes/{address_scope}",
+          READ),
+        c(Network, "PUT", "/v2.0/address-scopes/{id}", "/v2.0/address-scopes/{address_scope}",
+          WRITE)
+            .body(r#"{"address_scope": {"name": "authz-y"}}"#),
+        c(Network, "DELETE", "/v2.0/address-scopes/{id}",
+          "/v2.0/address-scopes/{address_scope}", WRITE),
+        c(Network, "GET", "/v2.0/network-ip-availabilities", "/v2.0/network-ip-availabilities",
+          [Is(401), Hidden, Hidden, Hidden]),
+        c(Network, "GET", "/v2.0/network-ip-availabilities/{id}",
+          "/v2.0/network-ip-availabilities/{net}", HIDDEN_ADMIN),
+        c(Network, "GET", "/v2.0/service-providers", "/v2.0/service-providers", SCOPED),
         // ---- metadata: the proxy's signed headers, never a token.
         c(Metadata, "ANY", "/", "/", OPEN),
         // Without the proxy's headers 400 (whatever token); another
@@ -1401,6 +1432,30 @@ impl World {
                 Some(json!({"tags": ["authz"]})),
             );
         }
+        // Subnet pools and address scopes: a scope of A with a pool of A.
+        let address_scope = w.ok(
+            Network,
+            "POST",
+            "/v2.0/address-scopes",
+            &w.alice,
+            Some(json!({"address_scope": {"name": "authz-scope", "ip_version": 4}})),
+        )["address_scope"]["id"]
+            .as_str()
+            .expect("address scope")
+            .to_owned();
+        let subnetpool = w.ok(
+            Network,
+            "POST",
+            "/v2.0/subnetpools",
+            &w.alice,
+            Some(
+                json!({"subnetpool": {"name": "authz-pool", "prefixes": ["10.80.0.0/16"],
+                "address_scope_id": address_scope}}),
+            ),
+        )["subnetpool"]["id"]
+            .as_str()
+            .expect("subnet pool")
+            .to_owned();
         // A server of A, ACTIVE on the fake driver, with a metadata key.
         let server = w.ok(
             Compute,
@@ -1586,6 +1641,8 @@ impl World {
             ("port", port.clone()),
             ("sg", sg.clone()),
             ("rule", rule.clone()),
+            ("subnetpool", subnetpool.clone()),
+            ("address_scope", address_scope.clone()),
             ("server", server.clone()),
             ("action_req", action_req),
             ("group_c", group_c.clone()),
@@ -1617,6 +1674,8 @@ impl World {
             port,
             sg,
             rule,
+            subnetpool,
+            address_scope,
             server,
             group_c,
             "authz-key".to_owned(),
