@@ -15,5 +15,6 @@ mod compute {
     mod power;
     mod sagas;
     mod scheduler_cache;
+    mod server_extras;
     mod store;
 }

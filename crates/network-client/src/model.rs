@@ -78,6 +78,9 @@ pub struct Port {
     pub binding_vif_type: Option<String>,
     #[serde(rename = "binding:vif_details", default)]
     pub binding_vif_details: Option<Value>,
+    /// The ids of the port's security groups.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
 }
 
 impl Port {
@@ -97,6 +100,9 @@ pub struct PortUpdate {
     pub device_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_owner: Option<String>,
+    /// The port's whole list of security group ids.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
 }
 
 impl PortUpdate {
@@ -107,6 +113,15 @@ impl PortUpdate {
             binding_host_id: Some(host.to_owned()),
             device_id: Some(device_id.to_owned()),
             device_owner: Some(device_owner.to_owned()),
+            security_groups: None,
+        }
+    }
+
+    /// Replaces the port's security groups (ids).
+    pub fn security_groups(ids: Vec<String>) -> Self {
+        Self {
+            security_groups: Some(ids),
+            ..Self::default()
         }
     }
 
@@ -128,6 +143,20 @@ pub struct PortCreate {
     /// project other than its token's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    /// Security group ids; none given means the project's `default`
+    /// (Neutron's choice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+}
+
+/// The attributes of a security group compute needs (to resolve the names
+/// a server request gives).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    #[serde(default, alias = "tenant_id")]
+    pub project_id: String,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
-use super::{require_member, servers, AppState};
+use super::{admin_actions, require_member, server_security_groups, servers, AppState};
 use crate::app::server_action::{self, Outcome, ServerAction};
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -79,6 +79,16 @@ pub async fn action(
 ) -> Result<Response> {
     let i = servers::visible(&s, &ctx, &id).await?;
     require_member(&ctx, "os_compute_api:servers:action")?;
+    // Actions kept in their own modules (issue 12).
+    if admin_actions::dispatch(&s, &ctx, &i, &body)
+        .await?
+        .is_some()
+        || server_security_groups::dispatch(&s, &ctx, &i, &body)
+            .await?
+            .is_some()
+    {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
     let action = parse_action(&body)?;
     Ok(match server_action::run(&s, &ctx, &i, action).await? {
         Outcome::Accepted => StatusCode::ACCEPTED.into_response(),

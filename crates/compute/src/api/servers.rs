@@ -108,7 +108,10 @@ async fn listing(
     detail: bool,
     v: ApiVersion,
 ) -> Result<Value> {
-    let f = filters(ctx, raw, v, detail)?;
+    let mut f = filters(ctx, raw, v, detail)?;
+    if v.at_least(26) {
+        crate::app::server_tags::narrow_list(s, &params::query(raw), &mut f).await?;
+    }
     let list = db::instances::instance_list(&mut *s.db.conn().await?, &f).await?;
     let mut servers: Vec<Value> = Vec::with_capacity(list.len());
     for i in &list {
@@ -173,6 +176,7 @@ pub async fn show(
 async fn with_volumes(s: &AppState, v: ApiVersion, i: &Instance, mut view: Value) -> Result<Value> {
     let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
     view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
+    crate::app::server_tags::fill_view(s, v, i, &mut view).await?;
     Ok(view)
 }
 
