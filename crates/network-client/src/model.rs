@@ -155,8 +155,31 @@ pub struct PortCreate {
 pub struct SecurityGroup {
     pub id: String,
     pub name: String,
-    #[serde(default, alias = "tenant_id")]
+    /// (Neutron sends `tenant_id` beside it: an alias would see a duplicate.)
+    #[serde(default)]
     pub project_id: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub security_group_rules: Vec<SecurityGroupRule>,
+}
+
+/// A rule of a security group (what Nova's `os-security-groups` view shows).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub security_group_id: String,
+    pub direction: String,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port_range_min: Option<i64>,
+    #[serde(default)]
+    pub port_range_max: Option<i64>,
+    #[serde(default)]
+    pub remote_group_id: Option<String>,
+    #[serde(default)]
+    pub remote_ip_prefix: Option<String>,
 }
 
 #[cfg(test)]
@@ -176,6 +199,24 @@ mod tests {
         assert_eq!(
             serde_json::to_value(PortUpdate::default()).expect("json"),
             serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn security_group_reads_neutron_shapes() {
+        let g: SecurityGroup = serde_json::from_value(serde_json::json!({
+            "id": "g1", "name": "web", "description": "", "project_id": "p", "tenant_id": "p",
+            "security_group_rules": [{"id": "r1", "security_group_id": "g1", "project_id": "p",
+                "tenant_id": "p", "direction": "ingress", "ethertype": "IPv4", "protocol": null,
+                "port_range_min": null, "port_range_max": null, "remote_ip_prefix": null,
+                "remote_group_id": "g1", "description": ""}],
+            "tags": []
+        }))
+        .expect("a Neutron security group");
+        assert_eq!(g.project_id, "p");
+        assert_eq!(
+            g.security_group_rules[0].remote_group_id.as_deref(),
+            Some("g1")
         );
     }
 

@@ -10,6 +10,7 @@ mod e2e {
 
     mod authz;
     mod compute;
+    mod compute_sg;
     mod distributed;
     mod identity;
     mod image;

@@ -208,7 +208,7 @@ fn api_routes() -> Routes<AppState> {
             "/servers/{id}/os-instance-actions/{req}",
             get(instance_actions::show),
         )
-        // Issue 12: server tags (2.26+) and addresses by network.
+        // Issue 12: server tags (2.26+), security groups, addresses by network.
         .route(
             "/servers/{id}/tags",
             get(server_tags::index)
@@ -220,6 +220,10 @@ fn api_routes() -> Routes<AppState> {
             get(server_tags::show)
                 .put(server_tags::update)
                 .delete(server_tags::delete),
+        )
+        .route(
+            "/servers/{id}/os-security-groups",
+            get(server_security_groups::index),
         )
         .route("/servers/{id}/ips", get(server_ips::index))
         .route("/servers/{id}/ips/{network}", get(server_ips::show))

@@ -1,15 +1,31 @@
+//! A server's security groups: `GET /servers/{id}/os-security-groups`
+//! (Nova's `ServerSecurityGroupController`) and the actions
 //! `addSecurityGroup` / `removeSecurityGroup` (`POST /servers/{id}/action`,
 //! `{"addSecurityGroup": {"name": "web"}}`, 202), as Nova's
 //! `SecurityGroupActionController`: the body checked as Nova's `_parse`
 //! does, the work in `app::security_groups`.
 
-use serde_json::Value;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+use stratus_auth::Ctx;
 use stratus_common::RequestContext;
 
-use super::AppState;
+use super::{servers, AppState};
 use crate::app::security_groups::{self, Change};
 use crate::db::instances::Instance;
 use crate::error::{ComputeError, Result};
+
+pub async fn index(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let i = servers::visible(&s, &ctx, &id).await?;
+    Ok(Json(
+        json!({"security_groups": security_groups::of_server(&s, &ctx, &i).await?}),
+    ))
+}
 
 /// The group name of an add/remove body, with Nova's 400s.
 pub fn parse_group(arg: &Value) -> Result<String> {
@@ -55,7 +71,6 @@ pub async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn bodies_parse_as_nova_parses_them() {

@@ -112,3 +112,75 @@ pub async fn change(
     )
     .await
 }
+
+/// `GET /servers/{id}/os-security-groups`: the groups of the server's
+/// ports in Nova's format (`_format_security_group`): ingress rules only,
+/// a rule's source either a group (`{"name", "tenant_id"}`) or a CIDR.
+pub async fn of_server(
+    s: &AppState,
+    ctx: &RequestContext,
+    i: &Instance,
+) -> Result<Vec<serde_json::Value>> {
+    let ports = s.networks.server_ports(ctx, &i.id.to_string()).await?;
+    let mut ids: Vec<String> = Vec::new();
+    for p in ports {
+        for g in p.security_groups {
+            if !ids.contains(&g) {
+                ids.push(g);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = s.networks.security_groups(ctx).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| all.iter().find(|g| &g.id == id))
+        .map(|g| nova_group(g, &all))
+        .collect())
+}
+
+/// A Neutron group as Nova's security group view shows it.
+pub fn nova_group(
+    g: &crate::clients::SecurityGroup,
+    all: &[crate::clients::SecurityGroup],
+) -> serde_json::Value {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = g
+        .security_group_rules
+        .iter()
+        .filter(|r| r.direction == "ingress")
+        .filter_map(|r| {
+            // Nova's defaults for a protocol without ports.
+            let (from, to) = match (&r.protocol, r.port_range_min, r.port_range_max) {
+                (Some(p), None, None)
+                    if ["tcp", "udp"].contains(&p.to_ascii_lowercase().as_str()) =>
+                {
+                    (json!(1), json!(65535))
+                }
+                (Some(_), None, None) => (json!(-1), json!(-1)),
+                (_, min, max) => (json!(min), json!(max)),
+            };
+            let (group, ip_range) = match &r.remote_group_id {
+                Some(remote) => {
+                    // A rule whose source group vanished is left out, as Nova does.
+                    let src = all.iter().find(|x| &x.id == remote)?;
+                    (
+                        json!({"name": src.name, "tenant_id": src.project_id}),
+                        json!({}),
+                    )
+                }
+                None => (json!({}), json!({"cidr": r.remote_ip_prefix})),
+            };
+            Some(json!({
+                "id": r.id, "parent_group_id": r.security_group_id, "ip_protocol": r.protocol,
+                "from_port": from, "to_port": to, "group": group, "ip_range": ip_range,
+            }))
+        })
+        .collect();
+    json!({
+        "id": g.id, "name": g.name, "description": g.description,
+        "tenant_id": g.project_id, "rules": rules,
+    })
+}

@@ -81,6 +81,9 @@ pub struct PortGroups {
     pub security_groups: Vec<String>,
 }
 
+/// A security group with its rules (the network client's).
+pub use stratus_network_client::{SecurityGroup, SecurityGroupRule};
+
 /// A server's network interface as saved in its network info (Nova's
 /// `instance_info_caches`): the one VIF type, `stratus_network_client::Vif`.
 pub use stratus_network_client::Vif as VifInfo;
@@ -135,6 +138,9 @@ pub trait NetworkApi: Send + Sync + 'static {
         ctx: &RequestContext,
         instance_id: &str,
     ) -> Result<Vec<PortGroups>>;
+
+    /// Every security group the caller may see, with its rules.
+    async fn security_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>>;
 
     /// Replaces a port's security groups (ids), with the caller's token.
     async fn port_set_security_groups(
@@ -217,6 +223,9 @@ impl NetworkApi for AcceptAll {
         })
     }
     async fn server_ports(&self, _: &RequestContext, _: &str) -> Result<Vec<PortGroups>> {
+        Ok(Vec::new())
+    }
+    async fn security_groups(&self, _: &RequestContext) -> Result<Vec<SecurityGroup>> {
         Ok(Vec::new())
     }
     async fn port_set_security_groups(

@@ -6,7 +6,7 @@ use stratus_common::ids::{NetworkId, PortId};
 use stratus_common::RequestContext;
 use stratus_network_client::{ClientError, NetworkClient, Port, PortUpdate, Subnet};
 
-use super::{NetworkApi, PortGroups, PortInfo, SecurityGroupRef, VifInfo};
+use super::{NetworkApi, PortGroups, PortInfo, SecurityGroup, SecurityGroupRef, VifInfo};
 use crate::error::{ComputeError, Result};
 
 pub struct NeutronNetworks {
@@ -310,6 +310,13 @@ impl NetworkApi for NeutronNetworks {
                 security_groups: p.security_groups,
             })
             .collect())
+    }
+
+    async fn security_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>> {
+        self.client
+            .security_groups(token_of(ctx))
+            .await
+            .map_err(client_err)
     }
 
     async fn port_set_security_groups(

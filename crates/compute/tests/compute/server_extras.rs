@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use stratus_common::RequestContext;
 use stratus_compute::bus::Bus;
 use stratus_compute::clients::{
-    FixedIpInfo, NetworkApi, PortGroups, PortInfo, SecurityGroupRef, VifInfo,
+    FixedIpInfo, NetworkApi, PortGroups, PortInfo, SecurityGroup, SecurityGroupRef,
+    SecurityGroupRule, VifInfo,
 };
 use stratus_compute::error::{ComputeError, Result};
 use stratus_compute::AgentServices;
@@ -145,6 +146,42 @@ impl NetworkApi for Networks {
                     .collect()
             })
             .unwrap_or_default())
+    }
+    async fn security_groups(&self, _: &RequestContext) -> Result<Vec<SecurityGroup>> {
+        let rule = |id: &str, group: &str, direction: &str| SecurityGroupRule {
+            id: id.to_owned(),
+            security_group_id: group.to_owned(),
+            direction: direction.to_owned(),
+            ..SecurityGroupRule::default()
+        };
+        Ok(self
+            .groups
+            .iter()
+            .map(|(id, name, project)| SecurityGroup {
+                id: id.clone(),
+                name: name.clone(),
+                project_id: project.clone(),
+                description: format!("{name} servers"),
+                security_group_rules: match id.as_str() {
+                    "sg-web" => vec![
+                        SecurityGroupRule {
+                            protocol: Some("tcp".into()),
+                            port_range_min: Some(80),
+                            port_range_max: Some(80),
+                            remote_ip_prefix: Some("0.0.0.0/0".into()),
+                            ..rule("r-http", "sg-web", "ingress")
+                        },
+                        rule("r-out", "sg-web", "egress"),
+                    ],
+                    "sg-db" => vec![SecurityGroupRule {
+                        protocol: Some("tcp".into()),
+                        remote_group_id: Some("sg-web".into()),
+                        ..rule("r-db", "sg-db", "ingress")
+                    }],
+                    _ => Vec::new(),
+                },
+            })
+            .collect())
     }
     async fn port_set_security_groups(
         &self,
@@ -314,6 +351,27 @@ async fn security_groups_on_create_add_and_remove() {
             vec![vec!["sg-default-alice".to_owned()]]
         );
 
+        // Nova's view of the server's groups, ingress rules only.
+        let (s, v) = c
+            .get(&format!("/v2.1/servers/{id}/os-security-groups"), READER)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            v,
+            json!({"security_groups": [
+                {"id": "sg-web", "name": "web", "description": "web servers", "tenant_id": "p-alice",
+                 "rules": [{"id": "r-http", "parent_group_id": "sg-web", "ip_protocol": "tcp",
+                    "from_port": 80, "to_port": 80, "group": {}, "ip_range": {"cidr": "0.0.0.0/0"}}]},
+                {"id": "sg-db", "name": "db", "description": "db servers", "tenant_id": "p-alice",
+                 "rules": [{"id": "r-db", "parent_group_id": "sg-db", "ip_protocol": "tcp",
+                    "from_port": 1, "to_port": 65535, "group": {"name": "web", "tenant_id": "p-alice"},
+                    "ip_range": {}}]},
+            ]})
+        );
+        let (s, _) = c
+            .get(&format!("/v2.1/servers/{id}/os-security-groups"), BOB)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
         let action = |body: Value, token: &'static str| {
             let c = &c;
             let id = id.clone();
