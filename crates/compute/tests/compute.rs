@@ -17,5 +17,6 @@ mod compute {
     mod rebuild;
     mod sagas;
     mod scheduler_cache;
+    mod server_extras;
     mod store;
 }

@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use stratus_common::ids::{NetworkId, PortId, SubnetId};
 
-use crate::model::{Network, Port, PortCreate, PortUpdate, Subnet, DEVICE_OWNER_COMPUTE};
+use crate::model::{
+    Network, Port, PortCreate, PortUpdate, SecurityGroup, Subnet, DEVICE_OWNER_COMPUTE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -156,6 +158,7 @@ impl NetworkClient {
         device_id: &str,
         host: Option<&str>,
         project_id: Option<&str>,
+        security_groups: Option<Vec<String>>,
         token: &str,
     ) -> Result<Port, ClientError> {
         let port = PortCreate {
@@ -164,6 +167,7 @@ impl NetworkClient {
             device_owner: DEVICE_OWNER_COMPUTE.to_owned(),
             binding_host_id: host.map(str::to_owned),
             project_id: project_id.map(str::to_owned),
+            security_groups,
         };
         let v = self
             .send(
@@ -192,6 +196,15 @@ impl NetworkClient {
             )
             .await?;
         Self::take(v, "port")
+    }
+
+    /// `GET /v2.0/security-groups`: every group the token may see (an
+    /// admin's sees every project's).
+    pub async fn security_groups(&self, token: &str) -> Result<Vec<SecurityGroup>, ClientError> {
+        let v = self
+            .send(self.http.get(self.url("security-groups")), token)
+            .await?;
+        Self::take(v, "security_groups")
     }
 
     /// `DELETE /v2.0/ports/{id}`.

@@ -16,5 +16,7 @@ pub mod model;
 pub mod vif;
 
 pub use client::{ClientError, NetworkClient};
-pub use model::{FixedIp, HostRoute, Network, Port, PortUpdate, Subnet};
+pub use model::{
+    FixedIp, HostRoute, Network, Port, PortUpdate, SecurityGroup, SecurityGroupRule, Subnet,
+};
 pub use vif::{Vif, VifFixedIp, VifSubnet};

@@ -12,6 +12,7 @@ mod e2e {
     mod compute;
     mod compute_misc;
     mod compute_rebuild;
+    mod compute_sg;
     mod distributed;
     mod identity;
     mod identity_extras;

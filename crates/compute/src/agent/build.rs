@@ -217,7 +217,13 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
                     match a
                         .services
                         .networks
-                        .port_create(&b.token, &net.to_string(), &id, &b.inst.project_id)
+                        .port_create(
+                            &b.token,
+                            &net.to_string(),
+                            &id,
+                            &b.inst.project_id,
+                            &b.inst.security_groups,
+                        )
                         .await?
                     {
                         Some(p) => (p.id, false),

@@ -2,6 +2,7 @@
 //! version documents. Handlers are thin; their logic is in plain functions
 //! beside them.
 
+pub mod admin_actions;
 pub mod aggregates;
 pub mod external_events;
 pub mod flavors;
@@ -15,8 +16,11 @@ pub mod quotas;
 pub mod server_actions;
 pub mod server_create;
 pub mod server_groups;
+pub mod server_ips;
 pub mod server_metadata;
 pub mod server_rebuild;
+pub mod server_security_groups;
+pub mod server_tags;
 pub mod servers;
 pub mod servers_query;
 pub mod usage;
@@ -208,6 +212,25 @@ fn api_routes() -> Routes<AppState> {
             "/servers/{id}/os-instance-actions/{req}",
             get(instance_actions::show),
         )
+        // Issue 12: server tags (2.26+), security groups, addresses by network.
+        .route(
+            "/servers/{id}/tags",
+            get(server_tags::index)
+                .put(server_tags::update_all)
+                .delete(server_tags::delete_all),
+        )
+        .route(
+            "/servers/{id}/tags/{tag}",
+            get(server_tags::show)
+                .put(server_tags::update)
+                .delete(server_tags::delete),
+        )
+        .route(
+            "/servers/{id}/os-security-groups",
+            get(server_security_groups::index),
+        )
+        .route("/servers/{id}/ips", get(server_ips::index))
+        .route("/servers/{id}/ips/{network}", get(server_ips::show))
         .route("/os-server-external-events", post(external_events::create))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route(

@@ -10,7 +10,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use stratus_auth::Ctx;
 
-use super::{require_member, server_rebuild, servers, ApiVersion, AppState};
+use super::{
+    admin_actions, require_member, server_rebuild, server_security_groups, servers, ApiVersion,
+    AppState,
+};
 use crate::app::server_action::{self, Outcome, ServerAction};
 use crate::error::{ComputeError, NovaJson, Result};
 
@@ -84,6 +87,16 @@ pub async fn action(
     // `rebuild` and `createImage` answer per microversion.
     if let Some(r) = server_rebuild::try_action(&s, v, &ctx, &i, &body).await? {
         return Ok(r);
+    }
+    // Actions kept in their own modules (issue 12).
+    if admin_actions::dispatch(&s, &ctx, &i, &body)
+        .await?
+        .is_some()
+        || server_security_groups::dispatch(&s, &ctx, &i, &body)
+            .await?
+            .is_some()
+    {
+        return Ok(StatusCode::ACCEPTED.into_response());
     }
     let action = parse_action(&body)?;
     Ok(match server_action::run(&s, &ctx, &i, action).await? {

@@ -43,6 +43,8 @@ pub struct CreateRequest {
     pub config_drive: bool,
     pub return_reservation_id: bool,
     pub scheduler_hints: Value,
+    /// `tags` (2.52+).
+    pub tags: Vec<String>,
 }
 
 /// `accessIPv4` / `accessIPv6` checked as Nova's schema checks them
@@ -308,6 +310,10 @@ pub fn parse_create(body: &Value, v: ApiVersion) -> Result<CreateRequest> {
         )?
         .unwrap_or(false),
         scheduler_hints: hints,
+        tags: match s.get("tags") {
+            Some(t) if v.at_least(52) => crate::app::server_tags::parse_tag_list(t)?,
+            _ => Vec::new(),
+        },
     })
 }
 

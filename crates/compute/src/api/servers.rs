@@ -131,7 +131,10 @@ async fn listing(
     detail: bool,
     v: ApiVersion,
 ) -> Result<Value> {
-    let f = filters(ctx, raw, v, detail)?;
+    let mut f = filters(ctx, raw, v, detail)?;
+    if v.at_least(26) {
+        crate::app::server_tags::narrow_list(s, &params::query(raw), &mut f).await?;
+    }
     let list = match &f.flavor_id {
         // Nova looks the flavor up first: a missing one is an empty list.
         Some(id) if !flavor_exists(s, id).await? => Vec::new(),
@@ -213,6 +216,7 @@ pub(crate) async fn with_volumes(
 ) -> Result<Value> {
     let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
     view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
+    crate::app::server_tags::fill_view(s, v, i, &mut view).await?;
     Ok(view)
 }
 

@@ -71,6 +71,8 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         }
     }
     let networks = resolve_networks(s, ctx, req).await?;
+    let security_groups =
+        crate::app::security_groups::resolve_for_create(s, ctx, &req.security_groups).await?;
     let key_data = match &req.key_name {
         Some(k) => Some(
             db::keypairs::keypair_get(&mut *s.db.conn().await?, &user, k)
@@ -142,7 +144,7 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
             image_properties: image_properties.clone(),
             networks: networks.clone(),
             bdm: bdm.clone(),
-            security_groups: req.security_groups.clone(),
+            security_groups: security_groups.clone(),
             scheduler_hints: req.scheduler_hints.clone(),
             key_name: req.key_name.clone(),
             key_data: key_data.clone(),
@@ -180,7 +182,12 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         quota: &s.cfg.quota,
         volumes: &s.volumes,
     };
-    saga::launch::run_all(deps, ctx, &insts).await?;
+    let ids: Vec<String> = insts.iter().map(|i| i.id.to_string()).collect();
+    crate::app::server_tags::write_for_create(s, &ids, &req.tags).await?;
+    if let Err(e) = saga::launch::run_all(deps, ctx, &insts).await {
+        crate::app::server_tags::forget(s, &ids).await;
+        return Err(e);
+    }
     Ok(Launched {
         ids: insts.iter().map(|i| i.id).collect(),
         reservation_id,

@@ -95,6 +95,23 @@ pub struct PortInfo {
     pub binding_host_id: Option<String>,
 }
 
+/// A security group as a request names it and the network service knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityGroupRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// One of a server's ports and its security groups (ids).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortGroups {
+    pub id: String,
+    pub security_groups: Vec<String>,
+}
+
+/// A security group with its rules (the network client's).
+pub use stratus_network_client::{SecurityGroup, SecurityGroupRule};
+
 /// A server's network interface as saved in its network info (Nova's
 /// `instance_info_caches`): the one VIF type, `stratus_network_client::Vif`.
 pub use stratus_network_client::Vif as VifInfo;
@@ -119,15 +136,47 @@ pub trait NetworkApi: Send + Sync + 'static {
     async fn port_check(&self, ctx: &RequestContext, port_id: &str) -> Result<String>;
 
     /// Creates a port for the instance on `network_id` (unbound), owned by
-    /// the instance's project (the token is the service user's). `Ok(None)`
-    /// when there is no network service (no port is made).
+    /// the instance's project (the token is the service user's), in the
+    /// project's security groups named `security_groups` (none, or only
+    /// `default`: Neutron's default group). `Ok(None)` when there is no
+    /// network service (no port is made).
     async fn port_create(
         &self,
         token: &str,
         network_id: &str,
         instance_id: &str,
         project_id: &str,
+        security_groups: &[String],
     ) -> Result<Option<PortInfo>>;
+
+    /// The security group `name_or_id` names for the caller, as Nova's
+    /// `find_resourceid_by_name_or_id` finds it: a group of that id, else
+    /// the one group of that name in the caller's project. `NotFound` when
+    /// there is none, `Conflict` when the name is not unique.
+    async fn security_group_find(
+        &self,
+        ctx: &RequestContext,
+        name_or_id: &str,
+    ) -> Result<SecurityGroupRef>;
+
+    /// The server's ports (by `device_id`) and their security groups, as
+    /// the caller sees them.
+    async fn server_ports(
+        &self,
+        ctx: &RequestContext,
+        instance_id: &str,
+    ) -> Result<Vec<PortGroups>>;
+
+    /// Every security group the caller may see, with its rules.
+    async fn security_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>>;
+
+    /// Replaces a port's security groups (ids), with the caller's token.
+    async fn port_set_security_groups(
+        &self,
+        ctx: &RequestContext,
+        port_id: &str,
+        groups: &[String],
+    ) -> Result<()>;
 
     /// Binds the port to `host` for the instance (`device_owner`
     /// `compute:<az>`); binding needs an admin (service) token.
@@ -199,8 +248,40 @@ impl NetworkApi for AcceptAll {
     async fn port_check(&self, _ctx: &RequestContext, _port_id: &str) -> Result<String> {
         Ok(String::new())
     }
-    async fn port_create(&self, _: &str, _: &str, _: &str, _: &str) -> Result<Option<PortInfo>> {
+    async fn port_create(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &[String],
+    ) -> Result<Option<PortInfo>> {
         Ok(None)
+    }
+    /// Every group exists, its id its name.
+    async fn security_group_find(
+        &self,
+        _: &RequestContext,
+        name_or_id: &str,
+    ) -> Result<SecurityGroupRef> {
+        Ok(SecurityGroupRef {
+            id: name_or_id.to_owned(),
+            name: name_or_id.to_owned(),
+        })
+    }
+    async fn server_ports(&self, _: &RequestContext, _: &str) -> Result<Vec<PortGroups>> {
+        Ok(Vec::new())
+    }
+    async fn security_groups(&self, _: &RequestContext) -> Result<Vec<SecurityGroup>> {
+        Ok(Vec::new())
+    }
+    async fn port_set_security_groups(
+        &self,
+        _: &RequestContext,
+        _: &str,
+        _: &[String],
+    ) -> Result<()> {
+        Ok(())
     }
     async fn port_bind(
         &self,

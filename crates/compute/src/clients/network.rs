@@ -6,7 +6,7 @@ use stratus_common::ids::{NetworkId, PortId};
 use stratus_common::RequestContext;
 use stratus_network_client::{ClientError, NetworkClient, Port, PortUpdate, Subnet};
 
-use super::{NetworkApi, PortInfo, VifInfo};
+use super::{NetworkApi, PortGroups, PortInfo, SecurityGroup, SecurityGroupRef, VifInfo};
 use crate::error::{ComputeError, Result};
 
 pub struct NeutronNetworks {
@@ -37,6 +37,11 @@ fn client_err(e: ClientError) -> ComputeError {
             message,
             ..
         } => ComputeError::Conflict(message),
+        ClientError::Api {
+            status: 400,
+            message,
+            ..
+        } => ComputeError::BadRequest(message),
         ClientError::Transport(t) => unavailable(&t),
         other => ComputeError::Internal(other.to_string()),
     }
@@ -65,6 +70,45 @@ fn port_id(id: &str) -> Result<PortId> {
 fn network_id(id: &str) -> Result<NetworkId> {
     id.parse()
         .map_err(|_| ComputeError::BadRequest(format!("Network {id} could not be found.")))
+}
+
+impl NeutronNetworks {
+    /// The ids of the groups of `project` named `names` (the API checked
+    /// them with the user's token), seen with the service token; `None`
+    /// (Neutron's default group) for no names or only `default`.
+    async fn project_groups(
+        &self,
+        token: &str,
+        project: &str,
+        names: &[String],
+    ) -> Result<Option<Vec<String>>> {
+        if names.iter().all(|n| n == "default") {
+            return Ok(None);
+        }
+        let groups = self
+            .client
+            .security_groups(token)
+            .await
+            .map_err(client_err)?;
+        let mut ids: Vec<String> = Vec::new();
+        for n in names {
+            let g = groups
+                .iter()
+                .find(|g| &g.id == n)
+                .or_else(|| {
+                    groups
+                        .iter()
+                        .find(|g| &g.name == n && g.project_id == project)
+                })
+                .ok_or_else(|| {
+                    ComputeError::BadRequest(format!("Security group {n} not found."))
+                })?;
+            if !ids.contains(&g.id) {
+                ids.push(g.id.clone());
+            }
+        }
+        Ok(Some(ids))
+    }
 }
 
 #[async_trait]
@@ -165,7 +209,11 @@ impl NetworkApi for NeutronNetworks {
         net: &str,
         instance_id: &str,
         project_id: &str,
+        security_groups: &[String],
     ) -> Result<Option<PortInfo>> {
+        let groups = self
+            .project_groups(token, project_id, security_groups)
+            .await?;
         let p = self
             .client
             .port_create(
@@ -173,6 +221,7 @@ impl NetworkApi for NeutronNetworks {
                 instance_id,
                 None,
                 Some(project_id),
+                groups,
                 token,
             )
             .await
@@ -226,6 +275,80 @@ impl NetworkApi for NeutronNetworks {
             .into_iter()
             .map(|p| p.id.to_string())
             .collect())
+    }
+
+    async fn security_group_find(
+        &self,
+        ctx: &RequestContext,
+        name_or_id: &str,
+    ) -> Result<SecurityGroupRef> {
+        let groups = self
+            .client
+            .security_groups(token_of(ctx))
+            .await
+            .map_err(client_err)?;
+        let project = ctx.project_id.as_ref().map(|p| p.as_str()).unwrap_or("");
+        let found: Vec<_> = match groups.iter().find(|g| g.id == name_or_id) {
+            Some(g) => vec![g],
+            None => groups
+                .iter()
+                .filter(|g| g.name == name_or_id && g.project_id == project)
+                .collect(),
+        };
+        match found.as_slice() {
+            [g] => Ok(SecurityGroupRef {
+                id: g.id.clone(),
+                name: g.name.clone(),
+            }),
+            [] => Err(ComputeError::NotFound(format!(
+                "Unable to find security_group with name or id '{name_or_id}'"
+            ))),
+            _ => Err(ComputeError::Conflict(format!(
+                "Multiple security_group matches found for name '{name_or_id}', use an ID to be more specific."
+            ))),
+        }
+    }
+
+    async fn server_ports(
+        &self,
+        ctx: &RequestContext,
+        instance_id: &str,
+    ) -> Result<Vec<PortGroups>> {
+        Ok(self
+            .client
+            .ports_of_device(instance_id, token_of(ctx))
+            .await
+            .map_err(client_err)?
+            .into_iter()
+            .map(|p| PortGroups {
+                id: p.id.to_string(),
+                security_groups: p.security_groups,
+            })
+            .collect())
+    }
+
+    async fn security_groups(&self, ctx: &RequestContext) -> Result<Vec<SecurityGroup>> {
+        self.client
+            .security_groups(token_of(ctx))
+            .await
+            .map_err(client_err)
+    }
+
+    async fn port_set_security_groups(
+        &self,
+        ctx: &RequestContext,
+        port: &str,
+        groups: &[String],
+    ) -> Result<()> {
+        self.client
+            .port_update(
+                &port_id(port)?,
+                &PortUpdate::security_groups(groups.to_vec()),
+                token_of(ctx),
+            )
+            .await
+            .map_err(client_err)?;
+        Ok(())
     }
 
     async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo> {

@@ -75,6 +75,21 @@ pub async fn action_start(
     Ok(())
 }
 
+/// Marks the action `request_id` started as finished (an action with no
+/// events, such as Nova's `resetState`).
+pub async fn action_finish(conn: &mut Conn, instance_id: &str, request_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE instance_actions SET finish_time = $1, updated_at = $1 \
+         WHERE instance_id = $2 AND request_id = $3",
+    )
+    .bind(now_db())
+    .bind(instance_id)
+    .bind(request_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn action_id(conn: &mut Conn, instance_id: &str, request_id: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM instance_actions WHERE instance_id = $1 AND request_id = $2",

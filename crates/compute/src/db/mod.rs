@@ -11,6 +11,8 @@ pub mod bdms;
 pub mod flavors;
 pub mod hosts;
 pub mod instance_filter;
+pub mod instance_security_groups;
+pub mod instance_tags;
 pub mod instances;
 pub mod keypairs;
 pub mod quotas;

@@ -124,6 +124,16 @@ CREATE TABLE block_device_mappings (
   UNIQUE (instance_id, volume_id), UNIQUE (instance_id, device_name))
 ",
     },
+    // Server tags (Nova's `tags` table, 2.26+): one row per server and
+    // tag; the primary key makes a tag set a set.
+    Migration {
+        version: 6,
+        name: "instance_tags",
+        sql: "
+CREATE TABLE instance_tags (
+  instance_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (instance_id, tag))
+",
+    },
     // Host aggregates (Nova's API-database `aggregates`, `aggregate_hosts`,
     // `aggregate_metadata`): an aggregate with `availability_zone` metadata
     // makes the availability zone of its hosts. Aggregate ids are integers

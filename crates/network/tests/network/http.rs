@@ -47,10 +47,17 @@ async fn compute_client_over_http() {
 
         let instance = uuid::Uuid::new_v4().to_string();
         let p = client
-            .port_create(&net_id, &instance, None, None, ALICE)
+            .port_create(&net_id, &instance, None, None, None, ALICE)
             .await
             .expect("create port");
         assert_eq!(p.status, "DOWN");
+        // No groups asked: the project's default, as compute relies on.
+        let groups = client.security_groups(ALICE).await.expect("groups");
+        let default = groups
+            .iter()
+            .find(|g| g.name == "default")
+            .expect("the default group");
+        assert_eq!(p.security_groups, vec![default.id.clone()]);
         assert_eq!(p.device_owner, "compute:nova");
         assert_eq!(p.fixed_ips[0].ip_address.to_string(), "10.70.0.2");
         let err = client

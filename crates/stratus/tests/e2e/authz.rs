@@ -138,6 +138,9 @@ impl Case {
     }
 }
 
+/// Compute's server tags need microversion 2.26.
+const V2_26: &[(&str, &str)] = &[("OpenStack-API-Version", "compute 2.26")];
+
 const OPEN: [Want; 4] = [Open, Open, Open, Open];
 /// Any valid token may read it (not a project resource).
 const ANY_TOKEN: [Want; 4] = [Is(401), Is(200), Is(200), Is(200)];
@@ -607,6 +610,29 @@ fn expectations() -> Vec<Case> {
           "/v2.1/servers/{server}/os-volume_attachments/{attached_volume}", WRITE),
         c(Compute, "GET", "/v2.1/servers/{id}/os-instance-actions/{req}",
           "/v2.1/servers/{server}/os-instance-actions/{action_req}", READ),
+        // Issue 12 (cmp-sg): server tags (2.26+), security groups, addresses by network.
+        c(Compute, "GET", "/v2.1/servers/{id}/tags", "/v2.1/servers/{server}/tags", READ)
+            .headers(V2_26),
+        c(Compute, "PUT", "/v2.1/servers/{id}/tags", "/v2.1/servers/{server}/tags", WRITE)
+            .headers(V2_26)
+            .body(r#"{"tags": ["x"]}"#),
+        c(Compute, "DELETE", "/v2.1/servers/{id}/tags", "/v2.1/servers/{server}/tags", WRITE)
+            .headers(V2_26),
+        // A tag answers 204 when the server has it.
+        c(Compute, "GET", "/v2.1/servers/{id}/tags/{tag}",
+          "/v2.1/servers/{server}/tags/authz", [Is(401), Is(404), Is(204), Is(403)])
+            .headers(V2_26),
+        c(Compute, "PUT", "/v2.1/servers/{id}/tags/{tag}",
+          "/v2.1/servers/{server}/tags/other", WRITE)
+            .headers(V2_26),
+        c(Compute, "DELETE", "/v2.1/servers/{id}/tags/{tag}",
+          "/v2.1/servers/{server}/tags/authz", WRITE)
+            .headers(V2_26),
+        c(Compute, "GET", "/v2.1/servers/{id}/os-security-groups",
+          "/v2.1/servers/{server}/os-security-groups", READ),
+        c(Compute, "GET", "/v2.1/servers/{id}/ips", "/v2.1/servers/{server}/ips", READ),
+        c(Compute, "GET", "/v2.1/servers/{id}/ips/{network}",
+          "/v2.1/servers/{server}/ips/authz-net", READ),
         // Services (Neutron) only.
         c(Compute, "POST", "/v2.1/os-server-external-events",
           "/v2.1/os-server-external-events", ADMIN)
@@ -1488,6 +1514,17 @@ impl World {
             );
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
+        // A tag on it, for the tag routes' owner reads (2.26).
+        let tagged = send(
+            &w.cloud,
+            Compute,
+            "PUT",
+            &format!("/v2.1/servers/{server}/tags/authz"),
+            Some(w.alice.as_str()),
+            &[("OpenStack-API-Version", "compute 2.26".to_owned())],
+            None,
+        );
+        assert_eq!(tagged.status, 201, "{}", tagged.text);
         let actions = w.ok(
             Compute,
             "GET",

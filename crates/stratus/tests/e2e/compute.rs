@@ -14,13 +14,13 @@ use super::network::network_with_subnet;
 
 /// What a launch needs: a public image, a network with a subnet
 /// (10.40.0.0/24) and a small flavor, all named `e2e-*`.
-struct Launchable {
-    image: String,
-    net: String,
-    flavor: String,
+pub(super) struct Launchable {
+    pub(super) image: String,
+    pub(super) net: String,
+    pub(super) flavor: String,
 }
 
-fn launchable(cloud: &Cloud) -> Launchable {
+pub(super) fn launchable(cloud: &Cloud) -> Launchable {
     let image = field(&create_image(cloud, "e2e-img", "--public"), "id");
     let (net, _) = network_with_subnet(cloud, "e2e-net", "10.40.0.0/24", &[]);
     let flavor = cloud.openstack_json(&[
@@ -42,7 +42,7 @@ fn launchable(cloud: &Cloud) -> Launchable {
 }
 
 /// `server create ... --wait NAME` with the given network flags.
-fn launch(cloud: &Cloud, l: &Launchable, name: &str, nic: &[&str]) -> Value {
+pub(super) fn launch(cloud: &Cloud, l: &Launchable, name: &str, nic: &[&str]) -> Value {
     let mut args = vec![
         "server", "create", "--flavor", &l.flavor, "--image", &l.image,
     ];
