@@ -479,6 +479,39 @@ fn real_guests_boot_take_their_address_and_metadata_and_leave_nothing_behind() {
     cloud.wait_for(&["volume", "show", &vol_id], "status", "available");
     cloud.openstack_ok(&["volume", "delete", &vol_id]);
 
+    // A snapshot of the running guest is an active image; rebuilt from
+    // it, the guest is defined again on a new disk over that image and
+    // boots to the same address.
+    cloud.openstack_ok(&[
+        "server", "image", "create", "--wait", "--name", "lv-snap", &first,
+    ]);
+    let snap = cloud.openstack_json(&["image", "show", "lv-snap"]);
+    assert_eq!(field(&snap, "status"), "active", "{snap}");
+    let snap_id = field(&snap, "id");
+    let ip_line = format!("stratus-guest: ip={}", servers[0].2);
+    let before = console(&cloud, &first).matches(&ip_line).count();
+    cloud.openstack_ok(&["server", "rebuild", "--image", &snap_id, "--wait", &first]);
+    let shown = cloud.openstack_json(&["server", "show", &first]);
+    assert_eq!(field(&shown, "status"), "ACTIVE", "{shown}");
+    assert!(shown["image"].to_string().contains(&snap_id), "{shown}");
+    assert_eq!(running_domains(), 3, "{}", domains());
+    // The rebuilt guest's console starts afresh or goes on; either way it
+    // shows one more boot to the address.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let c = console(&cloud, &first);
+        let now = c.matches(&ip_line).count();
+        if now > before || (now >= 1 && c.matches("stratus-guest: booted").count() == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebuilt guest never booted:\n{c}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    cloud.openstack_ok(&["image", "delete", &snap_id]);
+
     // Boot from a volume made from the image: the guest's root disk is the
     // volume's file, and the volume is available again after the delete.
     let root = cloud.openstack_json(&[
