@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use stratus_telemetry::events::Timer;
 use stratus_telemetry::{Event, EventQuery, Recorder, Sink, TelemetryConfig};
 
@@ -24,18 +24,36 @@ use crate::bus::{Bus, Envelope, Handler, RemoteError};
 use crate::error::{ComputeError, Result};
 use crate::rpc;
 
+/// The work of one request (or message) in one service.
+#[derive(Clone)]
+struct Scope {
+    recorder: Recorder,
+    /// When the service got the request, before anything else was done
+    /// with it (the token check included).
+    began: DateTime<Utc>,
+}
+
 tokio::task_local! {
-    static RECORDER: Recorder;
+    static SCOPE: Scope;
 }
 
 /// Runs `f` with `recorder` as the current service's recorder.
 pub async fn scope<F: Future>(recorder: Recorder, f: F) -> F::Output {
-    RECORDER.scope(recorder, f).await
+    let s = Scope {
+        recorder,
+        began: Utc::now(),
+    };
+    SCOPE.scope(s, f).await
 }
 
 /// The current service's recorder (a disabled one outside [`scope`]).
 pub fn recorder() -> Recorder {
-    RECORDER.try_with(Clone::clone).unwrap_or_default()
+    SCOPE.try_with(|s| s.recorder.clone()).unwrap_or_default()
+}
+
+/// When the current request reached the service (now outside [`scope`]).
+pub fn began() -> DateTime<Utc> {
+    SCOPE.try_with(|s| s.began).unwrap_or_else(|_| Utc::now())
 }
 
 /// Starts timing seed step `step` of the current request for `resource`.
