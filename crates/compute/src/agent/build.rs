@@ -283,6 +283,9 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             vif.preexisting = preexisting;
             vifs.push(vif);
         }
+        if vifs.is_empty() {
+            trace::skipped(26, "ports", res, "no network service behind this agent");
+        }
         // Saved through the conductor: the API's `addresses` and the
         // metadata service read it from the database.
         let u = InstanceUpdate {
