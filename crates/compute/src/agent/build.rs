@@ -808,6 +808,9 @@ impl<'a> Step<Build<'a>> for MarkActive {
     fn seed_step(&self) -> u16 {
         47
     }
+    fn hands_off(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let console = b
             .agent
