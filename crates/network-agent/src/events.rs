@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use stratus_common::ids::RequestId;
-use stratus_telemetry::{Event, Recorder, Sink};
+pub use stratus_telemetry::Recorder;
+use stratus_telemetry::{Event, Sink};
 
 use crate::rpc::PortInfo;
 use crate::server::ServerApi;

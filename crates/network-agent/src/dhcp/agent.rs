@@ -56,6 +56,8 @@ pub struct DhcpAgent {
     latest: Mutex<()>,
     /// Seed steps 29–32, sent to the server.
     recorder: Recorder,
+    /// The metadata proxies' steps 52–54, sent to the server.
+    metadata_recorder: Recorder,
 }
 
 /// Why steps 31–32 do not happen with the agent's `noop` driver.
@@ -78,6 +80,7 @@ impl DhcpAgent {
             hosts: HostNames::new(&settings.host, aliases),
             settings,
             recorder: crate::events::recorder("dhcp-agent", server.clone()),
+            metadata_recorder: crate::events::recorder("metadata", server.clone()),
             server,
             nets: Mutex::new(HashMap::new()),
             latest: Mutex::new(()),
@@ -282,6 +285,7 @@ impl DhcpAgent {
                 lookup: Arc::new(ServerLookup(self.server.clone())),
                 upstream: self.settings.metadata_url.clone(),
                 secret: self.settings.metadata_secret.clone(),
+                recorder: self.metadata_recorder.clone(),
             };
             served.proxy = Some(
                 MetadataProxy::start_in_namespace(&ns, self.settings.metadata_port, cfg).await?,
