@@ -25,7 +25,6 @@ use stratus_common::ids::{ProjectId, UserId};
 use stratus_common::RequestContext;
 use tower::ServiceExt;
 
-
 // ---------------------------------------------------------------- metrics
 
 /// The request counts by matched route (ids folded into the template, in a
@@ -46,14 +45,22 @@ async fn requests_are_counted_by_matched_route_and_metrics_are_open() {
             .expect("request");
         assert_eq!(send(&app, req).await.0, StatusCode::OK);
     }
-    let req = Request::get("/v9/things/c").body(Body::empty()).expect("request");
+    let req = Request::get("/v9/things/c")
+        .body(Body::empty())
+        .expect("request");
     assert_eq!(send(&app, req).await.0, StatusCode::UNAUTHORIZED);
-    let req = Request::get("/nowhere").body(Body::empty()).expect("request");
+    let req = Request::get("/nowhere")
+        .body(Body::empty())
+        .expect("request");
     assert_eq!(send(&app, req).await.0, StatusCode::NOT_FOUND);
 
     let resp = app
         .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).expect("request"))
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
@@ -68,9 +75,18 @@ async fn requests_are_counted_by_matched_route_and_metrics_are_open() {
             "stratus_http_requests_total{{service=\"metrics-test\",method=\"GET\",route=\"{route}\",status=\"{status}\"}}"
         )
     };
-    assert!(text.contains(&format!("{} 2\n", series("/v9/things/{id}", 200))), "{text}");
-    assert!(text.contains(&format!("{} 1\n", series("/v9/things/{id}", 401))), "{text}");
-    assert!(text.contains(&format!("{} 1\n", series("unmatched", 404))), "{text}");
+    assert!(
+        text.contains(&format!("{} 2\n", series("/v9/things/{id}", 200))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", series("/v9/things/{id}", 401))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", series("unmatched", 404))),
+        "{text}"
+    );
 
     let resp = app
         .oneshot(

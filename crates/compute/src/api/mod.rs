@@ -113,7 +113,7 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
     let api = stratus_auth::require_token(api, validator);
     let open = open_routes().into_router().with_state(state);
     let app = open.nest("/v2.1", api).fallback(not_found);
-    stratus_auth::with_request_id(microversion::layer(app))
+    stratus_auth::with_request_id("compute-api", microversion::layer(app))
         .layer(axum::middleware::from_fn(compute_request_id))
 }
 
@@ -146,6 +146,7 @@ pub fn route_table() -> Vec<Route> {
 fn open_routes() -> Routes<AppState> {
     Routes::new()
         .route("/", get(versions::index))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/v2.1", get(versions::v21))
         .route("/v2.1/", get(versions::v21))
         .route("/v2", get(versions::v2))

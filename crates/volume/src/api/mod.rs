@@ -81,6 +81,7 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
         .with_state(state);
     let api = require_token(api, validator);
     with_request_id(
+        "volume",
         open.merge(api)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed),
@@ -96,6 +97,7 @@ pub fn route_table() -> Vec<Route> {
 fn open_routes() -> Routes<Arc<AppState>> {
     Routes::new()
         .route("/", get(versions::root))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/v3", get(versions::v3))
         .route("/v3/", get(versions::v3))
 }
