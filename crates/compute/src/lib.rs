@@ -28,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub use stratus_compute_rpc::model;
 
 pub use stratus_compute_rpc as rpc;
@@ -146,6 +147,7 @@ pub async fn api_router_with(
     };
     // Finish launches, deletes, attaches and detaches a crash interrupted.
     saga::recover(&db, bus, &cfg, &volumes).await?;
+    metrics::watch_instances(&db);
     let state = api::AppState {
         db,
         bus: bus.clone(),

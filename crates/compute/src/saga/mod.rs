@@ -216,6 +216,7 @@ pub async fn execute_until<C: Sync>(
                 _ => break,
             }
         }
+        stratus_telemetry::metrics::saga_step(&rec.kind, step.name(), false, r.is_ok());
         match r {
             Ok(out) => {
                 let s = StepRecord {
@@ -286,7 +287,7 @@ pub async fn unwind<C: Sync>(
         state: SagaState::Unwinding,
         params: Value::Null,
     };
-    let (_, recorded) = log.open(&probe).await?;
+    let (stored, recorded) = log.open(&probe).await?;
     log.set_state(id, SagaState::Unwinding).await?;
     let done = outputs_of(&recorded);
     let mut first_error = None;
@@ -298,7 +299,9 @@ pub async fn unwind<C: Sync>(
         {
             continue;
         }
-        if let Err(e) = step.undo(c, &done).await {
+        let undone = step.undo(c, &done).await;
+        stratus_telemetry::metrics::saga_step(&stored.kind, step.name(), true, undone.is_ok());
+        if let Err(e) = undone {
             tracing::warn!(saga = id, step = step.name(), error = %e, "undo failed; the saga stays unwinding");
             first_error.get_or_insert(e);
             continue;
