@@ -14,12 +14,15 @@
 //!   whether it asks for every project) into a project filter or a 403;
 //! - [`routes`]: [`Routes`], a router builder that records its route table
 //!   for the authorisation coverage test;
+//! - [`metrics`]: `GET /metrics`, the process's Prometheus metrics (the
+//!   request counts and latencies are taken in [`request_id`]'s layer);
 //! - [`service_auth`]: [`ServiceAuth`], the service user's own token for
 //!   calls made without a user's token.
 //!
 //! Role checks (`admin`, `member`, `reader`) are on [`RequestContext`]; each
 //! service turns a failed check into its own 403 body.
 
+pub mod metrics;
 pub mod middleware;
 pub mod remote;
 pub mod request_id;

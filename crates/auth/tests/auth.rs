@@ -25,6 +25,84 @@ use stratus_common::ids::{ProjectId, UserId};
 use stratus_common::RequestContext;
 use tower::ServiceExt;
 
+// ---------------------------------------------------------------- metrics
+
+/// The request counts by matched route (ids folded into the template, in a
+/// nested router too), and `/metrics` open beside a token-checked API.
+#[tokio::test]
+async fn requests_are_counted_by_matched_route_and_metrics_are_open() {
+    let validator: Arc<dyn TokenValidator> =
+        Arc::new(StaticValidator::new().with("good", member_of("p1")));
+    let api = Router::new().route("/things/{id}", get(|| async { "thing" }));
+    let app = Router::new()
+        .route("/metrics", get(stratus_auth::metrics::scrape))
+        .nest("/v9", require_token(api, validator));
+    let app = with_request_id("metrics-test", app);
+    for id in ["a", "b"] {
+        let req = Request::get(format!("/v9/things/{id}"))
+            .header("x-auth-token", "good")
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(send(&app, req).await.0, StatusCode::OK);
+    }
+    let req = Request::get("/v9/things/c")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&app, req).await.0, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/nowhere")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&app, req).await.0, StatusCode::NOT_FOUND);
+
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/plain; version=0.0.4"));
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    let series = |route: &str, status: u16| {
+        format!(
+            "stratus_http_requests_total{{service=\"metrics-test\",method=\"GET\",route=\"{route}\",status=\"{status}\"}}"
+        )
+    };
+    assert!(
+        text.contains(&format!("{} 2\n", series("/v9/things/{id}", 200))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", series("/v9/things/{id}", 401))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 1\n", series("unmatched", 404))),
+        "{text}"
+    );
+
+    let resp = app
+        .oneshot(
+            Request::get("/metrics")
+                .header("accept", "application/openmetrics-text; version=1.0.0")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("application/openmetrics-text"));
+}
+
 // ---------------------------------------------------------------- middleware
 
 fn member_of(project: &str) -> RequestContext {
@@ -48,7 +126,7 @@ fn protected_app(validator: Arc<dyn TokenValidator>) -> Router {
             }))
         }),
     );
-    with_request_id(require_token(routes, validator))
+    with_request_id("test", require_token(routes, validator))
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {

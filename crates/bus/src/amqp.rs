@@ -527,7 +527,7 @@ async fn process(
             return;
         }
     };
-    let reply = match handler::run(handler, env.clone()).await {
+    let reply = match handler::run(topic, handler, env.clone()).await {
         Ok(reply) => reply,
         Err(handler::Panicked) if matches!(kind, Kind::Work { .. }) => {
             tokio::time::sleep(PANIC_BACKOFF).await;

@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stratus_common::config::{BusConfig, BusTransport};
 use stratus_common::context::RequestContext;
+use stratus_telemetry::metrics::{self, BusKind};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -251,6 +252,7 @@ impl Bus {
     pub async fn cast_envelope(&self, topic: &str, mut env: Envelope) -> Result<(), BusError> {
         validate_topic(topic)?;
         env.sent_at = Some(chrono::Utc::now());
+        metrics::bus_sent(topic, &env.method, BusKind::Cast);
         match &self.transport {
             Transport::Memory(m) => m.cast(topic, env),
             Transport::Amqp(a) => a.cast(topic, env).await,
@@ -293,11 +295,21 @@ impl Bus {
     ) -> Result<serde_json::Value, BusError> {
         validate_topic(topic)?;
         env.sent_at = Some(chrono::Utc::now());
+        metrics::bus_sent(topic, &env.method, BusKind::Call);
+        let method = env.method.clone();
+        let started = std::time::Instant::now();
         let reply = match &self.transport {
-            Transport::Memory(m) => m.call(topic, env, timeout).await?,
-            Transport::Amqp(a) => a.call(topic, env, timeout).await?,
+            Transport::Memory(m) => m.call(topic, env, timeout).await,
+            Transport::Amqp(a) => a.call(topic, env, timeout).await,
         };
-        reply.map_err(BusError::Remote)
+        let outcome = match &reply {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "error",
+            Err(BusError::Timeout) => "timeout",
+            Err(_) => "failed",
+        };
+        metrics::bus_call(topic, &method, outcome, started.elapsed());
+        reply?.map_err(BusError::Remote)
     }
 
     /// One-way message to every current subscriber of `topic`.
@@ -311,6 +323,7 @@ impl Bus {
         validate_topic(topic)?;
         let mut env = Envelope::new(method, ctx, encode(args)?);
         env.sent_at = Some(chrono::Utc::now());
+        metrics::bus_sent(topic, method, BusKind::Fanout);
         match &self.transport {
             Transport::Memory(m) => m.fanout(topic, env),
             Transport::Amqp(a) => a.fanout(topic, env).await,

@@ -233,7 +233,7 @@ async fn work_loop(
         let outcome = tokio::select! {
             // Dropping `unacked` on the way out requeues the message.
             _ = token.cancelled() => return,
-            r = handler::run(&handler, env) => r,
+            r = handler::run(&topic, &handler, env) => r,
         };
         match outcome {
             Ok(reply) => {
@@ -275,7 +275,7 @@ async fn fanout_loop(
         };
         let outcome = tokio::select! {
             _ = token.cancelled() => return,
-            r = handler::run(&handler, env.clone()) => r,
+            r = handler::run(&topic, &handler, env.clone()) => r,
         };
         // Fanout messages are notifications: a failed or panicking handler
         // is logged and the message dropped (nobody else would get it).

@@ -79,6 +79,8 @@ pub struct LaunchOptions {
     pub poll_interval: Duration,
     /// A server not ACTIVE after this long counts as an error.
     pub server_timeout: Duration,
+    /// `[telemetry]` of the run: event recording and metrics on or off.
+    pub telemetry: stratus_telemetry::TelemetryConfig,
 }
 
 impl Default for LaunchOptions {
@@ -93,6 +95,7 @@ impl Default for LaunchOptions {
             amqp_private_vhost: true,
             poll_interval: Duration::from_millis(20),
             server_timeout: Duration::from_secs(300),
+            telemetry: stratus_telemetry::TelemetryConfig::default(),
         }
     }
 }
@@ -471,6 +474,10 @@ async fn launch_run(
     config
         .set_section("compute", &cfg)
         .map_err(|e| internal("config", e))?;
+    config
+        .set_section("telemetry", &opts.telemetry)
+        .map_err(|e| internal("config", e))?;
+    stratus_telemetry::metrics::set_enabled(opts.telemetry.metrics);
     let rss_reset = reset_peak_rss();
 
     let started = Instant::now();

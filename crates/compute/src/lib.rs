@@ -28,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub use stratus_compute_rpc::model;
 
 pub use stratus_compute_rpc as rpc;
@@ -148,6 +149,7 @@ pub async fn api_router_with(
     // Finish launches, deletes, attaches and detaches a crash interrupted.
     saga::recover(&db, bus, &cfg, &volumes).await?;
     let recorder = trace::db_recorder(config, "compute-api", &db)?;
+    metrics::watch_instances(&db);
     let state = api::AppState {
         recorder,
         db,

@@ -18,6 +18,7 @@
 //! `&mut *tx`, so that a multi-row change is never left half-written.
 
 mod migrate;
+mod pools;
 pub mod testing;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use migrate::Migration;
+pub use pools::{pool_stats, PoolStats};
 pub use sqlx;
 
 /// The connection every service's `db` functions take (see the module doc).
@@ -111,6 +113,7 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
+        pools::register(service, &pool);
         Ok(Self {
             pool,
             engine: Engine::Sqlite,
@@ -145,6 +148,7 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
+        pools::register(service, &pool);
         Ok(Self {
             pool,
             engine: Engine::Postgres,

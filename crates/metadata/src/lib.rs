@@ -50,7 +50,8 @@ pub use signature::{sign_instance_id, verify_instance_id};
 /// `x-openstack-request-id` on each response.
 pub fn router(cfg: MetadataConfig, source: Arc<dyn InstanceSource>) -> axum::Router {
     let state = Arc::new(api::AppState::new(cfg, source));
-    stratus_auth::with_request_id(api::routes().into_router().with_state(state))
+    // No `/metrics` here: guests reach this API through the metadata proxy.
+    stratus_auth::with_request_id("metadata", api::routes().into_router().with_state(state))
 }
 
 /// Every route of the API, as [`router`] mounts it (the authorisation

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::services::Service;
 
@@ -120,6 +120,18 @@ pub struct BenchComputeArgs {
     /// Only the launch bench
     #[arg(long)]
     pub no_scheduler: bool,
+    /// Event recording and metrics during the launch bench: on (as
+    /// deployed), off, or both (a run each, to measure what they cost)
+    #[arg(long, value_enum, default_value_t = TelemetryMode::On)]
+    pub telemetry: TelemetryMode,
+}
+
+/// `stratus bench compute --telemetry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TelemetryMode {
+    On,
+    Off,
+    Both,
 }
 
 #[derive(Args, Debug)]

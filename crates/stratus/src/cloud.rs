@@ -274,6 +274,8 @@ async fn run(
     t0: Instant,
     banner: &str,
 ) -> anyhow::Result<()> {
+    let telemetry: stratus_telemetry::TelemetryConfig = platform.config.section("telemetry")?;
+    stratus_telemetry::metrics::set_enabled(telemetry.metrics);
     // Every port first: a taken port fails the start before anything runs,
     // instead of leaving half a cloud.
     let mut listeners = Vec::new();
@@ -301,6 +303,9 @@ async fn run(
         for l in &serving.lines {
             println!("{l}");
         }
+    }
+    if telemetry.metrics {
+        println!("metrics: GET /metrics on every API port above (Prometheus text)");
     }
     println!("stratus ready in {:.2}s", t0.elapsed().as_secs_f64());
     tracing::info!("ready");

@@ -21,6 +21,7 @@ mod e2e {
     mod image_import;
     mod image_metadefs;
     mod libvirt;
+    mod metrics;
     mod network;
     mod network_conformance;
     mod network_pools;

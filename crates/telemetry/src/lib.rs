@@ -6,9 +6,12 @@
 //!   (`trace_events`) and pruned after an age; `stratus trace` reads them
 //!   back through each service's API.
 //! - [`seed`]: the seed's table of steps (who to whom, in its words).
+//! - [`metrics`]: the process's Prometheus metrics, served as `/metrics`.
+//! - [`otlp`]: the same events exported as OTLP spans.
 
 pub mod config;
 pub mod events;
+pub mod metrics;
 pub mod otlp;
 pub mod seed;
 

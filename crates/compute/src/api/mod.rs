@@ -127,7 +127,7 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
                 crate::trace::scope(recorder.clone(), next.run(req))
             },
         ));
-    stratus_auth::with_request_id(microversion::layer(app))
+    stratus_auth::with_request_id("compute-api", microversion::layer(app))
         .layer(axum::middleware::from_fn(compute_request_id))
 }
 
@@ -167,6 +167,7 @@ pub fn route_table() -> Vec<Route> {
 fn open_routes() -> Routes<AppState> {
     Routes::new()
         .route("/", get(versions::index))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/v2.1", get(versions::v21))
         .route("/v2.1/", get(versions::v21))
         .route("/v2", get(versions::v2))

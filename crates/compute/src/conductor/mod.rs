@@ -51,13 +51,17 @@ impl Conductor {
             }
             rpc::INSTANCE_UPDATE => {
                 let a: rpc::UpdateArgs = args(env)?;
-                out(instances::instance_update(
+                let updated = instances::instance_update(
                     &mut *self.db.conn().await?,
                     &a.instance_id.to_string(),
                     &a.expected_task_state,
                     &a.updates,
                 )
-                .await?)
+                .await?;
+                if crate::metrics::ends_launch(&a.expected_task_state, a.updates.vm_state) {
+                    stratus_telemetry::metrics::launch("active");
+                }
+                out(updated)
             }
             rpc::EVENT_START => {
                 let a: rpc::EventArgs = args(env)?;

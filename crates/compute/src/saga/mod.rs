@@ -265,6 +265,7 @@ pub async fn execute_until<C: Sync>(
             Ok(_) if step.traces_itself() => {}
             r => timer.finish(r),
         }
+        stratus_telemetry::metrics::saga_step(&rec.kind, step.name(), false, r.is_ok());
         match r {
             Ok(out) => {
                 let s = StepRecord {
@@ -366,6 +367,7 @@ pub async fn unwind<C: Sync>(
         }
         let what = format!("saga undo {}", step.name());
         let undone = trace::time(step.seed_step(), what, res, step.undo(c, &done)).await;
+        stratus_telemetry::metrics::saga_step(&stored.kind, step.name(), true, undone.is_ok());
         if let Err(e) = undone {
             tracing::warn!(saga = id, step = step.name(), error = %e, "undo failed; the saga stays unwinding");
             first_error.get_or_insert(e);

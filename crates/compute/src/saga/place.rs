@@ -359,7 +359,11 @@ pub async fn fail_build(db: &Db, id: &str, message: &str, details: &str) -> Resu
     };
     let building = Some(vec![Some(TaskState::Scheduling), Some(TaskState::Spawning)]);
     match instances::instance_update(&mut conn, id, &building, &u).await {
-        Ok(_) | Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
+        Ok(_) => {
+            stratus_telemetry::metrics::launch("error");
+            Ok(())
+        }
+        Err(ComputeError::NotFound(_)) | Err(ComputeError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }

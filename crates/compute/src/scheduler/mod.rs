@@ -197,9 +197,12 @@ impl Scheduler {
         read.ok();
         let alternates = (self.cfg.max_attempts as usize).saturating_sub(1);
         let what = "filter and weigh the hosts (host cache)";
+        let deciding = std::time::Instant::now();
         let candidates = trace::time(10, what, res, self.candidates(&req)).await?;
         let p = place::params(ctx, &inst, 0, candidates, alternates);
         let placed = place::run(&self.db, &self.bus, ctx, p, Some(self), Inject::default()).await?;
+        let decided = if placed { "selected" } else { "no_valid_host" };
+        stratus_telemetry::metrics::scheduler_decision(decided, deciding.elapsed());
         if placed {
             if let Err(e) = self.claimed(instance_id).await {
                 // Only the snapshot is behind; the next read catches up.

@@ -40,12 +40,13 @@ pub fn route_table() -> Vec<Route> {
 
 pub fn router(inner: Arc<Inner>) -> Router {
     let r = routes().into_router().fallback(not_found).with_state(inner);
-    stratus_auth::with_request_id(r)
+    stratus_auth::with_request_id("identity", r)
 }
 
 fn routes() -> Routes<Arc<Inner>> {
     Routes::new()
         .route("/", get(discovery::versions))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/v3", get(discovery::v3))
         .route("/v3/", get(discovery::v3))
         .route(

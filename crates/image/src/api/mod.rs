@@ -52,6 +52,7 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
     let open = open_routes().into_router().with_state(state.clone());
     let api = require_token(api_routes().into_router().with_state(state), validator);
     with_request_id(
+        "image",
         open.merge(api)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed),
@@ -68,6 +69,7 @@ pub fn route_table() -> Vec<Route> {
 fn open_routes() -> Routes<Arc<AppState>> {
     Routes::new()
         .route("/", get(versions::root))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/versions", get(versions::list))
         .route("/v2", get(versions::list))
         .route("/v2/", get(versions::list))

@@ -57,7 +57,7 @@ pub fn router(state: State, validator: Arc<dyn TokenValidator>) -> Router {
         .with_state(state);
     let v2 = stratus_auth::require_token(v2, validator);
     let app = open_routes().into_router().merge(v2).fallback(not_found);
-    stratus_auth::with_request_id(app)
+    stratus_auth::with_request_id("network", app)
 }
 
 /// Every route of the API, as [`router`] mounts it (the authorisation
@@ -70,7 +70,9 @@ pub fn route_table() -> Vec<Route> {
 
 /// Version discovery, open to anyone.
 fn open_routes() -> Routes {
-    Routes::new().route("/", get(extensions::versions))
+    Routes::new()
+        .route("/", get(extensions::versions))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
 }
 
 /// `/v2.0/...`, behind the token check.

@@ -298,6 +298,13 @@ const MEMBER_REFUSED: &[(&str, &str, &str)] = &[
 fn expectations() -> Vec<Case> {
     use Svc::*;
     vec![
+        // ---- Prometheus metrics: open on every API port, as Prometheus
+        // scrapes (not on metadata's, which guests reach)
+        c(Identity, "GET", "/metrics", "/metrics", OPEN),
+        c(Compute, "GET", "/metrics", "/metrics", OPEN),
+        c(Image, "GET", "/metrics", "/metrics", OPEN),
+        c(Network, "GET", "/metrics", "/metrics", OPEN),
+        c(Volume, "GET", "/metrics", "/metrics", OPEN),
         // ---- identity (Keystone's default policy)
         c(Identity, "GET", "/", "/", OPEN),
         c(Identity, "GET", "/v3", "/v3", OPEN),

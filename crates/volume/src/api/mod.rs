@@ -87,6 +87,7 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
     let api = require_token(api, Arc::new(trace::TimedValidator(validator)))
         .layer(axum::middleware::from_fn(trace::validation_slot));
     with_request_id(
+        "volume",
         open.merge(api)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed),
@@ -106,6 +107,7 @@ pub fn route_table() -> Vec<Route> {
 fn open_routes() -> Routes<Arc<AppState>> {
     Routes::new()
         .route("/", get(versions::root))
+        .route("/metrics", get(stratus_auth::metrics::scrape))
         .route("/v3", get(versions::v3))
         .route("/v3/", get(versions::v3))
 }
