@@ -24,5 +24,6 @@ mod e2e {
     mod network;
     mod network_conformance;
     mod network_pools;
+    mod trace;
     mod volume;
 }
