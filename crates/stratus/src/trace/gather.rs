@@ -114,6 +114,7 @@ pub async fn collect(session: &Session, action: &Action) -> (Vec<Event>, Vec<Str
             }
         }
     }
+    notes.dedup();
     let before = events.iter().map(|e| e.started_at).min().or_else(|| {
         DateTime::parse_from_rfc3339(&format!("{}Z", action.start_time))
             .ok()
@@ -206,7 +207,7 @@ pub fn build(server_id: &str, action: &Action, events: Vec<Event>, notes: Vec<St
         .iter()
         .filter(|r| LAUNCH_STEPS.contains(&r.step))
         .filter_map(|r| r.duration_ms)
-        .sum();
+        .fold(0.0, |a, b| a + b);
     let own: Vec<&Event> = events
         .iter()
         .filter(|e| e.request_id == action.request_id)
