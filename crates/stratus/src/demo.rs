@@ -417,20 +417,23 @@ async fn clean(
     }
     if d.guest.is_some() {
         // The agents take the namespace and bridge down after the delete.
-        let ns = format!("qdhcp-{net}");
+        let ns = Path::new("/run/netns").join(format!("qdhcp-{net}"));
+        let bridge =
+            Path::new("/sys/class/net").join(format!("brq{}", net.get(..11).unwrap_or(net)));
         let started = Instant::now();
-        while netns_exists(&ns) && started.elapsed() < GONE_TIMEOUT {
+        while (ns.exists() || bridge.exists()) && started.elapsed() < GONE_TIMEOUT {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        if netns_exists(&ns) {
-            bail!("namespace {ns} is still there {GONE_TIMEOUT:?} after the network's delete");
+        for left in [&ns, &bridge] {
+            if left.exists() {
+                bail!(
+                    "{} is still there {GONE_TIMEOUT:?} after the network's delete",
+                    left.display()
+                );
+            }
         }
     }
     Ok(())
-}
-
-fn netns_exists(name: &str) -> bool {
-    Path::new("/run/netns").join(name).exists()
 }
 
 /// Waits until `url` answers 404.

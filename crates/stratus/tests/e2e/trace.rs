@@ -235,3 +235,116 @@ fn the_demo_runs_to_its_end_and_leaves_nothing_behind() {
         "stratus up (pid {pid}) still runs"
     );
 }
+
+/// Why real guests cannot run here, if they cannot (as the libvirt tests
+/// decide it).
+fn libvirt_missing() -> Option<String> {
+    if !cfg!(feature = "libvirt") {
+        return Some("stratus was built without --features libvirt".into());
+    }
+    let uid = Command::new("id").arg("-u").output();
+    if !uid.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0") {
+        return Some("real guests need root".into());
+    }
+    let up = Command::new("virsh")
+        .args(["-c", "qemu:///system", "version"])
+        .output();
+    if !up.is_ok_and(|o| o.status.success()) {
+        return Some("libvirtd does not answer (scripts/libvirt-host.sh start)".into());
+    }
+    None
+}
+
+/// The word after `prefix` in the demo's output.
+fn word_after<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    stdout
+        .split(prefix)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {prefix:?} in {stdout}"))
+}
+
+/// The table row of `step` in the demo's output.
+fn table_row(stdout: &str, step: u16) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&step.to_string()) && l.contains(" → "))
+        .unwrap_or_else(|| panic!("no row {step} in {stdout}"))
+}
+
+#[test]
+fn a_real_guest_demo_traces_dhcp_l2_image_and_hypervisor_and_leaves_nothing() {
+    if let Some(why) = libvirt_missing() {
+        assert!(
+            std::env::var("STRATUS_TEST_REQUIRE_LIBVIRT").as_deref() != Ok("1"),
+            "STRATUS_TEST_REQUIRE_LIBVIRT=1 but {why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let guest = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stratus-guest");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .args(["demo", "--virt", "libvirt", "--guest-dir"])
+        .arg(&guest)
+        .current_dir(super::harness::repo_root())
+        .env("TMPDIR", tmp.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("OS_CLOUD")
+        .env_remove("OS_CLIENT_CONFIG_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running stratus demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stratus demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("libvirt guests on the linuxbridge network"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("console: stratus-guest: ip="), "{stdout}");
+    // DHCP (dnsmasq), L2, the image (cache) and the hypervisor ran.
+    for step in [30, 35, 43] {
+        let row = table_row(&stdout, step);
+        assert!(row.ends_with(" ok"), "step {step}: {row}\n{stdout}");
+    }
+    assert!(
+        (19..=25).any(|s| table_row(&stdout, s).ends_with(" ok")),
+        "no image step: {stdout}"
+    );
+    assert!(stdout.contains("demo: done"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "the demo left {left:?}");
+    // Its network's namespace and bridge, and its guest, are gone (other
+    // tests may have their own meanwhile).
+    let net = word_after(&stdout, ", network ");
+    let server = word_after(&stdout, "launching server ");
+    let ns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns");
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.contains(&format!("qdhcp-{net}")), "{ns}");
+    let bridge = format!("brq{}", &net[..11]);
+    let link = Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .expect("ip link");
+    assert!(!link.status.success(), "{bridge} is still there");
+    let domains = Command::new("virsh")
+        .args(["-c", "qemu:///system", "list", "--all", "--name"])
+        .output()
+        .expect("virsh list");
+    let domains = String::from_utf8_lossy(&domains.stdout);
+    assert!(
+        !domains.contains(&format!("stratus-{server}")),
+        "the demo left its guest: {domains}"
+    );
+}
