@@ -52,6 +52,10 @@ pub struct Envelope {
     pub version: String,
     pub context: RequestContext,
     pub args: serde_json::Value,
+    /// When it was sent (cast, call or fanout), so that a receiver can
+    /// tell how long it waited in the queue; `None` from older senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Envelope {
@@ -63,6 +67,7 @@ impl Envelope {
             version: DEFAULT_VERSION.to_owned(),
             context: context.clone(),
             args,
+            sent_at: None,
         }
     }
 
@@ -243,8 +248,9 @@ impl Bus {
 
     /// Like [`Bus::cast`] with an envelope the caller built (for example
     /// with another version).
-    pub async fn cast_envelope(&self, topic: &str, env: Envelope) -> Result<(), BusError> {
+    pub async fn cast_envelope(&self, topic: &str, mut env: Envelope) -> Result<(), BusError> {
         validate_topic(topic)?;
+        env.sent_at = Some(chrono::Utc::now());
         match &self.transport {
             Transport::Memory(m) => m.cast(topic, env),
             Transport::Amqp(a) => a.cast(topic, env).await,
@@ -282,10 +288,11 @@ impl Bus {
     pub async fn call_envelope(
         &self,
         topic: &str,
-        env: Envelope,
+        mut env: Envelope,
         timeout: Duration,
     ) -> Result<serde_json::Value, BusError> {
         validate_topic(topic)?;
+        env.sent_at = Some(chrono::Utc::now());
         let reply = match &self.transport {
             Transport::Memory(m) => m.call(topic, env, timeout).await?,
             Transport::Amqp(a) => a.call(topic, env, timeout).await?,
@@ -302,7 +309,8 @@ impl Bus {
         args: &impl Serialize,
     ) -> Result<(), BusError> {
         validate_topic(topic)?;
-        let env = Envelope::new(method, ctx, encode(args)?);
+        let mut env = Envelope::new(method, ctx, encode(args)?);
+        env.sent_at = Some(chrono::Utc::now());
         match &self.transport {
             Transport::Memory(m) => m.fanout(topic, env),
             Transport::Amqp(a) => a.fanout(topic, env).await,

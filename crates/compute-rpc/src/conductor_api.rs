@@ -130,4 +130,18 @@ impl ConductorApi {
     pub async fn bdm_delete(&self, ctx: &RequestContext, a: &BdmDeleteArgs) -> Result<()> {
         self.call(ctx, BDM_DELETE, a).await
     }
+
+    /// Hands an agent's trace events to the conductor to store (a cast:
+    /// recording never waits for the database).
+    pub async fn record_events(&self, events: Vec<serde_json::Value>) -> Result<()> {
+        Ok(self
+            .bus
+            .cast(
+                CONDUCTOR,
+                RECORD_EVENTS,
+                &RequestContext::internal(),
+                &RecordEventsArgs { events },
+            )
+            .await?)
+    }
 }

@@ -65,6 +65,16 @@ pub const BUILDS_ON_HOST: &str = "builds_on_host";
 /// A build records (or forgets) the mapping of its boot volume.
 pub const BDM_SAVE: &str = "bdm_save";
 pub const BDM_DELETE: &str = "bdm_delete";
+/// A cast (1.0): an agent's trace events (`stratus_telemetry::Event`s),
+/// stored by the conductor in the compute database.
+pub const RECORD_EVENTS: &str = "record_events";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordEventsArgs {
+    /// Each a `stratus_telemetry::Event` in its serde form (kept as JSON
+    /// here so that this crate needs no telemetry code).
+    pub events: Vec<serde_json::Value>,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceArgs {

@@ -33,6 +33,7 @@ pub use stratus_compute_rpc::model;
 pub use stratus_compute_rpc as rpc;
 pub mod saga;
 pub mod scheduler;
+pub mod trace;
 
 pub mod virt;
 
@@ -146,7 +147,9 @@ pub async fn api_router_with(
     };
     // Finish launches, deletes, attaches and detaches a crash interrupted.
     saga::recover(&db, bus, &cfg, &volumes).await?;
+    let recorder = trace::db_recorder(config, "compute-api", &db)?;
     let state = api::AppState {
+        recorder,
         db,
         bus: bus.clone(),
         cfg,
@@ -162,7 +165,8 @@ pub async fn api_router_with(
 pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
     let db = open_db(config).await?;
-    let h = scheduler::handler(db.clone(), bus.clone(), cfg);
+    let recorder = trace::db_recorder(config, "scheduler", &db)?;
+    let h = trace::traced(recorder, scheduler::handler(db.clone(), bus.clone(), cfg));
     let c = bus
         .serve(rpc::SCHEDULER, h, ServeOptions { concurrency: 4 })
         .await?;
@@ -177,7 +181,11 @@ pub async fn start_scheduler(config: &Config, bus: &Bus) -> Result<Worker, Compu
 pub async fn start_conductor(config: &Config, bus: &Bus) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
     let db = open_db(config).await?;
-    let h = conductor::handler(db.clone(), bus.clone(), cfg.clone());
+    let recorder = trace::db_recorder(config, "conductor", &db)?;
+    let h = trace::traced(
+        recorder,
+        conductor::handler(db.clone(), bus.clone(), cfg.clone()),
+    );
     let c = bus
         .serve(rpc::CONDUCTOR, h, ServeOptions { concurrency: 8 })
         .await?;
@@ -335,6 +343,7 @@ pub async fn start_agents_injecting(
     inject: saga::Inject,
 ) -> Result<Worker, ComputeError> {
     let cfg = compute_config(config)?;
+    let recorder = trace::agent_recorder(config, bus)?;
     let mut w = Worker::default();
     if let Some(cache) = &services.cache {
         w.tasks.push(cache.spawn_cleanup_task());
@@ -368,7 +377,7 @@ pub async fn start_agents_injecting(
         w.consumers.push(
             bus.serve(
                 &rpc::compute_topic(&host),
-                a.clone(),
+                trace::traced(recorder.clone(), a.clone()),
                 ServeOptions {
                     concurrency: cfg.agent_concurrency.max(1),
                 },
@@ -398,10 +407,14 @@ pub async fn start_agents_injecting(
         // the bus redelivers them, find them done).
         for args in resume {
             let a = a.clone();
+            let recorder = recorder.clone();
             w.tasks.push(tokio::spawn(async move {
                 let ctx = stratus_common::RequestContext::internal();
                 let id = args.instance_id;
-                if let Err(e) = a.build(&ctx, args).await {
+                // Under its own request id, so that its events and log
+                // lines go together.
+                let work = trace::scope(recorder, a.build(&ctx, args));
+                if let Err(e) = stratus_common::with_request_id(ctx.request_id.clone(), work).await {
                     tracing::warn!(instance = %id, error = %e, "cannot resume an interrupted build");
                 }
             }));

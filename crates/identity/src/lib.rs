@@ -44,6 +44,8 @@ pub struct Inner {
     pub(crate) config: IdentityConfig,
     pub(crate) global: Config,
     pub(crate) keys: KeyRing,
+    /// Seed steps 1–3 (token issue), kept in this service's database.
+    pub(crate) recorder: stratus_telemetry::Recorder,
 }
 
 /// The identity service; cheap to clone.
@@ -72,7 +74,9 @@ impl Identity {
     /// `stratus_db::testing`).
     pub async fn with_db(config: &Config, db: Db) -> Result<Identity, IdentityError> {
         let id_config: IdentityConfig = config.section("identity")?;
-        db.migrate(db::MIGRATIONS).await?;
+        db.migrate(&db::migrations()).await?;
+        let telemetry: stratus_telemetry::TelemetryConfig = config.section("telemetry")?;
+        let recorder = telemetry.recorder("identity", &db);
         let dir = key_repository(config, &id_config);
         let max = id_config.max_active_keys;
         let dir2 = dir.clone();
@@ -86,6 +90,7 @@ impl Identity {
                 config: id_config,
                 global: config.clone(),
                 keys,
+                recorder,
             }),
         })
     }

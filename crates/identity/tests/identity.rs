@@ -5,6 +5,8 @@
 mod common;
 #[path = "identity/crud.rs"]
 mod crud;
+#[path = "identity/events.rs"]
+mod events;
 #[path = "identity/extras.rs"]
 mod extras;
 #[path = "identity/policy.rs"]

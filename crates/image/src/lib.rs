@@ -28,6 +28,7 @@ use axum::Router;
 use stratus_auth::TokenValidator;
 use stratus_common::config::{Config, ServiceKind};
 use stratus_db::Db;
+use stratus_telemetry::Recorder;
 
 pub use api::AppState;
 pub use config::ImageConfig;
@@ -61,18 +62,22 @@ pub async fn start(
     )
     .await?;
     let store = store::from_config(&image_config, &config.data_dir).await?;
-    ImageService::new(
+    let telemetry: stratus_telemetry::TelemetryConfig = config.section("telemetry")?;
+    let recorder = telemetry.recorder("image", &db);
+    ImageService::with_recorder(
         db,
         store,
         image_config,
         config.base_url(ServiceKind::Image),
         validator,
+        recorder,
     )
     .await
 }
 
 impl ImageService {
-    /// Builds the service from parts (tests use their own database and store).
+    /// Builds the service from parts (tests use their own database and
+    /// store); its seed-step events go to `db`.
     pub async fn new(
         db: Db,
         store: Arc<dyn Store>,
@@ -80,7 +85,20 @@ impl ImageService {
         base_url: String,
         validator: Arc<dyn TokenValidator>,
     ) -> Result<Self, ImageError> {
-        db.migrate(db::MIGRATIONS).await?;
+        let recorder = Recorder::to_db("image", db.clone());
+        Self::with_recorder(db, store, config, base_url, validator, recorder).await
+    }
+
+    /// [`ImageService::new`] recording its seed-step events with `recorder`.
+    pub async fn with_recorder(
+        db: Db,
+        store: Arc<dyn Store>,
+        config: ImageConfig,
+        base_url: String,
+        validator: Arc<dyn TokenValidator>,
+        recorder: Recorder,
+    ) -> Result<Self, ImageError> {
+        db.migrate(&db::migrations()).await?;
         // Glance's default node_staging_uri is file:///tmp/staging/; `start`
         // puts it under the data dir.
         let staging_dir = if config.staging_dir.is_empty() {
@@ -113,6 +131,7 @@ impl ImageService {
                 staging,
                 config,
                 base_url,
+                recorder,
             }),
             validator,
         })

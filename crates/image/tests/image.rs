@@ -15,6 +15,8 @@ mod client;
 mod data;
 #[path = "image/db.rs"]
 mod db;
+#[path = "image/events.rs"]
+mod events;
 #[path = "image/import.rs"]
 mod import;
 #[path = "image/inspect.rs"]

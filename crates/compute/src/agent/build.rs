@@ -41,8 +41,10 @@ use crate::model::guest::{device_name, GuestImage};
 use crate::model::state::{PowerState, TaskState, VmState};
 use crate::model::{DiskSource, DiskSpec, GuestSpec};
 use crate::saga::{output, Outputs, Step};
+use crate::trace;
 use serde::{Deserialize, Serialize};
 use stratus_common::ids::{AttachmentId, VolumeId};
+use stratus_telemetry::Outcome as Traced;
 
 pub const VIF_PLUGGED: &str = "network-vif-plugged";
 pub const KIND: &str = "build";
@@ -127,6 +129,9 @@ impl<'a> Step<Build<'a>> for Take {
     fn name(&self) -> &'static str {
         "take"
     }
+    fn seed_step(&self) -> u16 {
+        17
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let take = InstanceUpdate {
             task_state: Some(Some(TaskState::Spawning)),
@@ -157,27 +162,53 @@ impl<'a> Step<Build<'a>> for FetchImage {
     fn name(&self) -> &'static str {
         "fetch_image"
     }
+    fn seed_step(&self) -> u16 {
+        19
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let image = b.inst.image_ref.as_str();
+        let id = b.id();
+        let res = Some(id.as_str());
         if image.is_empty() {
+            trace::skipped(19, "image record", res, "boots from a volume");
+            trace::skipped(21, "image bits", res, "boots from a volume");
             return Ok(Value::Null);
         }
         let mut cached: Option<CachedImage> = None;
         b.agent
             .with_event(b.ctx, b.inst.id, "compute__fetch_image", || async {
-                let info = b.agent.services.images.image_get(&b.token, image).await?;
+                let info = trace::time(
+                    19,
+                    "GET /v2/images/{id} (image record)",
+                    res,
+                    b.agent.services.images.image_get(&b.token, image),
+                )
+                .await?;
                 info.require_active()?;
-                if let Some(cache) = &b.agent.services.cache {
-                    let image_id: ImageId = image.parse().map_err(|_| {
-                        ComputeError::BadRequest(format!("Image {image} could not be found."))
-                    })?;
-                    let c = cache
-                        .ensure(image_id, &b.token)
-                        .await
-                        .map_err(|e| cache_err(image, e))?;
-                    cached = Some(c);
+                let Some(cache) = &b.agent.services.cache else {
+                    trace::skipped(21, "image bits", res, "no image cache on this host");
+                    return Ok(());
+                };
+                let image_id: ImageId = image.parse().map_err(|_| {
+                    ComputeError::BadRequest(format!("Image {image} could not be found."))
+                })?;
+                let t = trace::start(21, "image cache: image bits", res);
+                match cache.ensure(image_id, &b.token).await {
+                    Ok(c) => {
+                        let detail = if c.hit { "cached" } else { "fetched" };
+                        t.end(Traced::Ok, Some(detail.to_owned()));
+                        cached = Some(c);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let e = cache_err(image, e);
+                        t.end(Traced::Error, Some(e.to_string()));
+                        Err(e)
+                    }
                 }
-                Ok(())
             })
             .await?;
         output(&cached)
@@ -195,11 +226,19 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
     fn name(&self) -> &'static str {
         "allocate_network"
     }
+    fn seed_step(&self) -> u16 {
+        26
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let a = b.agent;
         let id = b.id();
+        let res = Some(id.as_str());
         let wanted = b.inst.networks.entries();
         if wanted.is_empty() {
+            trace::skipped(26, "ports", res, "no network requested");
             return output(&Vec::<VifInfo>::new());
         }
         let az = b
@@ -214,18 +253,15 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             let (port_id, preexisting) = match (n.port, n.network) {
                 (Some(p), _) => (p.to_string(), true),
                 (None, Some(net)) => {
-                    match a
-                        .services
-                        .networks
-                        .port_create(
-                            &b.token,
-                            &net.to_string(),
-                            &id,
-                            &b.inst.project_id,
-                            &b.inst.security_groups,
-                        )
-                        .await?
-                    {
+                    let net = net.to_string();
+                    let made = a.services.networks.port_create(
+                        &b.token,
+                        &net,
+                        &id,
+                        &b.inst.project_id,
+                        &b.inst.security_groups,
+                    );
+                    match trace::time(26, "POST /v2.0/ports (port create)", res, made).await? {
                         Some(p) => (p.id, false),
                         // No network service behind this agent: no port.
                         None => continue,
@@ -237,12 +273,13 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
                 let w = a.waiters.register(&id, VIF_PLUGGED, &port_id);
                 lock(&b.waiters).push(w);
             }
-            let bound = a
+            let bind = a
                 .services
                 .networks
-                .port_bind(&b.token, &port_id, &a.host, &id, &owner)
-                .await?;
-            let mut vif = a.services.networks.vif_info(&b.token, &bound).await?;
+                .port_bind(&b.token, &port_id, &a.host, &id, &owner);
+            let bound = trace::time(26, "PUT /v2.0/ports/{id} (port bind)", res, bind).await?;
+            let info = a.services.networks.vif_info(&b.token, &bound);
+            let mut vif = trace::time(38, "network info of the port", res, info).await?;
             vif.preexisting = preexisting;
             vifs.push(vif);
         }
@@ -252,8 +289,14 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             network_info: Some(vifs.clone()),
             ..InstanceUpdate::default()
         };
-        a.update(b.ctx, b.inst.id, exp(&[Some(TaskState::Spawning)]), u)
-            .await?;
+        let save = a.update(b.ctx, b.inst.id, exp(&[Some(TaskState::Spawning)]), u);
+        trace::time(
+            37,
+            "save network info (conductor instance_update)",
+            res,
+            save,
+        )
+        .await?;
         output(&vifs)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
@@ -332,10 +375,37 @@ impl<'a> Step<Build<'a>> for BootVolume {
     fn name(&self) -> &'static str {
         BOOT_VOLUME
     }
+    fn seed_step(&self) -> u16 {
+        39
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
+        let id = b.id();
+        let res = Some(id.as_str());
         let Some(m) = boot_mapping(b.inst) else {
+            trace::skipped(39, "boot volume", res, "no volume");
+            trace::skipped(48, "volume in the domain", res, "no volume");
             return Ok(Value::Null);
         };
+        let what = "boot volume: attachment through the volume API";
+        let r = trace::time(39, what, res, self.attach(b, m)).await;
+        trace::skipped(
+            48,
+            "volume in the domain",
+            res,
+            "given to the hypervisor with the domain's definition (43)",
+        );
+        r
+    }
+    async fn undo(&self, b: &Build<'a>, done: &Outputs) -> Result<()> {
+        self.detach(b, done).await
+    }
+}
+
+impl BootVolume {
+    async fn attach(&self, b: &Build<'_>, m: &BlockDeviceMapping) -> Result<Value> {
         let a = b.agent;
         let vols = &a.services.volumes;
         let id = b.id();
@@ -408,7 +478,7 @@ impl<'a> Step<Build<'a>> for BootVolume {
             },
         })
     }
-    async fn undo(&self, b: &Build<'a>, done: &Outputs) -> Result<()> {
+    async fn detach(&self, b: &Build<'_>, done: &Outputs) -> Result<()> {
         let Some(m) = boot_mapping(b.inst) else {
             return Ok(());
         };
@@ -451,6 +521,9 @@ impl<'a> Step<Build<'a>> for BootVolume {
 impl<'a> Step<Build<'a>> for CreateDisks {
     fn name(&self) -> &'static str {
         "create_disks"
+    }
+    fn seed_step(&self) -> u16 {
+        43
     }
     async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
         let dir = instance_dir(b.agent, &b.id());
@@ -557,6 +630,15 @@ pub async fn remove_instance_dir(agent: &Agent, id: &str) {
     }
 }
 
+/// How the hypervisor is named in trace events.
+fn hypervisor(b: &Build<'_>) -> &'static str {
+    if b.agent.driver.resources().hypervisor_type == "fake" {
+        "fake driver: no hypervisor"
+    } else {
+        "libvirt domain"
+    }
+}
+
 /// The guest as the earlier steps made it ready.
 pub fn guest_spec(b: &Build<'_>, done: &Outputs) -> Result<GuestSpec> {
     let inst = b.inst;
@@ -593,13 +675,24 @@ impl<'a> Step<Build<'a>> for DefineGuest {
     fn name(&self) -> &'static str {
         "define_guest"
     }
+    fn seed_step(&self) -> u16 {
+        43
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, done: &Outputs) -> Result<Value> {
         let spec = guest_spec(b, done)?;
-        b.agent
-            .driver
-            .define(&spec)
-            .await
-            .map_err(|e| ComputeError::Internal(e.to_string()))?;
+        let id = b.id();
+        let what = format!("define the guest ({})", hypervisor(b));
+        let define = async {
+            b.agent
+                .driver
+                .define(&spec)
+                .await
+                .map_err(|e| ComputeError::Internal(e.to_string()))
+        };
+        trace::time(43, what, Some(&id), define).await?;
         Ok(Value::Null)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
@@ -616,15 +709,33 @@ impl<'a> Step<Build<'a>> for StartGuest {
     fn name(&self) -> &'static str {
         "start_guest"
     }
+    fn seed_step(&self) -> u16 {
+        43
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
+        let id = b.id();
+        let res = Some(id.as_str());
         // The ports first: a real guest opens its taps when it starts, and
         // the L2 agent makes them (`network-vif-plugged` says it has).
         wait_plugged(b).await?;
-        b.agent
-            .driver
-            .start(b.inst.id)
-            .await
-            .map_err(|e| ComputeError::Internal(e.to_string()))?;
+        let what = format!("start the guest ({})", hypervisor(b));
+        let start = async {
+            b.agent
+                .driver
+                .start(b.inst.id)
+                .await
+                .map_err(|e| ComputeError::Internal(e.to_string()))
+        };
+        trace::time(43, what, res, start).await?;
+        let reason = if b.inst.network_info.is_empty() && b.inst.networks.entries().is_empty() {
+            "no port"
+        } else {
+            "the hypervisor plugs the VIFs as the guest starts (43)"
+        };
+        trace::skipped(44, "plug the VIFs", res, reason);
         Ok(Value::Null)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {
@@ -639,12 +750,32 @@ impl<'a> Step<Build<'a>> for StartGuest {
 /// when the build resumed past its binding: the events came already).
 async fn wait_plugged(b: &Build<'_>) -> Result<()> {
     let a = b.agent;
+    let id = b.id();
+    let res = Some(id.as_str());
+    let what = format!("wait for {VIF_PLUGGED}");
     let waiters = std::mem::take(&mut *lock(&b.waiters));
     if waiters.is_empty() {
+        let reason = if a.cfg.vif_plugging_timeout == 0 {
+            "vif_plugging_timeout is 0"
+        } else {
+            "no port bound by this run"
+        };
+        trace::skipped(38, what, res, reason);
         return Ok(());
     }
     let timeout = Duration::from_secs(a.cfg.vif_plugging_timeout);
+    let t = trace::start(38, what, res);
     let outcome = events::wait_all(waiters, timeout).await;
+    match &outcome {
+        Outcome::Completed => t.ok(),
+        Outcome::Failed(tag, status) => {
+            t.end(Traced::Error, Some(format!("port {tag} reported {status}")))
+        }
+        Outcome::TimedOut(tags) => t.end(
+            Traced::Error,
+            Some(format!("timed out waiting for {}", tags.join(", "))),
+        ),
+    }
     a.waiters.clear(&b.id());
     match outcome {
         Outcome::Completed => Ok(()),
@@ -670,6 +801,9 @@ async fn wait_plugged(b: &Build<'_>) -> Result<()> {
 impl<'a> Step<Build<'a>> for MarkActive {
     fn name(&self) -> &'static str {
         "mark_active"
+    }
+    fn seed_step(&self) -> u16 {
+        47
     }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let console = b

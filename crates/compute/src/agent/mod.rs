@@ -33,6 +33,7 @@ use crate::model::state::{PowerState, TaskState, VmState};
 use crate::rpc;
 use crate::saga::build_log::ConductorLog;
 use crate::saga::{Ended, Inject, SagaLog};
+use crate::trace;
 use crate::virt::VirtDriver;
 use stratus_common::ids::{ImageId, InstanceId};
 
@@ -169,16 +170,15 @@ impl Agent {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.event(ctx, id, event, false, None).await?;
+        let res = id.to_string();
+        let started = self.event(ctx, id, event, false, None);
+        let what = format!("action event {event} start (conductor)");
+        trace::time(17, what, Some(&res), started).await?;
         let r = work().await;
-        self.event(
-            ctx,
-            id,
-            event,
-            true,
-            r.as_ref().err().map(|e| e.to_string()),
-        )
-        .await?;
+        let error = r.as_ref().err().map(|e| e.to_string());
+        let finished = self.event(ctx, id, event, true, error);
+        let what = format!("action event {event} finish (conductor)");
+        trace::time(17, what, Some(&res), finished).await?;
         r
     }
 
@@ -218,7 +218,9 @@ impl Agent {
         let gate = self.builds.gate(a.instance_id);
         let _held = gate.lock().await;
         let id = a.instance_id;
-        let inst = match self.instance(ctx, id).await {
+        let res = id.to_string();
+        let what = "instance_get (conductor)";
+        let inst = match trace::time(14, what, Some(&res), self.instance(ctx, id)).await {
             Ok(i) => i,
             Err(ComputeError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -261,7 +263,7 @@ impl Agent {
             }
             return Ok(());
         }
-        let token = self.service_token().await?;
+        let token = trace::time(18, "service token", Some(&res), self.service_token()).await?;
         let b = build::Build::new(self, ctx, &inst, token);
         let ended = self
             .with_event_out(ctx, id, "compute__do_build_and_run_instance", || async {
@@ -394,12 +396,21 @@ impl Agent {
             .ok_or_else(|| ComputeError::BadRequest(format!("{during} is no power action")))?;
         let iid = id;
         self.with_event(ctx, id, event, || async {
-            let r = match during {
-                TaskState::PoweringOff => self.driver.power_off(iid).await,
-                TaskState::PoweringOn => self.driver.power_on(iid).await,
-                TaskState::RebootingHard => self.driver.reboot(iid, true).await,
-                _ => self.driver.reboot(iid, false).await,
+            let act = async {
+                match during {
+                    TaskState::PoweringOff => self.driver.power_off(iid).await,
+                    TaskState::PoweringOn => self.driver.power_on(iid).await,
+                    TaskState::RebootingHard => self.driver.reboot(iid, true).await,
+                    _ => self.driver.reboot(iid, false).await,
+                }
             };
+            let r = trace::time(
+                43,
+                format!("{during} (driver)"),
+                Some(&iid.to_string()),
+                act,
+            )
+            .await;
             let console = self.driver.console_output(iid).await.ok();
             let u = InstanceUpdate {
                 vm_state: Some(if r.is_ok() { vm_after } else { VmState::Error }),
@@ -425,10 +436,19 @@ impl Agent {
             Err(e) => return Err(e),
         };
         self.with_event(ctx, id, "compute_terminate_instance", || async {
-            self.driver
-                .destroy(id)
-                .await
-                .map_err(|e| ComputeError::Internal(e.to_string()))?;
+            let destroy = async {
+                self.driver
+                    .destroy(id)
+                    .await
+                    .map_err(|e| ComputeError::Internal(e.to_string()))
+            };
+            trace::time(
+                43,
+                "destroy the guest (driver)",
+                Some(&id.to_string()),
+                destroy,
+            )
+            .await?;
             if let Some(inst) = &inst {
                 self.deallocate_network(ctx, inst).await?;
                 self.release_image(inst).await;
@@ -568,6 +588,7 @@ impl Agent {
 
     async fn dispatch(&self, env: &Envelope) -> Result<serde_json::Value> {
         let ctx = &env.context;
+        trace::queued(13, env, trace::instance_of(env).as_deref());
         match env.method.as_str() {
             rpc::BUILD_AND_RUN => self.build(ctx, args(env)?).await?,
             rpc::STOP => {

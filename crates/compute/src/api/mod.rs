@@ -4,6 +4,7 @@
 
 pub mod admin_actions;
 pub mod aggregates;
+pub mod events;
 pub mod external_events;
 pub mod flavors;
 pub mod floating_ip_pools;
@@ -46,6 +47,8 @@ pub use microversion::ApiVersion;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The API's trace events (`compute-api`), in scope for every request.
+    pub recorder: stratus_telemetry::Recorder,
     pub bus: Bus,
     pub cfg: ComputeConfig,
     /// `http://host:8774`, for links.
@@ -110,11 +113,28 @@ pub fn router(state: AppState, validator: Arc<dyn TokenValidator>) -> Router {
         .into_router()
         .fallback(not_found)
         .with_state(state.clone());
-    let api = stratus_auth::require_token(api, validator);
+    let api = stratus_auth::require_token(api, validator.clone());
+    let recorder = state.recorder.clone();
+    let events = events_routes().into_router().with_state(state.clone());
+    let events = stratus_auth::require_token(events, validator);
     let open = open_routes().into_router().with_state(state);
-    let app = open.nest("/v2.1", api).fallback(not_found);
+    let app = open
+        .nest("/v2.1", api)
+        .merge(events)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                crate::trace::scope(recorder.clone(), next.run(req))
+            },
+        ));
     stratus_auth::with_request_id(microversion::layer(app))
         .layer(axum::middleware::from_fn(compute_request_id))
+}
+
+/// `GET /stratus/events` (what `stratus trace` reads), at the root of
+/// the API port, behind the token check.
+fn events_routes() -> Routes<AppState> {
+    Routes::new().route("/stratus/events", get(events::list))
 }
 
 /// Nova's own name of the request id, which older clients read:
@@ -139,6 +159,7 @@ async fn compute_request_id(
 pub fn route_table() -> Vec<Route> {
     let mut t = open_routes().table().to_vec();
     t.extend(api_routes().table_under("/v2.1"));
+    t.extend(events_routes().table().to_vec());
     t
 }
 

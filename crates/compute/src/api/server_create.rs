@@ -356,6 +356,7 @@ pub async fn create(
         .first()
         .ok_or_else(|| ComputeError::Internal("no instance created".into()))?
         .to_string();
+    let answered = crate::trace::start(7, "202 answered", Some(&id));
     let admin_pass: String = match &req.admin_pass {
         Some(p) => p.clone(),
         None => {
@@ -379,6 +380,7 @@ pub async fn create(
     if let Ok(h) = header::HeaderValue::from_str(&s.link(&format!("/servers/{id}"))) {
         resp.headers_mut().insert(header::LOCATION, h);
     }
+    answered.ok();
     Ok(resp)
 }
 

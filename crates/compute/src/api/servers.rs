@@ -16,6 +16,7 @@ use crate::db::instances::{Instance, InstanceUpdate, ListFilter};
 use crate::error::{ComputeError, NovaJson, Result};
 use crate::model::state;
 use crate::saga;
+use crate::trace;
 
 /// The instance if the caller may see it (its project's readers, admins);
 /// 404 for another project's (never 403), 403 for a caller with no project.
@@ -201,9 +202,16 @@ pub async fn show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let i = visible(&s, &ctx, &id).await?;
-    let view = with_volumes(&s, v, &i, views::server(&s, v, &ctx, &i)).await?;
-    Ok(Json(json!({ "server": view })))
+    // A poll (seed steps 55–58), under its own request id.
+    let res = Some(id.as_str());
+    let polled = trace::start(55, "GET /servers/{id} received", res).started(trace::began());
+    polled.ok();
+    let read = visible(&s, &ctx, &id);
+    let i = trace::time(56, "read instance state", res, read).await?;
+    let answered = trace::start(58, "return instance state", res);
+    let view = with_volumes(&s, v, &i, views::server(&s, v, &ctx, &i)).await;
+    answered.finish(&view);
+    Ok(Json(json!({ "server": view? })))
 }
 
 /// The server's view with its attached volumes

@@ -29,6 +29,8 @@ pub struct Launched {
 /// instances (the launch saga: written, quota rechecked, cast to the
 /// scheduler).
 pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> Result<Launched> {
+    // Seed step 4: from the request's arrival to a validated request.
+    let received = crate::trace::began();
     let project = ctx
         .project_id
         .as_ref()
@@ -183,6 +185,11 @@ pub async fn launch(s: &AppState, ctx: &RequestContext, req: &CreateRequest) -> 
         volumes: &s.volumes,
     };
     let ids: Vec<String> = insts.iter().map(|i| i.id.to_string()).collect();
+    for id in &ids {
+        crate::trace::start(4, "POST /servers validated", Some(id))
+            .started(received)
+            .ok();
+    }
     crate::app::server_tags::write_for_create(s, &ids, &req.tags).await?;
     if let Err(e) = saga::launch::run_all(deps, ctx, &insts).await {
         crate::app::server_tags::forget(s, &ids).await;

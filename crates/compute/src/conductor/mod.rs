@@ -173,6 +173,10 @@ impl Conductor {
                 sagas::saga_set_state(&mut *self.db.conn().await?, &a.saga_id, a.state).await?;
                 out(())
             }
+            rpc::RECORD_EVENTS => {
+                crate::trace::store(&self.db, args(env)?).await?;
+                out(())
+            }
             rpc::INSTANCE_STOP => {
                 let a: rpc::StopArgs = args(env)?;
                 self.stop(env, &a).await?;

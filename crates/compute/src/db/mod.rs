@@ -33,8 +33,16 @@ use crate::error::{ComputeError, Result};
 /// Migrates the compute database (every process that opens it calls this
 /// first; it is a no-op when the schema is current).
 pub async fn open(db: &Db) -> Result<()> {
-    db.migrate(schema::MIGRATIONS).await?;
+    db.migrate(&migrations()).await?;
     Ok(())
+}
+
+/// The compute schema's migrations: its own, then the shared
+/// `trace_events` table (version 8).
+pub fn migrations() -> Vec<stratus_db::Migration> {
+    let mut all = schema::MIGRATIONS.to_vec();
+    all.push(stratus_telemetry::events::migration(8));
+    all
 }
 
 pub(crate) fn get_s(row: &AnyRow, col: &str) -> Result<String> {

@@ -117,6 +117,9 @@ impl<'a> Step<VolumeSaga<'a>> for ReserveDevice {
     fn name(&self) -> &'static str {
         "reserve_device"
     }
+    fn seed_step(&self) -> u16 {
+        5
+    }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         match bdms::bdm_create(&mut *c.db.conn().await?, &c.p.bdm).await {
             Ok(()) => Ok(Value::Null),
@@ -139,6 +142,9 @@ impl<'a> Step<VolumeSaga<'a>> for ReserveDevice {
 impl<'a> Step<VolumeSaga<'a>> for ReserveVolume {
     fn name(&self) -> &'static str {
         "reserve_volume"
+    }
+    fn seed_step(&self) -> u16 {
+        39
     }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         // Reserved by an earlier run: the mapping has its attachment.
@@ -182,6 +188,9 @@ impl<'a> Step<VolumeSaga<'a>> for AttachOnHost {
     fn name(&self) -> &'static str {
         "attach_on_host"
     }
+    fn seed_step(&self) -> u16 {
+        48
+    }
     async fn run(&self, c: &VolumeSaga<'a>, done: &Outputs) -> Result<Value> {
         let a: AttachmentId = done.require("reserve_volume")?;
         let got = c
@@ -204,6 +213,9 @@ impl<'a> Step<VolumeSaga<'a>> for AttachOnHost {
 impl<'a> Step<VolumeSaga<'a>> for MarkAttached {
     fn name(&self) -> &'static str {
         "mark_attached"
+    }
+    fn seed_step(&self) -> u16 {
+        5
     }
     async fn run(&self, c: &VolumeSaga<'a>, done: &Outputs) -> Result<Value> {
         let info: Value = done.require("attach_on_host")?;
@@ -248,6 +260,9 @@ impl<'a> Step<VolumeSaga<'a>> for MarkDetaching {
     fn name(&self) -> &'static str {
         "mark_detaching"
     }
+    fn seed_step(&self) -> u16 {
+        5
+    }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         let ok = bdms::bdm_set_status(
             &mut *c.db.conn().await?,
@@ -283,6 +298,9 @@ impl<'a> Step<VolumeSaga<'a>> for DetachOnHost {
     fn name(&self) -> &'static str {
         "detach_on_host"
     }
+    fn seed_step(&self) -> u16 {
+        48
+    }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         if let Some(a) = c.p.bdm.attachment_id {
             c.agent()
@@ -308,6 +326,9 @@ impl<'a> Step<VolumeSaga<'a>> for ReleaseVolume {
     fn name(&self) -> &'static str {
         "release_volume"
     }
+    fn seed_step(&self) -> u16 {
+        39
+    }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         if let Some(a) = c.p.bdm.attachment_id {
             let token = c.volumes.token(&c.ctx).await?;
@@ -325,6 +346,9 @@ impl<'a> Step<VolumeSaga<'a>> for ReleaseVolume {
 impl<'a> Step<VolumeSaga<'a>> for Forget {
     fn name(&self) -> &'static str {
         "forget"
+    }
+    fn seed_step(&self) -> u16 {
+        5
     }
     async fn run(&self, c: &VolumeSaga<'a>, _done: &Outputs) -> Result<Value> {
         bdms::bdm_delete(&mut *c.db.conn().await?, &c.p.bdm.id).await?;

@@ -34,4 +34,8 @@ impl SagaLog for ConductorLog<'_> {
         };
         Ok(self.conductor.saga_state(self.ctx, &a).await?)
     }
+    fn seed_step(&self) -> Option<u16> {
+        // The agent's calls to the conductor.
+        Some(17)
+    }
 }

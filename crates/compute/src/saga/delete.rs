@@ -55,6 +55,9 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
     fn name(&self) -> &'static str {
         "mark_deleting"
     }
+    fn seed_step(&self) -> u16 {
+        5
+    }
     async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
         let mut conn = c.db.conn().await?;
@@ -103,6 +106,9 @@ impl<'a> Step<Delete<'a>> for MarkDeleting {
 impl<'a> Step<Delete<'a>> for DetachVolumes {
     fn name(&self) -> &'static str {
         "detach_volumes"
+    }
+    fn seed_step(&self) -> u16 {
+        39
     }
     async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         let Ok(iid) = c.p.instance_id.parse::<stratus_common::ids::InstanceId>() else {
@@ -190,6 +196,9 @@ impl<'a> Step<Delete<'a>> for DetachVolumes {
 impl<'a> Step<Delete<'a>> for Finish {
     fn name(&self) -> &'static str {
         "destroy"
+    }
+    fn seed_step(&self) -> u16 {
+        6
     }
     async fn run(&self, c: &Delete<'a>, _done: &Outputs) -> Result<Value> {
         match &c.p.host {

@@ -89,6 +89,9 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
     fn name(&self) -> &'static str {
         "write_instance"
     }
+    fn seed_step(&self) -> u16 {
+        5
+    }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let mut conn = c.db.conn().await?;
         match instances::instance_create(&mut conn, &c.p.instance).await {
@@ -112,6 +115,9 @@ impl<'a> Step<Launch<'a>> for WriteInstance {
 impl<'a> Step<Launch<'a>> for RecordAction {
     fn name(&self) -> &'static str {
         "record_action"
+    }
+    fn seed_step(&self) -> u16 {
+        5
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let ctx = &c.p.context;
@@ -149,6 +155,9 @@ pub fn recheck_message(overs: &[(&str, i64, i64)]) -> String {
 impl<'a> Step<Launch<'a>> for RecheckQuota {
     fn name(&self) -> &'static str {
         "recheck_quota"
+    }
+    fn seed_step(&self) -> u16 {
+        5
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let inst = &c.p.instance;
@@ -217,11 +226,33 @@ impl<'a> Step<Launch<'a>> for CreateBootVolume {
     fn name(&self) -> &'static str {
         BOOT_VOLUME_STEP
     }
+    fn seed_step(&self) -> u16 {
+        39
+    }
+    fn traces_itself(&self) -> bool {
+        true
+    }
     async fn run(&self, c: &Launch<'a>, done: &Outputs) -> Result<Value> {
         let inst = &c.p.instance;
+        let id = inst.id.to_string();
+        let what = "boot volume from the image";
         let Some(i) = inst.bdm.iter().position(|m| m.boots_from_new_volume()) else {
+            crate::trace::skipped(39, what, Some(&id), "no volume");
             return Ok(Value::Null);
         };
+        let t = crate::trace::start(39, what, Some(&id));
+        let r = self.make(c, done, i).await;
+        t.finish(&r);
+        r
+    }
+    async fn undo(&self, c: &Launch<'a>, done: &Outputs) -> Result<()> {
+        self.unmake(c, done).await
+    }
+}
+
+impl CreateBootVolume {
+    async fn make(&self, c: &Launch<'_>, done: &Outputs, i: usize) -> Result<Value> {
+        let inst = &c.p.instance;
         let volume = match made_boot_volume(c, done).await? {
             Some(v) => v,
             None => {
@@ -265,7 +296,8 @@ impl<'a> Step<Launch<'a>> for CreateBootVolume {
         instances::instance_bdm_set(&mut *c.db.conn().await?, &inst.id.to_string(), &bdm).await?;
         output(&volume)
     }
-    async fn undo(&self, c: &Launch<'a>, done: &Outputs) -> Result<()> {
+
+    async fn unmake(&self, c: &Launch<'_>, done: &Outputs) -> Result<()> {
         if !c.p.instance.bdm.iter().any(|m| m.boots_from_new_volume()) {
             return Ok(());
         }
@@ -286,6 +318,9 @@ impl<'a> Step<Launch<'a>> for CreateBootVolume {
 impl<'a> Step<Launch<'a>> for CastScheduler {
     fn name(&self) -> &'static str {
         "cast_scheduler"
+    }
+    fn seed_step(&self) -> u16 {
+        6
     }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let args = rpc::InstanceArgs {

@@ -37,6 +37,7 @@ use stratus_db::Db;
 use crate::db::sagas;
 use crate::db::sagas::{SagaRecord, SagaState, StepRecord, StepStatus};
 use crate::error::{ComputeError, Result};
+use crate::trace;
 
 /// The outputs of the steps done so far, by step name.
 #[derive(Clone, Debug, Default)]
@@ -74,6 +75,17 @@ pub fn output<T: Serialize>(v: &T) -> Result<Value> {
 #[async_trait]
 pub trait Step<C: Sync>: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The seed step this step is (DESIGN.md "The request flow, mapped"),
+    /// under which the executor records each run and undo of it.
+    fn seed_step(&self) -> u16 {
+        0
+    }
+    /// Whether the step records its own finer events (the image record and
+    /// its bits apart): the executor then records only its failure, so
+    /// that a trace never counts the same time twice.
+    fn traces_itself(&self) -> bool {
+        false
+    }
     /// Does the step's work and returns its output, which later steps (and
     /// this step's undo) read from the log.
     async fn run(&self, c: &C, done: &Outputs) -> Result<Value>;
@@ -89,6 +101,11 @@ pub trait SagaLog: Send + Sync {
     async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)>;
     async fn record(&self, saga: &str, step: &StepRecord) -> Result<()>;
     async fn set_state(&self, saga: &str, state: SagaState) -> Result<()>;
+    /// The seed step the log's own reads and writes are (through the
+    /// conductor: its calls); `None`: part of the step they record.
+    fn seed_step(&self) -> Option<u16> {
+        None
+    }
 }
 
 #[async_trait]
@@ -176,7 +193,22 @@ pub async fn execute_until<C: Sync>(
     inject: Inject,
     end: usize,
 ) -> Result<Ended> {
+    let res = Some(rec.instance_id.as_str());
+    let opened_at = chrono::Utc::now();
     let (stored, recorded) = log.open(rec).await?;
+    let first_seed = steps
+        .iter()
+        .enumerate()
+        .find(|(i, _)| {
+            !recorded
+                .iter()
+                .any(|s| s.step == *i as i64 && s.status == StepStatus::Done)
+        })
+        .map_or(0, |(_, s)| s.seed_step());
+    let seed = log.seed_step().unwrap_or(first_seed);
+    trace::start(seed, format!("saga {} open", rec.kind), res)
+        .started(opened_at)
+        .ok();
     match stored.state {
         SagaState::Done => return Ok(Ended::Done),
         SagaState::Failed => return Ok(Ended::AlreadyFailed),
@@ -205,6 +237,11 @@ pub async fn execute_until<C: Sync>(
             step.undo(c, &done).await?;
         }
         first = false;
+        let timer = trace::start(
+            step.seed_step(),
+            format!("saga {} {}", rec.kind, step.name()),
+            res,
+        );
         let mut r = run_step(step.as_ref(), i, c, &done, inject).await;
         for wait in RETRIES {
             match &r {
@@ -216,6 +253,10 @@ pub async fn execute_until<C: Sync>(
                 _ => break,
             }
         }
+        match &r {
+            Ok(_) if step.traces_itself() => {}
+            r => timer.finish(r),
+        }
         match r {
             Ok(out) => {
                 let s = StepRecord {
@@ -224,7 +265,9 @@ pub async fn execute_until<C: Sync>(
                     status: StepStatus::Done,
                     output: Some(out.clone()),
                 };
-                log.record(&rec.id, &s).await?;
+                let what = format!("saga {} record {}", rec.kind, step.name());
+                let seed = log.seed_step().unwrap_or(step.seed_step());
+                trace::time(seed, what, res, log.record(&rec.id, &s)).await?;
                 done.0.insert(step.name().to_owned(), out);
             }
             Err(e) => {
@@ -235,7 +278,10 @@ pub async fn execute_until<C: Sync>(
         }
     }
     if end >= steps.len() {
-        log.set_state(&rec.id, SagaState::Done).await?;
+        let last = steps.last().map_or(0, |s| s.seed_step());
+        let what = format!("saga {} done", rec.kind);
+        let seed = log.seed_step().unwrap_or(last);
+        trace::time(seed, what, res, log.set_state(&rec.id, SagaState::Done)).await?;
     }
     Ok(Ended::Done)
 }
@@ -286,7 +332,8 @@ pub async fn unwind<C: Sync>(
         state: SagaState::Unwinding,
         params: Value::Null,
     };
-    let (_, recorded) = log.open(&probe).await?;
+    let (stored, recorded) = log.open(&probe).await?;
+    let res = Some(stored.instance_id.as_str()).filter(|s| !s.is_empty());
     log.set_state(id, SagaState::Unwinding).await?;
     let done = outputs_of(&recorded);
     let mut first_error = None;
@@ -298,7 +345,9 @@ pub async fn unwind<C: Sync>(
         {
             continue;
         }
-        if let Err(e) = step.undo(c, &done).await {
+        let what = format!("saga undo {}", step.name());
+        let undone = trace::time(step.seed_step(), what, res, step.undo(c, &done)).await;
+        if let Err(e) = undone {
             tracing::warn!(saga = id, step = step.name(), error = %e, "undo failed; the saga stays unwinding");
             first_error.get_or_insert(e);
             continue;

@@ -120,6 +120,9 @@ impl<'a> Step<Place<'a>> for ClaimHost {
     fn name(&self) -> &'static str {
         "claim"
     }
+    fn seed_step(&self) -> u16 {
+        11
+    }
     async fn run(&self, c: &Place<'a>, _done: &Outputs) -> Result<Value> {
         // A claim this placement already holds (a crash came before the
         // step was recorded) is kept.
@@ -160,6 +163,9 @@ impl<'a> Step<Place<'a>> for ClaimHost {
 impl<'a> Step<Place<'a>> for SetHost {
     fn name(&self) -> &'static str {
         "set_host"
+    }
+    fn seed_step(&self) -> u16 {
+        11
     }
     async fn run(&self, c: &Place<'a>, done: &Outputs) -> Result<Value> {
         let claimed: Claimed = done.require("claim")?;
@@ -211,6 +217,9 @@ impl<'a> Step<Place<'a>> for SetHost {
 impl<'a> Step<Place<'a>> for CastBuild {
     fn name(&self) -> &'static str {
         "cast_build"
+    }
+    fn seed_step(&self) -> u16 {
+        12
     }
     async fn run(&self, c: &Place<'a>, done: &Outputs) -> Result<Value> {
         let claimed: Claimed = done.require("claim")?;

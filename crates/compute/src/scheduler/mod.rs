@@ -22,6 +22,7 @@ use crate::error::{ComputeError, Result};
 use crate::model::state::{TaskState, VmState};
 use crate::rpc;
 use crate::saga::{place, Inject};
+use crate::trace;
 use host_cache::{CacheOptions, CacheStats, HostCache};
 use select::{HostState, Request, Weights};
 
@@ -155,6 +156,9 @@ impl Scheduler {
     async fn select_and_build(&self, env: &Envelope, instance_id: &str) -> Result<()> {
         let ctx = &env.context;
         let rid = ctx.request_id.0.as_str();
+        let res = Some(instance_id);
+        trace::queued(8, env, res);
+        let read = trace::start(9, "read the instance and its placement", res);
         let mut conn = self.db.conn().await?;
         let inst = match instances::instance_get(&mut conn, instance_id).await {
             Ok(i) => i,
@@ -189,8 +193,11 @@ impl Scheduler {
         .await?;
         // The host cache and the placement borrow connections of their own.
         drop(conn);
+        let req = self.request_for(&inst).await?;
+        read.ok();
         let alternates = (self.cfg.max_attempts as usize).saturating_sub(1);
-        let candidates = self.candidates(&self.request_for(&inst).await?).await?;
+        let what = "filter and weigh the hosts (host cache)";
+        let candidates = trace::time(10, what, res, self.candidates(&req)).await?;
         let p = place::params(ctx, &inst, 0, candidates, alternates);
         let placed = place::run(&self.db, &self.bus, ctx, p, Some(self), Inject::default()).await?;
         if placed {

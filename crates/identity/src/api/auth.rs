@@ -288,12 +288,56 @@ async fn catalog_for(
     ))
 }
 
-/// `POST /v3/auth/tokens` → 201 with `X-Subject-Token`.
+/// `POST /v3/auth/tokens` → 201 with `X-Subject-Token`, recorded as seed
+/// steps 1 (request received, credentials checked), 2 (Fernet token made)
+/// and 3 (answered), each for the user.
 pub async fn issue(
     State(inner): State<Arc<Inner>>,
     filters: Filters,
     Body(req): Body<AuthRequest>,
 ) -> Result<Response> {
+    let rec = &inner.recorder;
+    let t = rec.start(1, "token request received, credentials checked");
+    let who = authenticate(&inner, req).await;
+    let user_id = who.as_ref().ok().map(|w| w.user.id.0.clone());
+    let user_id = user_id.as_deref();
+    t.resource(user_id).finish(&who);
+    let who = who?;
+    let (token, model) = rec
+        .time(
+            2,
+            "Fernet token made (key repository)",
+            user_id,
+            provider::issue(
+                &inner,
+                IssueRequest {
+                    user_id: who.user.id.0.clone(),
+                    methods: who.methods,
+                    scope: who.scope,
+                    parent: who.parent,
+                },
+            ),
+        )
+        .await?;
+    let answer = async {
+        let catalog = catalog_for(&inner, &model, &filters).await?;
+        tracing::debug!(user = %model.user.id, "issued token");
+        subject_response(StatusCode::CREATED, &token, model.body(catalog))
+    };
+    rec.time(3, "token answered", user_id, answer).await
+}
+
+/// Who asks for a token, with which methods and scope (and its parent
+/// token's expiry and audit id when rescoping).
+struct Authenticated {
+    user: User,
+    methods: Vec<String>,
+    scope: Scope,
+    parent: Option<(chrono::DateTime<chrono::Utc>, String)>,
+}
+
+/// Checks the credentials of a token request and resolves its scope.
+async fn authenticate(inner: &Inner, req: AuthRequest) -> Result<Authenticated> {
     let id = req.auth.identity;
     if id.methods.is_empty() {
         return Err(IdentityError::validation(
@@ -313,7 +357,7 @@ pub async fn issue(
                 "Application credentials cannot request a scope.".into(),
             ));
         }
-        let (user, cred) = app_cred_login(&inner, &mut conn, &m).await?;
+        let (user, cred) = app_cred_login(inner, &mut conn, &m).await?;
         forced_scope = Some(Scope::ApplicationCredential {
             project: cred.project_id,
             app_cred_id: cred.id,
@@ -348,7 +392,7 @@ pub async fn issue(
                 "Invalid input for field 'identity': 'token' is required for the token method.",
             )
         })?;
-        let parent = match provider::validate(&inner, &t.id).await {
+        let parent = match provider::validate(inner, &t.id).await {
             Ok(m) => m,
             Err(IdentityError::TokenNotFound(_)) => return Err(IdentityError::unauthorized()),
             Err(e) => return Err(e),
@@ -378,21 +422,12 @@ pub async fn issue(
         Some(s) => s,
         None => resolve_scope(&mut conn, req.auth.scope.as_ref(), &user).await?,
     };
-    drop(conn);
-    let methods = int_to_methods(methods_to_int(&methods));
-    let (token, model) = provider::issue(
-        &inner,
-        IssueRequest {
-            user_id: user.id.0.clone(),
-            methods,
-            scope,
-            parent,
-        },
-    )
-    .await?;
-    let catalog = catalog_for(&inner, &model, &filters).await?;
-    tracing::debug!(user = %model.user.id, "issued token");
-    subject_response(StatusCode::CREATED, &token, model.body(catalog))
+    Ok(Authenticated {
+        user,
+        methods: int_to_methods(methods_to_int(&methods)),
+        scope,
+        parent,
+    })
 }
 
 fn subject_token(headers: &HeaderMap) -> Result<String> {

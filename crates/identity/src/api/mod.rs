@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod domain_configs;
 pub mod domains;
 pub mod endpoint_filter;
+pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod limits;
@@ -52,6 +53,7 @@ fn routes() -> Routes<Arc<Inner>> {
             post(auth::issue).get(auth::validate).delete(auth::revoke),
         )
         .route("/v3/auth/catalog", get(auth::catalog))
+        .route("/stratus/events", get(events::list))
         .route("/v3/auth/projects", get(auth::projects))
         .route("/v3/auth/domains", get(auth::domains))
         .route("/v3/auth/system", get(auth::system))

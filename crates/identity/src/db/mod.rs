@@ -31,6 +31,14 @@ use crate::error::{IdentityError, Result};
 
 pub use stratus_db::Conn;
 
+/// Every migration of the service: [`MIGRATIONS`] and the seed-step events
+/// table (`stratus_telemetry`).
+pub fn migrations() -> Vec<Migration> {
+    let mut all = MIGRATIONS.to_vec();
+    all.push(stratus_telemetry::events::migration(5));
+    all
+}
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,

@@ -7,8 +7,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use stratus_auth::Ctx;
+use stratus_telemetry::Outcome;
 
 use super::{load_visible, require_read, require_write, AppState};
 use crate::data;
@@ -89,9 +90,35 @@ pub async fn download(
         None => None,
     };
     let key = image.id.to_string();
+    let store_kind = store_kind(state.store.as_ref(), &key);
+    let rec = &state.recorder;
     let mut resp = match range {
         None => {
-            let mut resp = Response::new(Body::from_stream(state.store.get(&key).await?));
+            let stream = rec
+                .time(
+                    23,
+                    format!("image data requested from the {store_kind}"),
+                    Some(&key),
+                    state.store.get(&key),
+                )
+                .await?;
+            if store_kind == S3_STORE {
+                rec.skipped(
+                    24,
+                    "rgw reads the objects from the OSDs",
+                    Some(&key),
+                    "inside radosgw",
+                );
+            } else {
+                rec.skipped(24, "store reads its disks", Some(&key), "file store");
+            }
+            let read = rec
+                .start(25, format!("image data streamed from the {store_kind}"))
+                .resource(Some(&key));
+            let mut resp = Response::new(Body::from_stream(TimedStream {
+                inner: stream,
+                timer: Some(read),
+            }));
             let h = resp.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             if let Some(sum) = image
@@ -120,6 +147,60 @@ pub async fn download(
         HeaderValue::from_static("application/octet-stream"),
     );
     Ok(resp)
+}
+
+const S3_STORE: &str = "S3 store";
+
+/// The store's kind in an event's words (`file store`, `S3 store`).
+fn store_kind(store: &dyn crate::store::Store, key: &str) -> &'static str {
+    if store.uri(key).starts_with("s3://") {
+        S3_STORE
+    } else {
+        "file store"
+    }
+}
+
+/// A download's body that records seed step 25 when its last byte was
+/// sent, or as failed when the store failed or the client went away.
+struct TimedStream {
+    inner: crate::store::ByteStream,
+    timer: Option<stratus_telemetry::events::Timer>,
+}
+
+impl Stream for TimedStream {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        match &next {
+            std::task::Poll::Ready(None) => {
+                if let Some(t) = self.timer.take() {
+                    t.ok();
+                }
+            }
+            std::task::Poll::Ready(Some(Err(e))) => {
+                if let Some(t) = self.timer.take() {
+                    t.end(Outcome::Error, Some(e.to_string()));
+                }
+            }
+            _ => {}
+        }
+        next
+    }
+}
+
+impl Drop for TimedStream {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            t.end(
+                Outcome::Error,
+                Some("the download was abandoned".to_owned()),
+            );
+        }
+    }
 }
 
 /// One `bytes=` range (`a-b`, `a-`, `-n`) of an object of `size` bytes, as

@@ -86,9 +86,15 @@ pub async fn show(
     Ctx(ctx): Ctx,
     GlancePath(id): GlancePath<String>,
 ) -> Result<Json<Value>, ImageError> {
-    require_read(&ctx)?;
-    let image = load_visible(&state, &ctx, &id).await?;
-    Ok(Json(image_json(&image, sees_locations(&ctx))))
+    let answer = async {
+        require_read(&ctx)?;
+        let image = load_visible(&state, &ctx, &id).await?;
+        Ok(Json(image_json(&image, sees_locations(&ctx))))
+    };
+    state
+        .recorder
+        .time(20, "image record answered", Some(&id), answer)
+        .await
 }
 
 /// Query-string encoding as Python's `urlencode` does it.

@@ -3,6 +3,7 @@
 //! modules, and shape the response.
 
 mod data;
+mod events;
 mod images;
 mod import;
 mod list_params;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub config: ImageConfig,
     /// `http://host:port` used when the request has no `Host` header.
     pub base_url: String,
+    /// Seed steps 20 and 23–25 (image record and data served to compute).
+    pub recorder: stratus_telemetry::Recorder,
 }
 
 /// The whole image API: version discovery without a token, the rest behind
@@ -114,6 +117,7 @@ fn api_routes() -> Routes<Arc<AppState>> {
         .route("/v2/schemas/images", get(schemas::images))
         .route("/v2/schemas/member", get(schemas::member))
         .route("/v2/schemas/members", get(schemas::members))
+        .route("/stratus/events", get(events::list))
         .merge(metadefs::routes())
         .merge(tasks::routes())
 }

@@ -20,6 +20,14 @@ pub use metadefs::*;
 pub use stratus_db::Conn;
 pub use tasks::*;
 
+/// Every migration of the service: [`MIGRATIONS`] and the seed-step events
+/// table (`stratus_telemetry`).
+pub fn migrations() -> Vec<Migration> {
+    let mut all = MIGRATIONS.to_vec();
+    all.push(stratus_telemetry::events::migration(3));
+    all
+}
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
