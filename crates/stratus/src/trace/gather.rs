@@ -148,8 +148,25 @@ pub fn token_issue_before(events: &[Event], before: Option<DateTime<Utc>>) -> Ve
 }
 
 /// The trace of `action`'s events (the token's among them).
-pub fn build(server_id: &str, action: &Action, events: Vec<Event>, notes: Vec<String>) -> Trace {
-    let events = dedup(events);
+pub fn build(
+    server_id: &str,
+    action: &Action,
+    events: Vec<Event>,
+    mut notes: Vec<String>,
+) -> Trace {
+    // Tokens issued under the action's own request id are the services'
+    // (a compute agent's service token, timed by the agent as its own
+    // step): steps 1–3 are the client's token, which came before.
+    let (own_tokens, events): (Vec<Event>, Vec<Event>) = dedup(events)
+        .into_iter()
+        .partition(|e| e.request_id == action.request_id && TOKEN_STEPS.contains(&e.step));
+    let service_tokens = own_tokens.iter().filter(|e| e.step == 1).count();
+    if service_tokens > 0 {
+        notes.push(format!(
+            "identity issued {service_tokens} token(s) to services during the action \
+             (not shown as steps 1–3, which are the client's)"
+        ));
+    }
     let t0 = events.iter().map(|e| e.started_at).min();
     let ms = |us: i64| us as f64 / 1000.0;
     let offset =
@@ -327,6 +344,22 @@ pub(crate) mod tests {
         assert_eq!(t.rows[42].outcome, RowOutcome::Error);
         assert_eq!(t.rows[42].detail.as_deref(), Some("spawn failed: boom"));
         assert_eq!(t.rows[42].count, 2);
+    }
+
+    #[test]
+    fn tokens_issued_during_the_action_are_not_the_clients() {
+        let events = vec![
+            ev("tok", "identity", 1, -100, 5),
+            ev("req-1", "compute-api", 4, 0, 10),
+            ev("req-1", "identity", 1, 3, 2),
+            ev("req-1", "identity", 2, 4, 1),
+        ];
+        let t = build("srv", &create(), events, vec![]);
+        assert_eq!(t.rows[0].count, 1);
+        assert_eq!(t.rows[0].duration_ms, Some(5.0));
+        assert_eq!(t.rows[1].outcome, RowOutcome::NotRecorded);
+        assert_eq!(t.notes.len(), 1, "{:?}", t.notes);
+        assert!(t.notes[0].contains("1 token(s)"), "{:?}", t.notes);
     }
 
     #[test]
