@@ -19,4 +19,5 @@ mod compute {
     mod scheduler_cache;
     mod server_extras;
     mod store;
+    mod trace;
 }

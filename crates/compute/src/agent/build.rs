@@ -283,6 +283,9 @@ impl<'a> Step<Build<'a>> for AllocateNetwork {
             vif.preexisting = preexisting;
             vifs.push(vif);
         }
+        if vifs.is_empty() {
+            trace::skipped(26, "ports", res, "no network service behind this agent");
+        }
         // Saved through the conductor: the API's `addresses` and the
         // metadata service read it from the database.
         let u = InstanceUpdate {
@@ -804,6 +807,9 @@ impl<'a> Step<Build<'a>> for MarkActive {
     }
     fn seed_step(&self) -> u16 {
         47
+    }
+    fn hands_off(&self) -> bool {
+        true
     }
     async fn run(&self, b: &Build<'a>, _done: &Outputs) -> Result<Value> {
         let console = b

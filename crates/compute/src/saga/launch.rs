@@ -322,6 +322,9 @@ impl<'a> Step<Launch<'a>> for CastScheduler {
     fn seed_step(&self) -> u16 {
         6
     }
+    fn hands_off(&self) -> bool {
+        true
+    }
     async fn run(&self, c: &Launch<'a>, _done: &Outputs) -> Result<Value> {
         let args = rpc::InstanceArgs {
             instance_id: c.p.instance.id,

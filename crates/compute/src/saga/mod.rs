@@ -86,6 +86,13 @@ pub trait Step<C: Sync>: Send + Sync {
     fn traces_itself(&self) -> bool {
         false
     }
+    /// Whether the step hands the request on (a cast to the next service,
+    /// or the server shown ACTIVE): the log writes after it run beside the
+    /// next service's work, off the request's path, and are not timed (a
+    /// trace's steps would add up to more than the client waited).
+    fn hands_off(&self) -> bool {
+        false
+    }
     /// Does the step's work and returns its output, which later steps (and
     /// this step's undo) read from the log.
     async fn run(&self, c: &C, done: &Outputs) -> Result<Value>;
@@ -221,6 +228,7 @@ pub async fn execute_until<C: Sync>(
     let mut done = outputs_of(&recorded);
     let resumed = !recorded.is_empty();
     let mut first = true;
+    let mut handed_off = false;
     for (i, step) in steps.iter().enumerate().take(end) {
         let n = i as i64;
         if recorded
@@ -265,9 +273,15 @@ pub async fn execute_until<C: Sync>(
                     status: StepStatus::Done,
                     output: Some(out.clone()),
                 };
-                let what = format!("saga {} record {}", rec.kind, step.name());
-                let seed = log.seed_step().unwrap_or(step.seed_step());
-                trace::time(seed, what, res, log.record(&rec.id, &s)).await?;
+                handed_off |= step.hands_off();
+                let recorded = log.record(&rec.id, &s);
+                if handed_off {
+                    recorded.await?;
+                } else {
+                    let what = format!("saga {} record {}", rec.kind, step.name());
+                    let seed = log.seed_step().unwrap_or(step.seed_step());
+                    trace::time(seed, what, res, recorded).await?;
+                }
                 done.0.insert(step.name().to_owned(), out);
             }
             Err(e) => {
@@ -278,10 +292,15 @@ pub async fn execute_until<C: Sync>(
         }
     }
     if end >= steps.len() {
-        let last = steps.last().map_or(0, |s| s.seed_step());
-        let what = format!("saga {} done", rec.kind);
-        let seed = log.seed_step().unwrap_or(last);
-        trace::time(seed, what, res, log.set_state(&rec.id, SagaState::Done)).await?;
+        let last = steps.last();
+        let state = log.set_state(&rec.id, SagaState::Done);
+        if handed_off || last.is_some_and(|s| s.hands_off()) {
+            state.await?;
+        } else {
+            let what = format!("saga {} done", rec.kind);
+            let seed = log.seed_step().unwrap_or(last.map_or(0, |s| s.seed_step()));
+            trace::time(seed, what, res, state).await?;
+        }
     }
     Ok(Ended::Done)
 }

@@ -221,6 +221,9 @@ impl<'a> Step<Place<'a>> for CastBuild {
     fn seed_step(&self) -> u16 {
         12
     }
+    fn hands_off(&self) -> bool {
+        true
+    }
     async fn run(&self, c: &Place<'a>, done: &Outputs) -> Result<Value> {
         let claimed: Claimed = done.require("claim")?;
         let args = rpc::BuildArgs {

@@ -895,3 +895,67 @@ async fn fake_disks_build_the_overlay_on_the_cached_image() {
         n.stop().await;
     }
 }
+
+/// The trace of launches with the real image and network services (the
+/// network's noop driver): the image record and bits (fetched, then
+/// cached), the port made and bound, the network info saved and
+/// `network-vif-plugged` waited for, each under the launch's request id.
+#[tokio::test]
+async fn launches_record_the_image_and_network_steps() {
+    use super::trace::{events_until, of_step};
+    for engine in engines().await {
+        let bus = Bus::in_memory();
+        let slot = Arc::new(OnceLock::new());
+        let n = Neighbours::start(engine, &bus, slot.clone(), true).await;
+        let image = n.image("cirros").await;
+        let net = n.network().await;
+        let cache = n.cache();
+        let ext = Ext {
+            bus: bus.clone(),
+            images: Arc::new(GlanceImages::new(&n.image_url)),
+            networks: Arc::new(NeutronNetworks::new(&n.net_url)),
+            volumes: Arc::new(stratus_compute::clients::FakeVolumes::default()),
+            agent: Some(n.agent_services(&cache)),
+            inject: Default::default(),
+        };
+        let c = Cloud::start_custom(engine, cfg(30), None, ext).await;
+        slot.set(c.router.clone()).expect("router slot");
+        let flavor = c.flavor("small", 1, 512, 1).await;
+        let mut bits = Vec::new();
+        for name in ["vm1", "vm2"] {
+            let server = body(name, &flavor, &image, json!([{"uuid": net}]));
+            let (s, v, h) = c
+                .call(
+                    axum::http::Method::POST,
+                    "/v2.1/servers",
+                    ALICE,
+                    Some(server),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+            let id = v["server"]["id"].as_str().expect("id").to_owned();
+            let rid = h["x-openstack-request-id"].to_str().expect("request id");
+            c.wait_status(&id, "ACTIVE").await;
+            let events = events_until(&c, &format!("request_id={rid}"), 47).await;
+            for (step, count) in [(19, 1), (21, 1), (26, 2), (37, 1), (38, 2)] {
+                let ok = of_step(&events, step)
+                    .into_iter()
+                    .filter(|e| e["outcome"] == "ok")
+                    .count();
+                assert_eq!(ok, count, "step {step}: {events:#?}");
+            }
+            assert!(
+                of_step(&events, 38)
+                    .iter()
+                    .any(|e| e["what"] == "wait for network-vif-plugged"),
+                "{events:#?}"
+            );
+            let detail = of_step(&events, 21)[0]["detail"].clone();
+            bits.push(detail.as_str().unwrap_or_default().to_owned());
+        }
+        assert_eq!(bits, ["fetched", "cached"]);
+        c.stop().await;
+        n.stop().await;
+    }
+}

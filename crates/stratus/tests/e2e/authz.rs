@@ -700,6 +700,8 @@ fn expectations() -> Vec<Case> {
           "/v2.1/os-simple-tenant-usage/{project_a}", KS_READ),
         // Nova's RULE_ANY, scoped to a project (a deprecated proxy, < 2.36).
         c(Compute, "GET", "/v2.1/os-floating-ip-pools", "/v2.1/os-floating-ip-pools", SCOPED),
+        // ---- issue 13 (trace-compute): compute's trace events, cloud admins only
+        c(Compute, "GET", "/stratus/events", "/stratus/events?request_id=req-authz", ADMIN),
         // ---- image (Glance's default policy; admins see every image)
         c(Image, "GET", "/", "/", OPEN),
         c(Image, "GET", "/versions", "/versions", OPEN),
