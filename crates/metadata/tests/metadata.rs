@@ -1047,6 +1047,7 @@ async fn neutron_proxy_round_trip_over_loopback() {
                     lookup: Arc::new(OneInstance { instance_id: iid }),
                     upstream: format!("http://{api_addr}"),
                     secret,
+                    recorder: stratus_network_agent::events::Recorder::disabled(),
                 },
             )
             .expect("proxy")

@@ -84,7 +84,7 @@ impl Handler for DhcpHandler {
             methods::NETWORK_SYNC => {
                 let a: NetworkSync = msg.args()?;
                 self.0
-                    .network_sync_latest(a.network)
+                    .network_sync_latest_for(a.network, a.resource_id.as_deref())
                     .await
                     .map_err(to_remote)?;
             }

@@ -8,6 +8,7 @@
 //! - [`dhcp`]: the DHCP agent and its dnsmasq supervisor.
 //! - [`metadata_proxy`]: 169.254.169.254 inside each DHCP namespace.
 //! - [`l2`]: the L2 agent and the nftables security groups.
+//! - [`events`]: the agents' seed-step events, sent to the server.
 //! - [`agent`]: bus wiring; [`start_dhcp_agent`] and [`start_l2_agent`] are
 //!   what the binary calls.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod dataplane;
 pub mod dhcp;
 pub mod error;
+pub mod events;
 pub mod l2;
 pub mod metadata_proxy;
 pub mod server;

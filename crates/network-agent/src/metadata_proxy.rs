@@ -7,6 +7,11 @@
 //! request to the compute metadata URL, passing Nova's status and content
 //! type back unchanged as Neutron's proxy does.
 //!
+//! Each guest request is served under a request id of its own (sent on to
+//! the metadata API) and recorded as seed steps 52 (the guest's request,
+//! its instance found), 53 (forwarded to the metadata API) and 54 (answered
+//! to the guest), for the instance.
+//!
 //! The socket is bound inside the namespace (see `dataplane::netns`) but
 //! served by the agent's runtime; the upstream connection is made from the
 //! root namespace, where the metadata API listens.
@@ -20,7 +25,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use stratus_common::ids::NetworkId;
+use stratus_common::ids::{NetworkId, RequestId};
+use stratus_telemetry::{Outcome, Recorder};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -53,6 +59,7 @@ struct ProxyState {
     upstream: String,
     secret: Arc<str>,
     client: reqwest::Client,
+    recorder: Recorder,
 }
 
 /// What the proxy needs to forward requests of one network.
@@ -63,6 +70,8 @@ pub struct ProxyConfig {
     /// `http://host:port` of the compute metadata API.
     pub upstream: String,
     pub secret: String,
+    /// Seed steps 52–54 (service `metadata`).
+    pub recorder: Recorder,
 }
 
 /// The proxy's router (exposed for handler tests without a namespace).
@@ -73,6 +82,7 @@ pub fn router(cfg: ProxyConfig) -> Router {
         upstream: cfg.upstream.trim_end_matches('/').to_owned(),
         secret: cfg.secret.into(),
         client: reqwest::Client::new(),
+        recorder: cfg.recorder,
     };
     Router::new().fallback(proxy).with_state(state)
 }
@@ -91,12 +101,22 @@ async fn proxy(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    stratus_common::with_request_id(RequestId::generate(), forward(st, peer, req)).await
+}
+
+async fn forward(st: ProxyState, peer: SocketAddr, req: Request) -> Response {
     let ip = match peer.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
+    let received = st
+        .recorder
+        .start(52, format!("guest {ip} asked {}", req.uri().path()));
     let found = match st.lookup.lookup_instance(st.network_id, ip).await {
-        Ok(Some(f)) => f,
+        Ok(Some(f)) => {
+            received.resource(Some(&f.instance_id)).ok();
+            f
+        }
         Ok(None) => {
             return text(
                 StatusCode::NOT_FOUND,
@@ -142,10 +162,22 @@ async fn proxy(
     if let Some(a) = accept {
         up = up.header(header::ACCEPT, a);
     }
+    if let Some((name, value)) = stratus_common::request_id_header() {
+        up = up.header(name, value);
+    }
+    let instance = Some(found.instance_id.as_str());
+    let asked = st
+        .recorder
+        .start(
+            53,
+            "forwarded to the metadata API with the instance headers",
+        )
+        .resource(instance);
     let resp = match up.send().await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(upstream = %st.upstream, error = %e, "metadata API unreachable");
+            asked.end(Outcome::Error, Some(e.to_string()));
             return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
         }
     };
@@ -153,14 +185,23 @@ async fn proxy(
     let ct = resp.headers().get(header::CONTENT_TYPE).cloned();
     let bytes = match resp.bytes().await {
         Ok(b) => b,
-        Err(_) => return text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n"),
+        Err(e) => {
+            asked.end(Outcome::Error, Some(e.to_string()));
+            return text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n");
+        }
     };
+    asked.ok();
+    let answered = st
+        .recorder
+        .start(54, format!("metadata answered to the guest ({status})"))
+        .resource(instance);
     let mut out = Response::new(Body::from(bytes));
     *out.status_mut() = status;
     out.headers_mut().insert(
         header::CONTENT_TYPE,
         ct.unwrap_or_else(|| HeaderValue::from_static("text/plain; charset=UTF-8")),
     );
+    answered.ok();
     out
 }
 

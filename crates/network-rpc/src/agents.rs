@@ -44,8 +44,12 @@ impl AgentNotifier {
         ctx: &RequestContext,
         host: &str,
         network: NetworkInfo,
+        resource_id: Option<String>,
     ) -> Result<(), BusError> {
-        let args = NetworkSync { network };
+        let args = NetworkSync {
+            network,
+            resource_id,
+        };
         self.cast(
             ctx,
             &dhcp_topic(host),

@@ -47,6 +47,8 @@ pub mod methods {
     pub const GET_NETWORK_INFO: &str = "get_network_info";
     pub const LOOKUP_INSTANCE: &str = "lookup_instance";
     pub const AGENT_REPORT: &str = "agent_report";
+    /// A cast: seed-step events an agent recorded, for the server to keep.
+    pub const RECORD_EVENTS: &str = "record_events";
 }
 
 /// The version of the server -> L2 agent API (see the module doc).
@@ -138,6 +140,18 @@ pub struct SecurityGroupRuleInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSync {
     pub network: NetworkInfo,
+    /// What the sync was made for (the server of the port that changed),
+    /// so that the agent's events name it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+/// `network` `record_events` (a cast): the seed-step events an agent
+/// recorded for one request (the envelope's request id), which the server
+/// keeps in its database (agents have none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEvents {
+    pub events: Vec<stratus_telemetry::Event>,
 }
 
 /// `dhcp.<host>` / `l2.<host>` `network_delete`.

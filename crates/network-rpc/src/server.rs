@@ -40,6 +40,11 @@ pub trait ServerApi: Send + Sync + 'static {
     ) -> Result<Option<InstanceLookup>>;
     /// `agent_report` (heartbeat).
     async fn agent_report(&self, host: &str, agent_type: &str) -> Result<()>;
+    /// `record_events` (a cast): events the agent recorded for the current
+    /// request, kept by the server. Servers that keep none ignore them.
+    async fn record_events(&self, _events: Vec<stratus_telemetry::Event>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// [`ServerApi`] over the bus (`call` on topic `network`).
@@ -125,6 +130,19 @@ impl ServerApi for BusServer {
             Err(RpcError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn record_events(&self, events: Vec<stratus_telemetry::Event>) -> Result<()> {
+        let ctx = RequestContext::internal_for_current();
+        self.bus
+            .cast(
+                rpc::SERVER_TOPIC,
+                methods::RECORD_EVENTS,
+                &ctx,
+                &rpc::RecordEvents { events },
+            )
+            .await
+            .map_err(|e| RpcError::Unavailable(format!("{}: {e}", methods::RECORD_EVENTS)))
     }
 
     async fn agent_report(&self, host: &str, agent_type: &str) -> Result<()> {

@@ -48,6 +48,7 @@ use stratus_network_rpc::{
     self as rpc, AgentNotifier, NetworkInfo, PortBind, PortInfo, PortUnbind, SecurityGroupRuleInfo,
     SgMembersUpdate, SubnetInfo,
 };
+use stratus_telemetry::Recorder;
 
 use crate::config::{DriverKind, NetworkConfig};
 use crate::db::ports::{self as dbp, Port, PortScope};
@@ -143,7 +144,27 @@ pub struct Agents {
     compute: Arc<dyn ComputeNotifier>,
     /// Held while reading members and casting them (see the module doc).
     member_order: tokio::sync::Mutex<()>,
+    /// Seed steps 26–38 (the agents' 29–36 arrive through `record_events`).
+    recorder: Recorder,
 }
+
+/// The resource a port's seed-step events name: the server it belongs to
+/// when it has a device, else the port itself.
+pub fn trace_resource(p: &Port) -> String {
+    if p.device_id.is_empty() {
+        p.id.to_string()
+    } else {
+        p.device_id.clone()
+    }
+}
+
+/// Whether a port's steps are traced: every port but the DHCP agent's own.
+pub fn traced(p: &Port) -> bool {
+    p.device_owner != DEVICE_OWNER_DHCP
+}
+
+/// Why the dataplane steps of a bound port do not happen with `noop`.
+const NOOP: &str = "noop network driver";
 
 fn port_info(p: &Port) -> PortInfo {
     PortInfo {
@@ -226,13 +247,35 @@ fn member_groups_changed(old: Option<&Port>, new: Option<&Port>) -> BTreeSet<Sec
 }
 
 impl Agents {
-    pub fn new(db: Db, config: NetworkConfig, bus: Bus, compute: Arc<dyn ComputeNotifier>) -> Self {
+    pub fn new(
+        db: Db,
+        config: NetworkConfig,
+        bus: Bus,
+        compute: Arc<dyn ComputeNotifier>,
+        recorder: Recorder,
+    ) -> Self {
         Self {
             db,
             config,
             notify: AgentNotifier::new(bus),
             compute,
             member_order: tokio::sync::Mutex::new(()),
+            recorder,
+        }
+    }
+
+    /// The server's recorder (seed steps 26–38).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Steps 27–36 (the casts to the agents and their work) of a port
+    /// bound under the `noop` driver, which has no agents.
+    fn dataplane_skipped(&self, p: &Port) {
+        let resource = trace_resource(p);
+        for n in 27..=36 {
+            let what = stratus_telemetry::seed::step(n).map_or("dataplane step", |s| s.description);
+            self.recorder.skipped(n, what, Some(&resource), NOOP);
         }
     }
 
@@ -332,13 +375,24 @@ impl Agents {
         })
     }
 
-    async fn sync_dhcp(&self, net: &NetworkId) -> Result<()> {
+    /// Casts `network_sync` to the network's DHCP host; recorded as step
+    /// 27 when it is for a port of `resource` (a server, or a port).
+    async fn sync_dhcp(&self, net: &NetworkId, resource: Option<&str>) -> Result<()> {
         let Some(host) = self.dhcp_host(net).await? else {
             return Ok(());
         };
         let network = self.network_info(net).await?;
         let ctx = RequestContext::internal_for_current();
-        let r = self.notify.network_sync(&ctx, &host, network).await;
+        let cast = self
+            .notify
+            .network_sync(&ctx, &host, network, resource.map(str::to_owned));
+        let r = match resource {
+            Some(res) => {
+                let what = format!("cast network_sync to dhcp.{host}");
+                self.recorder.time(27, what, Some(res), cast).await
+            }
+            None => cast.await,
+        };
         Self::cast_failed(rpc::methods::NETWORK_SYNC, &host, r);
         Ok(())
     }
@@ -360,6 +414,9 @@ impl Agents {
                     STATUS_DOWN
                 };
                 if p.status != want {
+                    if want == STATUS_ACTIVE && traced(p) {
+                        self.dataplane_skipped(p);
+                    }
                     self.set_port_status(&p.id, want).await?;
                 }
             }
@@ -390,8 +447,9 @@ impl Agents {
         self.members_changed(&member_groups_changed(old, new), bound_now.map(|p| &p.id))
             .await?;
         drop(order);
-        if let Some(net) = new.or(old).map(|p| p.network_id) {
-            self.sync_dhcp(&net).await?;
+        if let Some(p) = new.or(old) {
+            let resource = traced(p).then(|| trace_resource(p));
+            self.sync_dhcp(&p.network_id, resource.as_deref()).await?;
         }
         Ok(())
     }
@@ -401,7 +459,15 @@ impl Agents {
         if !p.binding_host.is_empty() && p.device_owner != DEVICE_OWNER_DHCP {
             let args = self.port_bind_args(p).await?;
             let ctx = RequestContext::internal_for_current();
-            let r = self.notify.port_bind(&ctx, &p.binding_host, &args).await;
+            let r = self
+                .recorder
+                .time(
+                    28,
+                    format!("cast port_bind to l2.{}", p.binding_host),
+                    Some(&trace_resource(p)),
+                    self.notify.port_bind(&ctx, &p.binding_host, &args),
+                )
+                .await;
             Self::cast_failed(rpc::methods::PORT_BIND, &p.binding_host, r);
         }
         Ok(())
@@ -470,7 +536,7 @@ impl Agents {
         if !self.linuxbridge() {
             return;
         }
-        if let Err(e) = self.sync_dhcp(net).await {
+        if let Err(e) = self.sync_dhcp(net, None).await {
             tracing::warn!(network = %net, error = %e, "network sync not sent");
         }
     }
@@ -520,7 +586,12 @@ impl Agents {
     }
 
     /// Moves a port's status; entering ACTIVE with a compute owner tells compute.
+    /// A port entering ACTIVE is step 37 (its state saved) and, with a
+    /// compute owner, 38 (the event sent).
     pub async fn set_port_status(&self, id: &PortId, status: &str) -> Result<()> {
+        let saving = self
+            .recorder
+            .start(37, format!("port status {status} saved"));
         let mut c = self.db.conn().await?;
         let old = dbp::port_set_status(&mut c, id, status)
             .await?
@@ -529,14 +600,20 @@ impl Agents {
             let p = dbp::port_get(&mut c, id)
                 .await?
                 .ok_or_else(|| NetworkError::PortNotFound(id.to_string()))?;
+            if traced(&p) {
+                saving.resource(Some(&trace_resource(&p))).ok();
+            }
             if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
                 let compute = self.compute.clone();
+                let recorder = self.recorder.clone();
                 let port = p.id;
                 let server = p.device_id.clone();
                 let request_id = RequestContext::internal_for_current().request_id;
                 // Not awaited: compute may be the caller of this very request.
                 tokio::spawn(stratus_common::with_request_id(request_id, async move {
-                    if let Err(e) = compute.vif_plugged(&server, &port).await {
+                    let sent = compute.vif_plugged(&server, &port);
+                    let what = "network-vif-plugged sent to compute";
+                    if let Err(e) = recorder.time(38, what, Some(&server), sent).await {
                         tracing::warn!(%server, %port, error = %e, "network-vif-plugged not delivered");
                     }
                 }));

@@ -29,6 +29,7 @@ use stratus_bus::{Bus, Consumer, ServeOptions};
 use stratus_common::config::ServiceKind;
 use stratus_common::Config;
 use stratus_db::Db;
+use stratus_telemetry::Recorder;
 
 pub use agents::{ComputeNotifier, HttpComputeNotifier, NoCompute};
 pub use config::{DriverKind, NetworkConfig};
@@ -82,7 +83,11 @@ pub async fn start(
         &config.base_url(ServiceKind::Compute),
         auth,
     ));
-    start_with(db, net_config, bus, validator, compute).await
+    let telemetry: stratus_telemetry::TelemetryConfig = config
+        .section("telemetry")
+        .map_err(|e| NetworkError::internal(format!("configuration: {e}")))?;
+    let recorder = telemetry.recorder("network", &db);
+    start_with_recorder(db, net_config, bus, validator, compute, recorder).await
 }
 
 /// [`start`] with the pieces given (tests use their own database and a
@@ -94,8 +99,28 @@ pub async fn start_with(
     validator: Arc<dyn TokenValidator>,
     compute: Arc<dyn ComputeNotifier>,
 ) -> Result<NetworkService, NetworkError> {
-    db.migrate(db::MIGRATIONS).await?;
-    let agents = agents::Agents::new(db.clone(), net_config.clone(), bus.clone(), compute);
+    let recorder = Recorder::to_db("network", db.clone());
+    start_with_recorder(db, net_config, bus, validator, compute, recorder).await
+}
+
+/// [`start_with`] recording the server's seed-step events (and storing the
+/// agents') with `recorder`.
+pub async fn start_with_recorder(
+    db: Db,
+    net_config: NetworkConfig,
+    bus: &Bus,
+    validator: Arc<dyn TokenValidator>,
+    compute: Arc<dyn ComputeNotifier>,
+    recorder: Recorder,
+) -> Result<NetworkService, NetworkError> {
+    db.migrate(&db::migrations()).await?;
+    let agents = agents::Agents::new(
+        db.clone(),
+        net_config.clone(),
+        bus.clone(),
+        compute,
+        recorder,
+    );
     let state = Arc::new(api::AppState {
         db,
         config: net_config,

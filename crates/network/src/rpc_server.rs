@@ -9,7 +9,7 @@ use stratus_bus::{Envelope, Handler, RemoteError};
 use stratus_common::ids::{NetworkId, SubnetId};
 use stratus_network_rpc::{
     methods, AgentReport, EnsureDhcpPort, GetNetworkInfo, InstanceLookup, LookupInstance, PortInfo,
-    PortStatus, KIND_NOT_FOUND,
+    PortStatus, RecordEvents, KIND_NOT_FOUND,
 };
 
 use crate::agents::{port_info_of, DEVICE_OWNER_DHCP, STATUS_ACTIVE, STATUS_BUILD, STATUS_DOWN};
@@ -82,6 +82,11 @@ impl Handler for NetworkRpc {
                     .map_err(remote)?;
                 Ok(Value::Null)
             }
+            methods::RECORD_EVENTS => {
+                let a: RecordEvents = msg.args()?;
+                self.record_events(a).await.map_err(remote)?;
+                Ok(Value::Null)
+            }
             other => Err(RemoteError::new(
                 "BadRequest",
                 format!("unknown method {other}"),
@@ -112,6 +117,25 @@ pub fn name_uuid(name: &str) -> uuid::Uuid {
 }
 
 impl NetworkRpc {
+    /// Keeps an agent's events (it has no database); the DHCP agent's reply
+    /// (its step 32) read here is the server's step 33.
+    async fn record_events(&self, a: RecordEvents) -> Result<()> {
+        let read = self
+            .state
+            .agents
+            .recorder()
+            .start(33, "DHCP agent reply read");
+        stratus_telemetry::events::insert(&self.state.db, &a.events).await?;
+        let dhcp_reply = a
+            .events
+            .iter()
+            .find(|e| e.service == "dhcp-agent" && e.step == 32);
+        if let Some(reply) = dhcp_reply {
+            read.resource(reply.resource_id.as_deref()).ok();
+        }
+        Ok(())
+    }
+
     async fn port_status(&self, a: PortStatus) -> Result<()> {
         if ![STATUS_ACTIVE, STATUS_DOWN, STATUS_BUILD].contains(&a.status.as_str()) {
             return Err(NetworkError::BadRequest(format!(

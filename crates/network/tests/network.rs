@@ -11,6 +11,8 @@ mod api_flow;
 mod authz;
 #[path = "network/conformance.rs"]
 mod conformance;
+#[path = "network/events.rs"]
+mod events;
 #[path = "network/http.rs"]
 mod http;
 #[path = "network/ipam.rs"]

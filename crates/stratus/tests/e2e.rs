@@ -25,5 +25,6 @@ mod e2e {
     mod network_conformance;
     mod network_pools;
     mod trace;
+    mod trace_services;
     mod volume;
 }

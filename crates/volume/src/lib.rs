@@ -27,6 +27,7 @@ use stratus_bus::{Bus, Consumer, ServeOptions};
 use stratus_common::config::{Config, ServiceKind};
 use stratus_db::Db;
 use stratus_image_client::ImageClient;
+use stratus_telemetry::Recorder;
 
 pub use api::AppState;
 pub use config::VolumeConfig;
@@ -49,13 +50,16 @@ pub async fn start(
     let volume_config: VolumeConfig = config.section("volume")?;
     let db = open_db(config).await?;
     let images = Some(ImageClient::new(&config.base_url(ServiceKind::Image)));
-    VolumeService::new(
+    let telemetry: stratus_telemetry::TelemetryConfig = config.section("telemetry")?;
+    let recorder = telemetry.recorder("volume", &db);
+    VolumeService::with_recorder(
         db,
         bus,
         volume_config,
         config.base_url(ServiceKind::Volume),
         images,
         validator,
+        recorder,
     )
     .await
 }
@@ -95,7 +99,7 @@ fn scratch_dir(vc: &VolumeConfig, config: &Config) -> std::path::PathBuf {
 pub async fn start_manager(config: &Config, bus: &Bus) -> Result<Consumer, VolumeError> {
     let vc: VolumeConfig = config.section("volume")?;
     let db = open_db(config).await?;
-    db.migrate(db::MIGRATIONS).await?;
+    db.migrate(&db::migrations()).await?;
     let backend = open_backend(config).await?;
     let images: Arc<dyn ImageSource> = Arc::new(manager::HttpImages::new(
         ImageClient::new(&config.base_url(ServiceKind::Image)),
@@ -119,7 +123,8 @@ pub async fn serve_manager(
 }
 
 impl VolumeService {
-    /// Builds the service from parts (tests use their own database).
+    /// Builds the service from parts (tests use their own database); its
+    /// seed-step events go to `db`.
     pub async fn new(
         db: Db,
         bus: Bus,
@@ -128,7 +133,21 @@ impl VolumeService {
         images: Option<ImageClient>,
         validator: Arc<dyn TokenValidator>,
     ) -> Result<Self, VolumeError> {
-        db.migrate(db::MIGRATIONS).await?;
+        let recorder = Recorder::to_db("volume", db.clone());
+        Self::with_recorder(db, bus, config, base_url, images, validator, recorder).await
+    }
+
+    /// [`VolumeService::new`] recording its seed-step events with `recorder`.
+    pub async fn with_recorder(
+        db: Db,
+        bus: Bus,
+        config: VolumeConfig,
+        base_url: String,
+        images: Option<ImageClient>,
+        validator: Arc<dyn TokenValidator>,
+        recorder: Recorder,
+    ) -> Result<Self, VolumeError> {
+        db.migrate(&db::migrations()).await?;
         db::type_ensure_default(&mut *db.conn().await?).await?;
         Ok(Self {
             state: Arc::new(AppState {
@@ -137,6 +156,7 @@ impl VolumeService {
                 config,
                 base_url,
                 images,
+                recorder,
             }),
             validator,
         })

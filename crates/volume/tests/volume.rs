@@ -8,6 +8,8 @@ mod harness;
 
 #[path = "volume/api.rs"]
 mod api;
+#[path = "volume/events.rs"]
+mod events;
 #[path = "volume/file.rs"]
 mod file;
 #[path = "volume/rbd.rs"]

@@ -27,6 +27,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stratus_common::ids::NetworkId;
+use stratus_telemetry::events::Timer;
+use stratus_telemetry::{Outcome, Recorder};
 use tokio::sync::Mutex;
 
 use crate::config::{AgentSettings, Driver, HostNames};
@@ -52,7 +54,14 @@ pub struct DhcpAgent {
     /// Held from fetching a network's state to having applied it, so that
     /// the state applied last is the newest fetched.
     latest: Mutex<()>,
+    /// Seed steps 29–32, sent to the server.
+    recorder: Recorder,
+    /// The metadata proxies' steps 52–54, sent to the server.
+    metadata_recorder: Recorder,
 }
+
+/// Why steps 31–32 do not happen with the agent's `noop` driver.
+const NOOP: &str = "noop network driver";
 
 impl DhcpAgent {
     /// The agent of `settings.host` alone.
@@ -70,6 +79,8 @@ impl DhcpAgent {
         Arc::new(Self {
             hosts: HostNames::new(&settings.host, aliases),
             settings,
+            recorder: crate::events::recorder("dhcp-agent", server.clone()),
+            metadata_recorder: crate::events::recorder("metadata", server.clone()),
             server,
             nets: Mutex::new(HashMap::new()),
             latest: Mutex::new(()),
@@ -114,23 +125,56 @@ impl DhcpAgent {
     /// and applied one network at a time; `net` only if the server cannot
     /// be asked.
     pub async fn network_sync_latest(&self, net: NetworkInfo) -> Result<()> {
+        self.network_sync_latest_for(net, None).await
+    }
+
+    /// [`DhcpAgent::network_sync_latest`] of a sync the server made for
+    /// `resource` (the server of the port that changed), which the
+    /// sync's events name.
+    pub async fn network_sync_latest_for(
+        &self,
+        net: NetworkInfo,
+        resource: Option<&str>,
+    ) -> Result<()> {
+        let consumed = self.consumed(resource);
         if !self.hosts.has_aliases() {
-            return self.network_sync(net).await;
+            return self.network_sync_with(net, consumed, resource).await;
         }
         let _latest = self.latest.lock().await;
         match self.server.get_network_info(net.id).await {
-            Ok(current) => self.network_sync(current).await,
+            Ok(current) => self.network_sync_with(current, consumed, resource).await,
             Err(RpcError::NotFound(_)) => self.network_delete(net.id).await,
             Err(e) => {
                 tracing::warn!(network = %net.id, error = %e,
                     "cannot fetch the network's current state; applying the message's");
-                self.network_sync(net).await
+                self.network_sync_with(net, consumed, resource).await
             }
         }
     }
 
+    /// Seed step 29, from the message's arrival to the namespace and DHCP
+    /// port being ready.
+    fn consumed(&self, resource: Option<&str>) -> Timer {
+        self.recorder
+            .start(29, "network_sync consumed, namespace and DHCP port ready")
+            .resource(resource)
+    }
+
     /// `network_sync`: make the network's DHCP service match `net`.
     pub async fn network_sync(&self, net: NetworkInfo) -> Result<()> {
+        self.network_sync_with(net, self.consumed(None), None).await
+    }
+
+    /// `network_sync`, recorded (within a request) as seed steps 29
+    /// (`consumed`), 30 (host entries written, dnsmasq reloaded), 31
+    /// (dnsmasq running with them) and 32 (the reply: the DHCP port's
+    /// status to the server).
+    async fn network_sync_with(
+        &self,
+        net: NetworkInfo,
+        consumed: Timer,
+        resource: Option<&str>,
+    ) -> Result<()> {
         if !dnsmasq::wants_dhcp(&net) {
             return self.network_delete(net.id).await;
         }
@@ -143,7 +187,16 @@ impl DhcpAgent {
             proxy: None,
         });
         if self.settings.driver == Driver::Noop {
+            consumed.ok();
+            let saved = self
+                .recorder
+                .start(30, "network state saved")
+                .resource(resource);
             dnsmasq::write_atomic(&dir.join("network.json"), &to_json(&net)?)?;
+            saved.ok();
+            self.recorder.skipped(31, "dnsmasq reply", resource, NOOP);
+            self.recorder
+                .skipped(32, "reply to the server", resource, NOOP);
             return Ok(());
         }
         let port = self
@@ -178,6 +231,11 @@ impl DhcpAgent {
         inside.sync_addresses(&ns_if, &wanted).await?;
         inside.set_up(&ns_if).await?;
         served.dhcp_port = Some(port.clone());
+        consumed.ok();
+        let entries = self
+            .recorder
+            .start(30, "dnsmasq host entries written and reloaded")
+            .resource(resource);
 
         let spec = DnsmasqSpec {
             namespace: ns.clone(),
@@ -210,12 +268,24 @@ impl DhcpAgent {
                 served.dnsmasq = Some(Dnsmasq::start(spec).await?);
             }
         }
+        entries.ok();
+        let pid = served.dnsmasq.as_ref().map_or(0, Dnsmasq::pid);
+        let running = self
+            .recorder
+            .start(31, format!("dnsmasq (pid {pid}) serving the host entries"))
+            .resource(resource);
+        if pid != 0 && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            running.ok();
+        } else {
+            running.end(Outcome::Error, Some("dnsmasq is not running".to_owned()));
+        }
         if served.proxy.is_none() {
             let cfg = ProxyConfig {
                 network_id: net.id,
                 lookup: Arc::new(ServerLookup(self.server.clone())),
                 upstream: self.settings.metadata_url.clone(),
                 secret: self.settings.metadata_secret.clone(),
+                recorder: self.metadata_recorder.clone(),
             };
             served.proxy = Some(
                 MetadataProxy::start_in_namespace(&ns, self.settings.metadata_port, cfg).await?,
@@ -228,7 +298,9 @@ impl DhcpAgent {
             .as_deref()
             .filter(|h| !h.is_empty())
             .unwrap_or(self.hosts.primary());
-        self.server.port_status(port.id, "ACTIVE", host).await?;
+        let reply = self.server.port_status(port.id, "ACTIVE", host);
+        let what = "reply to the server: DHCP port ACTIVE";
+        self.recorder.time(32, what, resource, reply).await?;
         Ok(())
     }
 

@@ -44,6 +44,8 @@ pub struct L2Agent {
     server: Arc<dyn ServerApi>,
     firewall: Firewall,
     bound: Mutex<BTreeMap<PortId, PortBind>>,
+    /// Seed steps 34–36, sent to the server.
+    recorder: stratus_telemetry::Recorder,
 }
 
 impl L2Agent {
@@ -67,9 +69,10 @@ impl L2Agent {
         Arc::new(Self {
             settings,
             hosts,
-            server,
             firewall,
             bound: Mutex::new(BTreeMap::new()),
+            recorder: crate::events::recorder("l2-agent", server.clone()),
+            server,
         })
     }
 
@@ -142,7 +145,9 @@ impl L2Agent {
             .await
     }
 
-    /// `port_bind`.
+    /// `port_bind`, recorded as seed steps 34 (consumed, up to its turn
+    /// at the agent), 35 (bridge, tap and firewall configured) and 36 (the
+    /// reply: the port's status to the server).
     pub async fn port_bind(&self, b: PortBind) -> Result<()> {
         if b.port.device_owner == DEVICE_OWNER_DHCP {
             // The DHCP agent plumbs its own port (a veth, not a tap), and a
@@ -150,8 +155,13 @@ impl L2Agent {
             tracing::debug!(port = %b.port.id, "ignoring port_bind of a DHCP port");
             return Ok(());
         }
+        let resource = crate::events::port_resource(&b.port);
+        let res = Some(resource.as_str());
+        let consumed = self.recorder.start(34, "port_bind consumed").resource(res);
         let mut bound = self.bound.lock().await;
-        self.plug(&b).await?;
+        consumed.ok();
+        let what = format!("bridge, tap and firewall of port {} configured", b.port.id);
+        self.recorder.time(35, what, res, self.plug(&b)).await?;
         let (id, up) = (b.port.id, b.port.admin_state_up);
         // The port's own host: with aliases, the agent's primary name may
         // not be the one compute bound the port to.
@@ -172,7 +182,9 @@ impl L2Agent {
         self.save(&bound).await?;
         drop(bound);
         let status = if up { "ACTIVE" } else { "DOWN" };
-        Ok(self.server.port_status(id, status, &host).await?)
+        let reply = self.server.port_status(id, status, &host);
+        let what = format!("reply to the server: port {status}");
+        Ok(self.recorder.time(36, what, res, reply).await?)
     }
 
     /// `sg_members_update`: the member sets of the groups this host's rules

@@ -193,6 +193,7 @@ async fn dhcp_agent_takes_network_sync_and_delete_over_the_bus() {
     let topic = rpc::dhcp_topic("busy");
     let sync = NetworkSync {
         network: net.clone(),
+        resource_id: None,
     };
     bus.call::<serde_json::Value>(&topic, methods::NETWORK_SYNC, &ctx, &sync)
         .await
@@ -611,7 +612,10 @@ async fn dhcp_agent_with_an_alias_applies_the_current_state() {
         .expect("lock")
         .insert(id, current.clone());
     let ctx = RequestContext::internal();
-    let stale = NetworkSync { network: old };
+    let stale = NetworkSync {
+        network: old,
+        resource_id: None,
+    };
     bus.call::<serde_json::Value>(
         &rpc::dhcp_topic("busy-2"),
         methods::NETWORK_SYNC,

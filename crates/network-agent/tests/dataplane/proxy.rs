@@ -33,9 +33,10 @@ async fn get(app: axum::Router, from: &str, path: &str) -> (StatusCode, String) 
 fn config(server: Arc<FakeServer>, upstream: String) -> ProxyConfig {
     ProxyConfig {
         network_id: NetworkId::new(),
-        lookup: Arc::new(ServerLookup(server)),
+        lookup: Arc::new(ServerLookup(server.clone())),
         upstream,
         secret: SECRET.into(),
+        recorder: stratus_network_agent::events::recorder("metadata", server.clone()),
     }
 }
 
@@ -58,6 +59,12 @@ async fn proxy_signs_forwards_and_refuses_unknown_sources() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["uuid"], iid.as_str());
+    // Seed steps 52–54, for the instance, sent to the server.
+    let steps = server.steps(3).await;
+    let want: Vec<_> = (52..=54)
+        .map(|n| (n, "metadata".to_owned(), Some(iid.clone())))
+        .collect();
+    assert_eq!(steps, want);
 
     // Nova's 404 for an unknown path passes through unchanged.
     let (status, _) = get(app.clone(), "10.9.9.9", "/openstack/latest/nope").await;

@@ -28,11 +28,32 @@ pub struct FakeServer {
     /// The host each `port_status` named, in order.
     pub status_hosts: Mutex<Vec<(PortId, String)>>,
     pub reports: Mutex<Vec<(String, String)>>,
+    /// The events agents sent (`record_events`).
+    pub events: Mutex<Vec<stratus_telemetry::Event>>,
 }
 
 impl FakeServer {
     pub fn statuses(&self) -> Vec<(PortId, String)> {
         self.statuses.lock().expect("lock").clone()
+    }
+
+    /// The steps recorded so far, once `n` have arrived (agents send them
+    /// from a background writer).
+    pub async fn steps(&self, n: usize) -> Vec<(u16, String, Option<String>)> {
+        for _ in 0..300 {
+            let got: Vec<_> = self
+                .events
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|e| (e.step, e.service.clone(), e.resource_id.clone()))
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} events never arrived");
     }
 }
 
@@ -71,6 +92,10 @@ impl ServerApi for FakeServer {
         ip: IpAddr,
     ) -> Result<Option<InstanceLookup>> {
         Ok(self.instances.lock().expect("lock").get(&ip).cloned())
+    }
+    async fn record_events(&self, events: Vec<stratus_telemetry::Event>) -> Result<()> {
+        self.events.lock().expect("lock").extend(events);
+        Ok(())
     }
     async fn agent_report(&self, host: &str, agent_type: &str) -> Result<()> {
         self.reports

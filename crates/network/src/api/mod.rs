@@ -9,6 +9,7 @@ pub mod address_scopes;
 pub mod agents;
 pub mod availability_zones;
 pub mod bulk;
+pub mod events;
 pub mod extensions;
 pub mod ip_availability;
 pub mod networks;
@@ -94,6 +95,7 @@ fn v2_routes() -> Routes<State> {
         .merge(address_scopes::routes())
         .merge(ip_availability::routes())
         .merge(service_providers::routes())
+        .merge(events::routes())
 }
 
 async fn not_found(req: Request) -> NetworkError {

@@ -34,6 +34,14 @@ use crate::error::{NetworkError, Result};
 
 pub use stratus_db::Conn;
 
+/// Every migration of the service: [`MIGRATIONS`] and the seed-step events
+/// table (`stratus_telemetry`), which also keeps the agents' events.
+pub fn migrations() -> Vec<Migration> {
+    let mut all = MIGRATIONS.to_vec();
+    all.push(stratus_telemetry::events::migration(7));
+    all
+}
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,

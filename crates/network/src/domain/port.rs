@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use stratus_common::ids::{NetworkId, PortId, ProjectId, SecurityGroupId, SubnetId};
 use stratus_common::time::now;
 
+use crate::agents::{trace_resource, traced};
 use crate::api::State;
 use crate::db::networks::Network;
 use crate::db::ports::{self as dbp, Port};
@@ -232,6 +233,7 @@ pub async fn prepare_port(state: &State, spec: PortSpec, vnic: String) -> Result
 /// quota): each is prepared, then all are written in one transaction, then
 /// the agents are told of each, as of a single create.
 pub async fn create_ports(state: &State, specs: Vec<(PortSpec, String)>) -> Result<Vec<Port>> {
+    let started = chrono::Utc::now();
     let mut new = Vec::with_capacity(specs.len());
     let mut by_id: HashMap<SubnetId, Subnet> = HashMap::new();
     for (spec, vnic) in specs {
@@ -240,6 +242,16 @@ pub async fn create_ports(state: &State, specs: Vec<(PortSpec, String)>) -> Resu
         new.push(p.new);
     }
     let ports = allocate::create_ports(&state.db, new, &by_id).await?;
+    for port in ports.iter().filter(|p| traced(p)) {
+        // Seed step 26: the port asked for, its addresses allocated.
+        state
+            .agents
+            .recorder()
+            .start(26, "port create received, addresses allocated")
+            .started(started)
+            .resource(Some(&trace_resource(port)))
+            .ok();
+    }
     for port in &ports {
         state.agents.port_changed(None, Some(port)).await;
     }
@@ -262,8 +274,22 @@ pub async fn update_port(
     new: &Port,
     new_ips: Option<(&[IpRequest], &HashMap<SubnetId, Subnet>)>,
 ) -> Result<Port> {
-    allocate::update_port(&state.db, new, new_ips).await?;
-    let p = load_port(state, &new.id).await?;
+    let saved = async {
+        allocate::update_port(&state.db, new, new_ips).await?;
+        load_port(state, &new.id).await
+    };
+    let p = if traced(new) && new.binding_host != old.binding_host {
+        // Seed step 26: the port bound to a host.
+        let what = format!("port bind to {} received", new.binding_host);
+        let res = trace_resource(new);
+        state
+            .agents
+            .recorder()
+            .time(26, what, Some(&res), saved)
+            .await?
+    } else {
+        saved.await?
+    };
     state.agents.port_changed(Some(old), Some(&p)).await;
     // The driver may have moved the status on (noop: ACTIVE once bound).
     load_port(state, &new.id).await

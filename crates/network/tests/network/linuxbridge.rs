@@ -513,6 +513,41 @@ async fn full_stack_on(db: &Db) {
             g.port
         );
     }
+    // Each binding's seed steps 26–38, the agents' (29–32 DHCP, 34–36 L2)
+    // sent to and kept by the server, found by the instance.
+    for g in &guests {
+        let instance = g.instance.to_string();
+        let want: Vec<(u64, &str)> = (26..=38)
+            .map(|n| {
+                let service = match n {
+                    29..=32 => "dhcp-agent",
+                    34..=36 => "l2-agent",
+                    _ => "network",
+                };
+                (n, service)
+            })
+            .collect();
+        let want = &want;
+        let instance = &instance;
+        eventually("seed steps 26-38 recorded", move || async move {
+            let (st, b) = cr
+                .call(
+                    "GET",
+                    &format!("/stratus/events?resource_id={instance}"),
+                    Some(ADMIN),
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{b}");
+            let events = b["events"].as_array().cloned().unwrap_or_default();
+            want.iter().all(|(n, service)| {
+                events
+                    .iter()
+                    .any(|e| e["step"] == *n && e["service"] == *service && e["outcome"] == "ok")
+            })
+        })
+        .await;
+    }
 
     // --- DHCP: each guest gets exactly its port's fixed IP from our dnsmasq
     for g in &guests {

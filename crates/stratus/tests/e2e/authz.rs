@@ -996,6 +996,11 @@ fn expectations() -> Vec<Case> {
         // project's X-Tenant-ID for the instance 404 (Nova's handler).
         c(Metadata, "ANY", "/{*path}", "/openstack/latest/meta_data.json",
           [Is(400), Is(404), Is(400), Is(400)]),
+        // ---- the seed-step events `stratus trace` reads: cloud admins only.
+        c(Identity, "GET", "/stratus/events", "/stratus/events?request_id=req-x", ADMIN),
+        c(Image, "GET", "/stratus/events", "/stratus/events?request_id=req-x", ADMIN),
+        c(Network, "GET", "/stratus/events", "/stratus/events?request_id=req-x", ADMIN),
+        c(Volume, "GET", "/stratus/events", "/stratus/events?request_id=req-x", ADMIN),
     ]
     .into_iter()
     .chain(volume_cases())

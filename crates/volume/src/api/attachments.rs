@@ -75,6 +75,27 @@ pub async fn create(
     Extension(version): Extension<Microversion>,
     CinderJson(body): CinderJson<Value>,
 ) -> Result<Json<Value>, VolumeError> {
+    // Seed steps 39–42, for the server the volume is attached to.
+    let resource = body
+        .get("attachment")
+        .and_then(|a| a.get("instance_uuid").or_else(|| a.get("volume_uuid")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    super::trace::received(&state.recorder, "attachment create", &resource);
+    let answer = create_attachment(&state, ctx, version, body);
+    state
+        .recorder
+        .time(42, "attachment answered", Some(&resource), answer)
+        .await
+}
+
+async fn create_attachment(
+    state: &Arc<AppState>,
+    ctx: stratus_common::RequestContext,
+    version: Microversion,
+    body: Value,
+) -> Result<Json<Value>, VolumeError> {
     require_version(version, 27)?;
     write_scope(&ctx, "volume:attachment_create")?;
     let scope = id_scope(&ctx, "volume:attachment_create")?;

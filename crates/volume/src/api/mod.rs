@@ -8,10 +8,12 @@
 
 mod actions;
 mod attachments;
+mod events;
 mod info;
 mod metadata;
 mod quotas;
 mod snapshots;
+mod trace;
 mod types;
 mod upload_image;
 mod versions;
@@ -68,6 +70,8 @@ pub struct AppState {
     /// The image API, to check an image a volume is made from (with the
     /// user's token); `None` when this deployment has none (tests).
     pub images: Option<ImageClient>,
+    /// Seed steps 39–42 (a volume read or attached for a server).
+    pub recorder: stratus_telemetry::Recorder,
 }
 
 /// The whole volume API: version discovery without a token, the rest behind
@@ -78,8 +82,10 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
     let api = api_routes()
         .into_router()
         .route_layer(axum::middleware::from_fn(microversion))
+        .merge(stratus_routes().into_router())
         .with_state(state);
-    let api = require_token(api, validator);
+    let api = require_token(api, Arc::new(trace::TimedValidator(validator)))
+        .layer(axum::middleware::from_fn(trace::validation_slot));
     with_request_id(
         open.merge(api)
             .fallback(not_found)
@@ -90,7 +96,11 @@ pub fn router(state: Arc<AppState>, validator: Arc<dyn TokenValidator>) -> Route
 /// Every route of the API, as [`router`] mounts it (the authorisation
 /// coverage test holds an expectation for each).
 pub fn route_table() -> Vec<Route> {
-    open_routes().merge(api_routes()).table().to_vec()
+    open_routes()
+        .merge(api_routes())
+        .merge(stratus_routes())
+        .table()
+        .to_vec()
 }
 
 fn open_routes() -> Routes<Arc<AppState>> {
@@ -102,6 +112,11 @@ fn open_routes() -> Routes<Arc<AppState>> {
 
 fn api_routes() -> Routes<Arc<AppState>> {
     project_routes("/v3/{project_id}").merge(project_routes("/v3"))
+}
+
+/// Behind the token check but outside Cinder's microversions.
+fn stratus_routes() -> Routes<Arc<AppState>> {
+    Routes::new().route("/stratus/events", get(events::list))
 }
 
 fn project_routes(p: &str) -> Routes<Arc<AppState>> {

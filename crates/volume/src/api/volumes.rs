@@ -241,17 +241,35 @@ pub async fn show(
     headers: HeaderMap,
     params: PathParams,
 ) -> Result<Json<Value>, VolumeError> {
-    let scope = id_scope(&ctx, "volume:get")?;
-    let mut conn = state.db.conn().await?;
-    let v = load_volume(&mut conn, &scope, params.get("id")).await?;
-    let vt = db::type_get(&mut conn, &v.volume_type_id).await?;
-    let who = Viewer {
-        admin: ctx.is_admin(),
-        version,
+    // Seed steps 39–42, for the server the volume is attached to if any.
+    let id = params.get("id");
+    let mut attached_to = None;
+    if let Ok(vid) = id.parse() {
+        let mut conn = state.db.conn().await?;
+        attached_to = db::attachment_list_of_volume(&mut conn, &vid)
+            .await?
+            .into_iter()
+            .find_map(|a| a.instance_uuid);
+    }
+    let resource = attached_to.unwrap_or_else(|| id.to_owned());
+    super::trace::received(&state.recorder, "GET volume", &resource);
+    let answer = async {
+        let scope = id_scope(&ctx, "volume:get")?;
+        let mut conn = state.db.conn().await?;
+        let v = load_volume(&mut conn, &scope, id).await?;
+        let vt = db::type_get(&mut conn, &v.volume_type_id).await?;
+        let who = Viewer {
+            admin: ctx.is_admin(),
+            version,
+        };
+        Ok(Json(
+            json!({"volume": view::volume_detail(&v, vt.as_ref(), &base_url(&state, &headers), &who)}),
+        ))
     };
-    Ok(Json(
-        json!({"volume": view::volume_detail(&v, vt.as_ref(), &base_url(&state, &headers), &who)}),
-    ))
+    state
+        .recorder
+        .time(42, "volume answered", Some(&resource), answer)
+        .await
 }
 
 /// An optional string field of a body (`null` is absent).

@@ -26,6 +26,14 @@ pub use volumes::*;
 
 use crate::error::VolumeError;
 
+/// Every migration of the service: [`MIGRATIONS`] and the seed-step events
+/// table (`stratus_telemetry`).
+pub fn migrations() -> Vec<Migration> {
+    let mut all = MIGRATIONS.to_vec();
+    all.push(stratus_telemetry::events::migration(2));
+    all
+}
+
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "volumes",
