@@ -41,7 +41,9 @@ pub struct Row {
     pub count: usize,
     /// From the trace's first event to this step's first start.
     pub start_offset_ms: Option<f64>,
-    /// The events' durations, summed.
+    /// The time the step's events took, each instant counted once (a
+    /// service's event nested in another's, or a callee timing its side
+    /// of a call, does not count twice).
     pub duration_ms: Option<f64>,
     pub outcome: RowOutcome,
     /// The errors of failed events, or why the step was skipped.
@@ -56,7 +58,8 @@ pub struct Trace {
     pub action: String,
     pub request_id: String,
     pub rows: Vec<Row>,
-    /// Steps 4–47's durations, summed.
+    /// The time steps 4–47's events took, each instant counted once: what
+    /// the launch's steps add up to.
     pub launch_steps_ms: f64,
     /// From the action's first event's start to its last event's end.
     pub wall_ms: f64,
@@ -214,17 +217,14 @@ pub fn build(
             what,
             count: mine.len(),
             start_offset_ms: mine.first().and_then(|e| offset(e.started_at)),
-            duration_ms: (!mine.is_empty())
-                .then(|| ms(mine.iter().map(|e| e.duration_us.max(0)).sum())),
+            duration_ms: (!mine.is_empty()).then(|| ms(covered(mine.iter().copied()))),
             outcome,
             detail: (!details.is_empty()).then(|| details.join("; ")),
         });
     }
-    let launch_steps_ms = rows
-        .iter()
-        .filter(|r| LAUNCH_STEPS.contains(&r.step))
-        .filter_map(|r| r.duration_ms)
-        .fold(0.0, |a, b| a + b);
+    let launch_steps_ms = ms(covered(
+        events.iter().filter(|e| LAUNCH_STEPS.contains(&e.step)),
+    ));
     let own: Vec<&Event> = events
         .iter()
         .filter(|e| e.request_id == action.request_id)
@@ -247,6 +247,31 @@ pub fn build(
         wall_ms,
         notes,
     }
+}
+
+/// Microseconds in which at least one of `events` ran.
+fn covered<'a>(events: impl Iterator<Item = &'a Event>) -> i64 {
+    let mut spans: Vec<(i64, i64)> = events
+        .map(|e| {
+            let start = e.started_at.timestamp_micros();
+            (start, start.saturating_add(e.duration_us.max(0)))
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut total = 0;
+    let mut open: Option<(i64, i64)> = None;
+    for (start, end) in spans {
+        match open {
+            Some((a, b)) if start <= b => open = Some((a, b.max(end))),
+            _ => {
+                if let Some((a, b)) = open {
+                    total += b - a;
+                }
+                open = Some((start, end));
+            }
+        }
+    }
+    total + open.map_or(0, |(a, b)| b - a)
 }
 
 /// One copy of each event (two endpoints of one process may serve the
@@ -325,8 +350,28 @@ pub(crate) mod tests {
         assert_eq!(r16.outcome, RowOutcome::Ok);
         assert_eq!(t.rows[4].outcome, RowOutcome::NotRecorded);
         assert_eq!(t.rows[4].duration_ms, None);
-        assert_eq!(t.launch_steps_ms, 95.0);
+        // Step 16's events ran while step 4's did.
+        assert_eq!(t.launch_steps_ms, 90.0);
         assert_eq!(t.wall_ms, 100.0);
+    }
+
+    #[test]
+    fn nested_and_overlapping_events_count_once() {
+        let events = vec![
+            // The agent's call and the network's side of it, inside.
+            ev("req-1", "compute-agent", 26, 0, 100),
+            ev("req-1", "network", 26, 20, 50),
+            // Two events that overlap, then one after a gap.
+            ev("req-1", "compute-agent", 38, 100, 30),
+            ev("req-1", "network", 38, 120, 30),
+            ev("req-1", "compute-agent", 38, 200, 10),
+        ];
+        let t = build("srv", &create(), events, vec![]);
+        assert_eq!(t.rows[25].duration_ms, Some(100.0));
+        assert_eq!(t.rows[25].count, 2);
+        assert_eq!(t.rows[37].duration_ms, Some(60.0));
+        assert_eq!(t.launch_steps_ms, 160.0);
+        assert_eq!(t.wall_ms, 210.0);
     }
 
     #[test]

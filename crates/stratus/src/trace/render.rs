@@ -61,7 +61,8 @@ pub fn table(t: &Trace, color: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "steps 4–47: {} ms in all; the action: {} ms from its first start to its last end",
+        "steps 4–47 took {} ms (overlapping events counted once); the action {} ms from its \
+         first start to its last end",
         fmt_ms(t.launch_steps_ms),
         fmt_ms(t.wall_ms)
     );
@@ -182,7 +183,7 @@ mod tests {
         assert_eq!(rows[42]["outcome"], "error");
         assert_eq!(rows[0]["outcome"], "not_recorded");
         assert_eq!(rows[0]["duration_ms"], serde_json::Value::Null);
-        assert_eq!(v["launch_steps_ms"], 21.0);
+        assert_eq!(v["launch_steps_ms"], 13.0);
         assert_eq!(v["notes"][0], "volume: down");
     }
 }
