@@ -120,7 +120,7 @@ async fn create_attachment(
     };
     let vol = load_volume(&mut *state.db.conn().await?, &scope, volume_id).await?;
     let connection_info = match &connector {
-        Some(c) => Some(connect(&state, &ctx, &vol, c).await?),
+        Some(c) => Some(connect(state, &ctx, &vol, c).await?),
         None => None,
     };
     let now = time::now();
