@@ -424,6 +424,34 @@ mod tests {
         assert!(bus.cast("compute.host-1", "m", &ctx, &()).await.is_ok());
     }
 
+    #[tokio::test]
+    async fn a_message_carries_when_it_was_sent() {
+        let bus = Bus::in_memory();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let h = handler_fn(move |env: Envelope| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(env.sent_at);
+                Ok(serde_json::Value::Null)
+            }
+        });
+        let _c = bus
+            .serve("t", h, ServeOptions::default())
+            .await
+            .expect("serve");
+        let before = chrono::Utc::now();
+        let ctx = RequestContext::internal();
+        bus.cast("t", "m", &ctx, &()).await.expect("cast");
+        let sent = rx.recv().await.flatten().expect("sent_at");
+        assert!(sent >= before && sent <= chrono::Utc::now());
+        // Older senders' envelopes have none.
+        let old: Envelope = serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::new_v4(), "method": "m", "version": "1.0",
+            "context": ctx, "args": null}))
+        .expect("old envelope");
+        assert_eq!(old.sent_at, None);
+    }
+
     #[test]
     fn envelopes_round_trip_through_json() {
         let env = Envelope::new("m", &RequestContext::internal(), serde_json::json!([1, 2]));

@@ -413,8 +413,10 @@ pub async fn start_agents_injecting(
                 let id = args.instance_id;
                 // Under its own request id, so that its events and log
                 // lines go together.
+                let span = tracing::info_span!("resume", request_id = %ctx.request_id);
                 let work = trace::scope(recorder, a.build(&ctx, args));
-                if let Err(e) = stratus_common::with_request_id(ctx.request_id.clone(), work).await {
+                let work = stratus_common::with_request_id(ctx.request_id.clone(), work);
+                if let Err(e) = tracing::Instrument::instrument(work, span).await {
                     tracing::warn!(instance = %id, error = %e, "cannot resume an interrupted build");
                 }
             }));

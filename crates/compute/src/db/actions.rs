@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use super::{get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
@@ -195,7 +194,7 @@ pub async fn action_event_finish(
 
 /// Forgets an instance's actions and events (undo of a launch).
 pub async fn action_delete_all(conn: &mut Conn, instance_id: &str) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     sqlx::query(
         "DELETE FROM instance_action_events WHERE action_id IN \
          (SELECT id FROM instance_actions WHERE instance_id = $1)",

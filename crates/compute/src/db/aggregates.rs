@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use super::{get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
@@ -98,7 +97,7 @@ async fn next_id(conn: &mut Conn) -> Result<i64> {
 }
 
 pub async fn aggregate_create(conn: &mut Conn, name: &str, az: Option<&str>) -> Result<Aggregate> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     if name_taken(&mut tx, name, None).await? {
         return Err(name_exists(name));
     }
@@ -229,7 +228,7 @@ pub async fn aggregate_update(
     name: Option<&str>,
     metadata: &BTreeMap<String, Option<String>>,
 ) -> Result<Aggregate> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let before = aggregate_get(&mut tx, id).await?;
     if let Some(n) = name {
         if name_taken(&mut tx, n, Some(id)).await? {
@@ -273,7 +272,7 @@ pub async fn aggregate_update(
 }
 
 pub async fn aggregate_add_host(conn: &mut Conn, id: i64, host: &str) -> Result<Aggregate> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let a = aggregate_get(&mut tx, id).await?;
     if a.hosts.iter().any(|h| h == host) {
         return Err(ComputeError::Conflict(format!(
@@ -295,7 +294,7 @@ pub async fn aggregate_add_host(conn: &mut Conn, id: i64, host: &str) -> Result<
 
 /// Removes a host; `NotFound` when the aggregate does not hold it.
 pub async fn aggregate_remove_host(conn: &mut Conn, id: i64, host: &str) -> Result<Aggregate> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let a = aggregate_get(&mut tx, id).await?;
     let gone = sqlx::query("DELETE FROM aggregate_hosts WHERE aggregate_id = $1 AND host = $2")
         .bind(id)
@@ -318,7 +317,7 @@ pub async fn aggregate_remove_host(conn: &mut Conn, id: i64, host: &str) -> Resu
 
 /// Deletes an empty aggregate (Nova's 400 for one that holds hosts).
 pub async fn aggregate_delete(conn: &mut Conn, id: i64) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let a = aggregate_get(&mut tx, id).await?;
     if !a.hosts.is_empty() {
         return Err(ComputeError::BadRequest(format!(

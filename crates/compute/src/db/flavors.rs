@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use super::{get_f, get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
@@ -114,7 +113,7 @@ pub async fn flavor_list(
 }
 
 pub async fn flavor_delete(conn: &mut Conn, id: &str) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let n = sqlx::query("DELETE FROM flavors WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -171,7 +170,7 @@ pub async fn flavor_extra_specs_set(
     id: &str,
     specs: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     for (k, v) in specs {
         sqlx::query("DELETE FROM flavor_extra_specs WHERE flavor_id = $1 AND spec_key = $2")
             .bind(id)

@@ -25,7 +25,6 @@ const NODE_SELECT: &str = "SELECT n.host, n.id, n.node, n.hypervisor_type, n.hos
      n.vcpus, n.memory_mb, n.local_gb, n.vcpus_used, n.memory_mb_used, n.local_gb_used, \
      n.running_vms, n.cpu_allocation_ratio, n.ram_allocation_ratio, n.disk_allocation_ratio, \
      n.created_at, n.updated_at FROM compute_nodes n";
-use sqlx::Connection;
 
 use super::{get_f, get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
@@ -288,7 +287,7 @@ pub async fn service_update(
 
 pub async fn service_delete(conn: &mut Conn, id: &str) -> Result<()> {
     let svc = service_get(&mut *conn, id).await?;
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     sqlx::query("DELETE FROM services WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -306,7 +305,7 @@ pub async fn service_delete(conn: &mut Conn, id: &str) -> Result<()> {
 /// Claims resources for an instance on a host; `false` if they do not fit.
 /// Claiming again on the same host is a no-op that answers `true`.
 pub async fn allocation_claim(conn: &mut Conn, instance_id: &str, c: &Claim) -> Result<bool> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let inserted = sqlx::query(
         "INSERT INTO allocations (instance_id, host, vcpus, memory_mb, disk_gb, created_at) \
          VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
@@ -377,7 +376,7 @@ pub async fn allocations_orphaned(conn: &mut Conn, before: &str) -> Result<Vec<S
 
 /// Gives back what an instance holds (nothing if it holds nothing).
 pub async fn allocation_release(conn: &mut Conn, instance_id: &str) -> Result<Option<Claim>> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let row = sqlx::query(
         "DELETE FROM allocations WHERE instance_id = $1 RETURNING host, vcpus, memory_mb, disk_gb",
     )

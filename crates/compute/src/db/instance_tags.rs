@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::Connection;
-
 use super::{get_s, Conn};
 use crate::error::Result;
 
@@ -43,7 +41,7 @@ pub async fn instance_tag_delete(conn: &mut Conn, instance_id: &str, tag: &str) 
 /// Replaces the server's tags with `tags` (duplicates collapse), in one
 /// transaction.
 pub async fn instance_tags_set(conn: &mut Conn, instance_id: &str, tags: &[String]) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     sqlx::query("DELETE FROM instance_tags WHERE instance_id = $1")
         .bind(instance_id)
         .execute(&mut *tx)

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 use stratus_common::ids::InstanceId;
 
 use super::{get_i, get_os, get_s, now_db, Conn};
@@ -124,7 +123,7 @@ pub(crate) fn not_found(id: &str) -> ComputeError {
 
 /// Writes the instance and its metadata in one transaction.
 pub async fn instance_create(conn: &mut Conn, i: &Instance) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     sqlx::query(
         "INSERT INTO instances (id, project_id, user_id, name, hostname, description, vm_state, task_state, \
          power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, \
@@ -424,7 +423,7 @@ pub async fn instance_update(
 /// are still working on it; the API no longer shows it.
 pub async fn instance_mark_deleted(conn: &mut Conn, id: &str) -> Result<bool> {
     let now = now_db();
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let r = sqlx::query(
         "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, power_state = 0, \
          deleted_at = $1, terminated_at = $1, updated_at = $1 WHERE id = $2 AND deleted = 0",
@@ -476,7 +475,7 @@ pub async fn instance_bdm_set(
 /// of the launch saga's first step).
 pub async fn instance_purge(conn: &mut Conn, id: &str) -> Result<()> {
     super::hosts::allocation_release(&mut *conn, id).await?;
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     for sql in [
         "DELETE FROM instance_metadata WHERE instance_id = $1",
         "DELETE FROM server_group_members WHERE instance_id = $1",
@@ -506,7 +505,7 @@ pub async fn instance_metadata_set(
     items: &BTreeMap<String, String>,
     replace: bool,
 ) -> Result<BTreeMap<String, String>> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     if replace {
         sqlx::query("DELETE FROM instance_metadata WHERE instance_id = $1")
             .bind(id)

@@ -45,6 +45,22 @@ pub fn migrations() -> Vec<stratus_db::Migration> {
     all
 }
 
+/// A transaction on `conn` (a savepoint inside one). On SQLite it takes
+/// the write lock at once (`BEGIN IMMEDIATE`, as [`Db::begin`] does): a
+/// deferred transaction that reads, then writes, fails at once
+/// (`SQLITE_BUSY_SNAPSHOT`, no busy wait) when any other connection wrote
+/// in between, which the services' background writers (trace events,
+/// heartbeats) make likely.
+pub async fn begin(conn: &mut Conn) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    use sqlx::Connection;
+    let immediate = !conn.is_in_transaction() && conn.backend_name() == "SQLite";
+    Ok(if immediate {
+        conn.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        conn.begin().await?
+    })
+}
+
 pub(crate) fn get_s(row: &AnyRow, col: &str) -> Result<String> {
     row.try_get::<String, _>(col).map_err(ComputeError::from)
 }

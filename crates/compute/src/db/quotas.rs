@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Connection;
-
 use super::{get_i, get_s, Conn};
 use crate::config::QuotaDefaults;
 use crate::error::Result;
@@ -63,7 +61,7 @@ pub async fn quota_set(
     project: &str,
     limits: &BTreeMap<String, i64>,
 ) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     for (k, v) in limits {
         sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
             .bind(project)

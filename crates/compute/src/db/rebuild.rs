@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Connection;
-
 use super::{now_db, Conn};
 use crate::db::instances::{instance_get, Instance};
 use crate::error::{ComputeError, Result};
@@ -41,7 +39,7 @@ pub async fn instance_rebuild_begin(
     c: &RebuildChanges,
 ) -> Result<Instance> {
     let now = now_db();
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let states: Vec<String> = (0..from.len()).map(|k| format!("${}", k + 4)).collect();
     let sql = format!(
         "UPDATE instances SET task_state = $1, updated_at = $2 \

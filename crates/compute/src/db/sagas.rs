@@ -3,7 +3,6 @@
 //! can resume or unwind.
 
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use super::{get_i, get_os, get_s, now_db, Conn};
 use crate::error::{ComputeError, Result};
@@ -68,7 +67,7 @@ pub async fn saga_step_record(conn: &mut Conn, id: &str, s: &StepRecord) -> Resu
         StepStatus::Undone => "undone",
     };
     let output = s.output.as_ref().map(|o| o.to_string());
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     sqlx::query("DELETE FROM saga_steps WHERE saga_id = $1 AND step = $2")
         .bind(id)
         .bind(s.step)

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use super::{get_s, Conn};
 use crate::error::{ComputeError, Result};
@@ -96,7 +95,7 @@ pub async fn server_group_count(conn: &mut Conn, project: &str) -> Result<i64> {
 }
 
 pub async fn server_group_delete(conn: &mut Conn, id: &str) -> Result<()> {
-    let mut tx = conn.begin().await?;
+    let mut tx = super::begin(conn).await?;
     let n = sqlx::query("DELETE FROM server_groups WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

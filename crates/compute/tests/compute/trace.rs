@@ -33,20 +33,20 @@ async fn launch(c: &Cloud, flavor: &str) -> (String, String) {
     (rid, id)
 }
 
-/// The events of `query` once one of step `last` is there (they are
-/// written in the background).
-pub(super) async fn events_until(c: &Cloud, query: &str, last: u64) -> Vec<Value> {
+/// The events of `query` once there is one of each of `steps` (they are
+/// written in the background, in batches that may land out of order).
+pub(super) async fn events_until(c: &Cloud, query: &str, steps: &[u64]) -> Vec<Value> {
     let mut got = Vec::new();
     for _ in 0..500 {
         let (s, v) = c.get(&format!("/stratus/events?{query}"), ADMIN).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         got = v["events"].as_array().cloned().unwrap_or_default();
-        if got.iter().any(|e| e["step"] == last) {
+        if steps.iter().all(|s| got.iter().any(|e| e["step"] == *s)) {
             return got;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("no event of step {last} for {query}: {got:#?}");
+    panic!("not every step of {steps:?} for {query}: {got:#?}");
 }
 
 pub(super) fn of_step(events: &[Value], step: u64) -> Vec<&Value> {
@@ -70,7 +70,10 @@ async fn a_fake_driver_launch_records_its_seed_steps_under_the_posts_request_id(
         let (rid, id) = launch(&c, &flavor).await;
         c.wait_status(&id, "ACTIVE").await;
         let wall = began.elapsed();
-        let events = events_until(&c, &format!("request_id={rid}"), 47).await;
+        let ran = [
+            4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19, 21, 39, 43, 44, 47, 48,
+        ];
+        let events = events_until(&c, &format!("request_id={rid}"), &ran).await;
 
         // Every event is the launch's, about the server.
         for e in &events {
@@ -85,8 +88,8 @@ async fn a_fake_driver_launch_records_its_seed_steps_under_the_posts_request_id(
                 "{service}: {events:#?}"
             );
         }
-        let ran = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19, 43, 47];
-        for step in ran {
+        let ok = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19, 43, 47];
+        for step in ok {
             assert!(
                 of_step(&events, step).iter().any(|e| e["outcome"] == "ok"),
                 "step {step}: {events:#?}"
@@ -137,7 +140,7 @@ async fn a_fake_driver_launch_records_its_seed_steps_under_the_posts_request_id(
         );
 
         // A poll has its own request id, and is found by the server id.
-        let by_server = events_until(&c, &format!("resource_id={id}"), 56).await;
+        let by_server = events_until(&c, &format!("resource_id={id}"), &[56]).await;
         assert!(by_server
             .iter()
             .any(|e| e["step"] == 56 && e["request_id"] != rid.as_str()));
@@ -162,7 +165,21 @@ async fn a_failed_build_records_the_failing_step_with_its_error() {
         let flavor = c.flavor("small", 1, 512, 1).await;
         let (rid, id) = launch(&c, &flavor).await;
         c.wait_status(&id, "ERROR").await;
-        let events = events_until(&c, &format!("request_id={rid}"), 19).await;
+        // The failing step as an error, and the steps before it undone,
+        // each recorded.
+        let undone = |e: &&Value| {
+            e["what"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("saga undo"))
+        };
+        let mut events = Vec::new();
+        for _ in 0..500 {
+            events = events_until(&c, &format!("request_id={rid}"), &[19]).await;
+            if events.iter().filter(undone).count() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let failed = of_step(&events, 19);
         assert!(
             failed.iter().any(|e| e["outcome"] == "error"
@@ -172,12 +189,6 @@ async fn a_failed_build_records_the_failing_step_with_its_error() {
                     .is_some_and(|d| d.contains("injected failure"))),
             "{events:#?}"
         );
-        // The steps before it are undone, each recorded.
-        let undone = |e: &&Value| {
-            e["what"]
-                .as_str()
-                .is_some_and(|w| w.starts_with("saga undo"))
-        };
         assert!(events.iter().filter(undone).count() >= 2, "{events:#?}");
         c.stop().await;
     }
