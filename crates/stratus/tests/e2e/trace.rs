@@ -1,8 +1,11 @@
-//! `stratus trace` and `stratus demo` against a real `stratus up` (fake
-//! virt driver, noop network): the trace of a launch shows the steps that
-//! ran, in order, with durations that add up to the measured POST-to-ACTIVE
-//! time; `--action` traces a later action; the demo runs to its end and
-//! leaves no process and no data dir behind.
+//! `stratus trace` and `stratus demo` against a real cloud: the trace of a
+//! fake launch on the noop network (`stratus up`) shows the steps that ran,
+//! in order, with times that add up to the measured POST-to-ACTIVE time;
+//! `--action` traces a later action; a cloud of separate processes on
+//! PostgreSQL and RabbitMQ is traced the same way; the demo runs to its end
+//! with fake drivers and, where libvirt runs, with a real guest whose trace
+//! has the DHCP, L2, image and hypervisor steps, and leaves no process,
+//! data dir, namespace, bridge or guest behind.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -347,4 +350,91 @@ fn a_real_guest_demo_traces_dhcp_l2_image_and_hypervisor_and_leaves_nothing() {
         !domains.contains(&format!("stratus-{server}")),
         "the demo left its guest: {domains}"
     );
+}
+
+#[test]
+fn a_trace_reads_every_process_of_a_spread_cloud() {
+    use super::distributed::Vhost;
+    use super::harness::Cluster;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (url, name) = match rt.block_on(stratus_db::testing::create_postgres_database()) {
+        Ok(Some(db)) => db,
+        Ok(None) => {
+            eprintln!("PostgreSQL testing is off (STRATUS_TEST_POSTGRES=off); skipping");
+            return;
+        }
+        Err(e) if std::env::var("STRATUS_TEST_REQUIRE_POSTGRES").is_err() => {
+            eprintln!("PostgreSQL not reachable ({e}); skipping");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL is required but not reachable: {e}"),
+    };
+    let result = std::panic::catch_unwind(|| {
+        let Some(vhost) = Vhost::create() else {
+            assert!(
+                std::env::var("STRATUS_TEST_REQUIRE_AMQP").is_err(),
+                "RabbitMQ is required but rabbitmqctl cannot make a vhost"
+            );
+            eprintln!("RabbitMQ not reachable with rabbitmqctl; skipping");
+            return;
+        };
+        let amqp = vhost.url();
+        let cluster = Cluster::start(
+            &[
+                ("STRATUS_DATABASE__URL", &url),
+                ("STRATUS_BUS__TRANSPORT", "amqp"),
+                ("STRATUS_BUS__URL", &amqp),
+                ("STRATUS_SERVICE_USER__PASSWORD", "e2e-service-pw"),
+                ("STRATUS_NETWORK__METADATA_SECRET", "e2e-metadata-secret"),
+                ("STRATUS_COMPUTE__METADATA_SECRET", "e2e-metadata-secret"),
+            ],
+            &[
+                ("identity", &["identity"]),
+                ("image", &["image"]),
+                ("network", &["network"]),
+                ("compute-api", &["compute-api"]),
+                ("conductor", &["conductor"]),
+                ("scheduler", &["scheduler"]),
+                ("agent-a", &["compute-agent", "--host", "node-a"]),
+            ],
+        );
+        let cloud = &cluster.cloud;
+        let l = launchable(cloud);
+        let server = cloud.openstack_json(&[
+            "server",
+            "create",
+            "--flavor",
+            &l.flavor,
+            "--image",
+            &l.image,
+            "--network",
+            &l.net,
+            "--wait",
+            "spread",
+        ]);
+        assert_eq!(server["status"], "ACTIVE", "{server}");
+        let t = trace_json(cloud, &["spread"], |t| {
+            let ok = steps_with(t, "ok");
+            LAUNCH_STEPS.iter().all(|s| ok.contains(s))
+        });
+        let ok = steps_with(&t, "ok");
+        // The client's token (identity's process), the API's, scheduler's,
+        // agent's and conductor's steps (kept by compute), the image's.
+        for s in [1, 2, 3].iter().chain(&LAUNCH_STEPS).chain(&[20]) {
+            assert!(ok.contains(s), "step {s} is not in the trace: {t:#}");
+        }
+        // The volume service does not run here: a note, not a failure.
+        let notes = t["notes"].to_string();
+        assert!(notes.contains("block-storage"), "{notes}");
+        drop(cluster);
+        drop(vhost);
+    });
+    rt.block_on(stratus_db::testing::drop_postgres_database(&name));
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }
