@@ -60,6 +60,58 @@ pub enum Command {
     /// Measure a cloud
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// How a server's launch (or another of its actions) went through the
+    /// cloud: one row per step of the request flow, with measured times
+    Trace(TraceArgs),
+    /// Start a cloud in a temporary dir, launch a server on it, show its
+    /// trace, and remove everything again
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// The server, by id or name
+    pub server: String,
+    /// The action to trace, by its request id (`openstack server event
+    /// list SERVER`) [default: the server's create]
+    #[arg(long, value_name = "REQUEST_ID")]
+    pub action: Option<String>,
+    /// The cloud in clouds.yaml (as the `openstack` CLI reads it:
+    /// OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml)
+    #[arg(long, env = "OS_CLOUD", value_name = "NAME")]
+    pub os_cloud: Option<String>,
+    #[arg(long, value_enum, default_value_t = TraceFormat::Table)]
+    pub format: TraceFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Leave the cloud running and print how to use it
+    #[arg(long)]
+    pub keep: bool,
+    /// The virt driver: `libvirt` with the linuxbridge network (root,
+    /// libvirtd, a build with --features libvirt), `fake` with the noop
+    /// network, or `auto`: libvirt when it can run here
+    #[arg(long, value_enum, default_value_t = DemoVirt::Auto)]
+    pub virt: DemoVirt,
+    /// Where scripts/guest-image.sh builds (and keeps) the test guest for
+    /// libvirt [default: $XDG_CACHE_HOME/stratus/guest, else
+    /// ~/.cache/stratus/guest]
+    #[arg(long, value_name = "DIR")]
+    pub guest_dir: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoVirt {
+    Auto,
+    Fake,
+    Libvirt,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +321,33 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["stratus", "serve", "nonsense"]).is_err());
+        let cli = Cli::try_parse_from([
+            "stratus",
+            "trace",
+            "vm-1",
+            "--os-cloud",
+            "c",
+            "--format",
+            "json",
+            "--action",
+            "req-x",
+        ])
+        .expect("parse");
+        match cli.command {
+            Command::Trace(a) => {
+                assert_eq!(a.server, "vm-1");
+                assert_eq!(a.os_cloud.as_deref(), Some("c"));
+                assert_eq!(a.action.as_deref(), Some("req-x"));
+                assert_eq!(a.format, TraceFormat::Json);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli =
+            Cli::try_parse_from(["stratus", "demo", "--virt", "fake", "--keep"]).expect("parse");
+        match cli.command {
+            Command::Demo(a) => assert!(a.keep && a.virt == DemoVirt::Fake),
+            other => panic!("parsed as {other:?}"),
+        }
         let cli =
             Cli::try_parse_from(["stratus", "bench", "compute", "--servers", "10"]).expect("parse");
         match cli.command {

@@ -8,7 +8,10 @@
 //! - `stratus identity bootstrap | fernet-rotate`: identity administration,
 //!   as `keystone-manage` does it;
 //! - `stratus bench identity | up | compute | image | network`: throughput,
-//!   latency, start time and memory.
+//!   latency, start time and memory;
+//! - `stratus trace SERVER`: a server's launch through the cloud, step by
+//!   step, from the events each service recorded;
+//! - `stratus demo`: a throwaway cloud, one launch, its trace.
 //!
 //! This file only parses the command line and dispatches; what runs where is
 //! in [`cloud`] and [`services`].
@@ -17,10 +20,12 @@ mod bench;
 mod cli;
 mod cloud;
 mod clouds_yaml;
+mod demo;
 mod logging;
 mod secrets;
 mod services;
 mod settings;
+mod trace;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -80,5 +85,7 @@ async fn run(cli: Cli, t0: Instant) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Image(args)) => bench::image::run(args).await,
         Command::Bench(BenchCommand::Network(args)) => bench::network::run(args).await,
         Command::Bench(BenchCommand::Volume(args)) => bench::volume::run(args).await,
+        Command::Trace(args) => trace::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }

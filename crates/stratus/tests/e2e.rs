@@ -25,6 +25,7 @@ mod e2e {
     mod network;
     mod network_conformance;
     mod network_pools;
+    mod trace;
     mod trace_services;
     mod volume;
 }

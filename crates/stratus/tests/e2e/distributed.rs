@@ -12,10 +12,10 @@ use super::network::network_with_subnet;
 
 /// A fresh RabbitMQ vhost the `guest` user may use, removed on drop; `None`
 /// when `rabbitmqctl` cannot make one (no broker on this machine).
-struct Vhost(String);
+pub(super) struct Vhost(String);
 
 impl Vhost {
-    fn create() -> Option<Vhost> {
+    pub(super) fn create() -> Option<Vhost> {
         let name = format!("stratus-e2e-{}", uuid_like());
         let ok = |args: &[&str]| {
             Command::new("rabbitmqctl")
@@ -34,7 +34,7 @@ impl Vhost {
         Some(v)
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
     }
 }
