@@ -181,8 +181,15 @@ def connect(spec):
     OS_CLIENT_CONFIG_FILE honoured) or NAME@FILE."""
     name, _, path = spec.partition("@")
     if path:
-        config = openstack.config.OpenStackConfig(config_files=[path])
-        conn = openstack.connection.Connection(config=config.get_one(cloud=name))
+        # OS_CLIENT_CONFIG_FILE would come before the file given.
+        saved = os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+        try:
+            config = openstack.config.OpenStackConfig(config_files=[path])
+            region = config.get_one(cloud=name)
+        finally:
+            if saved is not None:
+                os.environ["OS_CLIENT_CONFIG_FILE"] = saved
+        conn = openstack.connection.Connection(config=region)
     else:
         conn = openstack.connect(cloud=name)
     # Room for every thread's keep-alive connection (requests keeps 10).
