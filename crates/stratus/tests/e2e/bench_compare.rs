@@ -21,7 +21,7 @@ const ROWS: [&str; 8] = [
     "RSS peak during this run",
 ];
 
-const TINY: [&str; 16] = [
+const TINY: [&str; 18] = [
     "--validations",
     "5",
     "--validations-concurrent",
@@ -29,6 +29,8 @@ const TINY: [&str; 16] = [
     "--validate-concurrency",
     "4",
     "--boots",
+    "2",
+    "--cpu-boots",
     "2",
     "--concurrent",
     "3",
