@@ -518,7 +518,10 @@ def cell(fig, key):
     if v is None:
         return "—" if not fig.get("local") and key in LOCAL_ONLY else "n/a"
     if key == "rss_after_tokens_mib":
-        return f"{v:,.1f} MiB ({fig['rss_before_tokens_mib']:,.1f} MiB before)"
+        return (
+            f"{v:,.1f} MiB ({fig['rss_before_tokens_mib']:,.1f} before, "
+            f"{fig['rss_start_mib']:,.1f} at the start of the run)"
+        )
     if key == "detail_p50_ms" and fig.get("detail_servers") is not None:
         return f"{v:,.2f} ms ({fig['detail_servers']} listed)"
     unit = {"ms": " ms", "/s": "/s", "MiB": " MiB"}
