@@ -443,9 +443,9 @@ def rows(a):
     ]
 
 
-def measure(cloud, a):
-    """Issue 14's figures for one cloud; a dict of key -> value."""
-    out = {"cloud": cloud.name, "local": bool(cloud.procs)}
+def measure(cloud, a, out):
+    """Issue 14's figures for one cloud, into `out` as they come (a failure
+    keeps the ones measured before it)."""
     procs = cloud.procs
     sampler = PeakSampler(procs) if procs else None
     if sampler:
@@ -549,7 +549,7 @@ def print_table(figures):
 # --------------------------------------------------------------------- soak
 
 
-def soak(cloud, a):
+def soak(cloud, a, out):
     """Launch+delete, token issue and image list operations interleaved on
     a.soak_concurrency threads; RSS every a.report_every operations."""
     procs = cloud.procs
@@ -563,7 +563,7 @@ def soak(cloud, a):
         done_of[k] += 1
         kinds.append(k)
     done, reports, lock = [0], [], threading.Lock()
-    out = {"cloud": cloud.name, "operations": total}
+    out["operations"] = total
 
     def op(i):
         k = kinds[i]
@@ -697,14 +697,16 @@ def main(argv):
             return 2
         cloud = Cloud(spec, procs, a)
         note(f"{cloud.name}: measuring ({len(procs.pids()) if procs else 0} local processes)")
+        out = {"cloud": cloud.name, "local": bool(procs)}
+        results.append(out)
         try:
-            results.append(soak(cloud, a) if a.soak else measure(cloud, a))
+            (soak if a.soak else measure)(cloud, a, out)
         except KeyboardInterrupt:
             note("interrupted; what the run made was removed")
             return 130
         except Exception as e:
             failed = True
-            results.append({"cloud": cloud.name, "local": bool(procs), "error": str(e)})
+            out["error"] = str(e)
     load_after = os.getloadavg()
     if a.json:
         print(json.dumps({"load_before": load, "load_after": load_after,
