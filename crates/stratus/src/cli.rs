@@ -140,6 +140,8 @@ pub enum BenchCommand {
     /// Volumes made from an image per minute by each backend, against `cp`
     /// and `rbd import`
     Volume(BenchVolumeArgs),
+    /// Issue 14's figures for clouds.yaml clouds side by side, over REST with openstacksdk
+    Compare(crate::bench::compare::BenchCompareArgs),
 }
 
 #[derive(Args, Debug)]

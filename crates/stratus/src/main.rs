@@ -85,6 +85,7 @@ async fn run(cli: Cli, t0: Instant) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Image(args)) => bench::image::run(args).await,
         Command::Bench(BenchCommand::Network(args)) => bench::network::run(args).await,
         Command::Bench(BenchCommand::Volume(args)) => bench::volume::run(args).await,
+        Command::Bench(BenchCommand::Compare(args)) => bench::compare::run(args).await,
         Command::Trace(args) => trace::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }

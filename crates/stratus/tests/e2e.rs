@@ -9,6 +9,7 @@ mod e2e {
     pub mod harness;
 
     mod authz;
+    mod bench_compare;
     mod compute;
     mod compute_misc;
     mod compute_rebuild;

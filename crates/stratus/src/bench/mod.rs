@@ -10,6 +10,7 @@
 //! ports in a temporary data dir ([`ChildCloud`]); it is stopped by its PID
 //! when the bench ends.
 
+pub mod compare;
 pub mod compute;
 pub mod identity;
 pub mod image;
