@@ -165,18 +165,20 @@ impl<'a> Step<Build<'a>> for FetchImage {
         let mut cached: Option<CachedImage> = None;
         b.agent
             .with_event(b.ctx, b.inst.id, "compute__fetch_image", || async {
-                let info = b.agent.services.images.image_get(&b.token, image).await?;
-                info.require_active()?;
-                if let Some(cache) = &b.agent.services.cache {
-                    let image_id: ImageId = image.parse().map_err(|_| {
-                        ComputeError::BadRequest(format!("Image {image} could not be found."))
-                    })?;
-                    let c = cache
-                        .ensure(image_id, &b.token)
-                        .await
-                        .map_err(|e| cache_err(image, e))?;
-                    cached = Some(c);
-                }
+                let Some(cache) = &b.agent.services.cache else {
+                    let info = b.agent.services.images.image_get(&b.token, image).await?;
+                    return info.require_active();
+                };
+                // The cache reads the image record itself (and refuses an
+                // image that is not active): no second read here.
+                let image_id: ImageId = image.parse().map_err(|_| {
+                    ComputeError::BadRequest(format!("Image {image} could not be found."))
+                })?;
+                let c = cache
+                    .ensure(image_id, &b.token)
+                    .await
+                    .map_err(|e| cache_err(image, e))?;
+                cached = Some(c);
                 Ok(())
             })
             .await?;
