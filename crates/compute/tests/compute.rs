@@ -12,6 +12,7 @@ mod compute {
     pub mod harness;
     mod integration;
     mod launch;
+    mod list_query;
     mod misc;
     mod power;
     mod rebuild;

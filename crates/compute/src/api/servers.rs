@@ -136,19 +136,38 @@ async fn listing(
     if v.at_least(26) {
         crate::app::server_tags::narrow_list(s, &params::query(raw), &mut f).await?;
     }
+    let mut conn = s.db.conn().await?;
     let list = match &f.flavor_id {
         // Nova looks the flavor up first: a missing one is an empty list.
-        Some(id) if !flavor_exists(s, id).await? => Vec::new(),
-        _ => db::instances::instance_list(&mut *s.db.conn().await?, &f).await?,
+        Some(id) if !flavor_exists(&mut conn, id).await? => Vec::new(),
+        _ => db::instances::instance_list(&mut conn, &f).await?,
     };
-    let mut servers: Vec<Value> = Vec::with_capacity(list.len());
-    for i in &list {
-        servers.push(if detail {
-            with_volumes(s, v, i, views::server(s, v, ctx, i)).await?
+    let servers: Vec<Value> = if detail {
+        // What the view needs beyond the rows, for the whole page at once.
+        let ids: Vec<String> = list.iter().map(|i| i.id.to_string()).collect();
+        let mut bdms = db::bdms::bdm_list_many(&mut conn, &ids).await?;
+        let mut tags = if v.at_least(26) {
+            db::instance_tags::instance_tags_many(&mut conn, &ids).await?
         } else {
-            views::server_brief(s, i)
-        });
-    }
+            Default::default()
+        };
+        drop(conn);
+        list.iter()
+            .zip(&ids)
+            .map(|(i, id)| {
+                let mut view = views::server(s, v, ctx, i);
+                let b = bdms.remove(id).unwrap_or_default();
+                view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &b);
+                if v.at_least(26) {
+                    view["tags"] = json!(tags.remove(id).unwrap_or_default());
+                }
+                view
+            })
+            .collect()
+    } else {
+        drop(conn);
+        list.iter().map(|i| views::server_brief(s, i)).collect()
+    };
     let mut body = json!({ "servers": servers });
     if let (Some(l), Some(last)) = (f.limit, list.last()) {
         if list.len() == l {
@@ -170,8 +189,8 @@ async fn listing(
     Ok(body)
 }
 
-async fn flavor_exists(s: &AppState, id: &str) -> Result<bool> {
-    match db::flavors::flavor_get(&mut *s.db.conn().await?, id).await {
+async fn flavor_exists(conn: &mut db::Conn, id: &str) -> Result<bool> {
+    match db::flavors::flavor_get(conn, id).await {
         Ok(_) => Ok(true),
         Err(ComputeError::NotFound(_)) => Ok(false),
         Err(e) => Err(e),

@@ -112,11 +112,7 @@ impl Conductor {
                 let a: rpc::HostArgs = args(env)?;
                 let mut conn = self.db.conn().await?;
                 let ids = instances::instance_ids_on_host(&mut conn, &a.host).await?;
-                let mut v = Vec::new();
-                for id in ids {
-                    v.push(instances::instance_get_any(&mut conn, &id).await?);
-                }
-                out(v)
+                out(instances::instance_get_many(&mut conn, &ids).await?)
             }
             rpc::BUILDS_ON_HOST => {
                 let a: rpc::HostArgs = args(env)?;

@@ -120,6 +120,30 @@ pub async fn bdm_list(conn: &mut Conn, instance: &InstanceId) -> Result<Vec<Volu
         .collect()
 }
 
+/// The mappings of each of `ids` that has some, by device name (one query
+/// per 500 ids: a server list's page).
+pub async fn bdm_list_many(
+    conn: &mut Conn,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<VolumeBdm>>> {
+    let mut out: std::collections::HashMap<String, Vec<VolumeBdm>> = Default::default();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT * FROM block_device_mappings WHERE instance_id IN ({}) ORDER BY device_name",
+            super::instances::placeholders(0, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let b = row_bdm(&r)?;
+            out.entry(b.instance_id.to_string()).or_default().push(b);
+        }
+    }
+    Ok(out)
+}
+
 /// The mapping of `volume` on the server, if any.
 pub async fn bdm_get(
     conn: &mut Conn,

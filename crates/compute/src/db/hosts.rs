@@ -297,9 +297,27 @@ pub async fn service_delete(conn: &mut Conn, id: &str) -> Result<()> {
             .bind(&svc.host)
             .execute(&mut *tx)
             .await?;
+        // Schedulers' host caches see deletions by this counter (a deleted
+        // row leaves nothing for their change reads to find).
+        sqlx::query(
+            "INSERT INTO compute_counters (name, value) VALUES ('host_deletions', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = compute_counters.value + 1",
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// How many compute hosts were ever deleted ([`service_delete`]): one
+/// primary-key read, where counting the rows reads every one of them.
+pub async fn host_deletions(conn: &mut Conn) -> Result<i64> {
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM compute_counters WHERE name = 'host_deletions'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(n.unwrap_or(0))
 }
 
 /// Claims resources for an instance on a host; `false` if they do not fit.

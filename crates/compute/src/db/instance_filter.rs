@@ -20,7 +20,8 @@ use std::net::IpAddr;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 
-use super::instances::{Instance, ListFilter};
+use super::instances::ListFilter;
+use stratus_network_client::Vif as VifInfo;
 
 /// The compiled patterns of one listing.
 pub(crate) struct Patterns {
@@ -42,10 +43,17 @@ impl Patterns {
         }
     }
 
-    /// Whether the instance passes the name and IP filters.
-    pub(crate) fn matches(&self, i: &Instance) -> bool {
+    /// Whether no filter is set (every instance passes).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.name.is_none() && self.ip.is_none() && self.ip6.is_none()
+    }
+
+    /// Whether a server with this name and network info passes the name
+    /// and IP filters (a listing reads only those columns before it knows
+    /// which rows make the page).
+    pub(crate) fn matches_parts(&self, name: &str, network_info: &[VifInfo]) -> bool {
         if let Some(re) = &self.name {
-            if !re.as_ref().is_some_and(|re| re.is_match(i.name.as_str())) {
+            if !re.as_ref().is_some_and(|re| re.is_match(name)) {
                 return false;
             }
         }
@@ -57,7 +65,7 @@ impl Patterns {
                 .and_then(Option::as_ref)
                 .is_some_and(|re| re.is_match(Input::new(addr).anchored(Anchored::Yes)))
         };
-        i.network_info
+        network_info
             .iter()
             .flat_map(|vif| vif.fixed_ips.iter())
             .any(|ip| match ip.address.parse::<IpAddr>() {

@@ -16,6 +16,31 @@ pub async fn instance_tags_list(conn: &mut Conn, instance_id: &str) -> Result<Ve
     rows.iter().map(|r| get_s(r, "tag")).collect()
 }
 
+/// The tags of each of `ids` that has some, in order (one query per 500
+/// ids: a server list's page).
+pub async fn instance_tags_many(
+    conn: &mut Conn,
+    ids: &[String],
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT instance_id, tag FROM instance_tags WHERE instance_id IN ({}) ORDER BY tag",
+            super::instances::placeholders(0, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.entry(get_s(&r, "instance_id")?)
+                .or_default()
+                .push(get_s(&r, "tag")?);
+        }
+    }
+    Ok(out)
+}
+
 /// Adds one tag; `false` when the server already had it.
 pub async fn instance_tag_add(conn: &mut Conn, instance_id: &str, tag: &str) -> Result<bool> {
     let done = sqlx::query(

@@ -1,7 +1,7 @@
 //! Instances (servers) and their metadata. State changes are compare-and-swap
 //! on `task_state`, as Nova's `expected_task_state`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use stratus_common::ids::InstanceId;
@@ -199,11 +199,11 @@ pub async fn instance_create(conn: &mut Conn, i: &Instance) -> Result<()> {
 
 /// A live (not deleted) instance.
 pub async fn instance_get(conn: &mut Conn, id: &str) -> Result<Instance> {
-    let mut i = instance_get_any(&mut *conn, id).await?;
+    // `instance_get_any` read the metadata already.
+    let i = instance_get_any(&mut *conn, id).await?;
     if i.deleted {
         return Err(not_found(id));
     }
-    i.metadata = instance_metadata(&mut *conn, id).await?;
     Ok(i)
 }
 
@@ -220,8 +220,9 @@ pub async fn instance_get_any(conn: &mut Conn, id: &str) -> Result<Instance> {
     Ok(i)
 }
 
-pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instance>> {
-    let sort_col = match f.sort_key.as_str() {
+/// The column a Nova sort key sorts by.
+fn sort_column(key: &str) -> &'static str {
+    match key {
         "display_name" | "name" => "name",
         "vm_state" => "vm_state",
         "task_state" => "task_state",
@@ -247,67 +248,215 @@ pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instan
         "locked" => "locked",
         // Keys Nova sorts by that we do not keep: creation order.
         _ => "created_at",
-    };
+    }
+}
+
+/// Id lists longer than this are matched in Rust rather than bound into
+/// an `IN (...)` (the engines cap the number of parameters).
+const MAX_IN_LIST: usize = 500;
+
+/// `$a, $b, ...` for `n` parameters after the first `from`.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from + 1..=from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `WHERE` clause and its parameters, built condition by condition.
+#[derive(Default)]
+struct Where {
+    sql: Vec<String>,
+    binds: Vec<Val>,
+}
+
+impl Where {
+    fn eq(&mut self, col: &str, v: &str) {
+        self.binds.push(Val::S(Some(v.to_owned())));
+        self.sql.push(format!("{col} = ${}", self.binds.len()));
+    }
+
+    fn cmp(&mut self, col: &str, op: &str, v: &str) {
+        self.binds.push(Val::S(Some(v.to_owned())));
+        self.sql.push(format!("{col} {op} ${}", self.binds.len()));
+    }
+
+    fn any_of<'a>(&mut self, col: &str, vs: impl ExactSizeIterator<Item = &'a str>) {
+        let n = vs.len();
+        self.sql
+            .push(format!("{col} IN ({})", placeholders(self.binds.len(), n)));
+        self.binds.extend(vs.map(|v| Val::S(Some(v.to_owned()))));
+    }
+
+    fn clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.sql.join(" AND "))
+        }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for v in &self.binds {
+            q = match v {
+                Val::S(s) => q.bind(s.as_deref()),
+                Val::I(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// One page of the servers `f` selects, in its order, with their metadata.
+///
+/// Every filter but the regexes (`name`, `ip`, `ip6`, matched in Rust: see
+/// [`super::instance_filter`]) is SQL. Without a marker or a regex the page
+/// is one query (`LIMIT`); otherwise the ids (and the two columns the
+/// regexes read) are scanned first and only the page's rows are read whole.
+/// Metadata comes in one query for the page.
+pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instance>> {
+    let mut w = Where::default();
+    if !f.include_deleted {
+        w.sql.push("deleted = 0".into());
+    }
+    // An empty string is no filter (as a bare `?host=` always was).
+    let set = |o: &Option<String>| o.clone().filter(|v| !v.is_empty());
+    if let Some(p) = set(&f.project_id) {
+        w.eq("project_id", &p);
+    }
+    if let Some(h) = set(&f.host) {
+        w.eq("host", &h);
+    }
+    if let Some(t) = set(&f.changes_since) {
+        w.cmp("updated_at", ">=", &t);
+    }
+    if let Some(t) = set(&f.changes_before) {
+        w.cmp("updated_at", "<=", &t);
+    }
+    if let Some(v) = set(&f.flavor_id) {
+        w.eq("flavor_id", &v);
+    }
+    if let Some(v) = set(&f.image_ref) {
+        w.eq("image_ref", &v);
+    }
+    if let Some(v) = &f.reservation_id {
+        w.eq("reservation_id", v);
+    }
+    if let Some(v) = &f.user_id {
+        w.eq("user_id", v);
+    }
+    if let Some(states) = &f.vm_states {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        w.any_of("vm_state", states.iter().map(|s| s.as_str()));
+    }
+    let mut ids_in_rust = None;
+    if let Some(ids) = &f.ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if ids.len() <= MAX_IN_LIST {
+            w.any_of("id", ids.iter().map(String::as_str));
+        } else {
+            ids_in_rust = Some(ids.iter().map(String::as_str).collect::<HashSet<_>>());
+        }
+    }
+    let sort_col = sort_column(&f.sort_key);
     let dir = if f.sort_desc { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {INSTANCE_COLUMNS} FROM instances WHERE ($3 = 1 OR deleted = 0) AND ($1 = '' OR project_id = $1) \
-         AND ($2 = '' OR host = $2) AND ($4 = '' OR updated_at >= $4) \
-         AND ($5 = '' OR updated_at <= $5) AND ($6 = '' OR flavor_id = $6) \
-         AND ($7 = '' OR image_ref = $7) ORDER BY {sort_col} {dir}, id {dir}"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(f.project_id.clone().unwrap_or_default())
-        .bind(f.host.clone().unwrap_or_default())
-        .bind(stratus_db::b2i(f.include_deleted))
-        .bind(f.changes_since.clone().unwrap_or_default())
-        .bind(f.changes_before.clone().unwrap_or_default())
-        .bind(f.flavor_id.clone().unwrap_or_default())
-        .bind(f.image_ref.clone().unwrap_or_default())
-        .fetch_all(&mut *conn)
-        .await?;
+    let order = format!(" ORDER BY {sort_col} {dir}, id {dir}");
     let patterns = super::instance_filter::Patterns::new(f);
-    let mut out = Vec::new();
-    for r in &rows {
-        let i = row_instance(r)?;
-        if !patterns.matches(&i) {
-            continue;
-        }
-        if let Some(states) = &f.vm_states {
-            if !states.contains(&i.vm_state) {
+
+    let mut out = if f.marker.is_none() && patterns.is_empty() && ids_in_rust.is_none() {
+        let limit = f.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances{}{order}{limit}",
+            w.clause()
+        );
+        let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+        rows.iter().map(row_instance).collect::<Result<Vec<_>>>()?
+    } else {
+        let cols = if patterns.is_empty() {
+            "id"
+        } else {
+            "id, name, network_info_json"
+        };
+        let sql = format!("SELECT {cols} FROM instances{}{order}", w.clause());
+        let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = get_s(r, "id")?;
+            if ids_in_rust
+                .as_ref()
+                .is_some_and(|set| !set.contains(id.as_str()))
+            {
                 continue;
             }
-        }
-        if let Some(rid) = &f.reservation_id {
-            if &i.reservation_id != rid {
-                continue;
+            if !patterns.is_empty() {
+                let vifs: Vec<stratus_network_client::Vif> =
+                    serde_json::from_str(&get_s(r, "network_info_json")?)?;
+                if !patterns.matches_parts(&get_s(r, "name")?, &vifs) {
+                    continue;
+                }
             }
+            ids.push(id);
         }
-        if let Some(u) = &f.user_id {
-            if &i.user_id != u {
-                continue;
-            }
+        if let Some(m) = &f.marker {
+            let pos = ids
+                .iter()
+                .position(|i| i == m)
+                .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
+            ids.drain(..=pos);
         }
-        if let Some(ids) = &f.ids {
-            if !ids.contains(&i.id.to_string()) {
-                continue;
-            }
+        if let Some(l) = f.limit {
+            ids.truncate(l);
         }
-        out.push(i);
-    }
-    if let Some(m) = &f.marker {
-        let pos = out
-            .iter()
-            .position(|i| &i.id.to_string() == m)
-            .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?;
-        out.drain(..=pos);
-    }
-    if let Some(l) = f.limit {
-        out.truncate(l);
-    }
+        instances_by_ids(&mut *conn, &ids).await?
+    };
+    let ids: Vec<String> = out.iter().map(|i| i.id.to_string()).collect();
+    let mut meta = instance_metadata_many(&mut *conn, &ids).await?;
     for i in &mut out {
-        i.metadata = instance_metadata(&mut *conn, &i.id.to_string()).await?;
+        if let Some(m) = meta.remove(&i.id.to_string()) {
+            i.metadata = m;
+        }
     }
     Ok(out)
+}
+
+/// The instances `ids` (deleted ones too) with their metadata, in the
+/// order given; ids without a row are left out.
+pub async fn instance_get_many(conn: &mut Conn, ids: &[String]) -> Result<Vec<Instance>> {
+    let mut out = instances_by_ids(&mut *conn, ids).await?;
+    let mut meta = instance_metadata_many(&mut *conn, ids).await?;
+    for i in &mut out {
+        if let Some(m) = meta.remove(&i.id.to_string()) {
+            i.metadata = m;
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of `ids` (deleted ones too), in the order given.
+async fn instances_by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Instance>> {
+    let mut by_id = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ({})",
+            placeholders(0, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let i = row_instance(&r)?;
+            by_id.insert(i.id.to_string(), i);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// Applies `u` if the instance is live and its task_state is expected;
@@ -394,6 +543,7 @@ pub async fn instance_update(
         }
         sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
     }
+    sql.push_str(&format!(" RETURNING {INSTANCE_COLUMNS}"));
     let mut q = sqlx::query(&sql);
     for (_, v) in sets {
         q = match v {
@@ -405,18 +555,20 @@ pub async fn instance_update(
     for e in expected_vals {
         q = q.bind(e);
     }
-    let r = q.execute(&mut *conn).await?;
-    let cur = instance_get_any(&mut *conn, id).await?;
-    if r.rows_affected() == 0 {
-        if cur.deleted {
-            return Err(not_found(id));
-        }
-        return Err(ComputeError::Conflict(format!(
-            "Conflict updating instance {id}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
-            expected, cur.task_state
-        )));
+    // The updated row comes back with the update (no second read).
+    if let Some(row) = q.fetch_optional(&mut *conn).await? {
+        let mut cur = row_instance(&row)?;
+        cur.metadata = instance_metadata(&mut *conn, id).await?;
+        return Ok(cur);
     }
-    Ok(cur)
+    let cur = instance_get_any(&mut *conn, id).await?;
+    if cur.deleted {
+        return Err(not_found(id));
+    }
+    Err(ComputeError::Conflict(format!(
+        "Conflict updating instance {id}. Expected: {{'task_state': {:?}}}. Actual: {{'task_state': {:?}}}",
+        expected, cur.task_state
+    )))
 }
 
 /// Soft-deletes: the row stays for instance actions and for agents that
@@ -485,6 +637,31 @@ pub async fn instance_purge(conn: &mut Conn, id: &str) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The metadata of each of `ids` that has some, in one query per
+/// [`MAX_IN_LIST`] ids.
+pub async fn instance_metadata_many(
+    conn: &mut Conn,
+    ids: &[String],
+) -> Result<HashMap<String, BTreeMap<String, String>>> {
+    let mut out: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let sql = format!(
+            "SELECT instance_id, meta_key, meta_value FROM instance_metadata WHERE instance_id IN ({})",
+            placeholders(0, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.entry(get_s(&r, "instance_id")?)
+                .or_default()
+                .insert(get_s(&r, "meta_key")?, get_s(&r, "meta_value")?);
+        }
+    }
+    Ok(out)
 }
 
 pub async fn instance_metadata(conn: &mut Conn, id: &str) -> Result<BTreeMap<String, String>> {

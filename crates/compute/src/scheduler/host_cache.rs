@@ -11,9 +11,12 @@
 //! - Stamps come from the writers' clocks, and a write can commit after a
 //!   later-stamped one was already read. So at most every `catch_up_every`
 //!   the read reaches `overlap` further back than the watermark.
-//! - A deletion leaves no row to read: after each read the counts of nodes
-//!   and compute services are compared with the snapshot's, and a snapshot
-//!   holding more than the database is reloaded whole. A whole reload also
+//! - A deletion leaves no row to read: each read also reads the counter of
+//!   host deletions (one row) and reloads the snapshot whole when it moved;
+//!   each catch-up read compares the counts of nodes and compute services
+//!   with the snapshot's too (counting reads every row, too dear for every
+//!   decision over thousands of hosts), and a snapshot holding more than the
+//!   database is reloaded whole. A whole reload also
 //!   happens every `full_every`, as the safety net for anything else missed
 //!   (a writer whose clock is behind by more than `overlap`).
 //! - Up/down is judged at decision time from the cached heartbeat stamp
@@ -195,6 +198,8 @@ impl Snapshot {
 #[derive(Debug, Default)]
 struct Inner {
     snap: Snapshot,
+    /// The host deletion counter as of the last whole load.
+    deletions: i64,
     last_full: Option<Instant>,
     last_catch_up: Option<Instant>,
     stats: CacheStats,
@@ -246,6 +251,7 @@ impl HostCache {
 
 impl Inner {
     async fn load_all(&mut self, conn: &mut Conn) -> Result<()> {
+        self.deletions = hosts::host_deletions(&mut *conn).await?;
         let services = hosts::compute_service_changes(&mut *conn, "").await?;
         let nodes = hosts::node_list(&mut *conn).await?;
         self.snap = Snapshot::load(nodes, services);
@@ -275,9 +281,13 @@ impl Inner {
         self.stats.delta_rows += (services.len() + nodes.len()) as u64;
         self.snap.apply_services(services);
         self.snap.apply_nodes(nodes);
-        if catch_up {
-            self.last_catch_up = Some(Instant::now());
+        if hosts::host_deletions(&mut *conn).await? != self.deletions {
+            return self.load_all(conn).await;
         }
+        if !catch_up {
+            return Ok(());
+        }
+        self.last_catch_up = Some(Instant::now());
         // More held than exists: something was deleted. (Fewer held means
         // rows added after the reads above; the next read brings them.)
         let (nodes, services) = hosts::host_counts(&mut *conn).await?;

@@ -114,9 +114,16 @@ impl Scheduler {
             ram: self.cfg.ram_weight_multiplier,
             cpu: self.cfg.cpu_weight_multiplier,
         };
+        // A placement tries the first host and its alternates; a margin
+        // covers claims lost to other schedulers (and when all of them are
+        // lost, the placement asks again over a fresh snapshot).
+        let keep = (self.cfg.max_attempts as usize)
+            .max(1)
+            .saturating_mul(4)
+            .max(16);
         self.cache
             .with_hosts(&self.db, self.cfg.service_down_time_secs, |hosts| {
-                select::select(hosts, req, weights)
+                select::select_top(hosts, req, weights, keep)
             })
             .await
     }

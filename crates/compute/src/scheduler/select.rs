@@ -94,32 +94,43 @@ pub fn filter(h: &HostState, r: &Request) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Normalises values to [0, 1] across the candidates, as Nova's weighers do.
-fn normalise(values: &[f64]) -> Vec<f64> {
-    let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
-    let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    values
-        .iter()
-        .map(|v| {
-            if max > min {
-                (v - min) / (max - min)
-            } else {
-                0.0
-            }
-        })
-        .collect()
+/// The smallest and largest of `values` (`(inf, -inf)` when none).
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// `v` normalised to [0, 1] over `(min, max)`, as Nova's weighers do.
+fn normalise(v: f64, (min, max): (f64, f64)) -> f64 {
+    if max > min {
+        (v - min) / (max - min)
+    } else {
+        0.0
+    }
 }
 
 /// The hosts that pass the filters, best first.
 pub fn select(hosts: &[HostState], r: &Request, w: Weights) -> Vec<String> {
+    select_top(hosts, r, w, usize::MAX)
+}
+
+/// The best `keep` hosts that pass the filters, best first: what a
+/// placement tries (the chosen host and its alternates, with a margin for
+/// claims lost to other schedulers).
+///
+/// One pass filters (into one vector of indices), one finds the ranges the
+/// weighers normalise over, and only the best `keep` are sorted and named:
+/// no per-host allocation, and no full sort over thousands of hosts.
+pub fn select_top(hosts: &[HostState], r: &Request, w: Weights, keep: usize) -> Vec<String> {
     let ok: Vec<&HostState> = hosts.iter().filter(|h| filter(h, r).is_ok()).collect();
-    let ram = normalise(&ok.iter().map(|h| free_ram(&h.node)).collect::<Vec<_>>());
-    let cpu = normalise(&ok.iter().map(|h| free_vcpus(&h.node)).collect::<Vec<_>>());
+    let ram = range(ok.iter().map(|h| free_ram(&h.node)));
+    let cpu = range(ok.iter().map(|h| free_vcpus(&h.node)));
     let mut scored: Vec<(f64, &str)> = ok
         .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let mut score = w.ram * ram[i] + w.cpu * cpu[i];
+        .map(|h| {
+            let mut score = w.ram * normalise(free_ram(&h.node), ram)
+                + w.cpu * normalise(free_vcpus(&h.node), cpu);
             let in_group = r.group_hosts.contains(&h.node.host);
             match r.group_policy.as_deref() {
                 Some("soft-affinity") if in_group => score += 10.0,
@@ -129,7 +140,16 @@ pub fn select(hosts: &[HostState], r: &Request, w: Weights) -> Vec<String> {
             (score, h.node.host.as_str())
         })
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let best_first =
+        |a: &(f64, &str), b: &(f64, &str)| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1));
+    if keep < scored.len() {
+        if keep == 0 {
+            return Vec::new();
+        }
+        scored.select_nth_unstable_by(keep - 1, best_first);
+        scored.truncate(keep);
+    }
+    scored.sort_unstable_by(best_first);
     scored.into_iter().map(|(_, h)| h.to_owned()).collect()
 }
 
@@ -183,6 +203,19 @@ mod tests {
             cpu: 0.0,
         };
         assert_eq!(select(&hosts, &req(512), stack), vec!["b", "a", "c"]);
+    }
+
+    #[test]
+    fn the_top_few_are_the_head_of_the_full_order() {
+        let hosts: Vec<HostState> = (0..200)
+            .map(|i| host(&format!("h{i:03}"), (i * 37 % 11) * 256))
+            .collect();
+        let all = select(&hosts, &req(512), SPREAD);
+        assert_eq!(all.len(), 200);
+        for k in [0, 1, 3, 16, 199, 200, 500] {
+            let top = select_top(&hosts, &req(512), SPREAD, k);
+            assert_eq!(top, all[..k.min(200)].to_vec(), "keep {k}");
+        }
     }
 
     #[test]
