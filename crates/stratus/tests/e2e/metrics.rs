@@ -311,7 +311,6 @@ fn collector() -> Collector {
 /// Needs the services' event recorders (the compute and other services'
 /// trace wiring), which export through the same sink.
 #[test]
-#[ignore = "needs the services' event recorders (trace-compute, trace-services)"]
 fn spans_of_one_launch_reach_a_collector_as_one_trace() {
     let c = collector();
     let cloud = Cloud::start_with(&[("STRATUS_TELEMETRY__OTLP_ENDPOINT", &c.url)]);
