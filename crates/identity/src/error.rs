@@ -147,3 +147,15 @@ impl IntoResponse for IdentityError {
 }
 
 pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overloaded_is_503_with_retry_after_and_keystones_body() {
+        let resp = IdentityError::Overloaded.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "1");
+    }
+}
