@@ -226,13 +226,19 @@ mod tests {
         let p = pool();
         let h = p.hash("s3cret", HashCost::Fast).await.expect("hash");
         assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(p.verify("s3cret", Some(&h), HashCost::Fast).await.unwrap());
-        assert!(!p.verify("wrong", Some(&h), HashCost::Fast).await.unwrap());
+        assert!(p
+            .verify("s3cret", Some(&h), HashCost::Fast)
+            .await
+            .expect("ok"));
+        assert!(!p
+            .verify("wrong", Some(&h), HashCost::Fast)
+            .await
+            .expect("ok"));
         assert!(!p
             .verify("s3cret", Some("garbage"), HashCost::Fast)
             .await
-            .unwrap());
-        assert!(!p.verify("s3cret", None, HashCost::Fast).await.unwrap());
+            .expect("ok"));
+        assert!(!p.verify("s3cret", None, HashCost::Fast).await.expect("ok"));
     }
 
     #[tokio::test]
@@ -245,13 +251,22 @@ mod tests {
         // ...and hashes the crate made (as stored before the pool, and with
         // other parameters) verify with ours, on a work area of another size.
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        for params in [Params::default(), Params::new(128, 3, 2, Some(48)).unwrap()] {
+        for params in [
+            Params::default(),
+            Params::new(128, 3, 2, Some(48)).expect("ok"),
+        ] {
             let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
                 .hash_password(b"pw", &salt)
                 .expect("hash")
                 .to_string();
-            assert!(p.verify("pw", Some(&theirs), HashCost::Fast).await.unwrap());
-            assert!(!p.verify("px", Some(&theirs), HashCost::Fast).await.unwrap());
+            assert!(p
+                .verify("pw", Some(&theirs), HashCost::Fast)
+                .await
+                .expect("ok"));
+            assert!(!p
+                .verify("px", Some(&theirs), HashCost::Fast)
+                .await
+                .expect("ok"));
         }
     }
 
@@ -262,7 +277,7 @@ mod tests {
         assert!(!pool()
             .verify("pw", Some(huge), HashCost::Fast)
             .await
-            .unwrap());
+            .expect("ok"));
     }
 
     /// Polls a future once: enough for `HashPool::run` to queue its job.
@@ -290,13 +305,16 @@ mod tests {
         let mut queued = Box::pin(p.hash("a", HashCost::Fast));
         poll_once(&mut queued).await;
 
-        let e = p.verify("b", None, HashCost::Fast).await.unwrap_err();
+        let e = p
+            .verify("b", None, HashCost::Fast)
+            .await
+            .expect_err("refused");
         assert!(matches!(e, IdentityError::Overloaded));
         assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 
-        release.send(()).unwrap();
-        busy.await.unwrap();
-        assert!(queued.await.unwrap().starts_with("$argon2id$"));
-        assert!(!p.verify("b", None, HashCost::Fast).await.unwrap());
+        release.send(()).expect("ok");
+        busy.await.expect("ok");
+        assert!(queued.await.expect("ok").starts_with("$argon2id$"));
+        assert!(!p.verify("b", None, HashCost::Fast).await.expect("ok"));
     }
 }
