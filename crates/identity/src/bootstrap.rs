@@ -19,7 +19,6 @@ use crate::db::users::{user_create, user_get_by_name, user_set_password, User};
 use crate::db::Conn;
 use crate::error::{IdentityError, Result};
 use crate::ids::{EndpointId, ServiceId};
-use crate::password::hash_password;
 use crate::Inner;
 
 /// What `bootstrap` sets up.
@@ -211,8 +210,8 @@ pub(crate) async fn bootstrap(inner: &Inner, spec: &BootstrapSpec) -> Result<Boo
         spec.service_user_password.clone()
     };
     let cost = inner.config.password_hash_cost;
-    let admin_hash = hash_password(&spec.admin_password, cost).await?;
-    let service_hash = hash_password(&service_pw, cost).await?;
+    let admin_hash = inner.hashing.hash(&spec.admin_password, cost).await?;
+    let service_hash = inner.hashing.hash(&service_pw, cost).await?;
 
     let mut tx = crate::db::begin(&inner.db).await?;
     match domain_get(&mut tx, "default").await {

@@ -38,6 +38,10 @@ pub enum IdentityError {
     /// 409: a duplicate name or a still-referenced object.
     #[error("{0}")]
     Conflict(String),
+    /// 503 with `Retry-After`: every password-hashing thread is busy and
+    /// its queue is full.
+    #[error("The service is busy; try again later.")]
+    Overloaded,
     /// 500: our bug or a broken dependency; the detail is only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,6 +97,7 @@ impl IdentityError {
                 StatusCode::NOT_FOUND
             }
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(e) if stratus_db::is_unique_violation(e) => StatusCode::CONFLICT,
             Self::Internal(_) | Self::Db(_) | Self::DbSetup(_) | Self::Config(_) | Self::Io(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -108,6 +113,7 @@ fn title(status: StatusCode) -> &'static str {
         StatusCode::FORBIDDEN => "Forbidden",
         StatusCode::NOT_FOUND => "Not Found",
         StatusCode::CONFLICT => "Conflict",
+        StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable",
         _ => "Internal Server Error",
     }
 }
@@ -132,8 +138,24 @@ impl IntoResponse for IdentityError {
             resp.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Keystone"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
         resp
     }
 }
 
 pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overloaded_is_503_with_retry_after_and_keystones_body() {
+        let resp = IdentityError::Overloaded.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "1");
+    }
+}

@@ -46,6 +46,10 @@ pub struct Inner {
     pub(crate) keys: KeyRing,
     /// Seed steps 1–3 (token issue), kept in this service's database.
     pub(crate) recorder: stratus_telemetry::Recorder,
+    /// Password hashing, bounded (see [`password`]).
+    pub(crate) hashing: password::HashPool,
+    /// Validated tokens (see [`token::cache`]).
+    pub(crate) tokens: token::cache::TokenCache,
 }
 
 /// The identity service; cheap to clone.
@@ -84,6 +88,13 @@ impl Identity {
             .await
             .map_err(|e| IdentityError::Internal(format!("key setup task: {e}")))??;
         let keys = KeyRing::open(&dir)?;
+        let hashing = password::HashPool::configured(
+            id_config.password_hash_threads,
+            id_config.password_hash_queue,
+        )?;
+        let tokens = token::cache::TokenCache::new(std::time::Duration::from_secs(
+            id_config.token_cache_secs,
+        ));
         Ok(Identity {
             inner: Arc::new(Inner {
                 db,
@@ -91,13 +102,18 @@ impl Identity {
                 global: config.clone(),
                 keys,
                 recorder,
+                hashing,
+                tokens,
             }),
         })
     }
 
     /// Idempotent `keystone-manage bootstrap` (see [`BootstrapSpec`]).
     pub async fn bootstrap(&self, spec: &BootstrapSpec) -> Result<BootstrapOutcome, IdentityError> {
-        bootstrap::bootstrap(&self.inner, spec).await
+        let out = bootstrap::bootstrap(&self.inner, spec).await;
+        // It may reset passwords and grants.
+        self.inner.tokens.invalidate();
+        out
     }
 
     /// Idempotent: service `(type, name)` with its public, internal and admin
@@ -112,6 +128,7 @@ impl Identity {
         let mut tx = crate::db::begin(&self.inner.db).await?;
         bootstrap::register_in(&mut tx, service_type, name, url, region).await?;
         tx.commit().await?;
+        self.inner.tokens.invalidate();
         Ok(())
     }
 
@@ -131,6 +148,8 @@ impl Identity {
     pub async fn rotate_keys(&self) -> Result<(), IdentityError> {
         rotate_key_repository(self.inner.keys.dir(), self.inner.config.max_active_keys).await?;
         self.inner.keys.reload();
+        // A token whose key rotated out must fail at once.
+        self.inner.tokens.invalidate();
         Ok(())
     }
 

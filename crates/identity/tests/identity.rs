@@ -1,6 +1,8 @@
 //! The identity API driven through `router().oneshot(...)` on SQLite and
 //! PostgreSQL (`stratus_db::testing`), as the `openstack` CLI drives Keystone.
 
+#[path = "identity/cache.rs"]
+mod cache;
 #[path = "identity/common.rs"]
 mod common;
 #[path = "identity/crud.rs"]

@@ -259,9 +259,16 @@ pub struct BenchIdentityArgs {
     /// Project to scope tokens to
     #[arg(long, default_value = "admin")]
     pub project: String,
-    /// Requests per measurement
+    /// Token issues per measurement
     #[arg(long, default_value_t = 200)]
     pub requests: usize,
+    /// Token validations per measurement (they are cheap)
+    #[arg(long, default_value_t = 20_000)]
+    pub validate_requests: usize,
+    /// Token issues, 8 at a time, before reading the cloud's memory (only
+    /// for a cloud the bench starts; 0 skips it)
+    #[arg(long, default_value_t = 400)]
+    pub memory_issues: usize,
     /// Concurrency levels to measure
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     pub concurrency: Vec<usize>,

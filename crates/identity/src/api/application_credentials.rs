@@ -20,7 +20,6 @@ use crate::db::application_credentials::{
 };
 use crate::db::roles::role_list;
 use crate::error::{IdentityError, Result};
-use crate::password::hash_password;
 use crate::policy::{enforce, Action};
 use crate::token::provider::ScopeModel;
 use crate::Inner;
@@ -176,7 +175,10 @@ pub async fn create(
         name: f.name,
         user_id,
         project_id: project,
-        secret_hash: hash_password(&secret, inner.config.password_hash_cost).await?,
+        secret_hash: inner
+            .hashing
+            .hash(&secret, inner.config.password_hash_cost)
+            .await?,
         description: f.description.unwrap_or_default(),
         expires_at: expires_at.map(stratus_common::time::to_db),
         unrestricted: f.unrestricted.unwrap_or(false),

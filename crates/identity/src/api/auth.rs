@@ -27,7 +27,6 @@ use crate::db::users::{user_get, user_get_by_name, User};
 use crate::db::Conn;
 use crate::effective::direct_role_ids;
 use crate::error::{IdentityError, Result};
-use crate::password::verify_password;
 use crate::policy::{enforce, Action};
 use crate::token::payload::{int_to_methods, methods_to_int, Scope};
 use crate::token::provider::{self, IssueRequest, ScopeModel, TokenModel};
@@ -249,12 +248,14 @@ async fn app_cred_login(
         Err(IdentityError::NotFound { .. }) => None,
         Err(e) => return Err(e),
     };
-    let ok = verify_password(
-        &m.secret,
-        cred.as_ref().map(|c| c.secret_hash.as_str()),
-        inner.config.password_hash_cost,
-    )
-    .await;
+    let ok = inner
+        .hashing
+        .verify(
+            &m.secret,
+            cred.as_ref().map(|c| c.secret_hash.as_str()),
+            inner.config.password_hash_cost,
+        )
+        .await?;
     let cred = match cred {
         Some(c) if ok => c,
         _ => return Err(IdentityError::unauthorized()),
@@ -368,12 +369,14 @@ async fn authenticate(inner: &Inner, req: AuthRequest) -> Result<Authenticated> 
             IdentityError::validation("Invalid input for field 'identity': 'password' is required for the password method.")
         })?;
         let user = password_user(&mut conn, &p.user).await.map_err(unauth)?;
-        let ok = verify_password(
-            &p.user.password,
-            user.as_ref().and_then(|u| u.password_hash.as_deref()),
-            inner.config.password_hash_cost,
-        )
-        .await;
+        let ok = inner
+            .hashing
+            .verify(
+                &p.user.password,
+                user.as_ref().and_then(|u| u.password_hash.as_deref()),
+                inner.config.password_hash_cost,
+            )
+            .await?;
         let user = match user {
             Some(u) if ok => u,
             // Unknown user and wrong password read the same.

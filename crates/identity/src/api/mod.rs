@@ -39,8 +39,35 @@ pub fn route_table() -> Vec<Route> {
 }
 
 pub fn router(inner: Arc<Inner>) -> Router {
-    let r = routes().into_router().fallback(not_found).with_state(inner);
+    let r = routes()
+        .into_router()
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            inner.clone(),
+            invalidate_after_change,
+        ))
+        .with_state(inner);
     stratus_auth::with_request_id("identity", r)
+}
+
+/// Drops the validated-token cache after every request that may have
+/// changed what a token stands for (see `token::cache`): anything but a
+/// read or a token issue. After the handler, so that the next validation
+/// reads what it wrote; whatever the outcome, as a failed request may
+/// still have written.
+async fn invalidate_after_change(
+    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method();
+    let changes = !(method.is_safe()
+        || (method == axum::http::Method::POST && req.uri().path() == "/v3/auth/tokens"));
+    let resp = next.run(req).await;
+    if changes {
+        inner.tokens.invalidate();
+    }
+    resp
 }
 
 fn routes() -> Routes<Arc<Inner>> {

@@ -24,7 +24,6 @@ use crate::db::users::{
 };
 use crate::db::Conn;
 use crate::error::{IdentityError, Result};
-use crate::password::{hash_password, verify_password};
 use crate::policy::{enforce, Action};
 use crate::Inner;
 
@@ -112,7 +111,10 @@ async fn new_password_hash(inner: &Inner, password: Option<&str>) -> Result<Opti
         Some(p) => {
             check_password(p)?;
             Ok(Some(
-                hash_password(p, inner.config.password_hash_cost).await?,
+                inner
+                    .hashing
+                    .hash(p, inner.config.password_hash_cost)
+                    .await?,
             ))
         }
         None => Ok(None),
@@ -321,17 +323,22 @@ pub async fn change_password(
         Err(e) => return Err(e),
     };
     drop(conn);
-    let ok = verify_password(
-        &b.user.original_password,
-        user.as_ref().and_then(|u| u.password_hash.as_deref()),
-        inner.config.password_hash_cost,
-    )
-    .await;
+    let ok = inner
+        .hashing
+        .verify(
+            &b.user.original_password,
+            user.as_ref().and_then(|u| u.password_hash.as_deref()),
+            inner.config.password_hash_cost,
+        )
+        .await?;
     match user {
         Some(u) if ok && u.enabled => {}
         _ => return Err(IdentityError::unauthorized()),
     }
-    let hash = hash_password(&b.user.password, inner.config.password_hash_cost).await?;
+    let hash = inner
+        .hashing
+        .hash(&b.user.password, inner.config.password_hash_cost)
+        .await?;
     let mut tx = crate::db::begin(&inner.db).await?;
     user_set_password(&mut tx, &id, &hash).await?;
     revoke_user_tokens(&mut tx, &id).await?;

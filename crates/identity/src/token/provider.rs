@@ -368,6 +368,8 @@ pub async fn validate(inner: &Inner, token: &str) -> Result<TokenModel> {
 /// [`validate`], optionally accepting a token up to
 /// [`ALLOW_EXPIRED_WINDOW_SECS`] after its expiry.
 pub async fn validate_with(inner: &Inner, token: &str, allow_expired: bool) -> Result<TokenModel> {
+    // Decrypting is cheap and stays on every validation, so that a token
+    // whose key rotated out (here or in another process) fails at once.
     let keys = inner.keys.current();
     let decrypted = match fernet::decrypt(&keys.all(), token) {
         Some(d) => d,
@@ -388,6 +390,24 @@ pub async fn validate_with(inner: &Inner, token: &str, allow_expired: bool) -> R
     if Utc::now() >= expires_at + window {
         return Err(invalid());
     }
+    // What the database says, from memory while nothing changed.
+    if let Some(m) = inner.tokens.get(token) {
+        return Ok((*m).clone());
+    }
+    let started = inner.tokens.generation();
+    let model = check_in_db(inner, &payload, issued_at).await?;
+    inner
+        .tokens
+        .store(token, std::sync::Arc::new(model.clone()), started);
+    Ok(model)
+}
+
+/// Revocation events, then the model with every check of `mint()`.
+async fn check_in_db(
+    inner: &Inner,
+    payload: &Payload,
+    issued_at: DateTime<Utc>,
+) -> Result<TokenModel> {
     let mut conn = inner.db.conn().await?;
     let project = match &payload.scope {
         Scope::Project(p) | Scope::ApplicationCredential { project: p, .. } => Some(p.as_str()),
@@ -399,7 +419,7 @@ pub async fn validate_with(inner: &Inner, token: &str, allow_expired: bool) -> R
     if revocation_matches(&mut conn, own_audit, &payload.user_id, project, issued_at).await? {
         return Err(invalid());
     }
-    match build_model(&mut conn, &payload, issued_at).await {
+    match build_model(&mut conn, payload, issued_at).await {
         Ok(m) => Ok(m),
         Err(IdentityError::Unauthorized(_)) | Err(IdentityError::NotFound { .. }) => Err(invalid()),
         Err(e) => Err(e),

@@ -1,7 +1,10 @@
 //! `stratus bench identity`: token issue (`POST /v3/auth/tokens`, password
 //! method, project scope) and token validation (`GET /v3/auth/tokens?nocatalog`
 //! with `X-Subject-Token`, as other services validate) at each concurrency
-//! level; throughput and p50/p99 latency.
+//! level; throughput and p50/p99 latency. Issues refused with 503 (the
+//! hashing queue full) are counted apart. On a cloud of its own it also
+//! reads the process's memory before and after `--memory-issues` token
+//! issues 8 at a time (each retried after `Retry-After` when refused).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,15 +45,29 @@ pub async fn run(args: BenchIdentityArgs) -> anyhow::Result<()> {
         }
     };
 
-    let result = measure(&url, &password, &args).await;
+    let result = measure(&url, &password, &args, own.as_ref().map(|(c, _)| c)).await;
     if let Some((cloud, _dir)) = own {
         cloud.stop().await?;
     }
     result
 }
 
-async fn measure(url: &str, password: &str, args: &BenchIdentityArgs) -> anyhow::Result<()> {
-    let max_conc = args.concurrency.iter().copied().max().unwrap_or(1);
+/// Concurrency of the memory measurement (the issue's "8 at a time").
+const MEMORY_CONCURRENCY: usize = 8;
+
+async fn measure(
+    url: &str,
+    password: &str,
+    args: &BenchIdentityArgs,
+    cloud: Option<&ChildCloud>,
+) -> anyhow::Result<()> {
+    let max_conc = args
+        .concurrency
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(MEMORY_CONCURRENCY);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(max_conc)
         .timeout(Duration::from_secs(60))
@@ -66,13 +83,40 @@ async fn measure(url: &str, password: &str, args: &BenchIdentityArgs) -> anyhow:
     // One token to validate, and a check that the credentials work at all.
     let token = issue(&client, &tokens_url, &body).await?;
 
-    println!("identity bench: {url}, {} requests per row", args.requests);
+    if let (Some(cloud), true) = (cloud, args.memory_issues > 0) {
+        let before = cloud.rss_kib()?;
+        let t0 = Instant::now();
+        let (stats, _) = load(args.memory_issues, MEMORY_CONCURRENCY, {
+            let (client, url, body) = (client.clone(), tokens_url.clone(), body.clone());
+            move || {
+                let (client, url, body) = (client.clone(), url.clone(), body.clone());
+                async move { issue_retrying(&client, &url, &body).await }
+            }
+        })
+        .await;
+        let after = cloud.rss_kib()?;
+        println!(
+            "memory: RSS {:.0} MiB before, {:.0} MiB after {} token issues {} at a time \
+             ({:.1}s, {} errors)",
+            before as f64 / 1024.0,
+            after as f64 / 1024.0,
+            stats.count,
+            MEMORY_CONCURRENCY,
+            t0.elapsed().as_secs_f64(),
+            stats.errors
+        );
+    }
+
     println!(
-        "{:<18} {:>5} {:>10} {:>9} {:>9} {:>7}",
-        "operation", "conc", "req/s", "p50 ms", "p99 ms", "errors"
+        "identity bench: {url}, {} issues and {} validations per row",
+        args.requests, args.validate_requests
+    );
+    println!(
+        "{:<18} {:>5} {:>10} {:>9} {:>9} {:>7} {:>7}",
+        "operation", "conc", "req/s", "p50 ms", "p99 ms", "errors", "503"
     );
     for &conc in &args.concurrency {
-        let stats = load(args.requests, conc, {
+        let (stats, busy) = load(args.requests, conc, {
             let (client, url, body) = (client.clone(), tokens_url.clone(), body.clone());
             move || {
                 let (client, url, body) = (client.clone(), url.clone(), body.clone());
@@ -80,10 +124,10 @@ async fn measure(url: &str, password: &str, args: &BenchIdentityArgs) -> anyhow:
             }
         })
         .await;
-        row("token issue", conc, &stats);
+        row("token issue", conc, &stats, busy);
     }
     for &conc in &args.concurrency {
-        let stats = load(args.requests, conc, {
+        let (stats, busy) = load(args.validate_requests, conc, {
             let (client, url, token) = (client.clone(), tokens_url.clone(), token.clone());
             move || {
                 let (client, url, token) = (client.clone(), url.clone(), token.clone());
@@ -91,19 +135,56 @@ async fn measure(url: &str, password: &str, args: &BenchIdentityArgs) -> anyhow:
             }
         })
         .await;
-        row("token validate", conc, &stats);
+        row("token validate", conc, &stats, busy);
+    }
+    if let Some(cloud) = cloud {
+        println!(
+            "memory: RSS {:.0} MiB at the end",
+            cloud.rss_kib()? as f64 / 1024.0
+        );
     }
     Ok(())
 }
 
-fn row(name: &str, conc: usize, s: &Stats) {
+fn row(name: &str, conc: usize, s: &Stats, busy: usize) {
     println!(
-        "{name:<18} {conc:>5} {:>10.1} {:>9.2} {:>9.2} {:>7}",
+        "{name:<18} {conc:>5} {:>10.1} {:>9.2} {:>9.2} {:>7} {busy:>7}",
         s.per_second(),
         ms(s.p50),
         ms(s.p99),
         s.errors
     );
+}
+
+/// A 503: the service asked to come back after `retry_after`.
+#[derive(Debug)]
+struct Busy {
+    retry_after: Duration,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "busy (503), retry after {:?}", self.retry_after)
+    }
+}
+
+impl std::error::Error for Busy {}
+
+/// [`issue`], waiting out every 503 as its `Retry-After` asks.
+async fn issue_retrying(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<()> {
+    loop {
+        match issue(client, url, body).await {
+            Ok(_) => return Ok(()),
+            Err(e) => match e.downcast_ref::<Busy>() {
+                Some(b) => tokio::time::sleep(b.retry_after).await,
+                None => return Err(e),
+            },
+        }
+    }
 }
 
 async fn issue(
@@ -113,6 +194,18 @@ async fn issue(
 ) -> anyhow::Result<String> {
     let resp = client.post(url).json(body).send().await?;
     let status = resp.status();
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        let secs = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        return Err(Busy {
+            retry_after: Duration::from_secs(secs),
+        }
+        .into());
+    }
     if status != reqwest::StatusCode::CREATED {
         bail!("token issue answered {status}");
     }
@@ -142,8 +235,9 @@ async fn validate(client: &reqwest::Client, url: &str, token: &str) -> anyhow::R
     Ok(())
 }
 
-/// Runs `total` calls of `op` with `conc` in flight at once.
-async fn load<F, Fut>(total: usize, conc: usize, op: F) -> Stats
+/// Runs `total` calls of `op` with `conc` in flight at once; the refused
+/// ones ([`Busy`]) are counted apart from the errors.
+async fn load<F, Fut>(total: usize, conc: usize, op: F) -> (Stats, usize)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -155,11 +249,12 @@ where
         let (next, op) = (next.clone(), op.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let mut errors = 0;
+            let (mut errors, mut busy) = (0, 0);
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let start = Instant::now();
                 match op().await {
                     Ok(()) => lat.push(start.elapsed()),
+                    Err(e) if e.is::<Busy>() => busy += 1,
                     Err(e) => {
                         if errors == 0 {
                             eprintln!("request failed: {e:#}");
@@ -168,16 +263,17 @@ where
                     }
                 }
             }
-            (lat, errors)
+            (lat, errors, busy)
         }));
     }
     let mut latencies = Vec::with_capacity(total);
-    let mut errors = 0;
+    let (mut errors, mut busy) = (0, 0);
     for t in tasks {
-        if let Ok((lat, err)) = t.await {
+        if let Ok((lat, err, b)) = t.await {
             latencies.extend(lat);
             errors += err;
+            busy += b;
         }
     }
-    Stats::from(latencies, errors, t0.elapsed())
+    (Stats::from(latencies, errors, t0.elapsed()), busy)
 }
