@@ -21,8 +21,9 @@ mod migrate;
 mod pools;
 pub mod testing;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -65,6 +66,11 @@ pub struct Db {
     pool: AnyPool,
     engine: Engine,
     service: String,
+    /// The SQLite file, for [`Db::side`].
+    path: Option<PathBuf>,
+    /// The database beside this one, opened on first use and shared by
+    /// every clone of this handle.
+    side: Arc<tokio::sync::OnceCell<Db>>,
 }
 
 impl Db {
@@ -118,6 +124,8 @@ impl Db {
             pool,
             engine: Engine::Sqlite,
             service: service.to_owned(),
+            path: Some(path.to_owned()),
+            side: Arc::default(),
         })
     }
 
@@ -153,6 +161,8 @@ impl Db {
             pool,
             engine: Engine::Postgres,
             service: service.to_owned(),
+            path: None,
+            side: Arc::default(),
         })
     }
 
@@ -211,8 +221,37 @@ impl Db {
         migrate::run(self, migrations).await
     }
 
+    /// The database for records written in bulk beside the service's own
+    /// work (trace events), with `migrations` applied once: on SQLite a
+    /// file of its own, `<service>-side.db` beside the service's, so that
+    /// its writes never take (nor wait for) the one write lock the
+    /// service's transactions need; on PostgreSQL, which locks rows, this
+    /// database itself (whose own migration list must then hold the
+    /// tables).
+    pub async fn side(&self, migrations: &[Migration]) -> Result<Db, DbError> {
+        let Some(path) = &self.path else {
+            return Ok(self.clone());
+        };
+        let side = self
+            .side
+            .get_or_try_init(|| async {
+                let mut name = path.file_stem().unwrap_or_default().to_owned();
+                name.push("-side.db");
+                let side_path = path.with_file_name(name);
+                // Few connections: one writer task and the odd reader.
+                let side = Self::connect_sqlite(&side_path, &self.service, 2).await?;
+                side.migrate(migrations).await?;
+                Ok::<_, DbError>(side)
+            })
+            .await?;
+        Ok(side.clone())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(side) = self.side.get() {
+            side.pool.close().await;
+        }
     }
 }
 
@@ -259,4 +298,50 @@ pub fn b2i(b: bool) -> i64 {
 
 pub fn i2b(i: i64) -> bool {
     i != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, Migration};
+
+    const SIDE: &[Migration] = &[Migration {
+        version: 1,
+        name: "side_table",
+        sql: "CREATE TABLE side_rows (id TEXT PRIMARY KEY)",
+    }];
+
+    async fn has_side_rows(db: &crate::Db) -> bool {
+        sqlx::query("SELECT COUNT(*) FROM side_rows")
+            .fetch_one(db.pool())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_side_database_is_a_file_of_its_own_on_sqlite_only() {
+        for t in crate::testing::test_dbs("sidetest").await.expect("dbs") {
+            let side = t.db.side(SIDE).await.expect("side");
+            // Opened once, shared by every clone.
+            let again = t.db.clone().side(SIDE).await.expect("side");
+            sqlx::query("INSERT INTO side_rows (id) VALUES ('a')")
+                .execute(side.pool())
+                .await
+                .ok();
+            if t.engine() == Engine::Sqlite {
+                assert!(has_side_rows(&again).await);
+                assert!(!has_side_rows(&t.db).await, "the table is in the side file");
+                // A write transaction held on the side file does not take
+                // the service's write lock.
+                let held = side.begin().await.expect("side tx");
+                let main = t.db.begin().await.expect("main tx proceeds");
+                main.commit().await.expect("commit");
+                held.commit().await.expect("commit");
+            } else {
+                // PostgreSQL: the service's own database, migrations left
+                // to the service's list.
+                assert!(!has_side_rows(&again).await);
+            }
+            t.cleanup().await;
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! and how it ended. A service records them through its [`Recorder`], which
 //! hands them to a background writer (recording never waits on a
 //! database); the writer stores them in batches through the service's
-//! [`Sink`]s: its own database's `trace_events` table ([`DbSink`]), or,
+//! [`Sink`]s: the `trace_events` table of its own database ([`DbSink`];
+//! on SQLite a file beside it, see [`store`]), or,
 //! for processes without a database (compute and network agents), an RPC
 //! to the service that keeps them; OTLP export is one more sink.
 //!
@@ -24,7 +25,8 @@ use stratus_db::{Db, Migration};
 use tokio::sync::mpsc;
 
 /// The `trace_events` table, for each service's migration list (give it the
-/// service's next version number).
+/// service's next version number); on PostgreSQL events live there, on
+/// SQLite in the file beside ([`store`]), and the table stays empty.
 pub fn migration(version: i64) -> Migration {
     Migration {
         version,
@@ -121,11 +123,24 @@ impl Sink for DbSink {
     }
 }
 
+/// Where the service of `db` keeps its events: on SQLite the database
+/// beside its own ([`Db::side`]: a launch's transactions and the writer's
+/// batches would otherwise queue for one write lock, and SQLite's busy
+/// handler sleeps whole milliseconds per collision), on PostgreSQL its
+/// own (the table is in its migration list).
+pub async fn store(db: &Db) -> Result<Db, sqlx::Error> {
+    db.side(&[migration(1)]).await.map_err(|e| match e {
+        stratus_db::DbError::Sqlx(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
+
 /// Stores `events` in one transaction.
 pub async fn insert(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
+    let db = store(db).await?;
     let mut tx = db.begin().await?;
     for e in events {
         sqlx::query(
@@ -178,6 +193,7 @@ pub async fn list(db: &Db, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
     if ids.is_empty() && resource.is_none() {
         return Ok(Vec::new());
     }
+    let db = store(db).await?;
     let mut sql = String::from(
         "SELECT request_id, service, step, what, resource_id, started_at, duration_us, \
          outcome, detail FROM trace_events WHERE ",
@@ -231,7 +247,7 @@ pub async fn list(db: &Db, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let r = sqlx::query("DELETE FROM trace_events WHERE started_at < $1")
         .bind(before.timestamp_micros())
-        .execute(db.pool())
+        .execute(store(db).await?.pool())
         .await?;
     Ok(r.rows_affected())
 }
@@ -260,6 +276,10 @@ pub fn spawn_pruner(db: Db, max_age: Duration) -> tokio::task::JoinHandle<()> {
 const QUEUE: usize = 10_000;
 /// Most events written in one batch.
 const BATCH: usize = 512;
+/// How long the writer gathers events after the first of a batch: a
+/// launch records dozens within milliseconds, and one transaction for
+/// them costs a fraction of one each.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// Records a service's events. Cheap to clone; [`Recorder::disabled`]
 /// records nothing.
@@ -436,6 +456,7 @@ async fn write_loop(service: String, mut rx: mpsc::Receiver<Event>, sinks: Vec<A
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(e) = rx.recv().await {
         batch.push(e);
+        tokio::time::sleep(LINGER).await;
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(e) => batch.push(e),
