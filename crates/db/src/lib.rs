@@ -106,6 +106,10 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
+            // A local file does not go away under an open connection; the
+            // ping before each acquire cost a round trip to the
+            // connection's worker thread on every query.
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; the busy

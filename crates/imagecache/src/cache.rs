@@ -125,7 +125,23 @@ impl ImageCache {
     /// allowed to see it), then returns it from the cache, fetching and
     /// verifying it first when it is not there.
     pub async fn ensure(&self, image_id: ImageId, token: &str) -> Result<CachedImage, CacheError> {
-        let meta = self.inner.glance.image(&image_id, token).await?;
+        let meta = self.record(image_id, token).await?;
+        self.ensure_record(&meta, token).await
+    }
+
+    /// The image's record from the image API, read with `token`.
+    pub async fn record(&self, image_id: ImageId, token: &str) -> Result<ImageMeta, CacheError> {
+        Ok(self.inner.glance.image(&image_id, token).await?)
+    }
+
+    /// [`Self::ensure`] with the record the caller has just read with the
+    /// same token ([`Self::record`]), so that a launch asks for it once.
+    pub async fn ensure_record(
+        &self,
+        meta: &ImageMeta,
+        token: &str,
+    ) -> Result<CachedImage, CacheError> {
+        let image_id = meta.id;
         if meta.status != ImageStatus::Active {
             return Err(CacheError::NotActive(meta.status.to_string()));
         }
@@ -141,7 +157,7 @@ impl ImageCache {
         let base = base_path(dir, image_id);
         let previous = Entry::load(dir, image_id).await;
         if let Some(mut entry) = previous.clone() {
-            if entry.matches(&meta) && tokio::fs::try_exists(&base).await.unwrap_or(false) {
+            if entry.matches(meta) && tokio::fs::try_exists(&base).await.unwrap_or(false) {
                 entry.last_used = unix_now();
                 entry.store(dir, &self.inner.tmp).await?;
                 self.inner.stats.hit();
@@ -153,7 +169,7 @@ impl ImageCache {
         // Glance never changes an image's data, so a record that disagrees is
         // damaged; replacing a base that disks are built on would corrupt them.
         if let Some(p) = &previous {
-            if !p.matches(&meta)
+            if !p.matches(meta)
                 && !p.users.is_empty()
                 && tokio::fs::try_exists(&base).await.unwrap_or(true)
             {
@@ -164,7 +180,7 @@ impl ImageCache {
         }
         self.inner.stats.miss();
         self.check_space(meta.size)?;
-        let fetched = self.fetch(&meta, token).await;
+        let fetched = self.fetch(meta, token).await;
         let (tmp, digest, source, store_endpoint) = match fetched {
             Ok(f) => f,
             Err(e) => {
@@ -174,7 +190,7 @@ impl ImageCache {
                 return Err(e);
             }
         };
-        if let Err(e) = verify(&meta, &digest) {
+        if let Err(e) = verify(meta, &digest) {
             self.inner.stats.mismatch();
             tracing::warn!(image = %image_id, %source, error = %e, "fetched image refused");
             return Err(e);

@@ -240,10 +240,7 @@ impl Agent {
                 "context": crate::saga::loggable(ctx),
             }),
         };
-        let log = ConductorLog {
-            conductor: &self.conductor,
-            ctx,
-        };
+        let log = ConductorLog::new(&self.conductor, ctx);
         if !self.is_building_here(&inst) {
             // Deleted, moved, failed or built: a stale or repeated cast.
             // A build of ours it interrupted still unwinds.

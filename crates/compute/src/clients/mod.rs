@@ -93,6 +93,11 @@ pub struct PortInfo {
     pub status: String,
     pub device_id: String,
     pub binding_host_id: Option<String>,
+    /// The network service's whole answer this was read from, when there
+    /// was one: [`NetworkApi::vif_info`] of a port just bound uses it
+    /// rather than reading the port again.
+    #[serde(skip)]
+    pub answer: Option<Box<stratus_network_client::Port>>,
 }
 
 /// A security group as a request names it and the network service knows it.

@@ -52,9 +52,10 @@ fn port_info(p: Port) -> PortInfo {
         binding_host_id: p.bound_host().map(str::to_owned),
         id: p.id.to_string(),
         network_id: p.network_id.to_string(),
-        mac_address: p.mac_address,
-        status: p.status,
-        device_id: p.device_id,
+        mac_address: p.mac_address.clone(),
+        status: p.status.clone(),
+        device_id: p.device_id.clone(),
+        answer: Some(Box::new(p)),
     }
 }
 
@@ -352,11 +353,14 @@ impl NetworkApi for NeutronNetworks {
     }
 
     async fn vif_info(&self, token: &str, port: &PortInfo) -> Result<VifInfo> {
-        let p = self
-            .client
-            .port(&port_id(&port.id)?, token)
-            .await
-            .map_err(client_err)?;
+        let p = match &port.answer {
+            Some(p) => p.as_ref().clone(),
+            None => self
+                .client
+                .port(&port_id(&port.id)?, token)
+                .await
+                .map_err(client_err)?,
+        };
         let net = self
             .client
             .network(&p.network_id, token)

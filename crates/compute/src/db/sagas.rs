@@ -67,15 +67,14 @@ pub async fn saga_step_record(conn: &mut Conn, id: &str, s: &StepRecord) -> Resu
         StepStatus::Undone => "undone",
     };
     let output = s.output.as_ref().map(|o| o.to_string());
-    let mut tx = super::begin(conn).await?;
-    sqlx::query("DELETE FROM saga_steps WHERE saga_id = $1 AND step = $2")
-        .bind(id)
-        .bind(s.step)
-        .execute(&mut *tx)
-        .await?;
+    // One upsert rather than a transaction of four statements: every step
+    // of every saga writes its record through here.
     sqlx::query(
         "INSERT INTO saga_steps (saga_id, step, name, status, output_json, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6)",
+         VALUES ($1,$2,$3,$4,$5,$6) \
+         ON CONFLICT (saga_id, step) DO UPDATE SET name = excluded.name, \
+         status = excluded.status, output_json = excluded.output_json, \
+         updated_at = excluded.updated_at",
     )
     .bind(id)
     .bind(s.step)
@@ -83,9 +82,8 @@ pub async fn saga_step_record(conn: &mut Conn, id: &str, s: &StepRecord) -> Resu
     .bind(status)
     .bind(output)
     .bind(&now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

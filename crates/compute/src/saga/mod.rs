@@ -108,6 +108,11 @@ pub trait SagaLog: Send + Sync {
     async fn open(&self, rec: &SagaRecord) -> Result<(SagaRecord, Vec<StepRecord>)>;
     async fn record(&self, saga: &str, step: &StepRecord) -> Result<()>;
     async fn set_state(&self, saga: &str, state: SagaState) -> Result<()>;
+    /// Waits until every record written so far is stored (a log may send
+    /// a record on and confirm it later; its other writes confirm first).
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
     /// The seed step the log's own reads and writes are (through the
     /// conductor: its calls); `None`: part of the step they record.
     fn seed_step(&self) -> Option<u16> {
@@ -238,6 +243,8 @@ pub async fn execute_until<C: Sync>(
             continue;
         }
         if inject.crash_before == Some(i) {
+            // The crash comes after the steps before it were recorded.
+            log.flush().await?;
             return Ok(Ended::Crashed);
         }
         if first && resumed {
@@ -302,6 +309,8 @@ pub async fn execute_until<C: Sync>(
             let seed = log.seed_step().unwrap_or(last.map_or(0, |s| s.seed_step()));
             trace::time(seed, what, res, state).await?;
         }
+    } else {
+        log.flush().await?;
     }
     Ok(Ended::Done)
 }
