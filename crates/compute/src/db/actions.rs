@@ -89,16 +89,6 @@ pub async fn action_finish(conn: &mut Conn, instance_id: &str, request_id: &str)
     Ok(())
 }
 
-async fn action_id(conn: &mut Conn, instance_id: &str, request_id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM instance_actions WHERE instance_id = $1 AND request_id = $2",
-    )
-    .bind(instance_id)
-    .bind(request_id)
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
 /// Starts an event under the request's action. Work without a recorded
 /// action (periodic tasks) records nothing.
 pub async fn action_event_start(
@@ -108,25 +98,32 @@ pub async fn action_event_start(
     event: &str,
     host: Option<&str>,
 ) -> Result<()> {
-    let Some(action_id) = action_id(&mut *conn, instance_id, request_id).await? else {
-        return Ok(());
-    };
     let now = now_db();
-    sqlx::query(
-        "INSERT INTO instance_action_events (id, action_id, event, start_time, host) VALUES ($1,$2,$3,$4,$5)",
+    // The action is found by the insert itself: every build starts and
+    // finishes several events, each a round trip to the database.
+    let started = sqlx::query(
+        "INSERT INTO instance_action_events (id, action_id, event, start_time, host) \
+         SELECT $1, id, $2, $3, $4 FROM instance_actions \
+         WHERE instance_id = $5 AND request_id = $6",
     )
     .bind(uuid::Uuid::new_v4().to_string())
-    .bind(&action_id)
     .bind(event)
     .bind(&now)
     .bind(host)
+    .bind(instance_id)
+    .bind(request_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE instance_actions SET updated_at = $1 WHERE id = $2")
+    if started.rows_affected() > 0 {
+        sqlx::query(
+            "UPDATE instance_actions SET updated_at = $1 WHERE instance_id = $2 AND request_id = $3",
+        )
         .bind(&now)
-        .bind(&action_id)
+        .bind(instance_id)
+        .bind(request_id)
         .execute(&mut *conn)
         .await?;
+    }
     Ok(())
 }
 
@@ -139,54 +136,51 @@ pub async fn action_event_finish(
     event: &str,
     error: Option<&str>,
 ) -> Result<()> {
-    let Some(action_id) = action_id(&mut *conn, instance_id, request_id).await? else {
-        return Ok(());
-    };
     let now = now_db();
     let result = if error.is_some() { "Error" } else { "Success" };
-    let open: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2 AND finish_time IS NULL \
-         ORDER BY start_time DESC",
+    let finished = sqlx::query(
+        "UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3 \
+         WHERE id = (SELECT e.id FROM instance_action_events e \
+           JOIN instance_actions a ON a.id = e.action_id \
+           WHERE a.instance_id = $4 AND a.request_id = $5 AND e.event = $6 \
+             AND e.finish_time IS NULL \
+           ORDER BY e.start_time DESC LIMIT 1)",
     )
-    .bind(&action_id)
+    .bind(&now)
+    .bind(result)
+    .bind(error)
+    .bind(instance_id)
+    .bind(request_id)
     .bind(event)
-    .fetch_optional(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    match open {
-        Some(eid) => {
-            sqlx::query(
-                "UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3 WHERE id = $4",
-            )
-            .bind(&now)
-            .bind(result)
-            .bind(error)
-            .bind(&eid)
-            .execute(&mut *conn)
-            .await?;
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO instance_action_events (id, action_id, event, start_time, finish_time, result, \
-                 traceback) VALUES ($1,$2,$3,$4,$4,$5,$6)",
-            )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&action_id)
-            .bind(event)
-            .bind(&now)
-            .bind(result)
-            .bind(error)
-            .execute(&mut *conn)
-            .await?;
-        }
+    if finished.rows_affected() == 0 {
+        // Finished without a start: recorded as started and finished now.
+        sqlx::query(
+            "INSERT INTO instance_action_events (id, action_id, event, start_time, finish_time, \
+             result, traceback) \
+             SELECT $1, id, $2, $3, $3, $4, $5 FROM instance_actions \
+             WHERE instance_id = $6 AND request_id = $7",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(event)
+        .bind(&now)
+        .bind(result)
+        .bind(error)
+        .bind(instance_id)
+        .bind(request_id)
+        .execute(&mut *conn)
+        .await?;
     }
     let msg = if error.is_some() { Some("Error") } else { None };
     sqlx::query(
         "UPDATE instance_actions SET updated_at = $1, finish_time = $1, message = COALESCE(message, $2) \
-         WHERE id = $3",
+         WHERE instance_id = $3 AND request_id = $4",
     )
     .bind(&now)
     .bind(msg)
-    .bind(&action_id)
+    .bind(instance_id)
+    .bind(request_id)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -424,8 +424,15 @@ pub async fn run_all_with(
     let steps = steps();
     // Write them all, recheck them all, make their volumes, then cast
     // them all. A failing saga has unwound itself; before the casts, the
-    // others of the request go too.
-    for end in [RECHECK, BOOT_VOLUME, CAST, steps.len()] {
+    // others of the request go too. One instance alone runs in one pass
+    // (each pass opens the saga again).
+    let all = steps.len();
+    let passes = if sagas.len() == 1 {
+        vec![all]
+    } else {
+        vec![RECHECK, BOOT_VOLUME, CAST, all]
+    };
+    for end in passes {
         for (i, (rec, c)) in sagas.iter().enumerate() {
             if let Err(e) = execute_until(db, rec, &steps, c, inject, end).await {
                 // The others not cast yet: in the first pass the earlier
