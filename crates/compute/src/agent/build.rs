@@ -179,45 +179,46 @@ impl<'a> Step<Build<'a>> for FetchImage {
         }
         let mut cached: Option<CachedImage> = None;
         let record = "GET /v2/images/{id} (image record)";
-        b.agent
-            .with_event(b.ctx, b.inst.id, "compute__fetch_image", || async {
-                let Some(cache) = &b.agent.services.cache else {
-                    let images = &b.agent.services.images;
-                    let info = trace::time(19, record, res, images.image_get(&b.token, image));
-                    info.await?.require_active()?;
-                    trace::skipped(21, "image bits", res, "no image cache on this host");
-                    return Ok(());
-                };
-                let image_id: ImageId = image.parse().map_err(|_| {
-                    ComputeError::BadRequest(format!("Image {image} could not be found."))
+        // Under the build's own action event, as Nova has it (a failure
+        // shows there, with its error).
+        let fetch = async {
+            let Some(cache) = &b.agent.services.cache else {
+                let images = &b.agent.services.images;
+                let info = trace::time(19, record, res, images.image_get(&b.token, image));
+                info.await?.require_active()?;
+                trace::skipped(21, "image bits", res, "no image cache on this host");
+                return Ok(());
+            };
+            let image_id: ImageId = image.parse().map_err(|_| {
+                ComputeError::BadRequest(format!("Image {image} could not be found."))
+            })?;
+            // The record is read once: the cache checks the bits
+            // against the same answer.
+            let meta = trace::time(19, record, res, cache.record(image_id, &b.token))
+                .await
+                .map_err(|e| match e {
+                    // Retried by the saga, as the image client's own.
+                    CacheError::Unavailable(e) => {
+                        ComputeError::Unavailable(format!("The image service is unavailable: {e}"))
+                    }
+                    e => cache_err(image, e),
                 })?;
-                // The record is read once: the cache checks the bits
-                // against the same answer.
-                let meta = trace::time(19, record, res, cache.record(image_id, &b.token))
-                    .await
-                    .map_err(|e| match e {
-                        // Retried by the saga, as the image client's own.
-                        CacheError::Unavailable(e) => ComputeError::Unavailable(format!(
-                            "The image service is unavailable: {e}"
-                        )),
-                        e => cache_err(image, e),
-                    })?;
-                let t = trace::start(21, "image cache: image bits", res);
-                match cache.ensure_record(&meta, &b.token).await {
-                    Ok(c) => {
-                        let detail = if c.hit { "cached" } else { "fetched" };
-                        t.end(Traced::Ok, Some(detail.to_owned()));
-                        cached = Some(c);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let e = cache_err(image, e);
-                        t.end(Traced::Error, Some(e.to_string()));
-                        Err(e)
-                    }
+            let t = trace::start(21, "image cache: image bits", res);
+            match cache.ensure_record(&meta, &b.token).await {
+                Ok(c) => {
+                    let detail = if c.hit { "cached" } else { "fetched" };
+                    t.end(Traced::Ok, Some(detail.to_owned()));
+                    cached = Some(c);
+                    Ok(())
                 }
-            })
-            .await?;
+                Err(e) => {
+                    let e = cache_err(image, e);
+                    t.end(Traced::Error, Some(e.to_string()));
+                    Err(e)
+                }
+            }
+        };
+        fetch.await?;
         output(&cached)
     }
     async fn undo(&self, b: &Build<'a>, _done: &Outputs) -> Result<()> {

@@ -523,11 +523,22 @@ async fn launch_with_real_image_and_network_services() {
                 "2.51",
             )
             .await;
-        let events: Vec<&str> = v["instanceAction"]["events"]
+        // Nova's build event failed, with the image's error for admins.
+        let build = v["instanceAction"]["events"]
             .as_array()
-            .map(|l| l.iter().filter_map(|e| e["event"].as_str()).collect())
+            .and_then(|l| {
+                l.iter()
+                    .find(|e| e["event"] == "compute__do_build_and_run_instance")
+            })
+            .cloned()
             .unwrap_or_default();
-        assert!(events.contains(&"compute__fetch_image"), "{v}");
+        assert_eq!(build["result"], "Error", "{v}");
+        assert!(
+            build["traceback"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("Image {doomed} could not be found"))),
+            "{v}"
+        );
 
         // The metadata API serves the instance to a correctly signed request.
         let secret = stratus_compute::metadata_secret(&c.config).expect("secret");
