@@ -322,6 +322,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn handles_opening_one_side_file_at_once_both_get_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        for _ in 0..5 {
+            let a = crate::Db::connect("", dir.path(), "sidetest", None)
+                .await
+                .expect("a");
+            let b = crate::Db::connect("", dir.path(), "sidetest", None)
+                .await
+                .expect("b");
+            let (x, y) = tokio::join!(a.side(SIDE), b.side(SIDE));
+            x.expect("a's side");
+            y.expect("b's side");
+            a.close().await;
+            b.close().await;
+            for f in [
+                "sidetest-side.db",
+                "sidetest-side.db-wal",
+                "sidetest-side.db-shm",
+            ] {
+                let _ = std::fs::remove_file(dir.path().join(f));
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn the_side_database_is_a_file_of_its_own_on_sqlite_only() {
         for t in crate::testing::test_dbs("sidetest").await.expect("dbs") {
             let side = t.db.side(SIDE).await.expect("side");

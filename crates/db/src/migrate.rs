@@ -36,7 +36,21 @@ pub(crate) async fn run(db: &Db, migrations: &[Migration]) -> Result<(), DbError
             name: m.name.to_owned(),
             source,
         };
-        let mut tx = db.pool().begin().await?;
+        // On SQLite the transaction holds the write lock from its start, so
+        // that of two handles migrating one file at once (the services of
+        // one process opening their side files together) the second waits,
+        // then finds the version applied.
+        let mut tx = db.begin().await?;
+        if db.engine() == crate::Engine::Sqlite {
+            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                tx.rollback().await?;
+                continue;
+            }
+        }
         for stmt in m.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(stmt).execute(&mut *tx).await.map_err(wrap)?;
         }

@@ -142,27 +142,57 @@ pub async fn insert(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
     }
     let db = store(db).await?;
     let mut tx = db.begin().await?;
-    for e in events {
-        sqlx::query(
+    // Many rows a statement: each statement is a round trip to SQLite's
+    // connection thread, and a launch records dozens of events.
+    for chunk in events.chunks(INSERT_ROWS) {
+        let mut sql = String::from(
             "INSERT INTO trace_events (id, request_id, service, step, what, resource_id, \
-             started_at, duration_us, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&e.request_id)
-        .bind(&e.service)
-        .bind(i64::from(e.step))
-        .bind(&e.what)
-        .bind(e.resource_id.as_deref())
-        .bind(e.started_at.timestamp_micros())
-        .bind(e.duration_us)
-        .bind(e.outcome.as_str())
-        .bind(e.detail.as_deref())
-        .execute(&mut *tx)
-        .await?;
+             started_at, duration_us, outcome, detail) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * 10;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8,
+                n + 9,
+                n + 10
+            ));
+        }
+        // Not kept prepared: the text varies with the batch's size, and on
+        // PostgreSQL it would crowd the service's own statements out of
+        // the connection's cache.
+        let mut q = sqlx::query(&sql).persistent(false);
+        for e in chunk {
+            q = q
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(e.request_id.clone())
+                .bind(e.service.clone())
+                .bind(i64::from(e.step))
+                .bind(e.what.clone())
+                .bind(e.resource_id.clone())
+                .bind(e.started_at.timestamp_micros())
+                .bind(e.duration_us)
+                .bind(e.outcome.as_str())
+                .bind(e.detail.clone());
+        }
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await
 }
+
+/// Rows one insert writes (ten parameters each, well under either
+/// engine's limit on parameters).
+const INSERT_ROWS: usize = 100;
 
 /// Which events to read: those of any of the request ids, or of the
 /// resource (at least one must be given).
@@ -549,6 +579,25 @@ mod tests {
                 .await
                 .expect("prune"),
             3
+        );
+        // A batch larger than one insert's rows.
+        let many: Vec<Event> = (0..INSERT_ROWS * 2 + 7)
+            .map(|i| Event {
+                resource_id: Some("srv-2".into()),
+                detail: (i % 2 == 0).then(|| format!("detail {i}")),
+                ..got[0].clone()
+            })
+            .collect();
+        insert(db, &many).await.expect("insert many");
+        let q = EventQuery {
+            request_id: None,
+            resource_id: Some("srv-2".into()),
+        };
+        let back = list(db, &q).await.expect("list");
+        assert_eq!(back.len(), many.len());
+        assert_eq!(
+            back.iter().filter(|e| e.detail.is_some()).count(),
+            INSERT_ROWS + 4
         );
     }
 }
