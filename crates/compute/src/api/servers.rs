@@ -21,11 +21,16 @@ use crate::trace;
 /// The instance if the caller may see it (its project's readers, admins);
 /// 404 for another project's (never 403), 403 for a caller with no project.
 pub async fn visible(s: &AppState, ctx: &RequestContext, id: &str) -> Result<Instance> {
+    visible_on(&mut *s.db.conn().await?, ctx, id).await
+}
+
+/// [`visible`] on a connection the caller goes on using.
+async fn visible_on(conn: &mut db::Conn, ctx: &RequestContext, id: &str) -> Result<Instance> {
     let scope = project_scope(ctx, ctx.is_admin(), "os_compute_api:servers:show")?;
     if !is_uuid(id) {
         return Err(crate::db::instances::not_found(id));
     }
-    let i = db::instances::instance_get(&mut *s.db.conn().await?, id).await?;
+    let i = db::instances::instance_get(conn, id).await?;
     if !scope.permits(&i.project_id) {
         return Err(crate::db::instances::not_found(id));
     }
@@ -225,10 +230,14 @@ pub async fn show(
     let res = Some(id.as_str());
     let polled = trace::start(55, "GET /servers/{id} received", res).started(trace::began());
     polled.ok();
-    let read = visible(&s, &ctx, &id);
+    // One connection for the whole answer: the most frequent request of
+    // all (clients poll it until ACTIVE).
+    let mut conn = s.db.conn().await?;
+    let read = visible_on(&mut conn, &ctx, &id);
     let i = trace::time(56, "read instance state", res, read).await?;
     let answered = trace::start(58, "return instance state", res);
-    let view = with_volumes(&s, v, &i, views::server(&s, v, &ctx, &i)).await;
+    let view = views::server(&s, v, &ctx, &i);
+    let view = with_volumes_on(&mut conn, v, &i, view).await;
     answered.finish(&view);
     Ok(Json(json!({ "server": view? })))
 }
@@ -239,11 +248,20 @@ pub(crate) async fn with_volumes(
     s: &AppState,
     v: ApiVersion,
     i: &Instance,
+    view: Value,
+) -> Result<Value> {
+    with_volumes_on(&mut *s.db.conn().await?, v, i, view).await
+}
+
+async fn with_volumes_on(
+    conn: &mut db::Conn,
+    v: ApiVersion,
+    i: &Instance,
     mut view: Value,
 ) -> Result<Value> {
-    let bdms = db::bdms::bdm_list(&mut *s.db.conn().await?, &i.id).await?;
+    let bdms = db::bdms::bdm_list(&mut *conn, &i.id).await?;
     view["os-extended-volumes:volumes_attached"] = views::volumes_attached(v, &bdms);
-    crate::app::server_tags::fill_view(s, v, i, &mut view).await?;
+    crate::app::server_tags::fill_view(conn, v, i, &mut view).await?;
     Ok(view)
 }
 

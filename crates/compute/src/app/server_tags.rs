@@ -252,13 +252,14 @@ pub async fn forget(s: &AppState, ids: &[String]) {
 
 /// The server view's `tags` (2.26+).
 pub async fn fill_view(
-    s: &AppState,
+    conn: &mut db::Conn,
     v: crate::api::ApiVersion,
     i: &Instance,
     view: &mut Value,
 ) -> Result<()> {
     if v.at_least(26) {
-        view["tags"] = serde_json::json!(list(s, i).await?);
+        let tags = db::instance_tags::instance_tags_list(conn, &i.id.to_string()).await?;
+        view["tags"] = serde_json::json!(tags);
     }
     Ok(())
 }
