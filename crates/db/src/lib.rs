@@ -118,12 +118,6 @@ impl Db {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // Each connection has a page cache of its own, which a
-                    // write through any other connection empties (WAL):
-                    // SQLite's default of 2 MiB each, over the dozens of
-                    // connections one `stratus up` holds, was memory kept
-                    // for little.
-                    conn.execute("PRAGMA cache_size = -512").await?;
                     Ok(())
                 })
             })
