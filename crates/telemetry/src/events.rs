@@ -149,25 +149,13 @@ pub async fn insert(db: &Db, events: &[Event]) -> Result<(), sqlx::Error> {
             "INSERT INTO trace_events (id, request_id, service, step, what, resource_id, \
              started_at, duration_us, outcome, detail) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let n = i * 10;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 9,
-                n + 10
-            ));
-        }
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let marks: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        sql.push_str(&rows.join(", "));
         // Not kept prepared: the text varies with the batch's size, and on
         // PostgreSQL it would crowd the service's own statements out of
         // the connection's cache.

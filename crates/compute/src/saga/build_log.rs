@@ -23,7 +23,9 @@ use crate::rpc;
 pub struct ConductorLog<'a> {
     conductor: &'a rpc::ConductorApi,
     ctx: &'a RequestContext,
-    /// The record sent and not yet confirmed.
+    /// The record sent and not yet confirmed. A run that returns early
+    /// (an error elsewhere) leaves it to finish on its own: written or
+    /// not, as if the agent had stopped there.
     in_flight: Mutex<Option<JoinHandle<Result<()>>>>,
 }
 
@@ -41,15 +43,6 @@ impl<'a> ConductorLog<'a> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
-    }
-}
-
-impl Drop for ConductorLog<'_> {
-    fn drop(&mut self) {
-        // A run that returned early (an error elsewhere) leaves its last
-        // record to finish on its own: it is written or it is not, as if
-        // the agent had stopped there.
-        drop(self.take_in_flight());
     }
 }
 
