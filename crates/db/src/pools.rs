@@ -69,10 +69,10 @@ mod tests {
         let conn = a.db.conn().await.expect("conn");
         let s = stats("poolstats").expect("listed");
         assert!(s.size >= 1 && s.size - s.idle >= 1, "{s:?}");
-        assert_eq!(s.max, 16);
+        assert_eq!(s.max, 8);
         drop(conn);
         a.db.close().await;
-        assert_eq!(stats("poolstats").expect("still listed").max, 8);
+        assert_eq!(stats("poolstats").expect("still listed").max, 4);
         b.db.close().await;
         assert_eq!(stats("poolstats"), None);
     }

@@ -11,14 +11,17 @@
 //! One arena (`MALLOC_ARENA_MAX=1`) still ends at 1.2 GiB; a fixed
 //! threshold (`MALLOC_MMAP_THRESHOLD_`) ends at 4 MiB.
 //!
-//! Here each of N threads (N = cores) keeps one work area and reuses it, so
-//! hashing holds at most N areas whatever the load; a bounded queue takes
-//! what the threads cannot start at once, and beyond it a request is
-//! refused with 503 and `Retry-After` (Keystone's answer when overloaded)
-//! instead of waiting without limit. Same example on the pool: live heap
-//! 40 MiB (2 cores, 2 areas), RSS 47 MiB.
+//! Here each of N threads (N = cores) keeps one work area and reuses it
+//! while requests wait, so hashing holds at most N areas whatever the load,
+//! and gives it back when none waits, so a quiet cloud holds none (the
+//! `stratus` binary fixes glibc's mmap threshold, so that a freed area goes
+//! back to the OS). A bounded queue takes what the threads cannot start at
+//! once, and beyond it a request is refused with 503 and `Retry-After`
+//! (Keystone's answer when overloaded) instead of waiting without limit.
+//! Same example on the pool: live heap 40 MiB (2 cores, 2 areas), RSS
+//! 47 MiB.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
@@ -136,12 +139,24 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
     let mut area = WorkArea(Vec::new());
     loop {
         // Hold the lock only to take a job, not while hashing.
-        let job = match rx.lock() {
-            Ok(rx) => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
+        let waiting = match rx.lock() {
+            Ok(rx) => rx.try_recv(),
             Err(_) => return,
+        };
+        let job = match waiting {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                // Idle: give the area back rather than hold it for good.
+                area = WorkArea(Vec::new());
+                match rx.lock() {
+                    Ok(rx) => match rx.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    },
+                    Err(_) => return,
+                }
+            }
         };
         job(&mut area);
     }

@@ -22,6 +22,7 @@ mod cloud;
 mod clouds_yaml;
 mod demo;
 mod logging;
+mod malloc;
 mod secrets;
 mod services;
 mod settings;
@@ -37,6 +38,7 @@ use crate::cli::{BenchCommand, Cli, Command, IdentityCommand};
 fn main() -> ExitCode {
     // `stratus ready in …` counts from here, as a person starting it would.
     let t0 = Instant::now();
+    malloc::return_large_frees_to_the_os();
     let cli = Cli::parse();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -133,13 +133,6 @@ impl Snapshot {
         }
     }
 
-    /// Takes in one node row read outside the change reads (after our own
-    /// claim): the watermark stays, so that rows other writers stamped
-    /// earlier but committed later are still read.
-    pub fn replace_node(&mut self, node: ComputeNode) {
-        self.put_node(node);
-    }
-
     fn put_node(&mut self, node: ComputeNode) {
         if let Some(&i) = self.index.get(&node.host) {
             self.hosts[i].node = node;
@@ -232,16 +225,6 @@ impl HostCache {
         let mut inner = self.inner.lock().await;
         inner.refresh(&mut *db.conn().await?, &self.opts).await?;
         Ok(f(inner.snap.judge(time::now(), down_after_secs)))
-    }
-
-    /// Takes in at once the node an instance's claim (ours) went to.
-    pub async fn claimed(&self, db: &Db, instance_id: &str) -> Result<()> {
-        let mut inner = self.inner.lock().await;
-        let node = hosts::node_of_allocation(&mut *db.conn().await?, instance_id).await?;
-        if let Some(node) = node {
-            inner.snap.replace_node(node);
-        }
-        Ok(())
     }
 
     pub async fn stats(&self) -> CacheStats {
@@ -421,7 +404,7 @@ mod tests {
         let old = time::to_db(now - chrono::Duration::seconds(30));
         let new = time::to_db(now - chrono::Duration::seconds(3));
         let future = time::to_db(now + chrono::Duration::hours(1));
-        let mut s = Snapshot::load(
+        let s = Snapshot::load(
             vec![node("a", 0, &old), node("b", 0, &new)],
             vec![service("a", 1, &old), service("b", 1, &future)],
         );
@@ -431,10 +414,5 @@ mod tests {
         );
         let back = time::to_db(now - chrono::Duration::seconds(5));
         assert_eq!(s.since(now, Duration::from_secs(2)).0, back);
-        // Our own claim's row does not move the watermark.
-        let mine = time::to_db(now);
-        s.replace_node(node("a", 512, &mine));
-        assert_eq!(s.since(now, Duration::ZERO).0, new);
-        assert_eq!(view(&mut s)[0].1, 512);
     }
 }

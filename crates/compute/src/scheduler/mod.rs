@@ -86,6 +86,11 @@ pub async fn read_host_states(db: &Db, down_after_secs: u64) -> Result<Vec<HostS
         .collect())
 }
 
+/// How many candidates a decision names ([`Scheduler::candidates`]).
+pub fn candidates_kept(max_attempts: u32) -> usize {
+    (max_attempts as usize).max(1).saturating_mul(4).max(16)
+}
+
 impl Scheduler {
     pub fn new(db: Db, bus: Bus, cfg: ComputeConfig) -> Self {
         Self::with_cache_options(db, bus, cfg, CacheOptions::default())
@@ -117,21 +122,12 @@ impl Scheduler {
         // A placement tries the first host and its alternates; a margin
         // covers claims lost to other schedulers (and when all of them are
         // lost, the placement asks again over a fresh snapshot).
-        let keep = (self.cfg.max_attempts as usize)
-            .max(1)
-            .saturating_mul(4)
-            .max(16);
+        let keep = candidates_kept(self.cfg.max_attempts);
         self.cache
             .with_hosts(&self.db, self.cfg.service_down_time_secs, |hosts| {
                 select::select_top(hosts, req, weights, keep)
             })
             .await
-    }
-
-    /// Takes an instance's claim (won by this scheduler) into the snapshot at
-    /// once.
-    pub async fn claimed(&self, instance_id: &str) -> Result<()> {
-        self.cache.claimed(&self.db, instance_id).await
     }
 
     pub async fn cache_stats(&self) -> CacheStats {
@@ -210,12 +206,6 @@ impl Scheduler {
         let placed = place::run(&self.db, &self.bus, ctx, p, Some(self), Inject::default()).await?;
         let decided = if placed { "selected" } else { "no_valid_host" };
         stratus_telemetry::metrics::scheduler_decision(decided, deciding.elapsed());
-        if placed {
-            if let Err(e) = self.claimed(instance_id).await {
-                // Only the snapshot is behind; the next read catches up.
-                tracing::warn!(instance = instance_id, error = %e, "host cache after claim");
-            }
-        }
         let failed = (!placed).then_some(place::NO_VALID_HOST);
         actions::action_event_finish(
             &mut *self.db.conn().await?,

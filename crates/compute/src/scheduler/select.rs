@@ -50,48 +50,67 @@ fn free_disk(n: &ComputeNode) -> f64 {
     n.local_gb as f64 * n.disk_allocation_ratio - n.local_gb_used as f64
 }
 
+/// What a request asks of every host, worked out once per decision rather
+/// than once per host (the image's hypervisor type is two map lookups).
+struct Asks<'r> {
+    r: &'r Request,
+    hypervisor: Option<&'r str>,
+}
+
+impl<'r> Asks<'r> {
+    fn of(r: &'r Request) -> Self {
+        let hypervisor = r
+            .image_properties
+            .get("img_hv_type")
+            .or_else(|| r.image_properties.get("hypervisor_type"))
+            .map(String::as_str);
+        Self { r, hypervisor }
+    }
+
+    /// Whether a host passes every filter, and if not, which one failed.
+    fn check(&self, h: &HostState) -> Result<(), &'static str> {
+        let (n, r) = (&h.node, self.r);
+        if !h.enabled || !h.up {
+            return Err("ComputeFilter");
+        }
+        if !r.ignore_hosts.is_empty() && r.ignore_hosts.contains(&n.host) {
+            return Err("RetryFilter");
+        }
+        if free_ram(n) < r.memory_mb as f64 {
+            return Err("RamFilter");
+        }
+        if free_vcpus(n) < r.vcpus as f64 {
+            return Err("VCPUFilter");
+        }
+        if free_disk(n) < r.disk_gb as f64 {
+            return Err("DiskFilter");
+        }
+        if let Some(az) = &r.availability_zone {
+            if &n.availability_zone != az {
+                return Err("AvailabilityZoneFilter");
+            }
+        }
+        match r.group_policy.as_deref() {
+            Some("affinity") if !r.group_hosts.is_empty() && !r.group_hosts.contains(&n.host) => {
+                return Err("ServerGroupAffinityFilter")
+            }
+            Some("anti-affinity") if r.group_hosts.contains(&n.host) => {
+                return Err("ServerGroupAntiAffinityFilter")
+            }
+            _ => {}
+        }
+        if let Some(hv) = self.hypervisor {
+            if !hv.eq_ignore_ascii_case(&n.hypervisor_type) {
+                return Err("ImagePropertiesFilter");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether a host passes every filter, and if not, which one failed.
 pub fn filter(h: &HostState, r: &Request) -> Result<(), &'static str> {
-    let n = &h.node;
-    if !h.enabled || !h.up {
-        return Err("ComputeFilter");
-    }
-    if r.ignore_hosts.contains(&n.host) {
-        return Err("RetryFilter");
-    }
-    if free_ram(n) < r.memory_mb as f64 {
-        return Err("RamFilter");
-    }
-    if free_vcpus(n) < r.vcpus as f64 {
-        return Err("VCPUFilter");
-    }
-    if free_disk(n) < r.disk_gb as f64 {
-        return Err("DiskFilter");
-    }
-    if let Some(az) = &r.availability_zone {
-        if &n.availability_zone != az {
-            return Err("AvailabilityZoneFilter");
-        }
-    }
-    match r.group_policy.as_deref() {
-        Some("affinity") if !r.group_hosts.is_empty() && !r.group_hosts.contains(&n.host) => {
-            return Err("ServerGroupAffinityFilter")
-        }
-        Some("anti-affinity") if r.group_hosts.contains(&n.host) => {
-            return Err("ServerGroupAntiAffinityFilter")
-        }
-        _ => {}
-    }
-    let hv = r
-        .image_properties
-        .get("img_hv_type")
-        .or_else(|| r.image_properties.get("hypervisor_type"));
-    if let Some(hv) = hv {
-        if !hv.eq_ignore_ascii_case(&n.hypervisor_type) {
-            return Err("ImagePropertiesFilter");
-        }
-    }
-    Ok(())
+    Asks::of(r).check(h)
 }
 
 /// The smallest and largest of `values` (`(inf, -inf)` when none).
@@ -123,21 +142,29 @@ pub fn select(hosts: &[HostState], r: &Request, w: Weights) -> Vec<String> {
 /// weighers normalise over, and only the best `keep` are sorted and named:
 /// no per-host allocation, and no full sort over thousands of hosts.
 pub fn select_top(hosts: &[HostState], r: &Request, w: Weights, keep: usize) -> Vec<String> {
-    let ok: Vec<&HostState> = hosts.iter().filter(|h| filter(h, r).is_ok()).collect();
-    let ram = range(ok.iter().map(|h| free_ram(&h.node)));
-    let cpu = range(ok.iter().map(|h| free_vcpus(&h.node)));
-    let mut scored: Vec<(f64, &str)> = ok
+    let asks = Asks::of(r);
+    // The passing hosts with what the weighers read, side by side: the later
+    // passes walk this rather than the hosts' whole records.
+    let ok: Vec<(f64, f64, &str)> = hosts
         .iter()
-        .map(|h| {
-            let mut score = w.ram * normalise(free_ram(&h.node), ram)
-                + w.cpu * normalise(free_vcpus(&h.node), cpu);
-            let in_group = r.group_hosts.contains(&h.node.host);
-            match r.group_policy.as_deref() {
-                Some("soft-affinity") if in_group => score += 10.0,
-                Some("soft-anti-affinity") if in_group => score -= 10.0,
-                _ => {}
+        .filter(|h| asks.check(h).is_ok())
+        .map(|h| (free_ram(&h.node), free_vcpus(&h.node), h.node.host.as_str()))
+        .collect();
+    let ram = range(ok.iter().map(|h| h.0));
+    let cpu = range(ok.iter().map(|h| h.1));
+    let soft = match r.group_policy.as_deref() {
+        Some("soft-affinity") => 10.0,
+        Some("soft-anti-affinity") => -10.0,
+        _ => 0.0,
+    };
+    let mut scored: Vec<(f64, &str)> = ok
+        .into_iter()
+        .map(|(free_ram, free_vcpus, host)| {
+            let mut score = w.ram * normalise(free_ram, ram) + w.cpu * normalise(free_vcpus, cpu);
+            if soft != 0.0 && r.group_hosts.iter().any(|g| g == host) {
+                score += soft;
             }
-            (score, h.node.host.as_str())
+            (score, host)
         })
         .collect();
     let best_first =

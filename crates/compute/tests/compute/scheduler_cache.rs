@@ -95,6 +95,23 @@ async fn the_next_decision_sees_every_host_change() {
             .expect("release");
         assert_eq!(decide(&sched).await, ["h2", "h1"], "{engine:?}");
 
+        // The scheduler's own claim: the next decision reads it back with
+        // the other changes (the claim stamps the node).
+        let ours = Claim {
+            host: "h2".into(),
+            ..other
+        };
+        assert!(
+            db::hosts::allocation_claim(&mut *conn(&a).await, "ours-1", &ours)
+                .await
+                .expect("claim")
+        );
+        assert_eq!(decide(&sched).await, ["h1"], "{engine:?}");
+        db::hosts::allocation_release(&mut *conn(&a).await, "ours-1")
+            .await
+            .expect("release");
+        assert_eq!(decide(&sched).await, ["h2", "h1"], "{engine:?}");
+
         // Reported totals changed by the agent.
         db::hosts::node_report(&mut *conn(&b).await, &node("h2", 2048))
             .await
@@ -132,7 +149,7 @@ async fn the_next_decision_sees_every_host_change() {
         // All of that from the first load on, by reading changes only.
         let stats = sched.cache_stats().await;
         assert_eq!(stats.full_loads, 1, "{engine:?} {stats:?}");
-        assert!(stats.delta_reads >= 9, "{engine:?} {stats:?}");
+        assert!(stats.delta_reads >= 11, "{engine:?} {stats:?}");
 
         // Deleted (its node row goes with the service).
         db::hosts::service_delete(&mut *conn(&b).await, &h2)
