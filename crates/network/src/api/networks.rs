@@ -353,17 +353,24 @@ async fn show(
     require_read(&ctx, "get_network")?;
     let id: NetworkId = parse_path_id(&id, NetworkError::NetworkNotFound)?;
     let n = visible(&state, &ctx, &id).await?;
-    let mut c = state.db.conn().await?;
-    let subnets: Vec<SubnetId> = dbs::subnet_list_by_network(&mut c, &id)
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    let mut v = Viewer::of(&state, &ctx, &mut c).await?.view(&n, &subnets);
-    super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
-    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
+    let v = full_view(&state, &ctx, &mut *state.db.conn().await?, &n).await?;
     let v = select_fields(v, raw.as_deref())?;
     Ok(axum::Json(json!({"network": v})))
+}
+
+/// One network as the caller sees it, with its subnet ids, tags and
+/// address scopes.
+async fn full_view(
+    state: &State,
+    ctx: &RequestContext,
+    c: &mut Conn,
+    n: &Network,
+) -> Result<Value> {
+    let subnets = dbs::subnet_ids_of_network(&mut *c, &n.id).await?;
+    let mut v = Viewer::of(state, ctx, &mut *c).await?.view(n, &subnets);
+    super::tags::attach_one(&mut *c, Tagged::Network, &mut v).await?;
+    super::address_scopes::attach_network_scopes(c, std::slice::from_mut(&mut v)).await?;
+    Ok(v)
 }
 
 /// `fields=` on a single resource.
@@ -460,14 +467,7 @@ async fn update(
     let n = dbn::network_get(&mut c, &id)
         .await?
         .ok_or_else(|| NetworkError::NetworkNotFound(id.to_string()))?;
-    let subnets: Vec<SubnetId> = dbs::subnet_list_by_network(&mut c, &id)
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    let mut v = Viewer::of(&state, &ctx, &mut c).await?.view(&n, &subnets);
-    super::tags::attach_one(&mut c, Tagged::Network, &mut v).await?;
-    super::address_scopes::attach_network_scopes(&mut c, std::slice::from_mut(&mut v)).await?;
+    let v = full_view(&state, &ctx, &mut c, &n).await?;
     drop(c);
     state.agents.network_changed(&id).await;
     Ok(axum::Json(json!({ "network": v })))

@@ -239,6 +239,16 @@ pub async fn subnet_list_by_network(conn: &mut Conn, network: &NetworkId) -> Res
     Ok(v)
 }
 
+/// One network's subnet ids (its `subnets` attribute), oldest first, without
+/// the subnets' pools, servers and routes.
+pub async fn subnet_ids_of_network(conn: &mut Conn, network: &NetworkId) -> Result<Vec<SubnetId>> {
+    let rows = sqlx::query("SELECT id FROM subnets WHERE network_id = $1 ORDER BY created_at, id")
+        .bind(network.to_string())
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| parse(r, "id")).collect()
+}
+
 /// Subnet ids per network, for the `subnets` attribute of networks.
 pub async fn subnet_ids_by_network(conn: &mut Conn) -> Result<HashMap<NetworkId, Vec<SubnetId>>> {
     let rows = sqlx::query("SELECT id, network_id FROM subnets ORDER BY created_at, id")
