@@ -117,6 +117,12 @@ fn row_instance(r: &AnyRow) -> Result<Instance> {
 /// migration added columns (seen as a panic inside sqlx-sqlite).
 const INSTANCE_COLUMNS: &str = "id, project_id, user_id, name, hostname, description, vm_state, task_state, power_state, host, node, availability_zone, flavor_id, flavor_json, vcpus, memory_mb, root_gb, image_ref, image_props_json, networks_json, bdm_json, security_groups_json, scheduler_hints_json, key_name, key_data, user_data, config_drive, access_ip_v4, access_ip_v6, reservation_id, launch_index, server_group_id, locked, attempts, tried_hosts, fault_json, console_log, launched_at, terminated_at, created_at, updated_at, deleted, network_info_json";
 
+/// The columns a list reads: all but the console log, which no server view
+/// shows and which a real guest's boot fills with tens of KB (read by the
+/// console output action through [`instance_get`]).
+static LIST_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| INSTANCE_COLUMNS.replace("console_log", "'' AS console_log"));
+
 pub(crate) fn not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Instance {id} could not be found."))
 }
@@ -380,7 +386,8 @@ pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instan
     let mut out = if f.marker.is_none() && patterns.is_empty() && ids_in_rust.is_none() {
         let limit = f.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances{}{order}{limit}",
+            "SELECT {} FROM instances{}{order}{limit}",
+            *LIST_COLUMNS,
             w.clause()
         );
         let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
@@ -421,7 +428,7 @@ pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instan
         if let Some(l) = f.limit {
             ids.truncate(l);
         }
-        instances_by_ids(&mut *conn, &ids).await?
+        instances_by_ids(&mut *conn, &ids, &LIST_COLUMNS).await?
     };
     let ids: Vec<String> = out.iter().map(|i| i.id.to_string()).collect();
     let mut meta = instance_metadata_many(&mut *conn, &ids).await?;
@@ -436,7 +443,7 @@ pub async fn instance_list(conn: &mut Conn, f: &ListFilter) -> Result<Vec<Instan
 /// The instances `ids` (deleted ones too) with their metadata, in the
 /// order given; ids without a row are left out.
 pub async fn instance_get_many(conn: &mut Conn, ids: &[String]) -> Result<Vec<Instance>> {
-    let mut out = instances_by_ids(&mut *conn, ids).await?;
+    let mut out = instances_by_ids(&mut *conn, ids, INSTANCE_COLUMNS).await?;
     let mut meta = instance_metadata_many(&mut *conn, ids).await?;
     for i in &mut out {
         if let Some(m) = meta.remove(&i.id.to_string()) {
@@ -446,12 +453,13 @@ pub async fn instance_get_many(conn: &mut Conn, ids: &[String]) -> Result<Vec<In
     Ok(out)
 }
 
-/// The rows of `ids` (deleted ones too), in the order given.
-async fn instances_by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Instance>> {
+/// The rows of `ids` (deleted ones too), in the order given, reading
+/// `columns`.
+async fn instances_by_ids(conn: &mut Conn, ids: &[String], columns: &str) -> Result<Vec<Instance>> {
     let mut by_id = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(MAX_IN_LIST) {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id IN ({})",
+            "SELECT {columns} FROM instances WHERE id IN ({})",
             placeholders(0, chunk.len())
         );
         let mut q = sqlx::query(&sql);

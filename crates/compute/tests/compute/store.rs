@@ -310,3 +310,37 @@ async fn instance_updates_are_compare_and_swap() {
         drop_db(name).await;
     }
 }
+
+#[tokio::test]
+async fn lists_leave_the_console_log_to_the_reads_of_one_instance() {
+    for engine in super::harness::engines().await {
+        let (a, _b, name, _dir) = two_stores(engine).await;
+        let mut i = instance("p");
+        i.console_log = "[    0.000000] Linux version 6.1".into();
+        let id = i.id.to_string();
+        db::instances::instance_create(&mut *conn(&a).await, &i)
+            .await
+            .expect("create");
+        let f = db::instances::ListFilter {
+            project_id: Some("p".into()),
+            ..Default::default()
+        };
+        let listed = db::instances::instance_list(&mut *conn(&a).await, &f)
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1, "{engine:?}");
+        assert_eq!(listed[0].console_log, "", "{engine:?}");
+        assert_eq!(listed[0].metadata.get("k").map(String::as_str), Some("v"));
+        let one = db::instances::instance_get(&mut *conn(&a).await, &id)
+            .await
+            .expect("get");
+        assert_eq!(one.console_log, i.console_log, "{engine:?}");
+        let many =
+            db::instances::instance_get_many(&mut *conn(&a).await, std::slice::from_ref(&id))
+                .await
+                .expect("get many");
+        assert_eq!(many[0].console_log, i.console_log, "{engine:?}");
+        a.close().await;
+        drop_db(name).await;
+    }
+}
