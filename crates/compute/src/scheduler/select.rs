@@ -73,7 +73,7 @@ impl<'r> Asks<'r> {
         if !h.enabled || !h.up {
             return Err("ComputeFilter");
         }
-        if !r.ignore_hosts.is_empty() && r.ignore_hosts.contains(&n.host) {
+        if r.ignore_hosts.contains(&n.host) {
             return Err("RetryFilter");
         }
         if free_ram(n) < r.memory_mb as f64 {
@@ -138,9 +138,9 @@ pub fn select(hosts: &[HostState], r: &Request, w: Weights) -> Vec<String> {
 /// placement tries (the chosen host and its alternates, with a margin for
 /// claims lost to other schedulers).
 ///
-/// One pass filters (into one vector of indices), one finds the ranges the
-/// weighers normalise over, and only the best `keep` are sorted and named:
-/// no per-host allocation, and no full sort over thousands of hosts.
+/// One pass filters (into one vector of what the weighers read), one finds
+/// the ranges they normalise over, and only the best `keep` are sorted and
+/// named: no per-host allocation, and no full sort over thousands of hosts.
 pub fn select_top(hosts: &[HostState], r: &Request, w: Weights, keep: usize) -> Vec<String> {
     let asks = Asks::of(r);
     // The passing hosts with what the weighers read, side by side: the later
